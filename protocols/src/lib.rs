@@ -1,0 +1,27 @@
+//! # seco-protocols
+//!
+//! Pure protocol logic of seco-rs (DESIGN.md s.6): no async, no I/O, no clocks. Every protocol
+//! takes explicit inputs and an `&mut impl CryptoRng` and returns outgoing messages and outputs,
+//! so that it can be tested without a network, deterministically from a seeded RNG, and driven
+//! from an actor's mailbox with persistence between steps.
+//!
+//! # Layout
+//! - [`fixed`]: the fixed-point ring `Z_{2^k}` (two's complement, scale `2^f`) and its exact
+//!   truncation semantics (DESIGN.md s.3).
+//! - [`model`]: models (layers, shapes), the on-disk format (JSON manifest + safetensors), float
+//!   inference and the bit-exact fixed-point reference inference (DESIGN.md s.4).
+//! - [`plan`]: split plans (which server owns which linear layer) and the per-party parts.
+//! - [`mhe`]: multiparty BFV on `fhe` 0.1.1 (keygen, encrypted linear layers, E2S, result
+//!   decryption, noise flooding).
+//! - [`circuit`], [`ot`], [`gc`], [`bmr`]: boolean circuits, oblivious transfer, 2-party
+//!   half-gates garbling and multiparty BMR garbling.
+
+pub mod fixed;
+pub mod model;
+pub mod plan;
+
+pub mod bmr;
+pub mod circuit;
+pub mod gc;
+pub mod mhe;
+pub mod ot;
