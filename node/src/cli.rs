@@ -1,0 +1,19 @@
+//! Command-line interface of `seco` (clap derive). Each subcommand's arguments live in the
+//! module of `cmd/` that runs it.
+
+use clap::{Parser, Subcommand};
+
+/// Secure neural-network inference across a hierarchy of servers.
+#[derive(Debug, Parser)]
+#[command(name = "seco", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, split and run models in plaintext (float and fixed point).
+    #[command(subcommand)]
+    Model(crate::cmd::model::ModelCommand),
+}

@@ -1,0 +1,12 @@
+//! One module per subcommand of `seco`.
+
+pub mod model;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Model(cmd) => model::run(cmd),
+    }
+}
