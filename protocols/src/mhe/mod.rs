@@ -1,1 +1,57 @@
-//! Placeholder: filled in by its issue.
+//! Multiparty BFV (Mouchet et al., PETS 2021) on the `fhe` crate 0.1.1, with plaintext modulus
+//! `t = 2^k`, coefficient encoding, and noise flooding of every share that leaves a party.
+//!
+//! # Layout
+//! - [`params`]: named, versioned parameter sets ([`ParamId`]) and their constants.
+//! - [`wire`]: the byte format shared by every message (header, bit-packed polynomials).
+//! - [`keys`]: secret key shares, public keys, the common random polynomial.
+//! - [`ciphertext`]: ciphertexts, their bytes, homomorphic addition.
+//! - [`keygen`]: collective public-key generation (commit/reveal seed, key shares), sans-IO.
+
+pub mod ciphertext;
+pub mod error;
+pub mod keygen;
+pub mod keys;
+pub mod params;
+pub mod wire;
+
+pub use ciphertext::Ciphertext;
+pub use error::{MheError, Result};
+pub use keygen::{CollectiveKeygen, KeygenConfig, KeygenMsg};
+pub use keys::{PublicKey, SecretKeyShare};
+pub use params::{ParamId, Params};
+
+/// A server's index in `0..n` within one deployment.
+pub type PartyId = u16;
+
+/// Where an outgoing message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    /// Every other party.
+    All,
+    /// One party.
+    Party(PartyId),
+}
+
+/// A message a state machine wants sent.
+#[derive(Debug, Clone)]
+pub struct Outgoing<M> {
+    /// Recipient(s).
+    pub to: To,
+    /// The message.
+    pub msg: M,
+}
+
+/// Checks `2 <= n <= max_parties` and `me < n`.
+pub(crate) fn check_parties(params: &Params, n: usize, me: PartyId) -> Result<()> {
+    if n < 2 || n > params.set.max_parties {
+        return Err(MheError::PartyCount {
+            n,
+            max: params.set.max_parties,
+        });
+    }
+    if me as usize >= n {
+        return Err(MheError::UnknownParty { party: me, n });
+    }
+    Ok(())
+}
