@@ -6,12 +6,18 @@
 //! - [`wire`]: the byte format shared by every message (header, bit-packed polynomials).
 //! - [`keys`]: secret key shares, public keys, the common random polynomial.
 //! - [`ciphertext`]: ciphertexts, their bytes, homomorphic addition.
+//! - [`layout`]: coefficient layouts of vectors in ciphertexts.
+//! - [`linear`]: encrypted Dense / Conv2d / AvgPool2d layers with coefficient encoding.
+//! - [`noise`]: noise variances, bounds and budgets.
 //! - [`keygen`]: collective public-key generation (commit/reveal seed, key shares), sans-IO.
 
 pub mod ciphertext;
 pub mod error;
 pub mod keygen;
 pub mod keys;
+pub mod layout;
+pub mod linear;
+pub mod noise;
 pub mod params;
 pub mod wire;
 
@@ -19,6 +25,8 @@ pub use ciphertext::Ciphertext;
 pub use error::{MheError, Result};
 pub use keygen::{CollectiveKeygen, KeygenConfig, KeygenMsg};
 pub use keys::{PublicKey, SecretKeyShare};
+pub use layout::{Layout, Slot};
+pub use linear::{EncodedLayer, LayerPacking, LinearShape};
 pub use params::{ParamId, Params};
 
 /// A server's index in `0..n` within one deployment.
