@@ -8,10 +8,12 @@
 //! - [`ciphertext`]: ciphertexts, their bytes, homomorphic addition.
 //! - [`layout`]: coefficient layouts of vectors in ciphertexts.
 //! - [`linear`]: encrypted Dense / Conv2d / AvgPool2d layers with coefficient encoding.
+//! - [`e2s`]: encryption-to-shares with noise flooding, restricted to result coefficients.
 //! - [`noise`]: noise variances, bounds and budgets.
 //! - [`keygen`]: collective public-key generation (commit/reveal seed, key shares), sans-IO.
 
 pub mod ciphertext;
+pub mod e2s;
 pub mod error;
 pub mod keygen;
 pub mod keys;
@@ -22,6 +24,7 @@ pub mod params;
 pub mod wire;
 
 pub use ciphertext::Ciphertext;
+pub use e2s::{E2sConfig, E2sLeader, E2sRequest, E2sShare};
 pub use error::{MheError, Result};
 pub use keygen::{CollectiveKeygen, KeygenConfig, KeygenMsg};
 pub use keys::{PublicKey, SecretKeyShare};

@@ -24,6 +24,7 @@ use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
 use rand::{CryptoRng, RngCore};
 
 use super::ciphertext::Ciphertext;
+use super::e2s::{check_budget, E2sBudget};
 use super::error::{MheError, Result};
 use super::keys::PublicKey;
 use super::noise::LayerNoise;
@@ -253,5 +254,16 @@ impl EncodedLayer {
         let sq = self.sq_norms.iter().cloned().fold(0f64, f64::max);
         let l1 = self.l1_norms.iter().cloned().fold(0f64, f64::max);
         LayerNoise::of_product(&self.params, n, input_encryptions, sq, l1, self.packing.output.len())
+    }
+
+    /// The encryption-to-shares budget of this layer for `n` servers: fails unless the
+    /// flooding gives at least `min_security_bits` and decryption keeps a margin.
+    pub fn check_budget(
+        &self,
+        n: usize,
+        input_encryptions: usize,
+        min_security_bits: f64,
+    ) -> Result<E2sBudget> {
+        check_budget(&self.params, n, &self.noise(n, input_encryptions), min_security_bits)
     }
 }
