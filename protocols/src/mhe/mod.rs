@@ -9,6 +9,8 @@
 //! - [`layout`]: coefficient layouts of vectors in ciphertexts.
 //! - [`linear`]: encrypted Dense / Conv2d / AvgPool2d layers with coefficient encoding.
 //! - [`e2s`]: encryption-to-shares with noise flooding, restricted to result coefficients.
+//! - [`s2e`]: shares-to-encryption and the user's result ciphertext.
+//! - [`session`]: the user's per-session key pair (result delivery).
 //! - [`noise`]: noise variances, bounds and budgets.
 //! - [`keygen`]: collective public-key generation (commit/reveal seed, key shares), sans-IO.
 
@@ -21,6 +23,8 @@ pub mod layout;
 pub mod linear;
 pub mod noise;
 pub mod params;
+pub mod s2e;
+pub mod session;
 pub mod wire;
 
 pub use ciphertext::Ciphertext;
@@ -31,6 +35,8 @@ pub use keys::{PublicKey, SecretKeyShare};
 pub use layout::{Layout, Slot};
 pub use linear::{EncodedLayer, LayerPacking, LinearShape};
 pub use params::{ParamId, Params};
+pub use s2e::{ResultCiphertext, S2eAggregator};
+pub use session::SessionKey;
 
 /// A server's index in `0..n` within one deployment.
 pub type PartyId = u16;

@@ -31,7 +31,6 @@ pub(crate) enum Kind {
     E2sRequest = 7,
     E2sShare = 8,
     ResultCiphertext = 9,
-    SessionSecretKey = 10,
 }
 
 /// Append-only writer.
@@ -47,10 +46,6 @@ impl Writer {
         buf.push(kind as u8);
         buf.extend_from_slice(&param.code().to_le_bytes());
         Self { buf }
-    }
-
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.buf.push(v);
     }
 
     pub(crate) fn u16(&mut self, v: u16) {
