@@ -98,8 +98,8 @@ impl std::fmt::Debug for Ciphertext {
     }
 }
 
-/// `Delta * m` as a polynomial in the NTT representation, for plaintext coefficients
-/// `coeffs[i] < t` (missing ones zero). Same integers as `fhe`'s `Plaintext::to_poly`.
+/// `Delta * m` as a polynomial in the power basis, for plaintext coefficients `coeffs[i] < t`
+/// (missing ones zero). Same integers as `fhe`'s `Plaintext::to_poly`.
 pub(crate) fn delta_poly(params: &Params, coeffs: &[u64]) -> Result<Poly> {
     let n = params.degree();
     if coeffs.len() > n {
@@ -121,12 +121,12 @@ pub(crate) fn delta_poly(params: &Params, coeffs: &[u64]) -> Result<Poly> {
     for limb in 0..limbs {
         let row = &mut flat[limb * n..(limb + 1) * n];
         for (dst, &m) in row.iter_mut().zip(coeffs) {
-            *dst = params.delta_times(m, limb);
+            if m != 0 {
+                *dst = params.delta_times(m, limb);
+            }
         }
     }
-    let mut p = Poly::try_convert_from(flat, &params.ctx, false, Representation::PowerBasis)?;
-    p.change_representation(Representation::Ntt);
-    Ok(p)
+    Ok(Poly::try_convert_from(flat, &params.ctx, false, Representation::PowerBasis)?)
 }
 
 /// Bytes of a serialized ciphertext of this parameter set.

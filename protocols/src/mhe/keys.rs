@@ -205,14 +205,15 @@ impl PublicKey {
     /// centered binomial (as `fhe`'s `PublicKey::try_encrypt`).
     pub fn encrypt<R: RngCore + CryptoRng>(&self, coeffs: &[u64], rng: &mut R) -> Result<Ciphertext> {
         let params = &self.params;
-        let dm = delta_poly(params, coeffs)?;
         let ctx = &params.ctx;
         let u = Zeroizing::new(Poly::small(ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
-        let e1 = Zeroizing::new(Poly::small(ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
+        // e1 + Delta*m in the power basis: one NTT for both.
+        let mut e1m = Zeroizing::new(Poly::small(ctx, Representation::PowerBasis, CBD_VARIANCE, rng)?);
+        *e1m += &delta_poly(params, coeffs)?;
+        e1m.change_representation(Representation::Ntt);
         let e2 = Zeroizing::new(Poly::small(ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
         let mut c0 = &self.b * u.as_ref();
-        c0 += e1.as_ref();
-        c0 += &dm;
+        c0 += e1m.as_ref();
         let mut c1 = &self.a * u.as_ref();
         c1 += e2.as_ref();
         Ok(Ciphertext::from_parts(params.clone(), c0, c1))

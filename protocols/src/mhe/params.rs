@@ -152,6 +152,8 @@ pub struct Params {
     q_mod_t: u64,
     /// `-t^{-1} mod q_i` per limb.
     neg_t_inv: Vec<u64>,
+    /// Barrett reduction per limb.
+    ops: Vec<fhe_math::zq::Modulus>,
     /// `floor(q / t)`.
     delta: BigUint,
 }
@@ -184,6 +186,11 @@ impl Params {
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let delta = &q / t;
+        let ops = set
+            .moduli
+            .iter()
+            .map(|&qi| fhe_math::zq::Modulus::new(qi))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Self {
             set,
             bfv,
@@ -192,6 +199,7 @@ impl Params {
             garner,
             q_mod_t,
             neg_t_inv,
+            ops,
             delta,
         })
     }
@@ -235,9 +243,9 @@ impl Params {
     /// coefficient (the same integer as `fhe`'s `Plaintext::to_poly`, computed as
     /// `[q]_t * m mod t * (-t^{-1}) mod q_i`).
     pub fn delta_times(&self, m: u64, limb: usize) -> u64 {
-        let qi = self.set.moduli[limb];
-        let r = ((self.q_mod_t as u128 * (m & self.t_mask()) as u128) % self.t()) as u64;
-        ((r % qi) as u128 * self.neg_t_inv[limb] as u128 % qi as u128) as u64
+        let op = &self.ops[limb];
+        let r = ((self.q_mod_t as u128 * (m & self.t_mask()) as u128) & (self.t() - 1)) as u64;
+        op.mul(op.reduce(r), self.neg_t_inv[limb])
     }
 
     /// CRT-lift residues (one per limb) to `[0, q)`.

@@ -16,6 +16,7 @@
 //! - [`packing`]: the public layouts and the weight placement (HomFC, HomConv, pooling).
 //! - this file: the layer shapes, weight encoding and the homomorphic evaluation.
 
+mod op;
 pub mod packing;
 
 use std::sync::Arc;
