@@ -18,8 +18,18 @@ fn message_bytes() {
         let params = param.params().unwrap();
         let mut r = rng(1);
         let (keys, pk) = keygen(param, 3, &mut r);
-        let commit = KeygenMsg::Commit { from: 0, digest: [0; 32] }.to_bytes(&params).len();
-        let reveal = KeygenMsg::Reveal { from: 0, seed: [0; 32] }.to_bytes(&params).len();
+        let commit = KeygenMsg::Commit {
+            from: 0,
+            digest: [0; 32],
+        }
+        .to_bytes(&params)
+        .len();
+        let reveal = KeygenMsg::Reveal {
+            from: 0,
+            seed: [0; 32],
+        }
+        .to_bytes(&params)
+        .len();
         let pk_bytes = pk.to_bytes().len();
         let sk_bytes = keys[0].to_bytes().len();
         let ct = pk.encrypt(&[1, 2, 3], &mut r).unwrap();
@@ -35,14 +45,29 @@ fn message_bytes() {
             let w = random_weights(&shape, 100, &mut r);
             let layer = EncodedLayer::encode(param, &shape, &w).unwrap();
             let p = layer.packing().clone();
-            let inputs = p.input.encrypt(&pk, &random_ring(shape.in_len(), &mut r), &mut r).unwrap();
-            let outs = layer.eval(&pk, &inputs, &random_ring(shape.out_len(), &mut r), &mut r).unwrap();
-            let cfg = |me| E2sConfig { param, n: 3, me, leader: 0, instance: 0 };
+            let inputs = p
+                .input
+                .encrypt(&pk, &random_ring(shape.in_len(), &mut r), &mut r)
+                .unwrap();
+            let outs = layer
+                .eval(&pk, &inputs, &random_ring(shape.out_len(), &mut r), &mut r)
+                .unwrap();
+            let cfg = |me| E2sConfig {
+                param,
+                n: 3,
+                me,
+                leader: 0,
+                instance: 0,
+            };
             let (_, req) = E2sLeader::new(cfg(0), &keys[0], &p.output, &outs).unwrap();
-            let (sh, _) = e2s::follower_share(&cfg(1), &keys[1], &p.output, &req.msg, &mut r).unwrap();
+            let (sh, _) =
+                e2s::follower_share(&cfg(1), &keys[1], &p.output, &req.msg, &mut r).unwrap();
             let req_b = req.msg.to_bytes(&params).len();
             let sh_b = sh.msg.to_bytes(&params).len();
-            assert_eq!(sh_b, HEADER_LEN + 14 + residues_bytes(&params, shape.out_len()));
+            assert_eq!(
+                sh_b,
+                HEADER_LEN + 14 + residues_bytes(&params, shape.out_len())
+            );
             println!(
                 "  {name}: {} input ct(s) = {} B per contributor, {} output ct(s); E2S request {req_b} B \
                  (to each of n-1 servers), E2S share {sh_b} B (from each of n-1 servers); \
@@ -60,7 +85,10 @@ fn message_bytes() {
     let session_pk = user.public_key().to_bytes().len();
     let layout = Layout::contiguous(10, 2048);
     let ct = layout.encrypt(user.public_key(), &[0; 10], &mut r).unwrap();
-    let result = ResultCiphertext::restrict(&ct[0], &layout).unwrap().to_bytes().len();
+    let result = ResultCiphertext::restrict(&ct[0], &layout)
+        .unwrap()
+        .to_bytes()
+        .len();
     let enc_r1 = ciphertext_bytes(&ParamId::Bfv4096T32V1.params().unwrap());
     let masked = 784 * 4;
     let total = enc_r1 + session_pk + result + masked;

@@ -25,8 +25,15 @@ fn run_e2s(
 ) -> Vec<Vec<u64>> {
     let params = param.params().unwrap();
     let n = shares.len();
-    let cfg = |me: u16| E2sConfig { param, n, me, leader, instance: 42 };
-    let (mut lead, req) = E2sLeader::new(cfg(leader), &shares[leader as usize], layout, cts).unwrap();
+    let cfg = |me: u16| E2sConfig {
+        param,
+        n,
+        me,
+        leader,
+        instance: 42,
+    };
+    let (mut lead, req) =
+        E2sLeader::new(cfg(leader), &shares[leader as usize], layout, cts).unwrap();
     assert_eq!(req.to, To::All);
     let req_bytes = req.msg.to_bytes(&params);
     let mut outputs = vec![Vec::new(); n];
@@ -61,20 +68,35 @@ fn layer_e2s(param: ParamId, shape: &LinearShape, n: usize, contributors: usize,
     let layer = EncodedLayer::encode(param, shape, &w).unwrap();
     let packing = layer.packing().clone();
     // r = sum of the contributors' masks; the owner adds their ciphertexts.
-    let parts: Vec<Vec<u64>> = (0..contributors).map(|_| random_ring(shape.in_len(), &mut r)).collect();
+    let parts: Vec<Vec<u64>> = (0..contributors)
+        .map(|_| random_ring(shape.in_len(), &mut r))
+        .collect();
     let x = sum_shares(&parts);
-    let enc: Vec<Vec<Ciphertext>> = parts.iter().map(|p| packing.input.encrypt(&pk, p, &mut r).unwrap()).collect();
+    let enc: Vec<Vec<Ciphertext>> = parts
+        .iter()
+        .map(|p| packing.input.encrypt(&pk, p, &mut r).unwrap())
+        .collect();
     let inputs: Vec<Ciphertext> = (0..packing.num_in_cts())
         .map(|j| Ciphertext::sum(enc.iter().map(|e| &e[j])).unwrap())
         .collect();
     let s = random_ring(shape.out_len(), &mut r);
     let outs = layer.eval(&pk, &inputs, &s, &mut r).unwrap();
-    let want: Vec<u64> = apply_plain(shape, &w, &x).iter().zip(&s).map(|(y, s)| y.wrapping_sub(*s) & MASK32).collect();
+    let want: Vec<u64> = apply_plain(shape, &w, &x)
+        .iter()
+        .zip(&s)
+        .map(|(y, s)| y.wrapping_sub(*s) & MASK32)
+        .collect();
     // Single-party reference decryption agrees.
     let sk = reference_key(&shares);
     let dec: Vec<Vec<u64>> = outs
         .iter()
-        .map(|ct| Vec::<u64>::try_decode(&sk.try_decrypt(&ct.to_fhe().unwrap()).unwrap(), Encoding::poly()).unwrap())
+        .map(|ct| {
+            Vec::<u64>::try_decode(
+                &sk.try_decrypt(&ct.to_fhe().unwrap()).unwrap(),
+                Encoding::poly(),
+            )
+            .unwrap()
+        })
         .collect();
     assert_eq!(packing.output.unpack(&dec).unwrap(), want);
     let leader = (n - 1) as u16;
@@ -88,15 +110,28 @@ fn shipped_layers_n2_n3_n5() {
     for (i, (name, shape)) in shipped_shapes().iter().enumerate() {
         for n in [2usize, 3, 5] {
             // First layers take the user's single Enc(r1); later ones the n servers' masks.
-            let contributors = if name.ends_with("fc1") || name.ends_with("conv1") { 1 } else { n };
-            layer_e2s(ParamId::Bfv4096T32V1, shape, n, contributors, 1000 + 10 * i as u64 + n as u64);
+            let contributors = if name.ends_with("fc1") || name.ends_with("conv1") {
+                1
+            } else {
+                n
+            };
+            layer_e2s(
+                ParamId::Bfv4096T32V1,
+                shape,
+                n,
+                contributors,
+                1000 + 10 * i as u64 + n as u64,
+            );
         }
     }
 }
 
 #[test]
 fn mnist_fc1_e2s_at_8192() {
-    let shape = LinearShape::Dense { in_features: 784, out_features: 128 };
+    let shape = LinearShape::Dense {
+        in_features: 784,
+        out_features: 128,
+    };
     layer_e2s(ParamId::Bfv8192T32V1, &shape, 3, 1, 77);
 }
 
@@ -108,15 +143,33 @@ fn e2s_errors() {
     let (shares, pk): (Vec<SecretKeyShare>, PublicKey) = keygen(param, 3, &mut r);
     let layout = seco_protocols::mhe::Layout::contiguous(10, 4096);
     let cts = layout.encrypt(&pk, &[1u64; 10], &mut r).unwrap();
-    let cfg = |me: u16| E2sConfig { param, n: 3, me, leader: 0, instance: 1 };
+    let cfg = |me: u16| E2sConfig {
+        param,
+        n: 3,
+        me,
+        leader: 0,
+        instance: 1,
+    };
     let (mut lead, req) = E2sLeader::new(cfg(0), &shares[0], &layout, &cts).unwrap();
     let (s1, _) = follower_share(&cfg(1), &shares[1], &layout, &req.msg, &mut r).unwrap();
-    assert!(matches!(lead.handle(2, &s1.msg), Err(MheError::SenderMismatch { .. })));
-    assert!(matches!(lead.handle(9, &s1.msg), Err(MheError::UnknownParty { .. })));
+    assert!(matches!(
+        lead.handle(2, &s1.msg),
+        Err(MheError::SenderMismatch { .. })
+    ));
+    assert!(matches!(
+        lead.handle(9, &s1.msg),
+        Err(MheError::UnknownParty { .. })
+    ));
     assert!(lead.handle(1, &s1.msg).unwrap().is_none());
-    assert!(matches!(lead.handle(1, &s1.msg), Err(MheError::Duplicate { .. })));
+    assert!(matches!(
+        lead.handle(1, &s1.msg),
+        Err(MheError::Duplicate { .. })
+    ));
     // Another instance, another layout size.
-    let other = E2sConfig { instance: 2, ..cfg(2) };
+    let other = E2sConfig {
+        instance: 2,
+        ..cfg(2)
+    };
     assert!(matches!(
         follower_share(&other, &shares[2], &layout, &req.msg, &mut r),
         Err(MheError::WrongInstance { .. })
@@ -128,10 +181,19 @@ fn e2s_errors() {
     ));
     // Bytes under another parameter id, truncated.
     let bytes = s1.msg.to_bytes(&params);
-    assert!(matches!(E2sShare::from_bytes(&bytes, ParamId::Bfv8192T32V1), Err(MheError::ParamMismatch { .. })));
-    assert!(matches!(E2sShare::from_bytes(&bytes[..bytes.len() - 3], param), Err(MheError::Truncated { .. })));
+    assert!(matches!(
+        E2sShare::from_bytes(&bytes, ParamId::Bfv8192T32V1),
+        Err(MheError::ParamMismatch { .. })
+    ));
+    assert!(matches!(
+        E2sShare::from_bytes(&bytes[..bytes.len() - 3], param),
+        Err(MheError::Truncated { .. })
+    ));
     let rb = req.msg.to_bytes(&params);
-    assert!(matches!(E2sRequest::from_bytes(&rb[..100], param), Err(MheError::Truncated { .. })));
+    assert!(matches!(
+        E2sRequest::from_bytes(&rb[..100], param),
+        Err(MheError::Truncated { .. })
+    ));
 }
 
 /// The noise report of DESIGN.md s.2: flooding width and remaining decryption margin for the
@@ -140,11 +202,28 @@ fn e2s_errors() {
 #[test]
 fn noise_budget_report() {
     let models: [(&str, LinearShape, usize); 3] = [
-        ("digits-mlp", LinearShape::Dense { in_features: 64, out_features: 32 }, 1),
-        ("mnist-mlp", LinearShape::Dense { in_features: 784, out_features: 128 }, 1),
+        (
+            "digits-mlp",
+            LinearShape::Dense {
+                in_features: 64,
+                out_features: 32,
+            },
+            1,
+        ),
+        (
+            "mnist-mlp",
+            LinearShape::Dense {
+                in_features: 784,
+                out_features: 128,
+            },
+            1,
+        ),
         (
             "digits-cnn",
-            LinearShape::Dense { in_features: 196, out_features: 32 },
+            LinearShape::Dense {
+                in_features: 196,
+                out_features: 32,
+            },
             3,
         ),
     ];
@@ -160,7 +239,10 @@ fn noise_budget_report() {
                     "{param:?} {name} n={n}: noise 2^{:.1}, flooding B = 2^{:.1}, total margin {:.2} bits, noise headroom {:.1} bits, flooding security {:.1} bits",
                     b.noise_bits, b.flood_bits, b.margin_bits, b.headroom_bits, b.security_bits
                 );
-                assert!(b.margin_bits > 0.0 && b.headroom_bits >= 1.0 && b.security_bits >= 40.0, "{name} {param:?} n={n}: {b:?}");
+                assert!(
+                    b.margin_bits > 0.0 && b.headroom_bits >= 1.0 && b.security_bits >= 40.0,
+                    "{name} {param:?} n={n}: {b:?}"
+                );
             }
         }
     }

@@ -14,7 +14,9 @@ use mhe_common::{keygen, reference_key, rng};
 
 fn random_plain(param: ParamId, rng: &mut impl Rng) -> Vec<u64> {
     let p = param.params().unwrap();
-    (0..p.degree()).map(|_| rng.random::<u32>() as u64).collect()
+    (0..p.degree())
+        .map(|_| rng.random::<u32>() as u64)
+        .collect()
 }
 
 #[test]
@@ -82,14 +84,22 @@ fn secret_key_share_roundtrip_and_garbage() {
     ));
     let mut bad = bytes.to_vec();
     bad[10] = 100; // |coefficient| > 20
-    assert!(matches!(SecretKeyShare::from_bytes(&bad), Err(MheError::ValueOutOfRange { .. })));
+    assert!(matches!(
+        SecretKeyShare::from_bytes(&bad),
+        Err(MheError::ValueOutOfRange { .. })
+    ));
     let mut other = bytes.to_vec();
     other[4..6].copy_from_slice(&ParamId::Bfv8192T32V1.code().to_le_bytes());
     assert!(SecretKeyShare::from_bytes(&other).is_err());
 }
 
 fn cfg(n: usize, me: u16) -> KeygenConfig {
-    KeygenConfig { param: ParamId::Bfv4096T32V1, n, me, context: [1u8; 32] }
+    KeygenConfig {
+        param: ParamId::Bfv4096T32V1,
+        n,
+        me,
+        context: [1u8; 32],
+    }
 }
 
 #[test]
@@ -99,17 +109,38 @@ fn keygen_protocol_violations_are_typed_errors() {
     let mut b = CollectiveKeygen::new(cfg(3, 1), &mut r).unwrap();
     let commit_b = b.start().unwrap().remove(0).msg;
     // Unknown party, claimed-sender mismatch.
-    assert!(matches!(a.handle(7, commit_b.clone()), Err(MheError::UnknownParty { .. })));
-    assert!(matches!(a.handle(2, commit_b.clone()), Err(MheError::SenderMismatch { .. })));
+    assert!(matches!(
+        a.handle(7, commit_b.clone()),
+        Err(MheError::UnknownParty { .. })
+    ));
+    assert!(matches!(
+        a.handle(2, commit_b.clone()),
+        Err(MheError::SenderMismatch { .. })
+    ));
     // A reveal before we committed is impossible for an honest peer.
-    let reveal = KeygenMsg::Reveal { from: 1, seed: [0u8; 32] };
-    assert!(matches!(a.handle(1, reveal), Err(MheError::WrongRound { .. })));
+    let reveal = KeygenMsg::Reveal {
+        from: 1,
+        seed: [0u8; 32],
+    };
+    assert!(matches!(
+        a.handle(1, reveal),
+        Err(MheError::WrongRound { .. })
+    ));
     a.handle(1, commit_b.clone()).unwrap();
-    assert!(matches!(a.handle(1, commit_b), Err(MheError::Duplicate { .. })));
+    assert!(matches!(
+        a.handle(1, commit_b),
+        Err(MheError::Duplicate { .. })
+    ));
     a.start().unwrap();
     // A reveal that does not match the commitment.
-    let bad_reveal = KeygenMsg::Reveal { from: 1, seed: [9u8; 32] };
-    assert!(matches!(a.handle(1, bad_reveal), Err(MheError::CommitmentMismatch { .. })));
+    let bad_reveal = KeygenMsg::Reveal {
+        from: 1,
+        seed: [9u8; 32],
+    };
+    assert!(matches!(
+        a.handle(1, bad_reveal),
+        Err(MheError::CommitmentMismatch { .. })
+    ));
     assert!(matches!(
         CollectiveKeygen::new(cfg(1, 0), &mut r),
         Err(MheError::PartyCount { .. })
@@ -127,7 +158,10 @@ fn keygen_message_bytes_checked() {
     let mut b = CollectiveKeygen::new(cfg(2, 1), &mut r).unwrap();
     let msg = b.start().unwrap().remove(0).msg;
     let bytes = msg.to_bytes(&params);
-    assert_eq!(KeygenMsg::from_bytes(&bytes, ParamId::Bfv4096T32V1).unwrap(), msg);
+    assert_eq!(
+        KeygenMsg::from_bytes(&bytes, ParamId::Bfv4096T32V1).unwrap(),
+        msg
+    );
     assert!(matches!(
         KeygenMsg::from_bytes(&bytes, ParamId::Bfv8192T32V1),
         Err(MheError::ParamMismatch { .. })
@@ -142,4 +176,39 @@ fn keygen_message_bytes_checked() {
         KeygenMsg::from_bytes(&long, ParamId::Bfv4096T32V1),
         Err(MheError::TrailingBytes { .. })
     ));
+}
+
+/// `fhe::mbfv` as the reference for the multiparty key material: its (unflooded) decryption
+/// shares decrypt our ciphertexts, and a public key aggregated from its `PublicKeyShare`s over
+/// our secret key shares encrypts to our reference key.
+#[test]
+fn mbfv_reference_interoperates() {
+    use fhe::mbfv::{AggregateIter, CommonRandomPoly, DecryptionShare, PublicKeyShare};
+    use std::sync::Arc;
+    let mut r = rng(31);
+    let param = ParamId::Bfv4096T32V1;
+    let params = param.params().unwrap();
+    let (shares, pk) = keygen(param, 3, &mut r);
+    let fhe_keys: Vec<fhe::bfv::SecretKey> = shares
+        .iter()
+        .map(|s| SecretKeyShare::sum_to_fhe(&[s]).unwrap())
+        .collect();
+    let m = random_plain(param, &mut r);
+    let ct = Arc::new(pk.encrypt(&m, &mut r).unwrap().to_fhe().unwrap());
+    let pt: Plaintext = fhe_keys
+        .iter()
+        .map(|k| DecryptionShare::new(k, &ct, &mut r))
+        .aggregate()
+        .unwrap();
+    assert_eq!(Vec::<u64>::try_decode(&pt, Encoding::poly()).unwrap(), m);
+    let crp = CommonRandomPoly::new(&params.bfv, &mut r).unwrap();
+    let mbfv_pk: fhe::bfv::PublicKey = fhe_keys
+        .iter()
+        .map(|k| PublicKeyShare::new(k, crp.clone(), &mut r))
+        .aggregate()
+        .unwrap();
+    let pt2 = Plaintext::try_encode(&m, Encoding::poly(), &params.bfv).unwrap();
+    let ct2 = mbfv_pk.try_encrypt(&pt2, &mut r).unwrap();
+    let got = reference_key(&shares).try_decrypt(&ct2).unwrap();
+    assert_eq!(Vec::<u64>::try_decode(&got, Encoding::poly()).unwrap(), m);
 }

@@ -47,7 +47,10 @@ fn shipped_shapes_at_4096() {
 fn other_shapes() {
     let shapes = [
         // Several input ciphertexts (in > N) and several channel blocks.
-        LinearShape::Dense { in_features: 5000, out_features: 3 },
+        LinearShape::Dense {
+            in_features: 5000,
+            out_features: 3,
+        },
         LinearShape::Conv2d {
             in_shape: [6, 12, 12],
             out_channels: 5,
@@ -62,8 +65,16 @@ fn other_shapes() {
             stride: [2, 3],
             padding: [0, 2],
         },
-        LinearShape::AvgPool2d { in_shape: [4, 14, 14], kernel: [2, 2], stride: [2, 2] },
-        LinearShape::AvgPool2d { in_shape: [30, 12, 12], kernel: [3, 3], stride: [1, 1] },
+        LinearShape::AvgPool2d {
+            in_shape: [4, 14, 14],
+            kernel: [2, 2],
+            stride: [2, 2],
+        },
+        LinearShape::AvgPool2d {
+            in_shape: [30, 12, 12],
+            kernel: [3, 3],
+            stride: [1, 1],
+        },
     ];
     for (i, shape) in shapes.iter().enumerate() {
         check_layer(ParamId::Bfv4096T32V1, shape, 200 + i as u64);
@@ -72,14 +83,23 @@ fn other_shapes() {
 
 #[test]
 fn mnist_fc1_at_8192() {
-    let shape = LinearShape::Dense { in_features: 784, out_features: 128 };
+    let shape = LinearShape::Dense {
+        in_features: 784,
+        out_features: 128,
+    };
     check_layer(ParamId::Bfv8192T32V1, &shape, 300);
 }
 
 #[test]
 fn packing_counts() {
-    let p = LayerPacking::new(&LinearShape::Dense { in_features: 784, out_features: 128 }, 4096)
-        .unwrap();
+    let p = LayerPacking::new(
+        &LinearShape::Dense {
+            in_features: 784,
+            out_features: 128,
+        },
+        4096,
+    )
+    .unwrap();
     assert_eq!((p.num_in_cts(), p.num_out_cts()), (1, 26));
     let conv = LinearShape::Conv2d {
         in_shape: [1, 28, 28],

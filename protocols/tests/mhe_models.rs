@@ -11,20 +11,26 @@ use fhe::bfv::Encoding;
 use fhe_traits::{FheDecoder, FheDecrypter};
 use seco_protocols::mhe::e2s::{e2s_budget, follower_share};
 use seco_protocols::mhe::{Ciphertext, E2sConfig, E2sLeader, EncodedLayer, ParamId};
-use seco_protocols::model::QuantModel;
 use seco_protocols::model::Model;
+use seco_protocols::model::QuantModel;
 
 use mhe_common::*;
 
 const MODELS: [&str; 3] = ["digits-mlp", "mnist-mlp", "digits-cnn"];
 
 fn load(name: &str) -> QuantModel {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("models").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join(name);
     Model::load(&dir).unwrap().quantize().unwrap()
 }
 
 fn wrap_sub(a: &[u64], b: &[u64], mask: u64) -> Vec<u64> {
-    a.iter().zip(b).map(|(x, y)| x.wrapping_sub(*y) & mask).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.wrapping_sub(*y) & mask)
+        .collect()
 }
 
 #[test]
@@ -43,13 +49,21 @@ fn shipped_models_e2s_n2_n3_n5() {
                 let p = layer.packing().clone();
                 // Stage 0's mask comes from the user (one ciphertext), later ones from n servers.
                 let contributors = if si == 0 { 1 } else { n };
-                let parts: Vec<Vec<u64>> =
-                    (0..contributors).map(|_| random_ring(stage.linear.in_len(), &mut r)).collect();
-                let x = parts.iter().fold(vec![0u64; stage.linear.in_len()], |acc, v| {
-                    acc.iter().zip(v).map(|(a, b)| a.wrapping_add(*b) & mask).collect()
-                });
-                let enc: Vec<Vec<Ciphertext>> =
-                    parts.iter().map(|v| p.input.encrypt(&pk, v, &mut r).unwrap()).collect();
+                let parts: Vec<Vec<u64>> = (0..contributors)
+                    .map(|_| random_ring(stage.linear.in_len(), &mut r))
+                    .collect();
+                let x = parts
+                    .iter()
+                    .fold(vec![0u64; stage.linear.in_len()], |acc, v| {
+                        acc.iter()
+                            .zip(v)
+                            .map(|(a, b)| a.wrapping_add(*b) & mask)
+                            .collect()
+                    });
+                let enc: Vec<Vec<Ciphertext>> = parts
+                    .iter()
+                    .map(|v| p.input.encrypt(&pk, v, &mut r).unwrap())
+                    .collect();
                 let inputs: Vec<Ciphertext> = (0..p.num_in_cts())
                     .map(|j| Ciphertext::sum(enc.iter().map(|e| &e[j])).unwrap())
                     .collect();
@@ -64,9 +78,20 @@ fn shipped_models_e2s_n2_n3_n5() {
                         Vec::<u64>::try_decode(&pt, Encoding::poly()).unwrap()
                     })
                     .collect();
-                assert_eq!(p.output.unpack(&dec).unwrap(), want, "{name} {} reference", stage.name);
+                assert_eq!(
+                    p.output.unpack(&dec).unwrap(),
+                    want,
+                    "{name} {} reference",
+                    stage.name
+                );
                 // E2S with the owner as leader (party 0).
-                let cfg = |me| E2sConfig { param, n, me, leader: 0, instance: si as u64 };
+                let cfg = |me| E2sConfig {
+                    param,
+                    n,
+                    me,
+                    leader: 0,
+                    instance: si as u64,
+                };
                 let (mut lead, req) = E2sLeader::new(cfg(0), &keys[0], &p.output, &outs).unwrap();
                 let mut sum = vec![0u64; want.len()];
                 let mut add = |v: &[u64]| {
@@ -76,7 +101,9 @@ fn shipped_models_e2s_n2_n3_n5() {
                 };
                 let mut done = None;
                 for me in 1..n as u16 {
-                    let (sh, mine) = follower_share(&cfg(me), &keys[me as usize], &p.output, &req.msg, &mut r).unwrap();
+                    let (sh, mine) =
+                        follower_share(&cfg(me), &keys[me as usize], &p.output, &req.msg, &mut r)
+                            .unwrap();
                     add(&mine);
                     done = lead.handle(me, &sh.msg).unwrap();
                 }
@@ -108,12 +135,23 @@ fn shipped_models_noise_report() {
                 let b = e2s_budget(&params, n, &noise);
                 let p = layer.packing().clone();
                 let parts: Vec<Vec<Ciphertext>> = (0..contributors)
-                    .map(|_| p.input.encrypt(&pk, &random_ring(stage.linear.in_len(), &mut r), &mut r).unwrap())
+                    .map(|_| {
+                        p.input
+                            .encrypt(&pk, &random_ring(stage.linear.in_len(), &mut r), &mut r)
+                            .unwrap()
+                    })
                     .collect();
                 let inputs: Vec<Ciphertext> = (0..p.num_in_cts())
                     .map(|j| Ciphertext::sum(parts.iter().map(|e| &e[j])).unwrap())
                     .collect();
-                let outs = layer.eval(&pk, &inputs, &random_ring(stage.linear.out_len(), &mut r), &mut r).unwrap();
+                let outs = layer
+                    .eval(
+                        &pk,
+                        &inputs,
+                        &random_ring(stage.linear.out_len(), &mut r),
+                        &mut r,
+                    )
+                    .unwrap();
                 let measured = outs
                     .iter()
                     .map(|ct| unsafe { sk.measure_noise(&ct.to_fhe().unwrap()).unwrap() })
@@ -126,7 +164,11 @@ fn shipped_models_noise_report() {
                     b.flood_bits, b.headroom_bits, b.security_bits, noise.revealed
                 );
                 // The measured maximum over all N coefficients stays below the bound.
-                assert!((measured as f64) <= b.noise_bits + 1.0, "{name} {}", stage.name);
+                assert!(
+                    (measured as f64) <= b.noise_bits + 1.0,
+                    "{name} {}",
+                    stage.name
+                );
                 assert!(b.security_bits >= 40.0 && b.headroom_bits >= 1.0);
             }
         }

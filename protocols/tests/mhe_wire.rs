@@ -26,10 +26,18 @@ fn samples() -> Vec<Vec<u8>> {
     let mut r = mhe_common::rng(1);
     let user = SessionKey::generate(ParamId::Bfv2048T32V1, &mut r).unwrap();
     let layout = Layout::contiguous(4, 2048);
-    let ct = layout.encrypt(user.public_key(), &[1, 2, 3, 4], &mut r).unwrap();
+    let ct = layout
+        .encrypt(user.public_key(), &[1, 2, 3, 4], &mut r)
+        .unwrap();
     let rc = ResultCiphertext::restrict(&ct[0], &layout).unwrap();
     let (keys, pk) = mhe_common::keygen(ParamId::Bfv2048T32V1, 2, &mut r);
-    let cfg = |me| E2sConfig { param: ParamId::Bfv2048T32V1, n: 2, me, leader: 0, instance: 3 };
+    let cfg = |me| E2sConfig {
+        param: ParamId::Bfv2048T32V1,
+        n: 2,
+        me,
+        leader: 0,
+        instance: 3,
+    };
     let cts = layout.encrypt(&pk, &[5, 6, 7, 8], &mut r).unwrap();
     let (_, req) = E2sLeader::new(cfg(0), &keys[0], &layout, &cts).unwrap();
     let (share, _) = e2s::follower_share(&cfg(1), &keys[1], &layout, &req.msg, &mut r).unwrap();
@@ -41,8 +49,16 @@ fn samples() -> Vec<Vec<u8>> {
         keys[0].to_bytes().to_vec(),
         req.msg.to_bytes(&params),
         share.msg.to_bytes(&params),
-        KeygenMsg::Commit { from: 1, digest: [3; 32] }.to_bytes(&params),
-        KeygenMsg::Reveal { from: 0, seed: [4; 32] }.to_bytes(&params),
+        KeygenMsg::Commit {
+            from: 1,
+            digest: [3; 32],
+        }
+        .to_bytes(&params),
+        KeygenMsg::Reveal {
+            from: 0,
+            seed: [4; 32],
+        }
+        .to_bytes(&params),
     ]
 }
 

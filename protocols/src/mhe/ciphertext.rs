@@ -126,7 +126,12 @@ pub(crate) fn delta_poly(params: &Params, coeffs: &[u64]) -> Result<Poly> {
             }
         }
     }
-    Ok(Poly::try_convert_from(flat, &params.ctx, false, Representation::PowerBasis)?)
+    Ok(Poly::try_convert_from(
+        flat,
+        &params.ctx,
+        false,
+        Representation::PowerBasis,
+    )?)
 }
 
 /// Bytes of a serialized ciphertext of this parameter set.

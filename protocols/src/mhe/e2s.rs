@@ -108,14 +108,20 @@ pub fn e2s_budget(params: &Params, n: usize, noise: &LayerNoise) -> E2sBudget {
         flood_bits: b.log2(),
         noise_bits: noise.bound_bits(),
         margin_bits: half_delta_bits(params) - total.log2(),
-        headroom_bits: (2f64.powf(half_delta_bits(params)) - (n as f64 - 1.0) * b - n as f64).log2()
+        headroom_bits: (2f64.powf(half_delta_bits(params)) - (n as f64 - 1.0) * b - n as f64)
+            .log2()
             - noise.bound_bits(),
         security_bits: (2.0 * b + 1.0).log2() - (noise.revealed.max(1) as f64 * mean_abs).log2(),
     }
 }
 
 /// Checks the budget: at least `min_security_bits` of flooding and a positive margin.
-pub fn check_budget(params: &Params, n: usize, noise: &LayerNoise, min_security_bits: f64) -> Result<E2sBudget> {
+pub fn check_budget(
+    params: &Params,
+    n: usize,
+    noise: &LayerNoise,
+    min_security_bits: f64,
+) -> Result<E2sBudget> {
     let b = e2s_budget(params, n, noise);
     if b.security_bits < min_security_bits {
         return Err(MheError::NoiseBudget {
@@ -167,14 +173,25 @@ pub fn follower_share<R: RngCore + CryptoRng>(
 ) -> Result<(Outgoing<E2sShare>, Zeroizing<Vec<u64>>)> {
     let params = check_cfg(cfg, sk)?;
     if req.from != cfg.leader || cfg.me == cfg.leader {
-        return Err(MheError::SenderMismatch { claimed: req.from, actual: cfg.leader });
+        return Err(MheError::SenderMismatch {
+            claimed: req.from,
+            actual: cfg.leader,
+        });
     }
     if req.instance != cfg.instance {
-        return Err(MheError::WrongInstance { expected: cfg.instance, actual: req.instance });
+        return Err(MheError::WrongInstance {
+            expected: cfg.instance,
+            actual: req.instance,
+        });
     }
+    layout.validate(params.degree())?;
     let by_ct = layout.by_ct();
     if req.c1.len() != by_ct.len() {
-        return Err(MheError::WrongLength { what: "E2S ciphertexts", expected: by_ct.len(), actual: req.c1.len() });
+        return Err(MheError::WrongLength {
+            what: "E2S ciphertexts",
+            expected: by_ct.len(),
+            actual: req.c1.len(),
+        });
     }
     let limbs = params.moduli().len();
     let mut values = vec![Vec::with_capacity(layout.len()); limbs];
@@ -195,8 +212,18 @@ pub fn follower_share<R: RngCore + CryptoRng>(
             values[limb][i] = ((v as u128 + e as u128 + (q - dm) as u128) % q as u128) as u64;
         }
     }
-    let share = E2sShare { instance: cfg.instance, from: cfg.me, values };
-    Ok((Outgoing { to: To::Party(cfg.leader), msg: share }, mine))
+    let share = E2sShare {
+        instance: cfg.instance,
+        from: cfg.me,
+        values,
+    };
+    Ok((
+        Outgoing {
+            to: To::Party(cfg.leader),
+            msg: share,
+        },
+        mine,
+    ))
 }
 
 /// The leader's side: holds the ciphertexts, collects every other server's share, decodes.
@@ -221,17 +248,28 @@ impl E2sLeader {
     ) -> Result<(Self, Outgoing<E2sRequest>)> {
         let params = check_cfg(&cfg, sk)?;
         if cfg.me != cfg.leader {
-            return Err(MheError::SenderMismatch { claimed: cfg.leader, actual: cfg.me });
+            return Err(MheError::SenderMismatch {
+                claimed: cfg.leader,
+                actual: cfg.me,
+            });
         }
+        layout.validate(params.degree())?;
         let by_ct = layout.by_ct();
         if cts.len() != by_ct.len() {
-            return Err(MheError::WrongLength { what: "E2S ciphertexts", expected: by_ct.len(), actual: cts.len() });
+            return Err(MheError::WrongLength {
+                what: "E2S ciphertexts",
+                expected: by_ct.len(),
+                actual: cts.len(),
+            });
         }
         let limbs = params.moduli().len();
         let mut acc = Zeroizing::new(vec![Vec::with_capacity(layout.len()); limbs]);
         for (ct, coeffs) in cts.iter().zip(&by_ct) {
             if ct.param() != cfg.param {
-                return Err(MheError::ParamMismatch { expected: cfg.param, actual: ct.param() });
+                return Err(MheError::ParamMismatch {
+                    expected: cfg.param,
+                    actual: ct.param(),
+                });
             }
             // c0 + c1*s_L: the leader's own decryption share needs no flooding (it stays here).
             let mut d = Zeroizing::new(&ct.c1 * sk.poly());
@@ -249,31 +287,66 @@ impl E2sLeader {
         };
         let mut received = vec![false; cfg.n];
         received[cfg.me as usize] = true;
-        let leader = Self { cfg, params, layout: layout.clone(), order, acc, received };
-        Ok((leader, Outgoing { to: To::All, msg: req }))
+        let leader = Self {
+            cfg,
+            params,
+            layout: layout.clone(),
+            order,
+            acc,
+            received,
+        };
+        Ok((
+            leader,
+            Outgoing {
+                to: To::All,
+                msg: req,
+            },
+        ))
     }
 
     /// Adds the share of `from`; returns the leader's output share once every server's share
     /// is in.
-    pub fn handle(&mut self, from: PartyId, share: &E2sShare) -> Result<Option<Zeroizing<Vec<u64>>>> {
+    pub fn handle(
+        &mut self,
+        from: PartyId,
+        share: &E2sShare,
+    ) -> Result<Option<Zeroizing<Vec<u64>>>> {
         let n = self.cfg.n;
         if from as usize >= n {
             return Err(MheError::UnknownParty { party: from, n });
         }
         if share.from != from || from == self.cfg.me {
-            return Err(MheError::SenderMismatch { claimed: share.from, actual: from });
+            return Err(MheError::SenderMismatch {
+                claimed: share.from,
+                actual: from,
+            });
         }
         if share.instance != self.cfg.instance {
-            return Err(MheError::WrongInstance { expected: self.cfg.instance, actual: share.instance });
+            return Err(MheError::WrongInstance {
+                expected: self.cfg.instance,
+                actual: share.instance,
+            });
         }
         if self.received[from as usize] {
-            return Err(MheError::Duplicate { party: from, round: "E2sShare" });
+            return Err(MheError::Duplicate {
+                party: from,
+                round: "E2sShare",
+            });
         }
         let k = self.layout.len();
         if share.values.len() != self.acc.len() || share.values.iter().any(|row| row.len() != k) {
-            return Err(MheError::WrongLength { what: "E2S share values", expected: k, actual: share.values.first().map_or(0, Vec::len) });
+            return Err(MheError::WrongLength {
+                what: "E2S share values",
+                expected: k,
+                actual: share.values.first().map_or(0, Vec::len),
+            });
         }
-        for ((acc, row), &q) in self.acc.iter_mut().zip(&share.values).zip(self.params.moduli()) {
+        for ((acc, row), &q) in self
+            .acc
+            .iter_mut()
+            .zip(&share.values)
+            .zip(self.params.moduli())
+        {
             for (a, &v) in acc.iter_mut().zip(row) {
                 *a = ((*a as u128 + v as u128) % q as u128) as u64;
             }
@@ -297,7 +370,11 @@ impl E2sLeader {
 impl E2sRequest {
     /// Serialized: header, instance, sender, count, packed `c1` polynomials.
     pub fn to_bytes(&self, params: &Params) -> Vec<u8> {
-        let mut w = Writer::new(Kind::E2sRequest, params.id(), 14 + self.c1.len() * poly_bytes(params));
+        let mut w = Writer::new(
+            Kind::E2sRequest,
+            params.id(),
+            14 + self.c1.len() * poly_bytes(params),
+        );
         w.u64(self.instance);
         w.u16(self.from);
         w.u32(self.c1.len() as u32);
@@ -314,7 +391,9 @@ impl E2sRequest {
         let instance = r.u64("instance")?;
         let from = r.party()?;
         let count = r.count("E2S ciphertexts", MAX_CTS)?;
-        let c1 = (0..count).map(|_| r.poly(&params)).collect::<Result<Vec<_>>>()?;
+        let c1 = (0..count)
+            .map(|_| r.poly(&params))
+            .collect::<Result<Vec<_>>>()?;
         r.finish("E2S request")?;
         Ok(Self { instance, from, c1 })
     }
@@ -341,18 +420,29 @@ impl E2sShare {
         let k = r.count("E2S share values", MAX_VALUES)?;
         let values = r.residues(&params, k)?;
         r.finish("E2S share")?;
-        Ok(Self { instance, from, values })
+        Ok(Self {
+            instance,
+            from,
+            values,
+        })
     }
 }
 
 impl std::fmt::Debug for E2sRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("E2sRequest").field("instance", &self.instance).field("from", &self.from).field("cts", &self.c1.len()).finish()
+        f.debug_struct("E2sRequest")
+            .field("instance", &self.instance)
+            .field("from", &self.from)
+            .field("cts", &self.c1.len())
+            .finish()
     }
 }
 
 impl std::fmt::Debug for E2sShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("E2sShare").field("instance", &self.instance).field("from", &self.from).finish_non_exhaustive()
+        f.debug_struct("E2sShare")
+            .field("instance", &self.instance)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
     }
 }

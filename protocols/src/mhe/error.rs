@@ -154,7 +154,9 @@ pub enum MheError {
         reason: &'static str,
     },
     /// A layer whose noise would break decryption or the flooding guarantee at this parameter set.
-    #[error("noise budget exceeded: {what} needs {needed_bits:.1} bits, {available_bits:.1} available")]
+    #[error(
+        "noise budget exceeded: {what} needs {needed_bits:.1} bits, {available_bits:.1} available"
+    )]
     NoiseBudget {
         /// Which bound.
         what: &'static str,

@@ -69,7 +69,9 @@ pub enum KeygenMsg {
 
 impl std::fmt::Debug for KeygenMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct(self.name()).field("from", &self.from()).finish_non_exhaustive()
+        f.debug_struct(self.name())
+            .field("from", &self.from())
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,7 +206,12 @@ impl CollectiveKeygen {
         let params = cfg.param.params()?;
         check_parties(&params, cfg.n, cfg.me)?;
         let secret = SecretKeyShare::generate(cfg.param, cfg.me, rng)?;
-        let error = Zeroizing::new(Poly::small(&params.ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
+        let error = Zeroizing::new(Poly::small(
+            &params.ctx,
+            Representation::Ntt,
+            CBD_VARIANCE,
+            rng,
+        )?);
         let mut my_seed = [0u8; 32];
         rng.fill_bytes(&mut my_seed);
         let n = cfg.n;
@@ -253,7 +260,10 @@ impl CollectiveKeygen {
         match msg {
             KeygenMsg::Commit { digest, .. } => {
                 if self.commits[i].is_some() {
-                    return Err(MheError::Duplicate { party: from, round: "Commit" });
+                    return Err(MheError::Duplicate {
+                        party: from,
+                        round: "Commit",
+                    });
                 }
                 if let Some(seed) = self.reveals[i] {
                     check_reveal(&self.cfg, from, &digest, &seed)?;
@@ -264,7 +274,10 @@ impl CollectiveKeygen {
                 // A peer reveals only after holding our commitment, which `start` sends.
                 self.require_not(State::Init, "Reveal")?;
                 if self.reveals[i].is_some() {
-                    return Err(MheError::Duplicate { party: from, round: "Reveal" });
+                    return Err(MheError::Duplicate {
+                        party: from,
+                        round: "Reveal",
+                    });
                 }
                 if let Some(digest) = self.commits[i] {
                     check_reveal(&self.cfg, from, &digest, &seed)?;
@@ -276,7 +289,10 @@ impl CollectiveKeygen {
                 self.require_not(State::Init, "Share")?;
                 self.require_not(State::AwaitCommits, "Share")?;
                 if self.shares[i].is_some() {
-                    return Err(MheError::Duplicate { party: from, round: "Share" });
+                    return Err(MheError::Duplicate {
+                        party: from,
+                        round: "Share",
+                    });
                 }
                 if self.crs_seed.is_some_and(|mine| mine != crs_seed) {
                     return Err(MheError::CommitmentMismatch { party: from });
@@ -310,7 +326,10 @@ impl CollectiveKeygen {
 
     fn check_sender(&self, from: PartyId, msg: &KeygenMsg) -> Result<()> {
         if from as usize >= self.cfg.n {
-            return Err(MheError::UnknownParty { party: from, n: self.cfg.n });
+            return Err(MheError::UnknownParty {
+                party: from,
+                n: self.cfg.n,
+            });
         }
         if msg.from() != from || from == self.cfg.me {
             return Err(MheError::SenderMismatch {
@@ -365,7 +384,9 @@ impl CollectiveKeygen {
         let crs_seed = crs_seed(&self.cfg, &seeds);
         for (j, sh) in self.shares.iter().enumerate() {
             if sh.as_ref().is_some_and(|(s, _)| *s != crs_seed) {
-                return Err(MheError::CommitmentMismatch { party: j as PartyId });
+                return Err(MheError::CommitmentMismatch {
+                    party: j as PartyId,
+                });
             }
         }
         let a = expand_crp(&params, &crs_seed);
@@ -416,7 +437,12 @@ fn commit_digest(cfg: &KeygenConfig, party: PartyId, seed: &[u8; 32]) -> [u8; 32
     *h.finalize().as_bytes()
 }
 
-fn check_reveal(cfg: &KeygenConfig, party: PartyId, digest: &[u8; 32], seed: &[u8; 32]) -> Result<()> {
+fn check_reveal(
+    cfg: &KeygenConfig,
+    party: PartyId,
+    digest: &[u8; 32],
+    seed: &[u8; 32],
+) -> Result<()> {
     if commit_digest(cfg, party, seed) != *digest {
         return Err(MheError::CommitmentMismatch { party });
     }

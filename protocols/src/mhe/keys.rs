@@ -112,7 +112,8 @@ impl SecretKeyShare {
         let params = param.params()?;
         let party = r.party()?;
         let raw = r.bytes(params.degree(), "secret key coefficients")?;
-        let coeffs: Zeroizing<Vec<i64>> = Zeroizing::new(raw.iter().map(|&b| b as i8 as i64).collect());
+        let coeffs: Zeroizing<Vec<i64>> =
+            Zeroizing::new(raw.iter().map(|&b| b as i8 as i64).collect());
         if let Some(&c) = coeffs.iter().find(|c| c.abs() > SECRET_BOUND) {
             return Err(MheError::ValueOutOfRange {
                 what: "secret key coefficient",
@@ -167,13 +168,24 @@ impl std::fmt::Debug for SecretKeyShare {
 /// Centered binomial samples of variance [`CBD_VARIANCE`] (`fhe-util`'s sampler, reached
 /// through `Poly::small`), read back as signed integers from the first RNS row.
 fn sample_cbd<R: RngCore + CryptoRng>(params: &Params, rng: &mut R) -> Result<Zeroizing<Vec<i64>>> {
-    let p = Zeroizing::new(Poly::small(&params.ctx, Representation::PowerBasis, CBD_VARIANCE, rng)?);
+    let p = Zeroizing::new(Poly::small(
+        &params.ctx,
+        Representation::PowerBasis,
+        CBD_VARIANCE,
+        rng,
+    )?);
     let q = params.moduli()[0];
     let coeffs = p.coefficients();
     let out = coeffs
         .row(0)
         .iter()
-        .map(|&c| if c > q / 2 { c as i64 - q as i64 } else { c as i64 })
+        .map(|&c| {
+            if c > q / 2 {
+                c as i64 - q as i64
+            } else {
+                c as i64
+            }
+        })
         .collect();
     Ok(Zeroizing::new(out))
 }
@@ -200,15 +212,28 @@ impl PublicKey {
         self.params.id()
     }
 
+    pub(crate) fn params(&self) -> &Params {
+        &self.params
+    }
+
     /// Encrypts the plaintext polynomial with coefficients `coeffs` (each `< t`; missing
     /// coefficients are zero): `c0 = b*u + e1 + Delta*m`, `c1 = a*u + e2` with `u, e1, e2`
     /// centered binomial (as `fhe`'s `PublicKey::try_encrypt`).
-    pub fn encrypt<R: RngCore + CryptoRng>(&self, coeffs: &[u64], rng: &mut R) -> Result<Ciphertext> {
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        coeffs: &[u64],
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         let params = &self.params;
         let ctx = &params.ctx;
         let u = Zeroizing::new(Poly::small(ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
         // e1 + Delta*m in the power basis: one NTT for both.
-        let mut e1m = Zeroizing::new(Poly::small(ctx, Representation::PowerBasis, CBD_VARIANCE, rng)?);
+        let mut e1m = Zeroizing::new(Poly::small(
+            ctx,
+            Representation::PowerBasis,
+            CBD_VARIANCE,
+            rng,
+        )?);
         *e1m += &delta_poly(params, coeffs)?;
         e1m.change_representation(Representation::Ntt);
         let e2 = Zeroizing::new(Poly::small(ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
@@ -222,7 +247,11 @@ impl PublicKey {
     /// Serialized: header, seed of `a`, packed `b`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let params = &self.params;
-        let mut w = Writer::new(Kind::PublicKey, params.id(), 32 + super::wire::poly_bytes(params));
+        let mut w = Writer::new(
+            Kind::PublicKey,
+            params.id(),
+            32 + super::wire::poly_bytes(params),
+        );
         w.bytes(&self.seed);
         w.poly(params, &self.b);
         w.finish()
@@ -249,7 +278,10 @@ impl PublicKey {
                 level: 0,
             }),
         };
-        Ok(fhe::bfv::PublicKey::from_bytes(&proto.encode_to_vec(), &params.bfv)?)
+        Ok(fhe::bfv::PublicKey::from_bytes(
+            &proto.encode_to_vec(),
+            &params.bfv,
+        )?)
     }
 }
 

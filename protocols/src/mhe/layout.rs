@@ -58,10 +58,34 @@ impl Layout {
         self.slots.is_empty()
     }
 
+    /// Checks that every slot lies inside `num_cts` ciphertexts of `degree` coefficients and
+    /// that `degree` is the expected ring degree.
+    pub fn validate(&self, degree: usize) -> Result<()> {
+        if self.degree != degree {
+            return Err(MheError::WrongDegree {
+                expected: degree,
+                actual: self.degree,
+            });
+        }
+        if let Some(s) = self
+            .slots
+            .iter()
+            .find(|s| s.ct as usize >= self.num_cts || s.coeff as usize >= self.degree)
+        {
+            return Err(MheError::ValueOutOfRange {
+                what: "layout slot",
+                value: s.coeff.max(s.ct) as i128,
+                bound: self.degree.max(self.num_cts) as i128,
+            });
+        }
+        Ok(())
+    }
+
     /// Plaintext coefficient vectors (one per ciphertext, `degree` long) holding `values` at
     /// their slots and zero elsewhere.
     pub fn pack(&self, values: &[u64]) -> Result<Vec<Vec<u64>>> {
         self.check_len(values.len())?;
+        self.validate(self.degree)?;
         let mut out = vec![vec![0u64; self.degree]; self.num_cts];
         for (v, s) in values.iter().zip(&self.slots) {
             out[s.ct as usize][s.coeff as usize] = *v;
@@ -71,6 +95,7 @@ impl Layout {
 
     /// Reads the values back from per-ciphertext coefficient vectors.
     pub fn unpack(&self, cts: &[Vec<u64>]) -> Result<Vec<u64>> {
+        self.validate(self.degree)?;
         if cts.len() != self.num_cts {
             return Err(MheError::WrongLength {
                 what: "decrypted ciphertexts",
@@ -114,6 +139,7 @@ impl Layout {
         values: &[u64],
         rng: &mut R,
     ) -> Result<Vec<Ciphertext>> {
+        self.validate(pk.params().degree())?;
         self.pack(values)?
             .iter()
             .map(|coeffs| pk.encrypt(coeffs, rng))

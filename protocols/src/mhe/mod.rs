@@ -1,5 +1,22 @@
 //! Multiparty BFV (Mouchet et al., PETS 2021) on the `fhe` crate 0.1.1, with plaintext modulus
-//! `t = 2^k`, coefficient encoding, and noise flooding of every share that leaves a party.
+//! `t = 2^k`, coefficient encoding (Cheetah-style linear layers without rotations), and noise
+//! flooding of every decryption share that leaves a party (DESIGN.md s.2, s.3, s.5;
+//! `docs/mhe.md`).
+//!
+//! What we add to `fhe` 0.1.1 and why: its `mbfv` shares carry only the ordinary error (no
+//! flooding) and have no serialization, and its poly-encoded plaintexts are lifted unsigned (a
+//! weight `-1` becomes `2^32 - 1` in the noise). So the shares that leave a party are built here
+//! from `fhe_math` polynomials: collective public-key shares (the computation of
+//! `mbfv::PublicKeyShare`), flooded and restricted decryption shares for encryption-to-shares,
+//! encryptions of shares for shares-to-encryption; weights are lifted signed; every message has
+//! our own checked byte format. `fhe` remains the arithmetic and the single-party reference.
+//!
+//! Flow for one linear layer `l` owned by server `O` (preprocessing):
+//! `Layout::encrypt` (mask contributors) -> `Ciphertext::sum` + `EncodedLayer::eval` (owner)
+//! -> `E2sLeader::new` (owner) / `e2s::follower_share` (others) -> `E2sLeader::handle` (owner):
+//! every server holds an additive share of `W r - s`. Result delivery: `SessionKey` (user) ->
+//! `Layout::encrypt` of each server's output share under the user's key -> `S2eAggregator`
+//! (gateway) -> `ResultCiphertext::restrict` -> `SessionKey::decrypt` (user).
 //!
 //! # Layout
 //! - [`params`]: named, versioned parameter sets ([`ParamId`]) and their constants.

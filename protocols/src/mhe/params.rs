@@ -116,7 +116,8 @@ impl ParamId {
 
     /// The instantiated parameters (built once per process, then shared).
     pub fn params(self) -> Result<Arc<Params>> {
-        static CACHE: [OnceLock<Arc<Params>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static CACHE: [OnceLock<Arc<Params>>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         let slot = &CACHE[self.index()];
         if let Some(p) = slot.get() {
             return Ok(p.clone());
@@ -182,7 +183,8 @@ impl Params {
             .iter()
             .map(|&qi| {
                 let m = fhe_math::zq::Modulus::new(qi)?;
-                m.inv(m.neg(t % qi)).ok_or(fhe_math::Error::InvalidModulus(qi))
+                m.inv(m.neg(t % qi))
+                    .ok_or(fhe_math::Error::InvalidModulus(qi))
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let delta = &q / t;

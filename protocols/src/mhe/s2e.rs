@@ -49,10 +49,16 @@ impl S2eAggregator {
     /// Adds server `from`'s ciphertexts; returns the sum once all `n` are in.
     pub fn handle(&mut self, from: PartyId, cts: &[Ciphertext]) -> Result<Option<Vec<Ciphertext>>> {
         if from as usize >= self.n {
-            return Err(MheError::UnknownParty { party: from, n: self.n });
+            return Err(MheError::UnknownParty {
+                party: from,
+                n: self.n,
+            });
         }
         if self.received[from as usize] {
-            return Err(MheError::Duplicate { party: from, round: "S2E ciphertext" });
+            return Err(MheError::Duplicate {
+                party: from,
+                round: "S2E ciphertext",
+            });
         }
         if cts.len() != self.num_cts {
             return Err(MheError::WrongLength {
@@ -62,7 +68,10 @@ impl S2eAggregator {
             });
         }
         if let Some(ct) = cts.iter().find(|ct| ct.param() != self.param) {
-            return Err(MheError::ParamMismatch { expected: self.param, actual: ct.param() });
+            return Err(MheError::ParamMismatch {
+                expected: self.param,
+                actual: ct.param(),
+            });
         }
         match &mut self.acc {
             None => self.acc = Some(cts.to_vec()),
@@ -95,8 +104,11 @@ impl ResultCiphertext {
     /// Cuts `ct` down to the coefficients of `layout` (which must fit one ciphertext).
     pub fn restrict(ct: &Ciphertext, layout: &Layout) -> Result<Self> {
         if layout.num_cts != 1 || layout.degree != ct.params.degree() {
-            return Err(MheError::Shape { reason: "a result layout must be one ciphertext of the key's degree" });
+            return Err(MheError::Shape {
+                reason: "a result layout must be one ciphertext of the key's degree",
+            });
         }
+        layout.validate(ct.params.degree())?;
         let positions: Vec<u32> = layout.slots.iter().map(|s| s.coeff).collect();
         let mut c0 = ct.c0.clone();
         c0.change_representation(Representation::PowerBasis);
@@ -105,7 +117,12 @@ impl ResultCiphertext {
             .outer_iter()
             .map(|row| positions.iter().map(|&p| row[p as usize]).collect())
             .collect();
-        Ok(Self { params: ct.params.clone(), positions, c0, c1: ct.c1.clone() })
+        Ok(Self {
+            params: ct.params.clone(),
+            positions,
+            c0,
+            c1: ct.c1.clone(),
+        })
     }
 
     /// The parameter set.
@@ -117,7 +134,11 @@ impl ResultCiphertext {
     pub fn to_bytes(&self) -> Vec<u8> {
         let p = &self.params;
         let k = self.positions.len();
-        let mut w = Writer::new(Kind::ResultCiphertext, p.id(), 4 + 4 * k + residues_bytes(p, k) + poly_bytes(p));
+        let mut w = Writer::new(
+            Kind::ResultCiphertext,
+            p.id(),
+            4 + 4 * k + residues_bytes(p, k) + poly_bytes(p),
+        );
         w.u32(k as u32);
         for &pos in &self.positions {
             w.u32(pos);
@@ -137,7 +158,11 @@ impl ResultCiphertext {
             .map(|_| {
                 let p = r.u32("result position")?;
                 if p as usize >= n {
-                    return Err(MheError::ValueOutOfRange { what: "result position", value: p as i128, bound: n as i128 });
+                    return Err(MheError::ValueOutOfRange {
+                        what: "result position",
+                        value: p as i128,
+                        bound: n as i128,
+                    });
                 }
                 Ok(p)
             })
@@ -145,7 +170,12 @@ impl ResultCiphertext {
         let c0 = r.residues(&params, k)?;
         let c1 = r.poly(&params)?;
         r.finish("result ciphertext")?;
-        Ok(Self { params, positions, c0, c1 })
+        Ok(Self {
+            params,
+            positions,
+            c0,
+            c1,
+        })
     }
 
     /// Decrypts with secret `s` (NTT): `round(t/q * (c0 + c1*s))` at the result coefficients.
@@ -158,7 +188,8 @@ impl ResultCiphertext {
         (0..self.positions.len())
             .map(|i| {
                 for (limb, &q) in self.params.moduli().iter().enumerate() {
-                    let v = coeffs[[limb, self.positions[i] as usize]] as u128 + self.c0[limb][i] as u128;
+                    let v = coeffs[[limb, self.positions[i] as usize]] as u128
+                        + self.c0[limb][i] as u128;
                     residues[limb] = (v % q as u128) as u64;
                 }
                 self.params.decode_coeff(&residues)

@@ -26,7 +26,12 @@ impl SessionKey {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let a = expand_crp(&params, &seed);
-        let e = Zeroizing::new(Poly::small(&params.ctx, Representation::Ntt, CBD_VARIANCE, rng)?);
+        let e = Zeroizing::new(Poly::small(
+            &params.ctx,
+            Representation::Ntt,
+            CBD_VARIANCE,
+            rng,
+        )?);
         let b = pk_share_poly(&a, sk.poly(), &e);
         let pk = PublicKey::from_parts(param, seed, b)?;
         Ok(Self { sk, pk })
@@ -45,7 +50,10 @@ impl SessionKey {
     /// Decrypts the result values.
     pub fn decrypt(&self, rc: &ResultCiphertext) -> Result<Vec<u64>> {
         if rc.param() != self.sk.param() {
-            return Err(MheError::ParamMismatch { expected: self.sk.param(), actual: rc.param() });
+            return Err(MheError::ParamMismatch {
+                expected: self.sk.param(),
+                actual: rc.param(),
+            });
         }
         Ok(rc.decrypt_with(self.sk.poly()))
     }
@@ -53,6 +61,8 @@ impl SessionKey {
 
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKey").field("param", &self.sk.param()).finish_non_exhaustive()
+        f.debug_struct("SessionKey")
+            .field("param", &self.sk.param())
+            .finish_non_exhaustive()
     }
 }

@@ -267,7 +267,11 @@ pub fn residues_bytes(params: &Params, count: usize) -> usize {
 }
 
 fn pack_into(buf: &mut Vec<u8>, values: impl Iterator<Item = u64>, bits: u32) {
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let mut acc: u128 = 0;
     let mut nacc: u32 = 0;
     for v in values {
@@ -285,7 +289,11 @@ fn pack_into(buf: &mut Vec<u8>, values: impl Iterator<Item = u64>, bits: u32) {
 }
 
 fn unpack(raw: &[u8], count: usize, bits: u32) -> Vec<u64> {
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let mut out = Vec::with_capacity(count);
     let mut acc: u128 = 0;
     let mut nacc: u32 = 0;
@@ -310,7 +318,11 @@ mod tests {
     #[test]
     fn pack_roundtrip() {
         for bits in [1u32, 7, 8, 33, 54, 55, 62, 64] {
-            let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let mask = if bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
             let vals: Vec<u64> = (0..37u64)
                 .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & mask)
                 .collect();

@@ -20,12 +20,19 @@ pub fn keygen(param: ParamId, n: usize, rng: &mut ChaCha20Rng) -> (Vec<SecretKey
     let params = param.params().unwrap();
     let mut parties: Vec<CollectiveKeygen> = (0..n)
         .map(|me| {
-            let cfg = KeygenConfig { param, n, me: me as PartyId, context: [7u8; 32] };
+            let cfg = KeygenConfig {
+                param,
+                n,
+                me: me as PartyId,
+                context: [7u8; 32],
+            };
             CollectiveKeygen::new(cfg, rng).unwrap()
         })
         .collect();
     let mut queue: Vec<(PartyId, PartyId, Vec<u8>)> = Vec::new();
-    let push = |queue: &mut Vec<(PartyId, PartyId, Vec<u8>)>, from: usize, out: Vec<Outgoing<KeygenMsg>>| {
+    let push = |queue: &mut Vec<(PartyId, PartyId, Vec<u8>)>,
+                from: usize,
+                out: Vec<Outgoing<KeygenMsg>>| {
         for o in out {
             let bytes = o.msg.to_bytes(&params);
             match o.to {
@@ -80,14 +87,23 @@ pub const MASK32: u64 = 0xffff_ffff;
 pub fn apply_plain(shape: &LinearShape, w: &[i64], x: &[u64]) -> Vec<u64> {
     let mul = |a: i64, b: u64| (a as u64).wrapping_mul(b);
     match *shape {
-        LinearShape::Dense { in_features, out_features } => (0..out_features)
+        LinearShape::Dense {
+            in_features,
+            out_features,
+        } => (0..out_features)
             .map(|o| {
-                (0..in_features)
-                    .fold(0u64, |acc, c| acc.wrapping_add(mul(w[o * in_features + c], x[c])))
-                    & MASK32
+                (0..in_features).fold(0u64, |acc, c| {
+                    acc.wrapping_add(mul(w[o * in_features + c], x[c]))
+                }) & MASK32
             })
             .collect(),
-        LinearShape::Conv2d { in_shape: [c, h, wd], out_channels, kernel, stride, padding } => {
+        LinearShape::Conv2d {
+            in_shape: [c, h, wd],
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => {
             let oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1;
             let ow = (wd + 2 * padding[1] - kernel[1]) / stride[1] + 1;
             let mut out = Vec::new();
@@ -115,7 +131,11 @@ pub fn apply_plain(shape: &LinearShape, w: &[i64], x: &[u64]) -> Vec<u64> {
             }
             out
         }
-        LinearShape::AvgPool2d { in_shape: [c, h, wd], kernel, stride } => {
+        LinearShape::AvgPool2d {
+            in_shape: [c, h, wd],
+            kernel,
+            stride,
+        } => {
             let oh = (h - kernel[0]) / stride[0] + 1;
             let ow = (wd - kernel[1]) / stride[1] + 1;
             let mut out = Vec::new();
@@ -141,7 +161,9 @@ pub fn apply_plain(shape: &LinearShape, w: &[i64], x: &[u64]) -> Vec<u64> {
 /// Random signed weights `|w| <= bound` for a shape.
 pub fn random_weights(shape: &LinearShape, bound: i64, rng: &mut ChaCha20Rng) -> Vec<i64> {
     use rand::Rng;
-    (0..shape.weight_len()).map(|_| rng.random_range(-bound..=bound)).collect()
+    (0..shape.weight_len())
+        .map(|_| rng.random_range(-bound..=bound))
+        .collect()
 }
 
 /// Random ring elements.
@@ -152,7 +174,10 @@ pub fn random_ring(len: usize, rng: &mut ChaCha20Rng) -> Vec<u64> {
 
 /// The linear layers of the shipped models (digits-mlp, mnist-mlp, digits-cnn).
 pub fn shipped_shapes() -> Vec<(&'static str, LinearShape)> {
-    let dense = |i, o| LinearShape::Dense { in_features: i, out_features: o };
+    let dense = |i, o| LinearShape::Dense {
+        in_features: i,
+        out_features: o,
+    };
     vec![
         ("digits-mlp fc1", dense(64, 32)),
         ("digits-mlp fc2", dense(32, 10)),

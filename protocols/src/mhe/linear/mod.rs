@@ -81,24 +81,38 @@ impl LinearShape {
     pub fn out_len(&self) -> usize {
         match *self {
             LinearShape::Dense { out_features, .. } => out_features,
-            LinearShape::Conv2d { in_shape: [_, h, w], out_channels, kernel, stride, padding } => {
+            LinearShape::Conv2d {
+                in_shape: [_, h, w],
+                out_channels,
+                kernel,
+                stride,
+                padding,
+            } => {
                 out_channels
                     * ((h + 2 * padding[0] - kernel[0]) / stride[0] + 1)
                     * ((w + 2 * padding[1] - kernel[1]) / stride[1] + 1)
             }
-            LinearShape::AvgPool2d { in_shape: [c, h, w], kernel, stride } => {
-                c * ((h - kernel[0]) / stride[0] + 1) * ((w - kernel[1]) / stride[1] + 1)
-            }
+            LinearShape::AvgPool2d {
+                in_shape: [c, h, w],
+                kernel,
+                stride,
+            } => c * ((h - kernel[0]) / stride[0] + 1) * ((w - kernel[1]) / stride[1] + 1),
         }
     }
 
     /// Number of weights the layer takes.
     pub fn weight_len(&self) -> usize {
         match *self {
-            LinearShape::Dense { in_features, out_features } => in_features * out_features,
-            LinearShape::Conv2d { in_shape, out_channels, kernel, .. } => {
-                out_channels * in_shape[0] * kernel[0] * kernel[1]
-            }
+            LinearShape::Dense {
+                in_features,
+                out_features,
+            } => in_features * out_features,
+            LinearShape::Conv2d {
+                in_shape,
+                out_channels,
+                kernel,
+                ..
+            } => out_channels * in_shape[0] * kernel[0] * kernel[1],
             LinearShape::AvgPool2d { .. } => 1,
         }
     }
@@ -106,12 +120,21 @@ impl LinearShape {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |reason| Err(MheError::Shape { reason });
         match *self {
-            LinearShape::Dense { in_features, out_features } => {
+            LinearShape::Dense {
+                in_features,
+                out_features,
+            } => {
                 if in_features == 0 || out_features == 0 {
                     return bad("empty dense layer");
                 }
             }
-            LinearShape::Conv2d { in_shape: [c, h, w], out_channels, kernel, stride, padding } => {
+            LinearShape::Conv2d {
+                in_shape: [c, h, w],
+                out_channels,
+                kernel,
+                stride,
+                padding,
+            } => {
                 if c * h * w * out_channels == 0 || kernel.contains(&0) || stride.contains(&0) {
                     return bad("empty conv2d dimension, kernel or stride");
                 }
@@ -119,7 +142,11 @@ impl LinearShape {
                     return bad("conv2d kernel larger than the padded input");
                 }
             }
-            LinearShape::AvgPool2d { in_shape: [c, h, w], kernel, stride } => {
+            LinearShape::AvgPool2d {
+                in_shape: [c, h, w],
+                kernel,
+                stride,
+            } => {
                 if c * h * w == 0 || kernel.contains(&0) || stride.contains(&0) {
                     return bad("empty avgpool2d dimension, kernel or stride");
                 }
@@ -235,7 +262,10 @@ impl EncodedLayer {
         let me = self.params.id();
         for p in std::iter::once(pk.param()).chain(inputs.iter().map(Ciphertext::param)) {
             if p != me {
-                return Err(MheError::ParamMismatch { expected: me, actual: p });
+                return Err(MheError::ParamMismatch {
+                    expected: me,
+                    actual: p,
+                });
             }
         }
         if inputs.len() != self.packing.num_in_cts() {
@@ -254,7 +284,14 @@ impl EncodedLayer {
     pub fn noise(&self, n: usize, input_encryptions: usize) -> LayerNoise {
         let sq = self.sq_norms.iter().cloned().fold(0f64, f64::max);
         let l1 = self.l1_norms.iter().cloned().fold(0f64, f64::max);
-        LayerNoise::of_product(&self.params, n, input_encryptions, sq, l1, self.packing.output.len())
+        LayerNoise::of_product(
+            &self.params,
+            n,
+            input_encryptions,
+            sq,
+            l1,
+            self.packing.output.len(),
+        )
     }
 
     /// The encryption-to-shares budget of this layer for `n` servers: fails unless the
@@ -265,6 +302,11 @@ impl EncodedLayer {
         input_encryptions: usize,
         min_security_bits: f64,
     ) -> Result<E2sBudget> {
-        check_budget(&self.params, n, &self.noise(n, input_encryptions), min_security_bits)
+        check_budget(
+            &self.params,
+            n,
+            &self.noise(n, input_encryptions),
+            min_security_bits,
+        )
     }
 }

@@ -61,7 +61,15 @@ impl LayerPacking {
                 kernel,
                 stride,
                 padding,
-            } => conv(shape, in_shape, out_channels, kernel, stride, padding, degree),
+            } => conv(
+                shape,
+                in_shape,
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                degree,
+            ),
             LinearShape::AvgPool2d {
                 in_shape,
                 kernel,
@@ -91,7 +99,13 @@ impl LayerPacking {
             any |= v != 0;
         };
         match (&self.geom, &self.shape) {
-            (Geometry::Dense { l, m }, LinearShape::Dense { in_features, out_features }) => {
+            (
+                Geometry::Dense { l, m },
+                LinearShape::Dense {
+                    in_features,
+                    out_features,
+                },
+            ) => {
                 for i in 0..*m {
                     let o = k * m + i;
                     if o >= *out_features {
@@ -106,7 +120,22 @@ impl LayerPacking {
                     }
                 }
             }
-            (Geometry::Conv { hp, wp, cn, b, mn, o }, LinearShape::Conv2d { in_shape, out_channels, kernel, .. }) => {
+            (
+                Geometry::Conv {
+                    hp,
+                    wp,
+                    cn,
+                    b,
+                    mn,
+                    o,
+                },
+                LinearShape::Conv2d {
+                    in_shape,
+                    out_channels,
+                    kernel,
+                    ..
+                },
+            ) => {
                 let c_total = in_shape[0];
                 for i in 0..*mn {
                     let oc = k * mn + i;
@@ -127,7 +156,12 @@ impl LayerPacking {
                     }
                 }
             }
-            (Geometry::Pool { hw: _, o, .. }, LinearShape::AvgPool2d { in_shape, kernel, .. }) => {
+            (
+                Geometry::Pool { hw: _, o, .. },
+                LinearShape::AvgPool2d {
+                    in_shape, kernel, ..
+                },
+            ) => {
                 if j != k {
                     return None;
                 }
@@ -162,7 +196,9 @@ fn dense(shape: &LinearShape, nin: usize, nout: usize, degree: usize) -> LayerPa
     let output = Layout {
         degree,
         num_cts: nout.div_ceil(m),
-        slots: (0..nout).map(|o| slot(o / m, (o % m) * l + l - 1)).collect(),
+        slots: (0..nout)
+            .map(|o| slot(o / m, (o % m) * l + l - 1))
+            .collect(),
     };
     LayerPacking {
         shape: shape.clone(),
@@ -191,7 +227,10 @@ fn conv(
     let b = cn * hp * wp;
     let mn = degree / b;
     let o = (cn - 1) * hp * wp + (kernel[0] - 1) * wp + kernel[1] - 1;
-    let (oh, ow) = ((hp - kernel[0]) / stride[0] + 1, (wp - kernel[1]) / stride[1] + 1);
+    let (oh, ow) = (
+        (hp - kernel[0]) / stride[0] + 1,
+        (wp - kernel[1]) / stride[1] + 1,
+    );
     let mut in_slots = Vec::with_capacity(c * h * w);
     for ch in 0..c {
         for y in 0..h {
@@ -222,7 +261,14 @@ fn conv(
             num_cts: oc.div_ceil(mn),
             slots: out_slots,
         },
-        geom: Geometry::Conv { hp, wp, cn, b, mn, o },
+        geom: Geometry::Conv {
+            hp,
+            wp,
+            cn,
+            b,
+            mn,
+            o,
+        },
     })
 }
 
@@ -241,11 +287,16 @@ fn pool(
     }
     let cn = c.min(degree / hw);
     let o = (kernel[0] - 1) * w + kernel[1] - 1;
-    let (oh, ow) = ((h - kernel[0]) / stride[0] + 1, (w - kernel[1]) / stride[1] + 1);
+    let (oh, ow) = (
+        (h - kernel[0]) / stride[0] + 1,
+        (w - kernel[1]) / stride[1] + 1,
+    );
     let input = Layout {
         degree,
         num_cts: c.div_ceil(cn),
-        slots: (0..c * hw).map(|i| slot(i / hw / cn, (i / hw % cn) * hw + i % hw)).collect(),
+        slots: (0..c * hw)
+            .map(|i| slot(i / hw / cn, (i / hw % cn) * hw + i % hw))
+            .collect(),
     };
     let mut out_slots = Vec::with_capacity(c * oh * ow);
     for ch in 0..c {
