@@ -91,8 +91,7 @@ impl LayerPacking {
     /// The signed coefficients of the weight polynomial for output ciphertext `k` and input
     /// ciphertext `j` (`None` if it is zero), from the layer's weights.
     pub(crate) fn weight_coeffs(&self, weight: &[i64], k: usize, j: usize) -> Option<Vec<i64>> {
-        let n = self.input.degree;
-        let mut w = vec![0i64; n];
+        let mut w = vec![0i64; self.input.degree];
         let mut any = false;
         let mut put = |idx: usize, v: i64| {
             w[idx] += v;
@@ -100,64 +99,31 @@ impl LayerPacking {
         };
         match (&self.geom, &self.shape) {
             (
-                Geometry::Dense { l, m },
-                LinearShape::Dense {
+                &Geometry::Dense { l, m },
+                &LinearShape::Dense {
                     in_features,
                     out_features,
                 },
-            ) => {
-                for i in 0..*m {
-                    let o = k * m + i;
-                    if o >= *out_features {
-                        break;
-                    }
-                    for li in 0..*l {
-                        let c = j * l + li;
-                        if c >= *in_features {
-                            break;
-                        }
-                        put(i * l + l - 1 - li, weight[o * in_features + c]);
-                    }
-                }
-            }
+            ) => dense_terms(weight, [in_features, out_features], l, m, k, j, &mut put),
             (
-                Geometry::Conv {
-                    hp,
-                    wp,
-                    cn,
-                    b,
-                    mn,
-                    o,
-                },
+                g @ Geometry::Conv { .. },
                 LinearShape::Conv2d {
                     in_shape,
                     out_channels,
                     kernel,
                     ..
                 },
-            ) => {
-                let c_total = in_shape[0];
-                for i in 0..*mn {
-                    let oc = k * mn + i;
-                    if oc >= *out_channels {
-                        break;
-                    }
-                    for cl in 0..*cn {
-                        let c = j * cn + cl;
-                        if c >= c_total {
-                            break;
-                        }
-                        for a in 0..kernel[0] {
-                            for bb in 0..kernel[1] {
-                                let wi = ((oc * c_total + c) * kernel[0] + a) * kernel[1] + bb;
-                                put(i * b + o - cl * hp * wp - a * wp - bb, weight[wi]);
-                            }
-                        }
-                    }
-                }
-            }
+            ) => conv_terms(
+                weight,
+                g,
+                [in_shape[0], *out_channels],
+                *kernel,
+                k,
+                j,
+                &mut put,
+            ),
             (
-                Geometry::Pool { hw: _, o, .. },
+                &Geometry::Pool { o, .. },
                 LinearShape::AvgPool2d {
                     in_shape, kernel, ..
                 },
@@ -165,16 +131,83 @@ impl LayerPacking {
                 if j != k {
                     return None;
                 }
-                let wdt = in_shape[2];
+                // One kernel for every channel of the block (depthwise window sum).
                 for a in 0..kernel[0] {
                     for bb in 0..kernel[1] {
-                        put(o - a * wdt - bb, weight[0]);
+                        put(o - a * in_shape[2] - bb, weight[0]);
                     }
                 }
             }
             _ => return None,
         }
         any.then_some(w)
+    }
+}
+
+/// HomFC terms: row `o = k*m + i`, column `c = j*l + li` goes to coefficient `i*l + l-1-li`.
+fn dense_terms(
+    weight: &[i64],
+    [nin, nout]: [usize; 2],
+    l: usize,
+    m: usize,
+    k: usize,
+    j: usize,
+    put: &mut impl FnMut(usize, i64),
+) {
+    for i in 0..m {
+        let o = k * m + i;
+        if o >= nout {
+            break;
+        }
+        for li in 0..l {
+            let c = j * l + li;
+            if c >= nin {
+                break;
+            }
+            put(i * l + l - 1 - li, weight[o * nin + c]);
+        }
+    }
+}
+
+/// HomConv terms: output channel `oc = k*mn + i`, input channel `c = j*cn + cl`, tap `(a, bb)`
+/// goes to coefficient `i*b + o - cl*hp*wp - a*wp - bb`.
+fn conv_terms(
+    weight: &[i64],
+    geom: &Geometry,
+    [c_total, out_channels]: [usize; 2],
+    kernel: [usize; 2],
+    k: usize,
+    j: usize,
+    put: &mut impl FnMut(usize, i64),
+) {
+    let &Geometry::Conv {
+        hp,
+        wp,
+        cn,
+        b,
+        mn,
+        o,
+    } = geom
+    else {
+        return;
+    };
+    for i in 0..mn {
+        let oc = k * mn + i;
+        if oc >= out_channels {
+            break;
+        }
+        for cl in 0..cn {
+            let c = j * cn + cl;
+            if c >= c_total {
+                break;
+            }
+            for a in 0..kernel[0] {
+                for bb in 0..kernel[1] {
+                    let wi = ((oc * c_total + c) * kernel[0] + a) * kernel[1] + bb;
+                    put(i * b + o - cl * hp * wp - a * wp - bb, weight[wi]);
+                }
+            }
+        }
     }
 }
 
