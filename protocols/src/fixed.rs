@@ -77,7 +77,10 @@ impl FixedPoint {
     /// Checks the invariants of [`FixedPoint::new`] (for values that came from a file).
     pub fn validate(&self) -> Result<(), FixedError> {
         let ok = (MIN_RING_BITS..=MAX_RING_BITS).contains(&self.ring_bits)
-            && self.frac_bits.checked_mul(2).is_some_and(|d| d < self.ring_bits);
+            && self
+                .frac_bits
+                .checked_mul(2)
+                .is_some_and(|d| d < self.ring_bits);
         if ok {
             Ok(())
         } else {

@@ -27,7 +27,9 @@ impl Model {
             cur = match layer {
                 Layer::Dense(d) => dense(d, &cur),
                 Layer::Conv2d(c) => conv(c, &shape, &cur),
-                Layer::AvgPool2d(p) => pool(p, &shape, &cur, |w| w.iter().sum::<f64>() / w.len() as f64),
+                Layer::AvgPool2d(p) => {
+                    pool(p, &shape, &cur, |w| w.iter().sum::<f64>() / w.len() as f64)
+                }
                 Layer::MaxPool2d(p) => pool(p, &shape, &cur, |w| {
                     w.iter().copied().fold(f64::NEG_INFINITY, f64::max)
                 }),

@@ -70,7 +70,10 @@ pub enum Layer {
 impl Layer {
     /// Whether the layer is linear (evaluated under HE by its owner in the secure protocol).
     pub fn is_linear(&self) -> bool {
-        matches!(self, Layer::Dense(_) | Layer::Conv2d(_) | Layer::AvgPool2d(_))
+        matches!(
+            self,
+            Layer::Dense(_) | Layer::Conv2d(_) | Layer::AvgPool2d(_)
+        )
     }
 
     /// Short type name as in the manifest.

@@ -147,10 +147,9 @@ fn dense(d: &DenseQ, x: &[u64], with_bias: bool) -> Vec<u64> {
         .chunks_exact(d.in_features)
         .zip(&d.bias)
         .map(|(row, &b)| {
-            let acc = row
-                .iter()
-                .zip(x)
-                .fold(0u64, |acc, (&w, &xi)| acc.wrapping_add((w as u64).wrapping_mul(xi)));
+            let acc = row.iter().zip(x).fold(0u64, |acc, (&w, &xi)| {
+                acc.wrapping_add((w as u64).wrapping_mul(xi))
+            });
             if with_bias {
                 acc.wrapping_add(b as u64)
             } else {
@@ -178,8 +177,7 @@ fn conv(c: &Conv2dQ, x: &[u64], with_bias: bool) -> Vec<u64> {
                             continue;
                         }
                         for kx in 0..kw {
-                            let Some(xx) = (ox * c.stride[1] + kx).checked_sub(c.padding[1])
-                            else {
+                            let Some(xx) = (ox * c.stride[1] + kx).checked_sub(c.padding[1]) else {
                                 continue;
                             };
                             if xx >= w {

@@ -188,7 +188,14 @@ fn raw_from_layer(layer: &Layer, tensors: &mut Vec<(String, OwnedTensor)>) -> Ra
             raw.name = Some(d.name.clone());
             raw.in_features = Some(d.in_features);
             raw.out_features = Some(d.out_features);
-            push_weights(&mut raw, tensors, &d.name, d.weight_shape(), &d.weight, &d.bias);
+            push_weights(
+                &mut raw,
+                tensors,
+                &d.name,
+                d.weight_shape(),
+                &d.weight,
+                &d.bias,
+            );
         }
         Layer::Conv2d(c) => {
             raw.name = Some(c.name.clone());
@@ -197,7 +204,14 @@ fn raw_from_layer(layer: &Layer, tensors: &mut Vec<(String, OwnedTensor)>) -> Ra
             raw.kernel = Some(c.kernel);
             raw.stride = Some(c.stride);
             raw.padding = Some(c.padding);
-            push_weights(&mut raw, tensors, &c.name, c.weight_shape(), &c.weight, &c.bias);
+            push_weights(
+                &mut raw,
+                tensors,
+                &c.name,
+                c.weight_shape(),
+                &c.weight,
+                &c.bias,
+            );
         }
         Layer::AvgPool2d(p) | Layer::MaxPool2d(p) => {
             raw.kernel = Some(p.kernel);

@@ -98,7 +98,11 @@ impl SplitPlan {
     /// least as many stages as servers.
     pub fn balanced(model: &QuantModel, servers: &[String]) -> Result<Self> {
         check_servers(servers)?;
-        let costs: Vec<u64> = model.stages.iter().map(|s| s.linear.macs().max(1)).collect();
+        let costs: Vec<u64> = model
+            .stages
+            .iter()
+            .map(|s| s.linear.macs().max(1))
+            .collect();
         let owners = balanced_owners(&costs, servers.len());
         Ok(Self {
             model: model.name.clone(),

@@ -141,8 +141,11 @@ fn weights_consistent(op: &LinearOp) -> bool {
                 && d.bias.len() == d.out_features
         }
         LinearOp::Conv2d(c) => {
-            checked_elements("conv", &[c.out_channels, c.in_shape[0], c.kernel[0], c.kernel[1]])
-                .is_ok_and(|n| n == c.weight.len())
+            checked_elements(
+                "conv",
+                &[c.out_channels, c.in_shape[0], c.kernel[0], c.kernel[1]],
+            )
+            .is_ok_and(|n| n == c.weight.len())
                 && c.bias.len() == c.out_channels
         }
         LinearOp::AvgPool2d(_) => true,
@@ -221,16 +224,24 @@ impl ServerPart {
     pub fn validate(&self) -> Result<()> {
         let mismatch = |m: String| Err(PlanError::Mismatch(m));
         if self.format != SERVER_PART_FORMAT {
-            return mismatch(format!("format {:?}, expected {SERVER_PART_FORMAT:?}", self.format));
+            return mismatch(format!(
+                "format {:?}, expected {SERVER_PART_FORMAT:?}",
+                self.format
+            ));
         }
-        self.fixed_point.validate().map_err(crate::model::ModelError::from)?;
+        self.fixed_point
+            .validate()
+            .map_err(crate::model::ModelError::from)?;
         if self.server_index >= self.servers.len() || self.skeleton.is_empty() {
             return mismatch("server index out of range or empty skeleton".into());
         }
         let mut shape = self.input_shape.clone();
         for (i, spec) in self.skeleton.iter().enumerate() {
             if spec.owner >= self.servers.len() || spec.in_shape != shape {
-                return mismatch(format!("stage {i} ({}) has a bad owner or input shape", spec.name));
+                return mismatch(format!(
+                    "stage {i} ({}) has a bad owner or input shape",
+                    spec.name
+                ));
             }
             checked_elements(&spec.name, &spec.out_shape)?;
             shape = spec.out_shape.clone();
@@ -311,7 +322,8 @@ pub fn assemble(parts: &[ServerPart]) -> Result<QuantModel> {
         .zip(linear)
         .enumerate()
         .map(|(i, (spec, op))| {
-            let linear = op.ok_or_else(|| PlanError::Mismatch(format!("stage {i} has no weights")))?;
+            let linear =
+                op.ok_or_else(|| PlanError::Mismatch(format!("stage {i} has no weights")))?;
             Ok(Stage {
                 name: spec.name.clone(),
                 layer_index: i,
