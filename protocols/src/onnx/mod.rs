@@ -117,11 +117,11 @@ pub fn import_file(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Mo
 /// Imports the bytes of an `.onnx` file.
 pub fn import_bytes(bytes: &[u8], options: &ImportOptions) -> Result<Model> {
     let proto = decode(bytes)?;
+    let g = match (&proto.graph, proto.ir_version) {
+        (Some(g), ir) if ir > 0 => g,
+        _ => return Err(OnnxError::corrupt("no IR version or no graph")),
+    };
     let opset = graph::opset(&proto)?;
-    let g = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| OnnxError::corrupt("the model has no graph"))?;
     let consts = graph::initializers(g)?;
     let (input, input_shape) = graph::data_input(g, &consts)?;
     let output = graph::output_name(g)?;
