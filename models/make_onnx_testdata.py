@@ -179,6 +179,20 @@ def case_global_avgpool():
     return g.model([1, 3, 8, 8], 22, [1, 4]), (1, 3, 8, 8)
 
 
+def case_all_conv():
+    """An all-convolutional head: 1x1 Conv, GlobalAveragePool and a final Flatten (dropped:
+    the logits are the pooled values, in the same order)."""
+    g = Graph(rng_for("all_conv"), "all_conv")
+    g.op("Conv", [g.weight("conv1.weight", (4, 1, 3, 3), 9), g.bias("conv1.bias", 4)],
+         kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    g.op("Relu")
+    g.op("Conv", [g.weight("conv2.weight", (3, 4, 1, 1), 4), g.bias("conv2.bias", 3)],
+         kernel_shape=[1, 1])
+    g.op("GlobalAveragePool")
+    g.op("Flatten", axis=1)
+    return g.model([1, 1, 5, 5], 13, [1, 3]), (1, 1, 5, 5)
+
+
 def case_global_maxpool():
     """GlobalMaxPool then Flatten and Gemm."""
     g = Graph(rng_for("global_maxpool"), "global_maxpool")
@@ -252,7 +266,7 @@ def case_opset25():
 
 
 GOOD = [case_matmul_add, case_conv_bn, case_gemm_bn, case_avgpool, case_global_avgpool,
-        case_global_maxpool, case_reshape, case_identity_dropout, case_opset7, case_opset25]
+        case_all_conv, case_global_maxpool, case_reshape, case_identity_dropout, case_opset7, case_opset25]
 
 
 # ---------------------------------------------------------------------------------------------

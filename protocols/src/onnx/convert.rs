@@ -59,6 +59,12 @@ impl<'a> Converter<'a> {
                 self.current
             )));
         }
+        // A Flatten after the last linear layer (e.g. GlobalAveragePool + Flatten as the
+        // head of an all-convolutional net) does not change the logits' values or order; the
+        // model format wants the logits to be the last linear layer's output.
+        while self.layers.len() > 1 && matches!(self.layers.last(), Some(Layer::Flatten)) {
+            self.layers.pop();
+        }
         if self.layers.is_empty() {
             return Err(OnnxError::graph("the graph computes no layer"));
         }
@@ -276,11 +282,11 @@ impl<'a> Converter<'a> {
                 "axis = {axis} is not supported: only flattening to a vector (axis = 1)"
             )));
         }
-        self.to_vector(ctx)
+        self.flatten_to_vector(ctx)
     }
 
     /// A `Flatten` layer, or nothing when the activation is already a vector.
-    fn to_vector(&mut self, ctx: NodeCtx<'_>) -> Result<()> {
+    fn flatten_to_vector(&mut self, ctx: NodeCtx<'_>) -> Result<()> {
         if self.shape.len() > 1 {
             self.push(ctx, Layer::Flatten, false)?;
         }
@@ -307,7 +313,7 @@ impl<'a> Converter<'a> {
         if resolved == full {
             Ok(())
         } else if resolved == [1, total] {
-            self.to_vector(ctx)
+            self.flatten_to_vector(ctx)
         } else {
             Err(ctx.err(format!(
                 "reshape of [{}] to [{}] is not supported: only reshapes to a vector [1, N] (a flatten)",

@@ -10,14 +10,14 @@ pub type Result<T, E = OnnxError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OnnxError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
+    /// The file could not be read. (The OS error is part of the message rather than a
+    /// `source`, so that a one-line `{:#}` report does not repeat it.)
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is larger than [`super::MAX_ONNX_BYTES`] (refused before reading it).
     #[error("{path}: file of {size} bytes exceeds the limit of {limit} bytes")]
@@ -121,9 +121,16 @@ pub enum OnnxError {
         /// What is wrong.
         reason: String,
     },
-    /// The converted layers are not a valid seco model.
+    /// The converted layers are not a valid seco model (e.g. a weight does not fit the ring at
+    /// the requested `frac_bits`, or the first or last layer is not linear).
     #[error("converted model is invalid: {0}")]
-    Model(#[from] ModelError),
+    Model(ModelError),
+}
+
+impl From<ModelError> for OnnxError {
+    fn from(e: ModelError) -> Self {
+        Self::Model(e)
+    }
 }
 
 fn node_name(name: &str) -> String {

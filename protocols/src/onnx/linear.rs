@@ -336,7 +336,7 @@ fn bn_affine(p: &[Vec<f32>], eps: f64) -> Option<(Vec<f64>, Vec<f64>)> {
     let mut t = Vec::with_capacity(scale.len());
     for c in 0..scale.len() {
         let v = f64::from(*var.get(c)?) + eps;
-        if !(v > 0.0) {
+        if v.is_nan() || v <= 0.0 {
             return None;
         }
         let sc = f64::from(*scale.get(c)?) / v.sqrt();

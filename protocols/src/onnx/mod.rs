@@ -98,9 +98,9 @@ impl Default for ImportOptions {
 /// Reads and imports an `.onnx` file (size checked before reading).
 pub fn import_file(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Model> {
     let path = path.as_ref();
-    let io = |source| OnnxError::Io {
+    let io = |error| OnnxError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_ONNX_BYTES {
