@@ -10,13 +10,12 @@ pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum ModelError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// A file is larger than the limit for its kind (refused before reading it).
     #[error("{path}: file of {size} bytes exceeds the limit of {limit} bytes")]
@@ -133,7 +132,7 @@ impl ModelError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         }
     }
 }

@@ -77,3 +77,16 @@ impl NonLinearOp {
         }
     }
 }
+
+impl std::fmt::Display for NonLinearOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NonLinearOp::Relu => write!(f, "relu"),
+            NonLinearOp::MaxPool2d { kernel, stride, .. } => write!(
+                f,
+                "maxpool2d k{}x{} s{}x{}",
+                kernel[0], kernel[1], stride[0], stride[1]
+            ),
+        }
+    }
+}
