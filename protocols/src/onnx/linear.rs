@@ -165,16 +165,7 @@ impl Converter<'_> {
                 "kernel_shape does not match the weight's [{kh}, {kw}]"
             )));
         }
-        let bias = match self.floats(ctx, 2, "bias")? {
-            Some((_, b)) if b.dims == [m] => b.data,
-            Some((bname, b)) => {
-                return Err(ctx.err(format!(
-                    "bias {bname:?} of shape [{}] is not [{m}]",
-                    dims(&b.dims)
-                )))
-            }
-            None => vec![0.0; m],
-        };
+        let bias = self.vector_bias(ctx, m)?;
         let conv = Conv2d {
             name: self.layer_name(&wname, "conv"),
             in_channels: c,
@@ -186,6 +177,18 @@ impl Converter<'_> {
             bias,
         };
         self.push(ctx, Layer::Conv2d(conv), true)
+    }
+
+    /// The optional bias input (slot 2) of length `m`, zeros when absent.
+    fn vector_bias(&self, ctx: NodeCtx<'_>, m: usize) -> Result<Vec<f32>> {
+        match self.floats(ctx, 2, "bias")? {
+            Some((_, b)) if b.dims == [m] => Ok(b.data),
+            Some((name, b)) => Err(ctx.err(format!(
+                "bias {name:?} of shape [{}] is not [{m}]",
+                dims(&b.dims)
+            ))),
+            None => Ok(vec![0.0; m]),
+        }
     }
 
     /// The Dense/Conv2d layer that produced the activation, for folding.
