@@ -1,5 +1,6 @@
 //! One module per subcommand of `seco`.
 
+pub mod import;
 pub mod model;
 
 use crate::cli::{Cli, Command};

@@ -19,6 +19,8 @@ pub enum ModelCommand {
     Split(SplitArgs),
     /// Plaintext prediction, float and/or fixed point, on one input or on the test set.
     Predict(PredictArgs),
+    /// Import an ONNX model (PyTorch/Keras export) into seco's model format.
+    Import(crate::cmd::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +75,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         ModelCommand::Inspect { model } => inspect(&model),
         ModelCommand::Split(args) => split(&args),
         ModelCommand::Predict(args) => predict(&args),
+        ModelCommand::Import(args) => crate::cmd::import::run(args),
     }
 }
 
