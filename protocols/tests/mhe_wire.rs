@@ -105,3 +105,24 @@ fn samples_decode() {
     KeygenMsg::from_bytes(&s[6], p).unwrap();
     KeygenMsg::from_bytes(&s[7], p).unwrap();
 }
+
+/// A ciphertext of degree 2048 relabelled as a 4096 (or 8192) one: the body is a wrong-degree
+/// polynomial and decoding fails with a typed error.
+#[test]
+fn wrong_degree_body_is_rejected() {
+    let s = samples();
+    let mut relabelled = s[1].clone();
+    for param in [ParamId::Bfv4096T32V1, ParamId::Bfv8192T32V1] {
+        relabelled[4..6].copy_from_slice(&param.code().to_le_bytes());
+        assert!(matches!(
+            Ciphertext::from_bytes(&relabelled, param),
+            Err(seco_protocols::mhe::MheError::Truncated { .. })
+        ));
+    }
+    // And a 4096 body declared as 2048 leaves trailing bytes.
+    let mut r = mhe_common::rng(3);
+    let (_, pk) = mhe_common::keygen(ParamId::Bfv4096T32V1, 2, &mut r);
+    let mut big = pk.encrypt(&[1], &mut r).unwrap().to_bytes();
+    big[4..6].copy_from_slice(&ParamId::Bfv2048T32V1.code().to_le_bytes());
+    assert!(Ciphertext::from_bytes(&big, ParamId::Bfv2048T32V1).is_err());
+}
