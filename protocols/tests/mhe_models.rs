@@ -163,6 +163,18 @@ fn shipped_models_noise_report() {
                     stage.name, p.num_in_cts(), p.num_out_cts(), noise.sigma.log2(), b.noise_bits,
                     b.flood_bits, b.headroom_bits, b.security_bits, noise.revealed
                 );
+                let largest = qm
+                    .stages
+                    .iter()
+                    .max_by_key(|st| st.linear.in_len() * st.linear.out_len())
+                    .is_some_and(|st| st.name == stage.name);
+                if largest {
+                    println!(
+                        "  largest layer of {name} at {param:?}: {} with flooding width B = 2^{:.1} per server, \
+                         decryption headroom {:.1} bits, flooding security {:.1} bits",
+                        stage.name, b.flood_bits, b.headroom_bits, b.security_bits
+                    );
+                }
                 // The measured maximum over all N coefficients stays below the bound.
                 assert!(
                     (measured as f64) <= b.noise_bits + 1.0,
