@@ -4,6 +4,7 @@
 mod mhe_common;
 
 use seco_protocols::mhe::ciphertext::ciphertext_bytes;
+use seco_protocols::mhe::compress::compressed_poly_bytes;
 use seco_protocols::mhe::wire::{poly_bytes, residues_bytes, HEADER_LEN};
 use seco_protocols::mhe::{
     e2s, E2sConfig, E2sLeader, EncodedLayer, KeygenMsg, Layout, ParamId, ResultCiphertext,
@@ -63,6 +64,10 @@ fn message_bytes() {
             let (sh, _) =
                 e2s::follower_share(&cfg(1), &keys[1], &p.output, &req.msg, &mut r).unwrap();
             let req_b = req.msg.to_bytes(&params).len();
+            assert_eq!(
+                req_b,
+                HEADER_LEN + 14 + p.num_out_cts() * compressed_poly_bytes(&params)
+            );
             let sh_b = sh.msg.to_bytes(&params).len();
             assert_eq!(
                 sh_b,
@@ -71,10 +76,11 @@ fn message_bytes() {
             println!(
                 "  {name}: {} input ct(s) = {} B per contributor, {} output ct(s); E2S request {req_b} B \
                  (to each of n-1 servers), E2S share {sh_b} B (from each of n-1 servers); \
-                 unrestricted decryption shares would be {} B",
+                 uncompressed c1 would be {} B, unrestricted decryption shares {} B",
                 p.num_in_cts(),
                 p.num_in_cts() * ct_bytes,
                 p.num_out_cts(),
+                p.num_out_cts() * poly_bytes(&params),
                 p.num_out_cts() * poly_bytes(&params)
             );
         }

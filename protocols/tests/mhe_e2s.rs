@@ -36,6 +36,8 @@ fn run_e2s(
         E2sLeader::new(cfg(leader), &shares[leader as usize], layout, cts).unwrap();
     assert_eq!(req.to, To::All);
     let req_bytes = req.msg.to_bytes(&params);
+    // The leader already rounds c1 as the wire does: decoding gives the same request back.
+    assert_eq!(E2sRequest::from_bytes(&req_bytes, param).unwrap(), req.msg);
     let mut outputs = vec![Vec::new(); n];
     let mut done = None;
     for me in (0..n as u16).filter(|&i| i != leader) {

@@ -158,9 +158,9 @@ fn shipped_models_noise_report() {
                     .max()
                     .unwrap();
                 println!(
-                    "{param:?} {name} {} ({} in ct, {} out ct): noise sigma 2^{:.1}, bound 2^{:.1}, measured max 2^{measured}; \
+                    "{param:?} {name} {} ({} in ct, {} out ct): ciphertext noise sigma 2^{:.1}, bound 2^{:.1}, measured max 2^{measured}; with c1 compression 2^{:.1}; \
                      flooding B = 2^{:.1}; noise headroom {:.1} bits; flooding security {:.1} bits over {} revealed coefficients",
-                    stage.name, p.num_in_cts(), p.num_out_cts(), noise.sigma.log2(), b.noise_bits,
+                    stage.name, p.num_in_cts(), p.num_out_cts(), noise.sigma.log2(), noise.bound_bits(), b.noise_bits,
                     b.flood_bits, b.headroom_bits, b.security_bits, noise.revealed
                 );
                 let largest = qm

@@ -26,12 +26,15 @@ use rand::{CryptoRng, Rng, RngCore};
 use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
+use super::compress::{
+    compressed_poly_bytes, compression_sigma, read_compressed, round_c1, write_compressed,
+};
 use super::error::{MheError, Result};
 use super::keys::SecretKeyShare;
 use super::layout::Layout;
-use super::noise::{half_delta_bits, LayerNoise};
+use super::noise::{half_delta_bits, LayerNoise, TAIL_Z};
 use super::params::{ParamId, Params};
-use super::wire::{poly_bytes, residues_bytes, Kind, Reader, Writer};
+use super::wire::{residues_bytes, Kind, Reader, Writer};
 use super::{check_parties, Outgoing, PartyId, To};
 
 /// Upper bound on ciphertexts in one request (bounds allocation on decode).
@@ -86,7 +89,7 @@ pub fn flood_bound(params: &Params, n: usize) -> u128 {
 pub struct E2sBudget {
     /// `log2 B`: flooding width of each server's share.
     pub flood_bits: f64,
-    /// `log2` of the ciphertext noise bound.
+    /// `log2` of the noise bound (ciphertext noise and the `c1` compression rounding).
     pub noise_bits: f64,
     /// `log2(Delta/2) - log2(noise bound + (n-1)*B + n)`: decryption margin (> 0 decrypts;
     /// about 1 by construction, since the flooding takes `Delta/4`).
@@ -102,15 +105,18 @@ pub struct E2sBudget {
 /// Budgets for `n` servers and a layer's output noise.
 pub fn e2s_budget(params: &Params, n: usize, noise: &LayerNoise) -> E2sBudget {
     let b = flood_bound(params, n) as f64;
-    let total = noise.bound + (n as f64 - 1.0) * b + n as f64;
-    let mean_abs = noise.sigma + noise.rounding;
+    // The rounding of the compressed c1 (`sum_i delta*s_i`) counts as noise to hide.
+    let sigma = noise.sigma.hypot(compression_sigma(params, n));
+    let bound = TAIL_Z * sigma + noise.rounding;
+    let total = bound + (n as f64 - 1.0) * b + n as f64;
+    let mean_abs = sigma + noise.rounding;
     E2sBudget {
         flood_bits: b.log2(),
-        noise_bits: noise.bound_bits(),
+        noise_bits: bound.log2(),
         margin_bits: half_delta_bits(params) - total.log2(),
         headroom_bits: (2f64.powf(half_delta_bits(params)) - (n as f64 - 1.0) * b - n as f64)
             .log2()
-            - noise.bound_bits(),
+            - bound.log2(),
         security_bits: (2.0 * b + 1.0).log2() - (noise.revealed.max(1) as f64 * mean_abs).log2(),
     }
 }
@@ -283,7 +289,11 @@ impl E2sLeader {
         let req = E2sRequest {
             instance: cfg.instance,
             from: cfg.me,
-            c1: cts.iter().map(|ct| ct.c1.clone()).collect(),
+            // Rounded as on the wire (compress.rs), so in-memory and decoded requests agree.
+            c1: cts
+                .iter()
+                .map(|ct| round_c1(&params, &ct.c1))
+                .collect::<Result<Vec<_>>>()?,
         };
         let mut received = vec![false; cfg.n];
         received[cfg.me as usize] = true;
@@ -373,13 +383,13 @@ impl E2sRequest {
         let mut w = Writer::new(
             Kind::E2sRequest,
             params.id(),
-            14 + self.c1.len() * poly_bytes(params),
+            14 + self.c1.len() * compressed_poly_bytes(params),
         );
         w.u64(self.instance);
         w.u16(self.from);
         w.u32(self.c1.len() as u32);
         for p in &self.c1 {
-            w.poly(params, p);
+            write_compressed(&mut w, params, p);
         }
         w.finish()
     }
@@ -392,7 +402,7 @@ impl E2sRequest {
         let from = r.party()?;
         let count = r.count("E2S ciphertexts", MAX_CTS)?;
         let c1 = (0..count)
-            .map(|_| r.poly(&params))
+            .map(|_| read_compressed(&mut r, &params))
             .collect::<Result<Vec<_>>>()?;
         r.finish("E2S request")?;
         Ok(Self { instance, from, c1 })

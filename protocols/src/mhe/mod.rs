@@ -25,6 +25,7 @@
 //! - [`ciphertext`]: ciphertexts, their bytes, homomorphic addition.
 //! - [`layout`]: coefficient layouts of vectors in ciphertexts.
 //! - [`linear`]: encrypted Dense / Conv2d / AvgPool2d layers with coefficient encoding.
+//! - [`compress`]: rounding of the `c1` polynomials sent in encryption-to-shares.
 //! - [`e2s`]: encryption-to-shares with noise flooding, restricted to result coefficients.
 //! - [`s2e`]: shares-to-encryption and the user's result ciphertext.
 //! - [`session`]: the user's per-session key pair (result delivery).
@@ -32,6 +33,7 @@
 //! - [`keygen`]: collective public-key generation (commit/reveal seed, key shares), sans-IO.
 
 pub mod ciphertext;
+pub mod compress;
 pub mod e2s;
 pub mod error;
 pub mod keygen;

@@ -51,6 +51,8 @@ pub struct ParamSet {
     pub max_parties: usize,
     /// The HomomorphicEncryption.org 128-bit bound on log2 q for this degree.
     pub he_standard_max_log_q: u32,
+    /// Low bits of `c1` dropped in encryption-to-shares requests (see `compress.rs`).
+    pub c1_drop_bits: u32,
 }
 
 const SETS: [ParamSet; 3] = [
@@ -61,6 +63,7 @@ const SETS: [ParamSet; 3] = [
         moduli: &[0x003f_ffff_fffe_d001],
         max_parties: 16,
         he_standard_max_log_q: 54,
+        c1_drop_bits: 0,
     },
     ParamSet {
         id: ParamId::Bfv4096T32V1,
@@ -69,6 +72,7 @@ const SETS: [ParamSet; 3] = [
         moduli: &[0x007f_ffff_fffb_4001, 0x003f_ffff_fffd_6001],
         max_parties: 16,
         he_standard_max_log_q: 109,
+        c1_drop_bits: 14,
     },
     ParamSet {
         id: ParamId::Bfv8192T32V1,
@@ -77,6 +81,7 @@ const SETS: [ParamSet; 3] = [
         moduli: &[0x3fff_ffff_ffff_0001, 0x3fff_ffff_fffe_8001],
         max_parties: 16,
         he_standard_max_log_q: 218,
+        c1_drop_bits: 24,
     },
 ];
 
@@ -155,6 +160,8 @@ pub struct Params {
     neg_t_inv: Vec<u64>,
     /// Barrett reduction per limb.
     ops: Vec<fhe_math::zq::Modulus>,
+    /// `garner_inv[i][j] = q_j^{-1} mod q_i` for `j < i` (mixed-radix composition).
+    garner_inv: Vec<Vec<u64>>,
     /// `floor(q / t)`.
     delta: BigUint,
 }
@@ -193,7 +200,20 @@ impl Params {
             .iter()
             .map(|&qi| fhe_math::zq::Modulus::new(qi))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        if set.moduli.len() > 4 || big_log2(&q) > 126.0 {
+            return Err(MheError::Shape {
+                reason: "parameter sets need at most 4 moduli and q < 2^126",
+            });
+        }
+        let garner_inv = (0..set.moduli.len())
+            .map(|i| {
+                (0..i)
+                    .map(|j| ops[i].inv(ops[i].reduce(set.moduli[j])).unwrap_or(0))
+                    .collect()
+            })
+            .collect();
         Ok(Self {
+            garner_inv,
             set,
             bfv,
             ctx,
@@ -204,6 +224,16 @@ impl Params {
             ops,
             delta,
         })
+    }
+
+    /// `q_j^{-1} mod q_i` for `j < i`.
+    pub(crate) fn garner_inv(&self, i: usize, j: usize) -> u64 {
+        self.garner_inv[i][j]
+    }
+
+    /// Barrett reduction of limb `limb`.
+    pub(crate) fn op(&self, limb: usize) -> &fhe_math::zq::Modulus {
+        &self.ops[limb]
     }
 
     /// The id.

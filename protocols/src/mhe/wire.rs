@@ -64,6 +64,10 @@ impl Writer {
         self.buf.extend_from_slice(v);
     }
 
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
     /// A polynomial (any representation; converted to the power basis on a copy).
     pub(crate) fn poly(&mut self, params: &Params, p: &Poly) {
         let mut c = p.clone();
@@ -266,7 +270,7 @@ pub fn residues_bytes(params: &Params, count: usize) -> usize {
         .sum()
 }
 
-fn pack_into(buf: &mut Vec<u8>, values: impl Iterator<Item = u64>, bits: u32) {
+pub(crate) fn pack_into(buf: &mut Vec<u8>, values: impl Iterator<Item = u64>, bits: u32) {
     let mask = if bits == 64 {
         u64::MAX
     } else {
@@ -288,7 +292,7 @@ fn pack_into(buf: &mut Vec<u8>, values: impl Iterator<Item = u64>, bits: u32) {
     }
 }
 
-fn unpack(raw: &[u8], count: usize, bits: u32) -> Vec<u64> {
+pub(crate) fn unpack(raw: &[u8], count: usize, bits: u32) -> Vec<u64> {
     let mask = if bits == 64 {
         u64::MAX
     } else {
