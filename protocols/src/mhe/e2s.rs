@@ -2,7 +2,8 @@
 //! Lattigo `multiparty` `E2SProtocol`), restricted to the coefficients that carry results.
 //!
 //! The leader (the layer's owner, who holds the ciphertexts) sends `c1` of every ciphertext to
-//! the other servers. Server `i` samples its output share `M_i` uniformly in `Z_t` and returns,
+//! the other servers, with its low bits dropped ([`crate::mhe::compress`]; the rounding is
+//! counted as noise in [`e2s_budget`]). Server `i` samples its output share `M_i` uniformly in `Z_t` and returns,
 //! only at the result coefficients,
 //!
 //! `h_i = c1*s_i + E_i - Delta*M_i  (mod q)`, `E_i` uniform in `[-B, B]` (flooding).
