@@ -13,7 +13,10 @@ fn setup(rt: &tokio::runtime::Runtime) -> (Client, PeerId) {
     rt.block_on(async {
         let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
         let (pa, pb) = (ka.public().to_peer_id(), kb.public().to_peer_id());
-        let cfg = |allow: PeerId| NetConfig { listen: Vec::new(), ..NetConfig::loopback([allow]) };
+        let cfg = |allow: PeerId| NetConfig {
+            listen: Vec::new(),
+            ..NetConfig::loopback([allow])
+        };
         let (a, _a_events, _) = net::spawn(ka, cfg(pb)).expect("spawn a");
         let (b, mut b_events, _) = net::spawn(kb, cfg(pa)).expect("spawn b");
         let addr = b.listen(net::loopback_addr()).await.expect("listen");
@@ -27,13 +30,19 @@ fn setup(rt: &tokio::runtime::Runtime) -> (Client, PeerId) {
             }
         });
         // Warm the connection up.
-        a.send(pb, Envelope::new(SessionId::default(), 0, 0, vec![0])).await.expect("warm-up");
+        a.send(pb, Envelope::new(SessionId::default(), 0, 0, vec![0]))
+            .await
+            .expect("warm-up");
         (a, pb)
     })
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let (client, peer) = setup(&rt);
     let mut seq = 1u64;
 

@@ -88,7 +88,9 @@ impl Faults {
             parked: Vec::new(),
             stats: FaultStats::default(),
         };
-        Self { state: Arc::new(Mutex::new(state)) }
+        Self {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -192,7 +194,10 @@ pub struct FaultyClient {
 impl FaultyClient {
     /// Wraps `client`; `seed` makes the random faults reproducible.
     pub fn new(client: Client, seed: u64) -> Self {
-        Self { client, faults: Faults::new(seed) }
+        Self {
+            client,
+            faults: Faults::new(seed),
+        }
     }
 
     /// The control handle.
@@ -286,7 +291,9 @@ impl FaultyClient {
             }
             Plan::Hold(rx) => self.wait_held(rx, timeout).await,
             Plan::Send { delay, copies } => {
-                let Some(env) = env else { return Err(NetError::Shutdown) };
+                let Some(env) = env else {
+                    return Err(NetError::Shutdown);
+                };
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
@@ -301,7 +308,11 @@ impl FaultyClient {
     }
 
     /// Waits for a held message's result; if the batch never fills, releases it after `timeout`.
-    async fn wait_held(&self, mut rx: oneshot::Receiver<Result<()>>, timeout: Duration) -> Result<()> {
+    async fn wait_held(
+        &self,
+        mut rx: oneshot::Receiver<Result<()>>,
+        timeout: Duration,
+    ) -> Result<()> {
         tokio::select! {
             r = &mut rx => return r.unwrap_or(Err(NetError::Shutdown)),
             _ = tokio::time::sleep(timeout) => {}
@@ -318,7 +329,12 @@ impl FaultyClient {
 }
 
 /// Queues a message for reordering; releases the batch once `reorder_next` messages are held.
-fn hold(s: &mut State, client: &Client, peer: PeerId, env: Envelope) -> oneshot::Receiver<Result<()>> {
+fn hold(
+    s: &mut State,
+    client: &Client,
+    peer: PeerId,
+    env: Envelope,
+) -> oneshot::Receiver<Result<()>> {
     let (tx, rx) = oneshot::channel();
     s.held.push((peer, env, tx));
     s.stats.reordered += 1;
@@ -348,7 +364,11 @@ fn release(s: &mut State, client: &Client) {
 }
 
 impl Outbox for FaultyClient {
-    fn send(&self, peer: PeerId, envelope: Envelope) -> impl std::future::Future<Output = Result<()>> + Send {
+    fn send(
+        &self,
+        peer: PeerId,
+        envelope: Envelope,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
         self.send_faulty(peer, envelope)
     }
 

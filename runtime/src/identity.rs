@@ -68,7 +68,10 @@ pub enum IdentityError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
-    move |source| IdentityError::Io { path: path.to_path_buf(), source }
+    move |source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A fresh Ed25519 keypair from the OS random source.
@@ -83,15 +86,22 @@ pub fn peer_id(keypair: &Keypair) -> PeerId {
 
 /// Parses a peer id (`12D3KooW...`).
 pub fn parse_peer_id(s: &str) -> Result<PeerId, IdentityError> {
-    s.trim().parse().map_err(|_| IdentityError::BadPeerId(s.to_string()))
+    s.trim()
+        .parse()
+        .map_err(|_| IdentityError::BadPeerId(s.to_string()))
 }
 
 /// Writes `keypair` to `path` with mode 0600 (atomically: temporary file, fsync, rename).
 pub fn save(path: &Path, keypair: &Keypair) -> Result<(), IdentityError> {
-    let bytes = Zeroizing::new(keypair.to_protobuf_encoding().map_err(|source| IdentityError::Decode {
-        path: path.to_path_buf(),
-        source,
-    })?);
+    let bytes =
+        Zeroizing::new(
+            keypair
+                .to_protobuf_encoding()
+                .map_err(|source| IdentityError::Decode {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+        );
     let tmp = path.with_extension("tmp");
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -101,7 +111,8 @@ pub fn save(path: &Path, keypair: &Keypair) -> Result<(), IdentityError> {
         .open(&tmp)
         .map_err(io_err(&tmp))?;
     // `mode` applies only on creation: force 0600 on a pre-existing temporary file too.
-    file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err(&tmp))?;
     file.write_all(&bytes).map_err(io_err(&tmp))?;
     file.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
@@ -112,16 +123,28 @@ pub fn load(path: &Path) -> Result<Keypair, IdentityError> {
     let meta = fs::metadata(path).map_err(io_err(path))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(IdentityError::InsecurePermissions { path: path.to_path_buf(), mode });
+        return Err(IdentityError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     if meta.len() > MAX_KEY_FILE {
-        return Err(IdentityError::TooLarge { path: path.to_path_buf(), len: meta.len() });
+        return Err(IdentityError::TooLarge {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        });
     }
     let bytes = Zeroizing::new(fs::read(path).map_err(io_err(path))?);
-    let keypair = Keypair::from_protobuf_encoding(&bytes)
-        .map_err(|source| IdentityError::Decode { path: path.to_path_buf(), source })?;
+    let keypair =
+        Keypair::from_protobuf_encoding(&bytes).map_err(|source| IdentityError::Decode {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if keypair.key_type() != libp2p::identity::KeyType::Ed25519 {
-        return Err(IdentityError::NotEd25519 { path: path.to_path_buf(), kind: keypair.key_type() });
+        return Err(IdentityError::NotEd25519 {
+            path: path.to_path_buf(),
+            kind: keypair.key_type(),
+        });
     }
     Ok(keypair)
 }
@@ -149,7 +172,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         let again = load_or_generate(&path).unwrap();
         assert_eq!(peer_id(&k), peer_id(&again));
-        assert_eq!(parse_peer_id(&peer_id(&k).to_string()).unwrap(), peer_id(&k));
+        assert_eq!(
+            parse_peer_id(&peer_id(&k).to_string()).unwrap(),
+            peer_id(&k)
+        );
     }
 
     #[test]
@@ -158,13 +184,22 @@ mod tests {
         let path = dir.path().join("node.key");
         save(&path, &generate()).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(load(&path), Err(IdentityError::InsecurePermissions { mode: 0o644, .. })));
+        assert!(matches!(
+            load(&path),
+            Err(IdentityError::InsecurePermissions { mode: 0o644, .. })
+        ));
         fs::write(&path, b"not a key").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(load(&path), Err(IdentityError::Decode { .. })));
         fs::write(&path, vec![0u8; 5000]).unwrap();
-        assert!(matches!(load(&path), Err(IdentityError::TooLarge { len: 5000, .. })));
-        assert!(matches!(load(&dir.path().join("missing")), Err(IdentityError::Io { .. })));
+        assert!(matches!(
+            load(&path),
+            Err(IdentityError::TooLarge { len: 5000, .. })
+        ));
+        assert!(matches!(
+            load(&dir.path().join("missing")),
+            Err(IdentityError::Io { .. })
+        ));
         assert!(parse_peer_id("nope").is_err());
     }
 }

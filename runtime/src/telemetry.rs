@@ -52,9 +52,13 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> Result<bool, TelemetryEr
         Some(f) => f.to_string(),
         None => std::env::var(LOG_ENV).unwrap_or_else(|_| "info".to_string()),
     };
-    let env_filter = EnvFilter::try_new(&spec)
-        .map_err(|source| TelemetryError::BadFilter { filter: spec.clone(), source })?;
-    let builder = fmt().with_env_filter(env_filter).with_writer(std::io::stderr);
+    let env_filter = EnvFilter::try_new(&spec).map_err(|source| TelemetryError::BadFilter {
+        filter: spec.clone(),
+        source,
+    })?;
+    let builder = fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -74,7 +78,10 @@ mod tests {
 
     #[test]
     fn init_is_idempotent_and_checks_filter() {
-        assert!(matches!(init(LogFormat::Human, Some("=[")), Err(TelemetryError::BadFilter { .. })));
+        assert!(matches!(
+            init(LogFormat::Human, Some("=[")),
+            Err(TelemetryError::BadFilter { .. })
+        ));
         let first = init(LogFormat::Json, Some("warn")).unwrap();
         assert!(first);
         assert!(!init(LogFormat::Human, None).unwrap());

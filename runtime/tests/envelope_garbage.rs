@@ -5,7 +5,12 @@ use proptest::prelude::*;
 use seco_runtime::net::{Envelope, EnvelopeError, SessionId};
 
 fn envelope() -> impl Strategy<Value = Envelope> {
-    (any::<[u8; 16]>(), any::<u16>(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..512))
+    (
+        any::<[u8; 16]>(),
+        any::<u16>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..512),
+    )
         .prop_map(|(s, k, q, p)| Envelope::new(SessionId(s), k, q, p))
 }
 
@@ -46,9 +51,14 @@ fn huge_declared_byte_string_does_not_allocate_up_front() {
     // A CBOR map whose payload claims 2^60 bytes: must fail on the missing data, quickly.
     let mut bytes = vec![0xa6, 0x61, b'v', 0x01, 0x61, b's', 0x50];
     bytes.extend_from_slice(&[0; 16]);
-    bytes.extend_from_slice(&[0x61, b'k', 0x00, 0x61, b'q', 0x00, 0x61, b'c', 0xf6, 0x61, b'p']);
+    bytes.extend_from_slice(&[
+        0x61, b'k', 0x00, 0x61, b'q', 0x00, 0x61, b'c', 0xf6, 0x61, b'p',
+    ]);
     bytes.extend_from_slice(&[0x5b, 0x10, 0, 0, 0, 0, 0, 0, 0]);
-    assert!(matches!(Envelope::decode(&bytes, 1 << 20), Err(EnvelopeError::Cbor(_))));
+    assert!(matches!(
+        Envelope::decode(&bytes, 1 << 20),
+        Err(EnvelopeError::Cbor(_))
+    ));
 }
 
 #[test]
@@ -56,6 +66,11 @@ fn array_instead_of_bytes_is_refused() {
     // Same map with the payload as an array of integers: a type error, not a slow decode.
     let mut bytes = vec![0xa6, 0x61, b'v', 0x01, 0x61, b's', 0x50];
     bytes.extend_from_slice(&[0; 16]);
-    bytes.extend_from_slice(&[0x61, b'k', 0x00, 0x61, b'q', 0x00, 0x61, b'c', 0xf6, 0x61, b'p', 0x82, 0x01, 0x02]);
-    assert!(matches!(Envelope::decode(&bytes, 1 << 20), Err(EnvelopeError::Cbor(_))));
+    bytes.extend_from_slice(&[
+        0x61, b'k', 0x00, 0x61, b'q', 0x00, 0x61, b'c', 0xf6, 0x61, b'p', 0x82, 0x01, 0x02,
+    ]);
+    assert!(matches!(
+        Envelope::decode(&bytes, 1 << 20),
+        Err(EnvelopeError::Cbor(_))
+    ));
 }

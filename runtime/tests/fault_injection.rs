@@ -49,7 +49,11 @@ async fn drop_probability_is_deterministic_given_the_seed() {
         patterns.push(pattern);
     }
     assert_eq!(patterns[0], patterns[1]);
-    assert!(patterns[0].contains(&true) && patterns[0].contains(&false), "{:?}", patterns[0]);
+    assert!(
+        patterns[0].contains(&true) && patterns[0].contains(&false),
+        "{:?}",
+        patterns[0]
+    );
 }
 
 #[tokio::test]
@@ -57,7 +61,8 @@ async fn delay_postpones_delivery() {
     let (a, b) = pair().await;
     let mut inbox = ack_all(b.events);
     let fa = FaultyClient::new(a.client.clone(), 2);
-    fa.faults().delay(Duration::from_millis(150), Duration::from_millis(50));
+    fa.faults()
+        .delay(Duration::from_millis(150), Duration::from_millis(50));
     let t = Instant::now();
     fa.send(b.peer, env(1, 1, b"late")).await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(150));
@@ -121,7 +126,10 @@ async fn partition_blocks_both_directions_until_healed() {
     let err = fa.send(b.peer, env(1, 1, b"out")).await.unwrap_err();
     assert!(matches!(err, NetError::Timeout { .. }), "{err}");
     let err = b.client.send(a.peer, env(1, 1, b"in")).await.unwrap_err();
-    assert!(matches!(err, NetError::Timeout { .. } | NetError::Failed { .. }), "{err}");
+    assert!(
+        matches!(err, NetError::Timeout { .. } | NetError::Failed { .. }),
+        "{err}"
+    );
     assert!(b_inbox.try_recv().is_err() && a_inbox.try_recv().is_err());
     assert_eq!(fa.faults().stats().swallowed, 1);
     fa.faults().heal();
@@ -140,11 +148,21 @@ async fn crash_surfaces_as_errors_on_both_sides() {
     a.client.send(b.peer, env(1, 1, b"alive")).await.unwrap();
     fb.crash().await;
     assert!(fb.faults().is_crashed());
-    assert!(matches!(fb.send(a.peer, env(1, 1, b"x")).await, Err(NetError::Shutdown)));
+    assert!(matches!(
+        fb.send(a.peer, env(1, 1, b"x")).await,
+        Err(NetError::Shutdown)
+    ));
     b.task.await.unwrap();
     let t = Instant::now();
-    let err = a.client.send(b.peer, env(1, 2, b"dead?")).await.unwrap_err();
-    assert!(matches!(err, NetError::Failed { .. } | NetError::Timeout { .. }), "{err}");
+    let err = a
+        .client
+        .send(b.peer, env(1, 2, b"dead?"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::Failed { .. } | NetError::Timeout { .. }),
+        "{err}"
+    );
     // Bounded by the ack timeout (plus scheduling slack), not a hang.
     assert!(t.elapsed() < ACK * 10);
 }

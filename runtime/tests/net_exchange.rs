@@ -23,7 +23,10 @@ async fn two_nodes_small_message_is_acked_after_the_application_acks() {
     assert_eq!(m.peer, a.peer);
     assert_eq!(m.envelope, env(7, 1, b"hello"));
     assert_eq!(m.envelope.chunk(), None);
-    assert!(!sender.is_finished(), "the sender must wait for the application's ack");
+    assert!(
+        !sender.is_finished(),
+        "the sender must wait for the application's ack"
+    );
     m.reply.ack();
     sender.await.unwrap().unwrap();
 }
@@ -35,7 +38,12 @@ async fn multi_megabyte_messages_are_chunked_and_reassembled() {
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
     let mut inbox = ack_all(b.events);
-    for (seq, len) in [(1u64, 3 * 1024 * 1024 + 17), (2, 64 * 1024), (3, 64 * 1024 + 1), (4, 0)] {
+    for (seq, len) in [
+        (1u64, 3 * 1024 * 1024 + 17),
+        (2, 64 * 1024),
+        (3, 64 * 1024 + 1),
+        (4, 0),
+    ] {
         let payload = bytes(len, seq);
         a.client.send(b.peer, env(2, seq, &payload)).await.unwrap();
         let (from, got) = inbox.recv().await.unwrap();
@@ -73,7 +81,9 @@ async fn three_nodes_all_pairs_concurrently() {
             if i != j {
                 let c = c.clone();
                 let payload = bytes(1024 * 1024 + i * 10 + j, (i * 3 + j) as u64);
-                sends.push(tokio::spawn(async move { c.send(p, env(1, (i * 3 + j) as u64, &payload)).await }));
+                sends.push(tokio::spawn(async move {
+                    c.send(p, env(1, (i * 3 + j) as u64, &payload)).await
+                }));
             }
         }
     }
@@ -85,11 +95,19 @@ async fn three_nodes_all_pairs_concurrently() {
         for _ in 0..2 {
             let (peer, e) = inbox.recv().await.unwrap();
             let i = peers.iter().position(|p| *p == peer).unwrap();
-            assert_eq!(e.payload, bytes(1024 * 1024 + i * 10 + j, (i * 3 + j) as u64));
+            assert_eq!(
+                e.payload,
+                bytes(1024 * 1024 + i * 10 + j, (i * 3 + j) as u64)
+            );
             from.push(peer);
         }
         from.sort();
-        let mut expected: Vec<PeerId> = peers.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, p)| *p).collect();
+        let mut expected: Vec<PeerId> = peers
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != j)
+            .map(|(_, p)| *p)
+            .collect();
         expected.sort();
         assert_eq!(from, expected);
     }
@@ -102,15 +120,37 @@ async fn application_rejection_and_dropped_reply_reach_the_sender() {
     let a = nodes.pop().unwrap();
     let (c, p) = (a.client.clone(), b.peer);
     let s = tokio::spawn(async move { c.send(p, env(1, 1, b"x")).await });
-    next_message(&mut b.events, WAIT).await.unwrap().reply.reject(7);
+    next_message(&mut b.events, WAIT)
+        .await
+        .unwrap()
+        .reply
+        .reject(7);
     let err = s.await.unwrap().unwrap_err();
-    assert!(matches!(err, NetError::Rejected { reason: Reject::Application(7), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            NetError::Rejected {
+                reason: Reject::Application(7),
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let (c, p) = (a.client.clone(), b.peer);
     let s = tokio::spawn(async move { c.send(p, env(1, 2, b"y")).await });
     drop(next_message(&mut b.events, WAIT).await.unwrap());
     let err = s.await.unwrap().unwrap_err();
-    assert!(matches!(err, NetError::Rejected { reason: Reject::Dropped, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            NetError::Rejected {
+                reason: Reject::Dropped,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +162,10 @@ async fn unanswered_message_times_out() {
     let s = tokio::spawn(async move { c.send(p, env(1, 1, b"x")).await });
     let held = next_message(&mut b.events, WAIT).await.unwrap();
     let err = s.await.unwrap().unwrap_err();
-    assert!(matches!(err, NetError::Timeout { .. } | NetError::Failed { .. }), "{err}");
+    assert!(
+        matches!(err, NetError::Timeout { .. } | NetError::Failed { .. }),
+        "{err}"
+    );
     drop(held);
 }
 
@@ -136,20 +179,50 @@ async fn peer_gone_is_an_error_not_a_hang() {
     b.client.shutdown().await;
     b.task.await.unwrap();
     drop(b_events);
-    let err = a.client.send(b.peer, env(1, 2, b"after")).await.unwrap_err();
-    assert!(matches!(err, NetError::Failed { .. } | NetError::Timeout { .. }), "{err}");
+    let err = a
+        .client
+        .send(b.peer, env(1, 2, b"after"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::Failed { .. } | NetError::Timeout { .. }),
+        "{err}"
+    );
     // The stopped node's own client reports the shutdown.
-    assert!(matches!(b.client.send(a.peer, env(1, 3, b"x")).await, Err(NetError::Shutdown)));
+    assert!(matches!(
+        b.client.send(a.peer, env(1, 3, b"x")).await,
+        Err(NetError::Shutdown)
+    ));
 }
 
 #[tokio::test]
 async fn local_refusals_too_large_and_not_allowed() {
     let nodes = mesh(2, |c| c.limits.max_message = 1000).await;
-    let err = nodes[0].client.send(nodes[1].peer, env(1, 1, &[0; 1001])).await.unwrap_err();
-    assert!(matches!(err, NetError::TooLarge { len: 1001, max: 1000 }), "{err}");
+    let err = nodes[0]
+        .client
+        .send(nodes[1].peer, env(1, 1, &[0; 1001]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::TooLarge {
+                len: 1001,
+                max: 1000
+            }
+        ),
+        "{err}"
+    );
     let stranger = PeerId::random();
-    let err = nodes[0].client.send(stranger, env(1, 1, b"x")).await.unwrap_err();
-    assert!(matches!(err, NetError::NotAllowed(p) if p == stranger), "{err}");
+    let err = nodes[0]
+        .client
+        .send(stranger, env(1, 1, b"x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::NotAllowed(p) if p == stranger),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +236,11 @@ async fn full_event_queue_answers_busy() {
     let first = tokio::spawn(async move { c.send(p, env(1, 1, b"1")).await });
     let mut busy = false;
     for seq in 2..20 {
-        if let Err(NetError::Rejected { reason: Reject::Busy, .. }) = a.client.send(b.peer, env(1, seq, b"2")).await {
+        if let Err(NetError::Rejected {
+            reason: Reject::Busy,
+            ..
+        }) = a.client.send(b.peer, env(1, seq, b"2")).await
+        {
             busy = true;
             break;
         }
@@ -175,7 +252,9 @@ async fn full_event_queue_answers_busy() {
 
 #[tokio::test]
 async fn kademlia_finds_a_peer_known_only_to_the_bootstrap_node() {
-    let keys: Vec<_> = (0..3).map(|_| seco_runtime::Keypair::generate_ed25519()).collect();
+    let keys: Vec<_> = (0..3)
+        .map(|_| seco_runtime::Keypair::generate_ed25519())
+        .collect();
     let peers: Vec<PeerId> = keys.iter().map(|k| k.public().to_peer_id()).collect();
     let mut it = keys.into_iter();
     // B is the bootstrap node; A and C only know B's address.
@@ -202,7 +281,12 @@ async fn kademlia_finds_a_peer_known_only_to_the_bootstrap_node() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let addrs = found.expect("C found through B");
-    assert!(addrs.iter().all(|a| a.to_string().starts_with("/ip4/127.0.0.1/")), "{addrs:?}");
+    assert!(
+        addrs
+            .iter()
+            .all(|a| a.to_string().starts_with("/ip4/127.0.0.1/")),
+        "{addrs:?}"
+    );
     a.client.send(c.peer, env(1, 1, b"via dht")).await.unwrap();
     assert_eq!(c_inbox.recv().await.unwrap().1.payload, b"via dht");
     drop(a.events);

@@ -30,10 +30,22 @@ fn trees_are_separate_and_names_checked(s: &dyn Store) {
     s.put(Tree::KeyShares, b"x", b"share").unwrap();
     s.put(Tree::Named("extra"), b"x", b"other").unwrap();
     assert_eq!(s.get(Tree::SessionPhase, b"x").unwrap(), None);
-    assert_eq!(s.get(Tree::Named("extra"), b"x").unwrap(), Some(b"other".to_vec()));
-    assert_eq!(s.get(Tree::KeyShares, b"x").unwrap(), Some(b"share".to_vec()));
+    assert_eq!(
+        s.get(Tree::Named("extra"), b"x").unwrap(),
+        Some(b"other".to_vec())
+    );
+    assert_eq!(
+        s.get(Tree::KeyShares, b"x").unwrap(),
+        Some(b"share".to_vec())
+    );
     for bad in ["", "Upper", "a/b", &"x".repeat(65)] {
-        assert!(matches!(s.put(Tree::Named(bad), b"k", b"v"), Err(StoreError::BadTreeName(_))), "{bad:?}");
+        assert!(
+            matches!(
+                s.put(Tree::Named(bad), b"k", b"v"),
+                Err(StoreError::BadTreeName(_))
+            ),
+            "{bad:?}"
+        );
     }
 }
 
@@ -41,7 +53,12 @@ fn scan_prefix_in_key_order(s: &dyn Store) {
     for k in [&b"b/2"[..], b"a/1", b"b/1", b"b", b"c/1"] {
         s.put(Tree::Bundles, k, k).unwrap();
     }
-    let keys: Vec<Vec<u8>> = s.scan_prefix(Tree::Bundles, b"b/").unwrap().into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<Vec<u8>> = s
+        .scan_prefix(Tree::Bundles, b"b/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, vec![b"b/1".to_vec(), b"b/2".to_vec()]);
     assert_eq!(s.scan_prefix(Tree::Bundles, b"").unwrap().len(), 5);
     assert!(s.scan_prefix(Tree::Named("empty"), b"").unwrap().is_empty());
@@ -54,19 +71,33 @@ fn batch_is_atomic_across_trees(s: &dyn Store) {
         .delete(Tree::Bundles, &b"a/1"[..])
         .put(Tree::Named("log"), &b"1"[..], &b"x"[..]);
     s.apply(batch).unwrap();
-    assert_eq!(s.get(Tree::SessionPhase, b"s1").unwrap(), Some(b"online".to_vec()));
+    assert_eq!(
+        s.get(Tree::SessionPhase, b"s1").unwrap(),
+        Some(b"online".to_vec())
+    );
     assert_eq!(s.get(Tree::Bundles, b"a/1").unwrap(), None);
-    assert_eq!(s.get(Tree::Named("log"), b"1").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(
+        s.get(Tree::Named("log"), b"1").unwrap(),
+        Some(b"x".to_vec())
+    );
     // A batch with a bad tree name changes nothing.
-    let bad = WriteBatch::new().put(Tree::SessionPhase, &b"s1"[..], &b"new"[..]).put(Tree::Named("B A D"), &b"k"[..], &b"v"[..]);
+    let bad = WriteBatch::new()
+        .put(Tree::SessionPhase, &b"s1"[..], &b"new"[..])
+        .put(Tree::Named("B A D"), &b"k"[..], &b"v"[..]);
     assert!(s.apply(bad).is_err());
-    assert_eq!(s.get(Tree::SessionPhase, b"s1").unwrap(), Some(b"online".to_vec()));
+    assert_eq!(
+        s.get(Tree::SessionPhase, b"s1").unwrap(),
+        Some(b"online".to_vec())
+    );
     s.apply(WriteBatch::new()).unwrap();
 }
 
 fn take_returns_once(s: &dyn Store) {
     s.put(Tree::Bundles, b"bundle/7", b"masks").unwrap();
-    assert_eq!(s.take(Tree::Bundles, b"bundle/7").unwrap(), Some(b"masks".to_vec()));
+    assert_eq!(
+        s.take(Tree::Bundles, b"bundle/7").unwrap(),
+        Some(b"masks".to_vec())
+    );
     assert_eq!(s.take(Tree::Bundles, b"bundle/7").unwrap(), None);
     assert_eq!(s.get(Tree::Bundles, b"bundle/7").unwrap(), None);
 }
@@ -79,7 +110,11 @@ fn concurrent_takes(s: Arc<dyn Store>) {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let s = s.clone();
-            std::thread::spawn(move || (0..50u32).filter(|i| s.take(Tree::Bundles, &i.to_be_bytes()).unwrap().is_some()).count())
+            std::thread::spawn(move || {
+                (0..50u32)
+                    .filter(|i| s.take(Tree::Bundles, &i.to_be_bytes()).unwrap().is_some())
+                    .count()
+            })
         })
         .collect();
     let taken: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
@@ -110,7 +145,10 @@ fn sled_store_reopens_with_its_data() {
         s.flush().unwrap();
     }
     let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(s.get(Tree::KeyShares, b"sk").unwrap(), Some(b"share".to_vec()));
+    assert_eq!(
+        s.get(Tree::KeyShares, b"sk").unwrap(),
+        Some(b"share".to_vec())
+    );
 }
 
 const CHILD_ENV: &str = "SECO_STORE_CRASH_CHILD";
@@ -128,13 +166,20 @@ fn run_child(dir: &Path, step: &str) {
 /// The child side: not a test of its own (returns at once unless started by `run_child`).
 #[test]
 fn crash_child() {
-    let Ok(arg) = std::env::var(CHILD_ENV) else { return };
+    let Ok(arg) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let (step, dir) = arg.split_once(':').unwrap();
     let s = SledStore::open(Path::new(dir)).unwrap();
     match step {
         "write" => {
-            s.apply(WriteBatch::new().put(Tree::KeyShares, &b"sk"[..], &b"share"[..]).put(Tree::Bundles, &b"b1"[..], &b"m1"[..]).put(Tree::Bundles, &b"b2"[..], &b"m2"[..]))
-                .unwrap();
+            s.apply(
+                WriteBatch::new()
+                    .put(Tree::KeyShares, &b"sk"[..], &b"share"[..])
+                    .put(Tree::Bundles, &b"b1"[..], &b"m1"[..])
+                    .put(Tree::Bundles, &b"b2"[..], &b"m2"[..]),
+            )
+            .unwrap();
             s.flush().unwrap();
         }
         "take" => {
@@ -152,11 +197,18 @@ fn flushed_writes_and_takes_survive_an_abort() {
     run_child(dir.path(), "write");
     {
         let s = SledStore::open(dir.path()).unwrap();
-        assert_eq!(s.get(Tree::KeyShares, b"sk").unwrap(), Some(b"share".to_vec()));
+        assert_eq!(
+            s.get(Tree::KeyShares, b"sk").unwrap(),
+            Some(b"share".to_vec())
+        );
         assert_eq!(s.scan_prefix(Tree::Bundles, b"b").unwrap().len(), 2);
     }
     run_child(dir.path(), "take");
     let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(s.get(Tree::Bundles, b"b1").unwrap(), None, "a taken bundle must stay taken");
+    assert_eq!(
+        s.get(Tree::Bundles, b"b1").unwrap(),
+        None,
+        "a taken bundle must stay taken"
+    );
     assert_eq!(s.get(Tree::Bundles, b"b2").unwrap(), Some(b"m2".to_vec()));
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use libp2p::{
     allow_block_list::{self, AllowedPeers},
-    identify, identity::Keypair, kad, mdns, noise, request_response,
+    identify,
+    identity::Keypair,
+    kad, mdns, noise, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
 };
@@ -42,7 +44,8 @@ pub(crate) struct Behaviour {
 pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let local = keypair.public().to_peer_id();
     let mdns = if config.mdns {
-        let m = mdns::tokio::Behaviour::new(mdns::Config::default(), local).map_err(NetError::Setup)?;
+        let m =
+            mdns::tokio::Behaviour::new(mdns::Config::default(), local).map_err(NetError::Setup)?;
         Some(m)
     } else {
         None
@@ -59,7 +62,11 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
     }
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| NetError::Setup(std::io::Error::other(e)))?
         .with_behaviour(|key| Behaviour {
             allow,
@@ -68,8 +75,15 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
                 [(MESSAGE_PROTOCOL, request_response::ProtocolSupport::Full)],
                 rr_config,
             ),
-            identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())),
-            kad: kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config),
+            identify: identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.into(),
+                key.public(),
+            )),
+            kad: kad::Behaviour::with_config(
+                local,
+                kad::store::MemoryStore::new(local),
+                kad_config,
+            ),
             mdns: Toggle::from(mdns),
         })
         .map_err(|e| NetError::Setup(std::io::Error::other(e.to_string())))?

@@ -20,15 +20,39 @@ use super::Limits;
 /// A request to the event loop. Each carries the oneshot its answer goes to.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Listen { addr: Multiaddr, reply: oneshot::Sender<Result<Multiaddr>> },
-    Dial { addr: Multiaddr, reply: oneshot::Sender<Result<PeerId>> },
-    AddAddress { peer: PeerId, addr: Multiaddr },
-    Bootstrap { reply: oneshot::Sender<Result<()>> },
-    FindPeer { peer: PeerId, reply: oneshot::Sender<Result<Vec<Multiaddr>>> },
-    Allow { peer: PeerId },
-    Disallow { peer: PeerId },
-    ConnectedPeers { reply: oneshot::Sender<Vec<PeerId>> },
-    Send { peer: PeerId, frame: Frame, reply: oneshot::Sender<Result<Ack>> },
+    Listen {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<Multiaddr>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId>>,
+    },
+    AddAddress {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    Bootstrap {
+        reply: oneshot::Sender<Result<()>>,
+    },
+    FindPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<Vec<Multiaddr>>>,
+    },
+    Allow {
+        peer: PeerId,
+    },
+    Disallow {
+        peer: PeerId,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    Send {
+        peer: PeerId,
+        frame: Frame,
+        reply: oneshot::Sender<Result<Ack>>,
+    },
     Shutdown,
 }
 
@@ -60,7 +84,11 @@ pub(crate) struct Settings {
 
 impl Client {
     pub(crate) fn new(tx: mpsc::Sender<Command>, local: PeerId, settings: Settings) -> Self {
-        Self { tx, local, settings: Arc::new(settings) }
+        Self {
+            tx,
+            local,
+            settings: Arc::new(settings),
+        }
     }
 
     /// This node's peer id.
@@ -75,7 +103,10 @@ impl Client {
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| NetError::Shutdown)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Shutdown)?;
         rx.await.map_err(|_| NetError::Shutdown)
     }
 
@@ -87,15 +118,22 @@ impl Client {
     /// Dials `addr`, which must end in `/p2p/<peer id>`; returns once connected.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId> {
         let timeout = self.settings.ack_timeout;
-        match tokio::time::timeout(timeout, self.call(|reply| Command::Dial { addr, reply })).await {
+        match tokio::time::timeout(timeout, self.call(|reply| Command::Dial { addr, reply })).await
+        {
             Ok(r) => r?,
-            Err(_) => Err(NetError::Timeout { peer: self.local, timeout }),
+            Err(_) => Err(NetError::Timeout {
+                peer: self.local,
+                timeout,
+            }),
         }
     }
 
     /// Records an address for `peer` (used when a request needs a new connection).
     pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<()> {
-        self.tx.send(Command::AddAddress { peer, addr }).await.map_err(|_| NetError::Shutdown)
+        self.tx
+            .send(Command::AddAddress { peer, addr })
+            .await
+            .map_err(|_| NetError::Shutdown)
     }
 
     /// Runs a Kademlia bootstrap and waits for it to finish.
@@ -110,12 +148,18 @@ impl Client {
 
     /// Adds `peer` to the allowlist.
     pub async fn allow(&self, peer: PeerId) -> Result<()> {
-        self.tx.send(Command::Allow { peer }).await.map_err(|_| NetError::Shutdown)
+        self.tx
+            .send(Command::Allow { peer })
+            .await
+            .map_err(|_| NetError::Shutdown)
     }
 
     /// Removes `peer` from the allowlist and closes its connections.
     pub async fn disallow(&self, peer: PeerId) -> Result<()> {
-        self.tx.send(Command::Disallow { peer }).await.map_err(|_| NetError::Shutdown)
+        self.tx
+            .send(Command::Disallow { peer })
+            .await
+            .map_err(|_| NetError::Shutdown)
     }
 
     /// Peers with at least one open connection.
@@ -139,15 +183,27 @@ impl Client {
         let limits = &self.settings.limits;
         let len = envelope.payload.len();
         if len > limits.max_message {
-            return Err(NetError::TooLarge { len, max: limits.max_message });
+            return Err(NetError::TooLarge {
+                len,
+                max: limits.max_message,
+            });
         }
         if len <= limits.chunk_size {
-            let frame = Frame(Envelope { chunk: None, ..envelope }.encode()?);
+            let frame = Frame(
+                Envelope {
+                    chunk: None,
+                    ..envelope
+                }
+                .encode()?,
+            );
             return self.send_frame(peer, frame).await;
         }
         let chunk_size = limits.chunk_size.max(1);
         let total = len.div_ceil(chunk_size);
-        let total = u32::try_from(total).map_err(|_| NetError::TooLarge { len, max: limits.max_message })?;
+        let total = u32::try_from(total).map_err(|_| NetError::TooLarge {
+            len,
+            max: limits.max_message,
+        })?;
         let env = &envelope;
         futures::stream::iter(0..total)
             .map(|index| async move {
@@ -158,7 +214,11 @@ impl Client {
                     kind: env.kind,
                     seq: env.seq,
                     payload: env.payload[start..end].to_vec(),
-                    chunk: Some(Chunk { index, total, len: len as u64 }),
+                    chunk: Some(Chunk {
+                        index,
+                        total,
+                        len: len as u64,
+                    }),
                 };
                 self.send_frame(peer, Frame(chunk.encode()?)).await
             })
@@ -170,9 +230,12 @@ impl Client {
     /// Sends one encoded frame and waits (bounded) for its ack.
     async fn send_frame(&self, peer: PeerId, frame: Frame) -> Result<()> {
         let timeout = self.settings.ack_timeout;
-        let ack = tokio::time::timeout(timeout, self.call(|reply| Command::Send { peer, frame, reply }))
-            .await
-            .map_err(|_| NetError::Timeout { peer, timeout })???;
+        let ack = tokio::time::timeout(
+            timeout,
+            self.call(|reply| Command::Send { peer, frame, reply }),
+        )
+        .await
+        .map_err(|_| NetError::Timeout { peer, timeout })???;
         match ack {
             Ack::Accepted => Ok(()),
             Ack::Rejected(reason) => Err(NetError::Rejected { peer, reason }),

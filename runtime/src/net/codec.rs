@@ -92,7 +92,10 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
     io.read_exact(&mut len).await?;
     let len = u64::from(u32::from_be_bytes(len));
     if len > max as u64 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, FrameTooLarge { len, max }));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            FrameTooLarge { len, max },
+        ));
     }
     // `len <= max` fits in usize; grow with the data, never trust the announced length up front.
     let mut buf = Vec::with_capacity((len as usize).min(64 * 1024));
@@ -104,11 +107,23 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
 }
 
 /// Writes one frame; refuses (without writing) a body above `max` bytes.
-pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, body: &[u8], max: usize) -> io::Result<()> {
+pub async fn write_frame<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    body: &[u8],
+    max: usize,
+) -> io::Result<()> {
     let len = u32::try_from(body.len())
         .ok()
         .filter(|&l| l as usize <= max)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, FrameTooLarge { len: body.len() as u64, max }))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                FrameTooLarge {
+                    len: body.len() as u64,
+                    max,
+                },
+            )
+        })?;
     io.write_all(&len.to_be_bytes()).await?;
     io.write_all(body).await?;
     io.flush().await
@@ -123,7 +138,14 @@ impl libp2p::request_response::Codec for FrameCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io, self.max_request).await.map(Frame)
+        let frame = read_frame(io, self.max_request).await;
+        if let Err(e) = &frame {
+            if let Some(too_large) = e.get_ref().and_then(|e| e.downcast_ref::<FrameTooLarge>()) {
+                // libp2p reports codec failures of unknown requests at debug level only.
+                tracing::warn!(%too_large, "refusing an oversized request frame");
+            }
+        }
+        frame.map(Frame)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack>
@@ -135,14 +157,24 @@ impl libp2p::request_response::Codec for FrameCodec {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Frame) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Frame,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &req.0, self.max_request).await
     }
 
-    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, ack: Ack) -> io::Result<()>
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        ack: Ack,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -166,7 +198,11 @@ mod tests {
     }
 
     impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
-        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
             let this = &mut *self;
             let r = Pin::new(&mut this.inner).poll_read(cx, buf);
             if let Poll::Ready(Ok(n)) = r {
@@ -181,10 +217,16 @@ mod tests {
         futures::executor::block_on(async {
             let mut bytes = u32::MAX.to_be_bytes().to_vec();
             bytes.extend_from_slice(&[0u8; 100]);
-            let mut r = Counting { inner: Cursor::new(bytes), read: 0 };
+            let mut r = Counting {
+                inner: Cursor::new(bytes),
+                read: 0,
+            };
             let err = read_frame(&mut r, DEFAULT_MAX_FRAME).await.unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-            assert!(err.get_ref().and_then(|e| e.downcast_ref::<FrameTooLarge>()).is_some());
+            assert!(err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<FrameTooLarge>())
+                .is_some());
             assert_eq!(r.read, 4, "only the length prefix may be read");
         });
     }
@@ -204,7 +246,9 @@ mod tests {
         futures::executor::block_on(async {
             let mut out = Cursor::new(Vec::new());
             write_frame(&mut out, b"hello", 10).await.unwrap();
-            let got = read_frame(&mut Cursor::new(out.into_inner()), 10).await.unwrap();
+            let got = read_frame(&mut Cursor::new(out.into_inner()), 10)
+                .await
+                .unwrap();
             assert_eq!(got, b"hello");
             let mut out = Cursor::new(Vec::new());
             assert!(write_frame(&mut out, &[0; 11], 10).await.is_err());

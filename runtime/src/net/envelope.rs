@@ -181,7 +181,13 @@ struct WireRef<'a> {
 impl Envelope {
     /// A new unchunked envelope.
     pub fn new(session: SessionId, kind: u16, seq: u64, payload: Vec<u8>) -> Self {
-        Self { session, kind, seq, payload, chunk: None }
+        Self {
+            session,
+            kind,
+            seq,
+            payload,
+            chunk: None,
+        }
     }
 
     /// The chunk header (always `None` for envelopes the application sees).
@@ -216,7 +222,10 @@ impl Envelope {
     /// header and that no bytes follow the envelope.
     pub fn decode(bytes: &[u8], max_len: usize) -> Result<Self, EnvelopeError> {
         if bytes.len() > max_len {
-            return Err(EnvelopeError::TooLarge { len: bytes.len(), max: max_len });
+            return Err(EnvelopeError::TooLarge {
+                len: bytes.len(),
+                max: max_len,
+            });
         }
         let mut reader = bytes;
         // Recursion limit: an envelope nests at most 2 levels; garbage cannot blow the stack.
@@ -312,15 +321,33 @@ mod tests {
     #[test]
     fn chunk_roundtrip_and_checks() {
         let mut e = sample();
-        e.chunk = Some(Chunk { index: 1, total: 2, len: 8 });
+        e.chunk = Some(Chunk {
+            index: 1,
+            total: 2,
+            len: 8,
+        });
         let bytes = e.encode().unwrap();
         assert_eq!(Envelope::decode(&bytes, 1024).unwrap(), e);
-        e.chunk = Some(Chunk { index: 2, total: 2, len: 8 });
+        e.chunk = Some(Chunk {
+            index: 2,
+            total: 2,
+            len: 8,
+        });
         let bytes = e.encode().unwrap();
-        assert!(matches!(Envelope::decode(&bytes, 1024), Err(EnvelopeError::BadChunk { .. })));
-        e.chunk = Some(Chunk { index: 0, total: 2, len: 2 });
+        assert!(matches!(
+            Envelope::decode(&bytes, 1024),
+            Err(EnvelopeError::BadChunk { .. })
+        ));
+        e.chunk = Some(Chunk {
+            index: 0,
+            total: 2,
+            len: 2,
+        });
         let bytes = e.encode().unwrap();
-        assert!(matches!(Envelope::decode(&bytes, 1024), Err(EnvelopeError::BadChunk { .. })));
+        assert!(matches!(
+            Envelope::decode(&bytes, 1024),
+            Err(EnvelopeError::BadChunk { .. })
+        ));
     }
 
     #[test]
@@ -333,10 +360,16 @@ mod tests {
     #[test]
     fn refuses_size_version_trailing() {
         let bytes = sample().encode().unwrap();
-        assert!(matches!(Envelope::decode(&bytes, 4), Err(EnvelopeError::TooLarge { .. })));
+        assert!(matches!(
+            Envelope::decode(&bytes, 4),
+            Err(EnvelopeError::TooLarge { .. })
+        ));
         let mut long = bytes.clone();
         long.push(0);
-        assert!(matches!(Envelope::decode(&long, 1024), Err(EnvelopeError::TrailingBytes(1))));
+        assert!(matches!(
+            Envelope::decode(&long, 1024),
+            Err(EnvelopeError::TrailingBytes(1))
+        ));
         let wire = Wire {
             version: 9,
             session: vec![0; 16],
@@ -351,9 +384,16 @@ mod tests {
             Envelope::decode(&v, 1024),
             Err(EnvelopeError::UnsupportedVersion { found: 9, .. })
         ));
-        let wire = Wire { version: 1, session: vec![0; 3], ..wire };
+        let wire = Wire {
+            version: 1,
+            session: vec![0; 3],
+            ..wire
+        };
         let mut v = Vec::new();
         ciborium::into_writer(&wire, &mut v).unwrap();
-        assert!(matches!(Envelope::decode(&v, 1024), Err(EnvelopeError::BadSessionId(3))));
+        assert!(matches!(
+            Envelope::decode(&v, 1024),
+            Err(EnvelopeError::BadSessionId(3))
+        ));
     }
 }

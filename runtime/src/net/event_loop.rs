@@ -25,6 +25,7 @@ use super::reassembly::Reassembler;
 use super::Limits;
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Ack>, Ack)>;
+type FindReply = oneshot::Sender<Result<Vec<Multiaddr>>>;
 
 /// The network task. Run it with `tokio::spawn(event_loop.run())`.
 pub struct EventLoop {
@@ -38,7 +39,7 @@ pub struct EventLoop {
     pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId>>>,
     pending_listens: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr>>>,
     pending_bootstraps: HashMap<kad::QueryId, oneshot::Sender<Result<()>>>,
-    pending_finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<Vec<Multiaddr>>>)>,
+    pending_finds: HashMap<kad::QueryId, (PeerId, FindReply)>,
     /// Inbound messages handed up, waiting for the application's `Reply`.
     replies: FuturesUnordered<PendingReply>,
 }
@@ -77,7 +78,11 @@ impl EventLoop {
             match peer_id_of(addr) {
                 Ok(peer) => {
                     self.remember(peer, addr.clone());
-                    if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr.clone()]).build()) {
+                    if let Err(e) = self.swarm.dial(
+                        DialOpts::peer_id(peer)
+                            .addresses(vec![addr.clone()])
+                            .build(),
+                    ) {
                         tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
                     }
                 }
@@ -195,44 +200,75 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
-            SwarmEvent::NewListenAddr { listener_id, address } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
                 tracing::info!(%address, "listening");
                 if let Some(reply) = self.pending_listens.remove(&listener_id) {
                     let _ = reply.send(Ok(address.clone()));
                 }
                 self.emit(Event::Listening { address });
             }
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
                 if num_established.get() == 1 {
                     let address = endpoint.get_remote_address().clone();
                     tracing::debug!(peer = %peer_id, %address, "connected");
-                    self.emit(Event::PeerConnected { peer: peer_id, address });
+                    self.emit(Event::PeerConnected {
+                        peer: peer_id,
+                        address,
+                    });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
                 tracing::debug!(peer = %peer_id, "disconnected");
                 self.reassembly.forget_peer(&peer_id);
                 self.emit(Event::PeerDisconnected { peer: peer_id });
             }
-            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial(error)));
                 }
             }
-            SwarmEvent::IncomingConnectionError { peer_id, error, send_back_addr, .. } => {
+            SwarmEvent::IncomingConnectionError {
+                peer_id,
+                error,
+                send_back_addr,
+                ..
+            } => {
                 if let ListenError::Denied { cause } = &error {
                     tracing::warn!(peer = ?peer_id, from = %send_back_addr, %cause, "refused connection from a peer outside the allowlist");
                 } else {
                     tracing::debug!(peer = ?peer_id, error = %error, "incoming connection failed");
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
                 if let Some(reply) = self.pending_listens.remove(&listener_id) {
-                    let e = reason.err().unwrap_or_else(|| std::io::Error::other("listener closed"));
+                    let e = reason
+                        .err()
+                        .unwrap_or_else(|| std::io::Error::other("listener closed"));
                     let _ = reply.send(Err(NetError::Listen(libp2p::TransportError::Other(e))));
                 }
             }
@@ -243,19 +279,32 @@ impl EventLoop {
     fn on_rr_event(&mut self, event: request_response::Event<Frame, Ack>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request_id, request, channel } => {
-                    self.on_request(peer, request_id, request, channel)
-                }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Request {
+                    request_id,
+                    request,
+                    channel,
+                } => self.on_request(peer, request_id, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     if let Some(reply) = self.pending_sends.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
             },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 tracing::debug!(%peer, %error, "request failed");
                 if let Some(reply) = self.pending_sends.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Failed { peer, kind: FailureKind::from(&error) }));
+                    let _ = reply.send(Err(NetError::Failed {
+                        peer,
+                        kind: FailureKind::from(&error),
+                    }));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -266,7 +315,13 @@ impl EventLoop {
     }
 
     /// An inbound frame: allowlist (again), decode, reassemble, hand up with a reply handle.
-    fn on_request(&mut self, peer: PeerId, id: InboundRequestId, frame: Frame, channel: ResponseChannel<Ack>) {
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        id: InboundRequestId,
+        frame: Frame,
+        channel: ResponseChannel<Ack>,
+    ) {
         if !self.swarm.behaviour().allow.allowed_peers().contains(&peer) {
             // Defense in depth: the allow behaviour should have denied the connection already.
             tracing::warn!(%peer, request = %id, "dropping a message from a peer outside the allowlist");
@@ -293,7 +348,11 @@ impl EventLoop {
 
     fn deliver(&mut self, peer: PeerId, envelope: Envelope, channel: ResponseChannel<Ack>) {
         let (reply, rx) = Reply::new();
-        match self.events.try_send(Event::Message(InboundMessage { peer, envelope, reply })) {
+        match self.events.try_send(Event::Message(InboundMessage {
+            peer,
+            envelope,
+            reply,
+        })) {
             Ok(()) => self.replies.push(
                 async move {
                     // A dropped `Reply` means the application never answered.
@@ -343,27 +402,42 @@ impl EventLoop {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
-        let kad::Event::OutboundQueryProgressed { id, result, step, .. } = event else {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
             return;
         };
         match result {
             kad::QueryResult::Bootstrap(r) if step.last => {
                 if let Some(reply) = self.pending_bootstraps.remove(&id) {
-                    let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Bootstrap(e.to_string())));
+                    let _ = reply.send(
+                        r.map(|_| ())
+                            .map_err(|e| NetError::Bootstrap(e.to_string())),
+                    );
                 }
             }
             kad::QueryResult::GetClosestPeers(r) => {
-                let Some((target, reply)) = self.pending_finds.remove(&id) else { return };
+                let Some((target, reply)) = self.pending_finds.remove(&id) else {
+                    return;
+                };
                 let peers = match r {
                     Ok(ok) => ok.peers,
                     Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                 };
-                let addrs: Vec<Multiaddr> =
-                    peers.into_iter().filter(|p| p.peer_id == target).flat_map(|p| p.addrs).collect();
+                let addrs: Vec<Multiaddr> = peers
+                    .into_iter()
+                    .filter(|p| p.peer_id == target)
+                    .flat_map(|p| p.addrs)
+                    .collect();
                 for addr in &addrs {
                     self.swarm.add_peer_address(target, addr.clone());
                 }
-                let _ = reply.send(if addrs.is_empty() { Err(NetError::PeerNotFound(target)) } else { Ok(addrs) });
+                let _ = reply.send(if addrs.is_empty() {
+                    Err(NetError::PeerNotFound(target))
+                } else {
+                    Ok(addrs)
+                });
             }
             _ => {}
         }

@@ -55,8 +55,13 @@ use tokio::sync::mpsc;
 
 pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use client::{Client, Outbox};
-pub use codec::{read_frame, write_frame, Ack, Frame, FrameCodec, FrameTooLarge, Reject, DEFAULT_MAX_FRAME, MAX_ACK_FRAME, MESSAGE_PROTOCOL};
-pub use envelope::{Chunk, Envelope, EnvelopeError, SessionId, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, MAX_CHUNKS};
+pub use codec::{
+    read_frame, write_frame, Ack, Frame, FrameCodec, FrameTooLarge, Reject, DEFAULT_MAX_FRAME,
+    MAX_ACK_FRAME, MESSAGE_PROTOCOL,
+};
+pub use envelope::{
+    Chunk, Envelope, EnvelopeError, SessionId, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, MAX_CHUNKS,
+};
 pub use error::{peer_id_of, FailureKind, NetError, Result};
 pub use event::{Event, InboundMessage, Reply};
 pub use event_loop::EventLoop;
@@ -157,7 +162,10 @@ impl NetConfig {
         let l = &self.limits;
         let need = l.chunk_size.saturating_add(ENVELOPE_OVERHEAD);
         if l.chunk_size == 0 || need > l.max_frame {
-            return Err(NetError::TooLarge { len: need, max: l.max_frame });
+            return Err(NetError::TooLarge {
+                len: need,
+                max: l.max_frame,
+            });
         }
         Ok(())
     }
@@ -165,13 +173,18 @@ impl NetConfig {
 
 /// `/ip4/127.0.0.1/tcp/0`: loopback, ephemeral port.
 pub fn loopback_addr() -> Multiaddr {
-    "/ip4/127.0.0.1/tcp/0".parse().unwrap_or_else(|_| Multiaddr::empty())
+    "/ip4/127.0.0.1/tcp/0"
+        .parse()
+        .unwrap_or_else(|_| Multiaddr::empty())
 }
 
 /// Builds the network: the client, the event stream and the event loop (not yet running).
 /// Listening and bootstrap dialing from `config` start when the loop is created.
 /// Must be called inside a tokio runtime.
-pub fn new(keypair: Keypair, config: NetConfig) -> Result<(Client, mpsc::Receiver<Event>, EventLoop)> {
+pub fn new(
+    keypair: Keypair,
+    config: NetConfig,
+) -> Result<(Client, mpsc::Receiver<Event>, EventLoop)> {
     config.validate()?;
     let local = keypair.public().to_peer_id();
     let swarm = behaviour::build_swarm(keypair, &config)?;

@@ -73,14 +73,24 @@ impl Reassembler {
     }
 
     /// Takes one chunk; returns the whole message when this chunk completes it.
-    pub(crate) fn push(&mut self, peer: PeerId, env: Envelope, now: Instant) -> Result<Option<Envelope>, Reject> {
+    pub(crate) fn push(
+        &mut self,
+        peer: PeerId,
+        env: Envelope,
+        now: Instant,
+    ) -> Result<Option<Envelope>, Reject> {
         let Some(chunk) = env.chunk else {
             return Ok(Some(env));
         };
         if chunk.len > self.max_message {
             return Err(Reject::TooLarge);
         }
-        let key = Key { peer, session: env.session, kind: env.kind, seq: env.seq };
+        let key = Key {
+            peer,
+            session: env.session,
+            kind: env.kind,
+            seq: env.seq,
+        };
         self.check_and_open(key, chunk, now)?;
         let add = env.payload.len() as u64;
         let Some(asm) = self.assemblies.get_mut(&key) else {
@@ -88,7 +98,11 @@ impl Reassembler {
         };
         if let Some(prev) = asm.parts.get(&chunk.index) {
             // A duplicate (e.g. a retried or duplicated request) is harmless if identical in size.
-            return if prev.len() == env.payload.len() { Ok(None) } else { Err(Reject::Malformed) };
+            return if prev.len() == env.payload.len() {
+                Ok(None)
+            } else {
+                Err(Reject::Malformed)
+            };
         }
         if asm.received + add > asm.len {
             return Err(Reject::Malformed);
@@ -120,7 +134,11 @@ impl Reassembler {
     /// agrees with it.
     fn check_and_open(&mut self, key: Key, chunk: Chunk, now: Instant) -> Result<(), Reject> {
         if let Some(asm) = self.assemblies.get(&key) {
-            return if asm.total == chunk.total && asm.len == chunk.len { Ok(()) } else { Err(Reject::Malformed) };
+            return if asm.total == chunk.total && asm.len == chunk.len {
+                Ok(())
+            } else {
+                Err(Reject::Malformed)
+            };
         }
         let open = self.per_peer.get(&key.peer).map_or(0, |p| p.1);
         if open >= self.max_assemblies_per_peer {
@@ -128,7 +146,13 @@ impl Reassembler {
         }
         self.assemblies.insert(
             key,
-            Assembly { total: chunk.total, len: chunk.len, received: 0, parts: BTreeMap::new(), started: now },
+            Assembly {
+                total: chunk.total,
+                len: chunk.len,
+                received: 0,
+                parts: BTreeMap::new(),
+                started: now,
+            },
         );
         self.per_peer.entry(key.peer).or_default().1 += 1;
         Ok(())
@@ -181,7 +205,12 @@ impl Reassembler {
 
     /// Drops every assembly from `peer` (it disconnected).
     pub(crate) fn forget_peer(&mut self, peer: &PeerId) {
-        let keys: Vec<Key> = self.assemblies.keys().filter(|k| &k.peer == peer).copied().collect();
+        let keys: Vec<Key> = self
+            .assemblies
+            .keys()
+            .filter(|k| &k.peer == peer)
+            .copied()
+            .collect();
         for key in keys {
             self.close(key);
         }
@@ -217,7 +246,10 @@ mod tests {
         assert_eq!(r.push(p, chunk(1, 0, 3, 7, vec![1, 2, 3]), now), Ok(None));
         assert_eq!(r.push(p, chunk(1, 0, 3, 7, vec![1, 2, 3]), now), Ok(None));
         assert_eq!(r.buffered(), 4);
-        let done = r.push(p, chunk(1, 1, 3, 7, vec![4, 5, 6]), now).unwrap().unwrap();
+        let done = r
+            .push(p, chunk(1, 1, 3, 7, vec![4, 5, 6]), now)
+            .unwrap()
+            .unwrap();
         assert_eq!(done.payload, vec![1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(done.chunk(), None);
         assert_eq!(r.buffered(), 0);
@@ -228,16 +260,31 @@ mod tests {
         let mut r = Reassembler::new(&limits());
         let p = PeerId::random();
         let now = Instant::now();
-        assert_eq!(r.push(p, chunk(1, 0, 2, 101, vec![0]), now), Err(Reject::TooLarge));
+        assert_eq!(
+            r.push(p, chunk(1, 0, 2, 101, vec![0]), now),
+            Err(Reject::TooLarge)
+        );
         assert_eq!(r.push(p, chunk(1, 0, 2, 100, vec![0; 40]), now), Ok(None));
         // Session budget (50) exceeded by a second message of the same session.
-        assert_eq!(r.push(p, chunk(2, 0, 2, 100, vec![0; 20]), now), Err(Reject::BufferFull));
+        assert_eq!(
+            r.push(p, chunk(2, 0, 2, 100, vec![0; 20]), now),
+            Err(Reject::BufferFull)
+        );
         // Third open assembly for this peer.
-        assert_eq!(r.push(p, chunk(3, 0, 2, 10, vec![0; 1]), now), Err(Reject::BufferFull));
+        assert_eq!(
+            r.push(p, chunk(3, 0, 2, 10, vec![0; 1]), now),
+            Err(Reject::BufferFull)
+        );
         // Header disagreeing with the first chunk, and a chunk overflowing the declared length.
-        assert_eq!(r.push(p, chunk(1, 1, 3, 100, vec![0]), now), Err(Reject::Malformed));
+        assert_eq!(
+            r.push(p, chunk(1, 1, 3, 100, vec![0]), now),
+            Err(Reject::Malformed)
+        );
         // Completing with the wrong total length.
-        assert_eq!(r.push(p, chunk(1, 1, 2, 100, vec![0; 5]), now), Err(Reject::Malformed));
+        assert_eq!(
+            r.push(p, chunk(1, 1, 2, 100, vec![0; 5]), now),
+            Err(Reject::Malformed)
+        );
         assert_eq!(r.buffered(), 0);
     }
 
@@ -250,7 +297,10 @@ mod tests {
         r.push(b, chunk(1, 0, 2, 10, vec![0; 5]), t0).unwrap();
         r.forget_peer(&b);
         assert_eq!(r.buffered(), 5);
-        assert_eq!(r.expire(t0 + limits().reassembly_timeout + Duration::from_secs(1)), 1);
+        assert_eq!(
+            r.expire(t0 + limits().reassembly_timeout + Duration::from_secs(1)),
+            1
+        );
         assert_eq!(r.buffered(), 0);
         assert!(r.per_session.is_empty() && r.per_peer.is_empty());
     }

@@ -37,19 +37,28 @@ impl Store for MemStore {
 
     fn put(&self, tree: Tree<'_>, key: &[u8], value: &[u8]) -> Result<()> {
         let name = tree.db_name()?;
-        self.lock().entry(name).or_default().insert(key.to_vec(), value.to_vec());
+        self.lock()
+            .entry(name)
+            .or_default()
+            .insert(key.to_vec(), value.to_vec());
         Ok(())
     }
 
     fn delete(&self, tree: Tree<'_>, key: &[u8]) -> Result<bool> {
         let name = tree.db_name()?;
-        Ok(self.lock().get_mut(&name).and_then(|t| t.remove(key)).is_some())
+        Ok(self
+            .lock()
+            .get_mut(&name)
+            .and_then(|t| t.remove(key))
+            .is_some())
     }
 
     fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let name = tree.db_name()?;
         let trees = self.lock();
-        let Some(t) = trees.get(&name) else { return Ok(Vec::new()) };
+        let Some(t) = trees.get(&name) else {
+            return Ok(Vec::new());
+        };
         Ok(t.range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -77,7 +77,9 @@ impl Tree<'_> {
             Tree::Named(n) => {
                 let ok = !n.is_empty()
                     && n.len() <= MAX_TREE_NAME
-                    && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+                    && n.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b)
+                    });
                 if !ok {
                     return Err(StoreError::BadTreeName(n.to_string()));
                 }
@@ -121,14 +123,26 @@ impl<'a> WriteBatch<'a> {
     }
 
     /// Adds a put.
-    pub fn put(mut self, tree: Tree<'a>, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        self.ops.push(Op::Put { tree, key: key.into(), value: value.into() });
+    pub fn put(
+        mut self,
+        tree: Tree<'a>,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.ops.push(Op::Put {
+            tree,
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
 
     /// Adds a delete.
     pub fn delete(mut self, tree: Tree<'a>, key: impl Into<Vec<u8>>) -> Self {
-        self.ops.push(Op::Delete { tree, key: key.into() });
+        self.ops.push(Op::Delete {
+            tree,
+            key: key.into(),
+        });
         self
     }
 

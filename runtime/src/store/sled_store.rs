@@ -45,7 +45,10 @@ impl Store for SledStore {
     fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.tree(tree)?
             .scan_prefix(prefix)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(StoreError::from))
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(StoreError::from)
+            })
             .collect()
     }
 
@@ -65,24 +68,32 @@ impl Store for SledStore {
         if names.is_empty() {
             return Ok(());
         }
-        let trees: Vec<sled::Tree> = names.iter().map(|n| self.db.open_tree(n)).collect::<sled::Result<_>>()?;
-        let result: std::result::Result<(), TransactionError<()>> = trees.as_slice().transaction(|views| {
-            for (op, &i) in batch.ops().iter().zip(&index) {
-                let view = views.get(i).ok_or(ConflictableTransactionError::Abort(()))?;
-                match op {
-                    Op::Put { key, value, .. } => {
-                        view.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    Op::Delete { key, .. } => {
-                        view.remove(key.as_slice())?;
+        let trees: Vec<sled::Tree> = names
+            .iter()
+            .map(|n| self.db.open_tree(n))
+            .collect::<sled::Result<_>>()?;
+        let result: std::result::Result<(), TransactionError<()>> =
+            trees.as_slice().transaction(|views| {
+                for (op, &i) in batch.ops().iter().zip(&index) {
+                    let view = views
+                        .get(i)
+                        .ok_or(ConflictableTransactionError::Abort(()))?;
+                    match op {
+                        Op::Put { key, value, .. } => {
+                            view.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Op::Delete { key, .. } => {
+                            view.remove(key.as_slice())?;
+                        }
                     }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            });
         result.map_err(|e| match e {
             TransactionError::Storage(e) => StoreError::Sled(e),
-            TransactionError::Abort(()) => StoreError::Sled(sled::Error::Unsupported("batch aborted".into())),
+            TransactionError::Abort(()) => {
+                StoreError::Sled(sled::Error::Unsupported("batch aborted".into()))
+            }
         })
     }
 

@@ -27,11 +27,24 @@ pub fn config(allow: impl IntoIterator<Item = PeerId>) -> NetConfig {
 
 /// Starts a node with `keypair` and `config`, listening on 127.0.0.1 (ephemeral port).
 pub async fn start(keypair: Keypair, config: NetConfig) -> Node {
+    // Logs only when asked for: `SECO_LOG=warn cargo test -p seco-runtime`.
+    if std::env::var_os(seco_runtime::telemetry::LOG_ENV).is_some() {
+        let _ = seco_runtime::telemetry::init(seco_runtime::telemetry::LogFormat::Human, None);
+    }
     let peer = keypair.public().to_peer_id();
     let (client, events, task) = net::spawn(keypair, config).expect("spawn");
     let addr = client.listen(net::loopback_addr()).await.expect("listen");
-    assert!(addr.to_string().starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
-    Node { peer, client, events, addr, task }
+    assert!(
+        addr.to_string().starts_with("/ip4/127.0.0.1/tcp/"),
+        "{addr}"
+    );
+    Node {
+        peer,
+        client,
+        events,
+        addr,
+        task,
+    }
 }
 
 /// `n` nodes that all allow each other and know each other's addresses.
@@ -48,7 +61,11 @@ pub async fn mesh(n: usize, tweak: impl Fn(&mut NetConfig)) -> Vec<Node> {
         for j in 0..n {
             if i != j {
                 let addr = nodes[j].addr.clone();
-                nodes[i].client.add_address(nodes[j].peer, addr).await.unwrap();
+                nodes[i]
+                    .client
+                    .add_address(nodes[j].peer, addr)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -61,7 +78,10 @@ pub fn p2p_addr(node: &Node) -> Multiaddr {
 }
 
 /// Waits for the next inbound message, skipping status events; `None` after `within`.
-pub async fn next_message(events: &mut mpsc::Receiver<Event>, within: Duration) -> Option<InboundMessage> {
+pub async fn next_message(
+    events: &mut mpsc::Receiver<Event>,
+    within: Duration,
+) -> Option<InboundMessage> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
