@@ -13,9 +13,24 @@ fn setup(rt: &tokio::runtime::Runtime) -> (Client, PeerId) {
     rt.block_on(async {
         let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
         let (pa, pb) = (ka.public().to_peer_id(), kb.public().to_peer_id());
-        let cfg = |allow: PeerId| NetConfig {
-            listen: Vec::new(),
-            ..NetConfig::loopback([allow])
+        // Tuning knobs for exploration: SECO_BENCH_WINDOW, SECO_BENCH_CHUNK_KIB.
+        let knob = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        let cfg = |allow: PeerId| {
+            let mut c = NetConfig {
+                listen: Vec::new(),
+                ..NetConfig::loopback([allow])
+            };
+            if let Some(w) = knob("SECO_BENCH_WINDOW") {
+                c.send_window = w;
+            }
+            if let Some(k) = knob("SECO_BENCH_CHUNK_KIB") {
+                c.limits.chunk_size = k * 1024;
+            }
+            c
         };
         let (a, _a_events, _) = net::spawn(ka, cfg(pb)).expect("spawn a");
         let (b, mut b_events, _) = net::spawn(kb, cfg(pa)).expect("spawn b");

@@ -115,7 +115,14 @@ pub fn save(path: &Path, keypair: &Keypair) -> Result<(), IdentityError> {
         .map_err(io_err(&tmp))?;
     file.write_all(&bytes).map_err(io_err(&tmp))?;
     file.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    // Make the rename itself durable.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 /// Loads an Ed25519 keypair from `path`, checking permissions, size and encoding.

@@ -15,6 +15,8 @@ async fn pair() -> (Node, Node) {
     let mut nodes = mesh(2, |c| c.ack_timeout = ACK).await;
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
+    // Connect first, so that the short ack timeout only covers steady-state round trips.
+    a.client.dial(p2p_addr(&b)).await.unwrap();
     (a, b)
 }
 

@@ -33,8 +33,12 @@ async fn two_nodes_small_message_is_acked_after_the_application_acks() {
 
 #[tokio::test]
 async fn multi_megabyte_messages_are_chunked_and_reassembled() {
-    // 64 KiB chunks: a 3 MiB message is 48 chunks, 8 in flight, arriving in any order.
-    let mut nodes = mesh(2, |c| c.limits.chunk_size = 64 * 1024).await;
+    // 64 KiB chunks: a 3 MiB message is 49 chunks, 8 in flight, arriving in any order.
+    let mut nodes = mesh(2, |c| {
+        c.limits.chunk_size = 64 * 1024;
+        c.send_window = 8;
+    })
+    .await;
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
     let mut inbox = ack_all(b.events);

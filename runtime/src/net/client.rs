@@ -117,14 +117,12 @@ impl Client {
 
     /// Dials `addr`, which must end in `/p2p/<peer id>`; returns once connected.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId> {
+        let peer = super::error::peer_id_of(&addr)?;
         let timeout = self.settings.ack_timeout;
-        match tokio::time::timeout(timeout, self.call(|reply| Command::Dial { addr, reply })).await
-        {
+        let dial = self.call(|reply| Command::Dial { addr, reply });
+        match tokio::time::timeout(timeout, dial).await {
             Ok(r) => r?,
-            Err(_) => Err(NetError::Timeout {
-                peer: self.local,
-                timeout,
-            }),
+            Err(_) => Err(NetError::Timeout { peer, timeout }),
         }
     }
 
