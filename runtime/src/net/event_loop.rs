@@ -96,7 +96,8 @@ impl EventLoop {
         }
     }
 
-    /// Runs until [`Command::Shutdown`] or until every [`Client`](super::Client) is dropped.
+    /// Runs until [`Client::shutdown`](super::Client::shutdown) or until every
+    /// [`Client`](super::Client) is dropped.
     pub async fn run(mut self) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
