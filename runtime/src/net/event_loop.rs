@@ -201,6 +201,14 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
+            other => self.on_connection_event(other),
+        }
+    }
+
+    /// Listeners and connections: answers pending listens/dials, emits status events, logs
+    /// refused connections.
+    fn on_connection_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
             SwarmEvent::NewListenAddr {
                 listener_id,
                 address,
