@@ -139,6 +139,15 @@ impl Circuit {
                 actual: n_in,
             });
         }
+        // In SSA form every wire is an input or a gate output: more wires than that would only
+        // be an allocation that the data does not back.
+        if u64::from(num_wires) > n_in + gates.len() as u64 {
+            return Err(CircuitError::CountMismatch {
+                what: "wires vs inputs + gates",
+                expected: n_in + gates.len() as u64,
+                actual: u64::from(num_wires),
+            });
+        }
         let n_out: u64 = output_groups.iter().map(|&g| u64::from(g)).sum();
         if n_out != outputs.len() as u64 {
             return Err(CircuitError::CountMismatch {
