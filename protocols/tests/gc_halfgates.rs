@@ -76,6 +76,14 @@ fn garble_evaluate_matches_plain_on_random_circuits() {
         let active: Vec<Block> = zero.iter().zip(&x).map(|(&l, &v)| l ^ delta.select(v)).collect();
         let out = gc::evaluate(&p, &g.tables, &active).unwrap();
         assert_eq!(gc::decode(&out, &g.decode_bits()).unwrap(), c.eval_plain(&x).unwrap());
+        // The compacted program (wire slots reused) garbles to the same tables and evaluates
+        // to the same labels, with fewer wires.
+        let pc = p.compact();
+        assert!(pc.num_wires <= p.num_wires);
+        assert_eq!(pc.eval_plain(&x).unwrap(), c.eval_plain(&x).unwrap());
+        let gc2 = gc::garble(&pc, delta, &zero).unwrap();
+        assert_eq!(gc2.tables, g.tables);
+        assert_eq!(gc::evaluate(&pc, &g.tables, &active).unwrap(), out);
     }
 }
 

@@ -39,7 +39,8 @@ impl OnlineParty {
     /// Starts the online phase with this party's input bits (for its input wires, in order).
     pub fn new(prep: Prepared, circuit: &Circuit, inputs: &[bool]) -> Result<(Self, Vec<Outgoing>)> {
         prep.config.check(circuit)?;
-        let program = Program::compile(circuit)?;
+        // Evaluation streams through the circuit: the compacted program keeps only live keys.
+        let program = Program::compile(circuit)?.compact();
         prep.validate(&program)?;
         let cfg = &prep.config;
         let me = prep.party;

@@ -111,6 +111,88 @@ impl Program {
         Ok(Program { num_wires, num_inputs, outputs, layers, num_and })
     }
 
+    /// The same program with wires renumbered so that a wire's slot is reused once its value is
+    /// dead (liveness in execution order), for engines that stream through the circuit keeping
+    /// only live labels: the working set shrinks from all wires to the live ones, which keeps
+    /// it in cache. Gate numbers (and so tables and tweaks) are unchanged; input wires keep
+    /// their numbers; outputs are never overwritten. Engines that need every wire's value after
+    /// the pass (BMR garbling) must use the uncompacted program.
+    pub fn compact(&self) -> Program {
+        const FOREVER: usize = usize::MAX;
+        let n = self.num_wires as usize;
+        // Last use of each wire: (layer, AND batch?) positions in execution order.
+        let mut last = vec![0usize; n];
+        let mut pos = 0usize;
+        for layer in &self.layers {
+            for op in &layer.linear {
+                pos += 1;
+                match *op {
+                    LinOp::Xor { a, b, .. } => {
+                        last[a as usize] = pos;
+                        last[b as usize] = pos;
+                    }
+                    LinOp::Inv { a, .. } => last[a as usize] = pos,
+                }
+            }
+            pos += 1; // the whole AND batch reads at one position
+            for g in &layer.ands {
+                last[g.a as usize] = pos;
+                last[g.b as usize] = pos;
+            }
+        }
+        for &o in &self.outputs {
+            last[o as usize] = FOREVER;
+        }
+        let mut slot: Vec<WireId> = vec![0; n];
+        let mut free: Vec<WireId> = Vec::new();
+        let mut next: WireId = self.num_inputs;
+        for (w, s) in slot.iter_mut().enumerate().take(self.num_inputs as usize) {
+            *s = w as WireId;
+        }
+        let mut alloc = |free: &mut Vec<WireId>| free.pop().unwrap_or_else(|| {
+            next += 1;
+            next - 1
+        });
+        let mut layers = Vec::with_capacity(self.layers.len());
+        let mut pos = 0usize;
+        for layer in &self.layers {
+            let mut out = Layer::default();
+            for op in &layer.linear {
+                pos += 1;
+                // Read operands, release the dead ones, then allocate the output (an op reads
+                // before it writes, so the output may take an operand's slot).
+                let (new_op, ins): (LinOp, [Option<WireId>; 2]) = match *op {
+                    LinOp::Xor { a, b, out: o } => {
+                        (LinOp::Xor { a: slot[a as usize], b: slot[b as usize], out: o }, [Some(a), Some(b)])
+                    }
+                    LinOp::Inv { a, out: o } => (LinOp::Inv { a: slot[a as usize], out: o }, [Some(a), None]),
+                };
+                release(&ins, &mut last, pos, &slot, &mut free);
+                let o = match new_op {
+                    LinOp::Xor { out: o, .. } | LinOp::Inv { out: o, .. } => o,
+                };
+                slot[o as usize] = alloc(&mut free);
+                out.linear.push(match new_op {
+                    LinOp::Xor { a, b, .. } => LinOp::Xor { a, b, out: slot[o as usize] },
+                    LinOp::Inv { a, .. } => LinOp::Inv { a, out: slot[o as usize] },
+                });
+            }
+            pos += 1;
+            // A batch reads all its inputs before writing any output: allocate first.
+            for g in &layer.ands {
+                let s = alloc(&mut free);
+                out.ands.push(AndOp { a: slot[g.a as usize], b: slot[g.b as usize], out: s });
+                slot[g.out as usize] = s;
+            }
+            for g in &layer.ands {
+                release(&[Some(g.a), Some(g.b)], &mut last, pos, &slot, &mut free);
+            }
+            layers.push(out);
+        }
+        let outputs = self.outputs.iter().map(|&o| slot[o as usize]).collect();
+        Program { num_wires: next, num_inputs: self.num_inputs, outputs, layers, num_and: self.num_and }
+    }
+
     /// Iterates over all AND gates in execution order (their index is the gate number).
     pub fn ands(&self) -> impl Iterator<Item = &AndOp> {
         self.layers.iter().flat_map(|l| l.ands.iter())
@@ -139,5 +221,16 @@ impl Program {
             }
         }
         Ok(self.outputs.iter().map(|&w| v[w as usize]).collect())
+    }
+}
+
+/// Frees the slots of `wires` whose last use is at `pos` (each slot once).
+fn release(wires: &[Option<WireId>], last: &mut [usize], pos: usize, slot: &[WireId], free: &mut Vec<WireId>) {
+    for w in wires.iter().flatten() {
+        if last[*w as usize] == pos {
+            free.push(slot[*w as usize]);
+            // Released once, even if read again at the same position (x ^ x, fan-out in a batch).
+            last[*w as usize] = 0;
+        }
     }
 }

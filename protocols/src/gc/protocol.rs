@@ -111,7 +111,7 @@ impl HgGarbler {
         owners: &[Side],
         inputs: &[bool],
     ) -> Result<(Self, Vec<HgMsg>)> {
-        let program = Program::compile(circuit)?;
+        let program = Program::compile(circuit)?.compact();
         let mine = wires_of(&program, owners, Side::Garbler)?;
         let theirs = wires_of(&program, owners, Side::Evaluator)?;
         if inputs.len() != mine.len() {
@@ -222,7 +222,7 @@ impl HgEvaluator {
         owners: &[Side],
         inputs: &[bool],
     ) -> Result<(Self, Vec<HgMsg>)> {
-        let program = Program::compile(circuit)?;
+        let program = Program::compile(circuit)?.compact();
         let mine = wires_of(&program, owners, Side::Evaluator)?;
         let theirs = wires_of(&program, owners, Side::Garbler)?;
         if inputs.len() != mine.len() {
