@@ -35,6 +35,8 @@ pub(super) struct Fresh {
     pub lam: Vec<bool>,
     /// Random choice bits of the mask-product OT slots (derandomized in round 4).
     pub c: Vec<bool>,
+    /// The input wires this garbler owns (the only inputs whose mask share is not 0).
+    pub own_inputs: Vec<usize>,
 }
 
 impl Fresh {
@@ -47,12 +49,21 @@ impl Fresh {
             .map(|f| if f < n_in { cfg.input_owners[f] == me && rng.random::<bool>() } else { rng.random() })
             .collect();
         let c = (0..p.num_and).map(|_| rng.random()).collect();
-        Fresh { r, key0, lam, c }
+        Fresh { r, key0, lam, c, own_inputs: cfg.inputs_of(me) }
     }
 
-    /// IKNP choices of this garbler as receiver: fresh-wire mask shares, then `c`.
+    /// IKNP choices of this garbler as receiver (the slot layout of every pair "i receives
+    /// from j": i's own input wires, the AND outputs, then the mask-product slots). Inputs
+    /// owned by others have mask share 0 here, so their products need no OT.
     pub fn choices(&self) -> Vec<bool> {
-        self.lam.iter().chain(&self.c).copied().collect()
+        let n_in = self.key0.len() - self.c.len();
+        let own = self.own_inputs.iter().map(|&w| self.lam[w]);
+        own.chain(self.lam[n_in..].iter().copied()).chain(self.c.iter().copied()).collect()
+    }
+
+    /// Number of OTs in the instance where `owned` input wires belong to the receiver.
+    pub fn slots(owned: usize, p: &Program) -> usize {
+        owned + 2 * p.num_and
     }
 }
 
@@ -73,14 +84,23 @@ pub(super) struct Material {
 }
 
 impl Material {
-    /// Propagates fresh values and OT rows (`rows_t[p]`, `rows_q[p]`, each `fresh + and` long)
-    /// through the circuit.
-    pub fn build(me: PartyId, n: usize, p: &Program, fresh: Fresh, rows_t: Vec<Vec<Block>>, rows_q: Vec<Vec<Block>>) -> Self {
+    /// Propagates fresh values and OT rows through the circuit. `rows_t[x]` are this party's
+    /// receiver rows from x, `rows_q[x]` its sender rows to x, both in the slot layout of
+    /// [`Fresh::choices`] (of the receiver); `inputs_of[x]` are party x's input wires.
+    pub fn build(
+        me: PartyId,
+        p: &Program,
+        fresh: Fresh,
+        inputs_of: &[Vec<usize>],
+        rows_t: Vec<Vec<Block>>,
+        rows_q: Vec<Vec<Block>>,
+    ) -> Self {
+        let n = inputs_of.len();
         let wires = p.num_wires as usize;
         let n_in = p.num_inputs as usize;
-        let n_fresh = n_in + p.num_and;
         let peers: Vec<PartyId> = (0..n).filter(|&x| x != me).collect();
         let alloc = |x: PartyId| if x == me { Vec::new() } else { vec![Block::ZERO; wires] };
+        let (own_t, own_q) = (inputs_of[me].len(), |x: PartyId| inputs_of[x].len());
         let mut m = Material {
             me,
             n,
@@ -89,19 +109,21 @@ impl Material {
             key0: vec![Block::ZERO; wires],
             t: (0..n).map(alloc).collect(),
             q: (0..n).map(alloc).collect(),
-            t_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_t[x][n_fresh..].to_vec() }).collect(),
-            q_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_q[x][n_fresh..].to_vec() }).collect(),
+            t_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_t[x][own_t + p.num_and..].to_vec() }).collect(),
+            q_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_q[x][own_q(x) + p.num_and..].to_vec() }).collect(),
         };
-        let set_fresh = |m: &mut Material, w: usize, f: usize| {
-            m.lam[w] = fresh.lam[f];
-            m.key0[w] = fresh.key0[f];
+        m.lam[..n_in].copy_from_slice(&fresh.lam[..n_in]);
+        m.key0[..n_in].copy_from_slice(&fresh.key0[..n_in]);
+        // Input wires: a product is non-zero only in the instances whose receiver owns the wire.
+        for (slot, &w) in inputs_of[me].iter().enumerate() {
             for &x in &peers {
-                m.t[x][w] = rows_t[x][f];
-                m.q[x][w] = rows_q[x][f];
+                m.t[x][w] = rows_t[x][slot];
             }
-        };
-        for w in 0..n_in {
-            set_fresh(&mut m, w, w);
+        }
+        for &x in &peers {
+            for (slot, &w) in inputs_of[x].iter().enumerate() {
+                m.q[x][w] = rows_q[x][slot];
+            }
         }
         let mut g = 0;
         for layer in &p.layers {
@@ -109,7 +131,13 @@ impl Material {
                 m.linear(op, &peers);
             }
             for and in &layer.ands {
-                set_fresh(&mut m, and.out as usize, n_in + g);
+                let w = and.out as usize;
+                m.lam[w] = fresh.lam[n_in + g];
+                m.key0[w] = fresh.key0[n_in + g];
+                for &x in &peers {
+                    m.t[x][w] = rows_t[x][own_t + g];
+                    m.q[x][w] = rows_q[x][own_q(x) + g];
+                }
                 g += 1;
             }
         }

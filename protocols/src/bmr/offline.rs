@@ -171,7 +171,7 @@ impl OfflineParty {
         if !self.cfg.is_garbler(self.me) || !self.cfg.is_garbler(from) || r < self.round || r > self.round + 1 {
             return Err(self.wrong_round(&body));
         }
-        self.check_len(&body)?;
+        self.check_len(from, &body)?;
         let slot = &mut self.inbox[r - 1][from];
         if slot.is_some() {
             return Err(BmrError::Duplicate { from, round: body.round() });
@@ -181,11 +181,13 @@ impl OfflineParty {
     }
 
     /// Checks the sizes the configuration fixes, before anything is stored.
-    fn check_len(&self, body: &Body) -> Result<()> {
+    fn check_len(&self, from: PartyId, body: &Body) -> Result<()> {
         let n_and = self.program.num_and;
         let (what, expected, actual) = match body {
             Body::Base { ot_receiver, .. } => ("base OT points", KAPPA, ot_receiver.r.len()),
-            Body::Extend(e) => ("OT extension count", self.program.num_inputs as usize + 2 * n_and, e.count as usize),
+            Body::Extend(e) => {
+                ("OT extension count", Fresh::slots(self.cfg.inputs_of(from).len(), &self.program), e.count as usize)
+            }
             Body::BitOt(d) | Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
             Body::Final { tables, output_masks } => {
                 let want = if self.me == self.cfg.evaluator { self.tables.len() } else { 0 };
@@ -209,7 +211,7 @@ impl OfflineParty {
         if self.finals[from] {
             return Err(BmrError::Duplicate { from, round: body.round() });
         }
-        self.check_len(&body)?;
+        self.check_len(from, &body)?;
         if let Body::Final { tables, output_masks } = body {
             for (acc, t) in self.tables.iter_mut().zip(&tables) {
                 *acc ^= *t;
@@ -290,17 +292,17 @@ impl OfflineParty {
                 Ok(out.collect())
             }
             Phase::Extend { fresh, mut senders, rows_t } => {
-                let m = fresh.lam.len() + fresh.c.len();
+                let inputs_of: Vec<Vec<usize>> = (0..n).map(|p| self.cfg.inputs_of(p)).collect();
                 let mut rows_q = vec![Vec::new(); n];
                 for p in (0..n).filter(|&p| p != me) {
                     let Some(Body::Extend(ext)) = bodies[p].take() else {
                         return Err(BmrError::Internal("extend slot"));
                     };
                     let s = senders[p].as_mut().ok_or(BmrError::Internal("sender"))?;
-                    rows_q[p] = s.extend(&ext, m)?.0;
+                    rows_q[p] = s.extend(&ext, Fresh::slots(inputs_of[p].len(), &self.program))?.0;
                 }
                 let c = fresh.c.clone();
-                let mat = Material::build(me, n, &self.program, fresh, rows_t, rows_q);
+                let mat = Material::build(me, &self.program, fresh, &inputs_of, rows_t, rows_q);
                 let mut mu: Vec<bool> =
                     self.program.ands().map(|g| mat.lam[g.a as usize] & mat.lam[g.b as usize]).collect();
                 let mut ds = vec![Vec::new(); n];

@@ -260,25 +260,32 @@ impl Circuit {
         out
     }
 
-    /// A 32-byte digest of the circuit (its canonical CBOR encoding, hashed with BLAKE3), used to
-    /// check that preprocessed garbling material belongs to the circuit it is evaluated with.
+    /// A 32-byte digest of the circuit (BLAKE3 over a canonical little-endian encoding of its
+    /// counts, groups, outputs and gates), used to check that preprocessed garbling material
+    /// belongs to the circuit it is evaluated with.
     pub fn digest(&self) -> [u8; 32] {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"seco circuit digest v1");
-        // Encoding into a hasher cannot fail: the writer never errors.
-        let _ = ciborium::into_writer(self, HashWriter(&mut hasher));
+        let mut buf: Vec<u8> = Vec::with_capacity(64 + 13 * self.gates.len() + 4 * self.outputs.len());
+        let mut put = |v: u32| buf.extend_from_slice(&v.to_le_bytes());
+        put(self.num_wires);
+        for list in [&self.input_groups, &self.output_groups, &self.outputs] {
+            put(list.len() as u32);
+            list.iter().for_each(|&v| put(v));
+        }
+        for g in &self.gates {
+            let (tag, x, y, o) = match *g {
+                Gate::Xor { a, b, out } => (0u8, a, b, out),
+                Gate::And { a, b, out } => (1, a, b, out),
+                Gate::Inv { a, out } => (2, a, 0, out),
+                Gate::Copy { a, out } => (3, a, 0, out),
+                Gate::Const { value, out } => (4, u32::from(value), 0, out),
+            };
+            buf.push(tag);
+            for v in [x, y, o] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let mut hasher = blake3::Hasher::new_derive_key("seco circuit digest v1");
+        hasher.update(&buf);
         *hasher.finalize().as_bytes()
-    }
-}
-
-struct HashWriter<'a>(&'a mut blake3::Hasher);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
