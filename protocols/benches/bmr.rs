@@ -15,10 +15,23 @@ use seco_protocols::gc::Block;
 fn bench(c: &mut Criterion) {
     let n = 3;
     // One ReLU layer of 512 elements, k = 32, f = 12: the shape issue 5 garbles.
-    let spec = ReluReshare { parties: n, elements: 512, k: 32, f: 12 };
+    let spec = ReluReshare {
+        parties: n,
+        elements: 512,
+        k: 32,
+        f: 12,
+    };
     let circuit = spec.circuit().unwrap();
     let p = Program::compile(&circuit).unwrap();
-    let cfg = BmrConfig::new([1; 16], &circuit, n, 1, spec.input_owners(), vec![2; circuit.num_outputs()]).unwrap();
+    let cfg = BmrConfig::new(
+        [1; 16],
+        &circuit,
+        n,
+        1,
+        spec.input_owners(),
+        vec![2; circuit.num_outputs()],
+    )
+    .unwrap();
     let mut r = ChaCha12Rng::seed_from_u64(1);
     let (prepared, off) = driver::run_offline(&mut r, &cfg, &circuit).unwrap();
     let inputs: Vec<Vec<bool>> = (0..n)
@@ -57,14 +70,21 @@ fn bench(c: &mut Criterion) {
     let mut pos = vec![0usize; n];
     let mut keys = vec![Block::ZERO; p.num_inputs as usize * n];
     for (w, &owner) in cfg.input_owners.iter().enumerate() {
-        let lam = prepared[owner].garbler.as_ref().unwrap().input_masks.get(pos[owner]);
+        let lam = prepared[owner]
+            .garbler
+            .as_ref()
+            .unwrap()
+            .input_masks
+            .get(pos[owner]);
         pos[owner] += 1;
         for (j, prep) in prepared.iter().enumerate().take(n) {
             let g = prep.garbler.as_ref().unwrap();
             keys[w * n + j] = g.input_keys[w] ^ g.offset.select(x[w] ^ lam);
         }
     }
-    group.bench_function("evaluate_relu512", |b| b.iter(|| bmr::evaluate(&p, n, &tables, &keys).unwrap()));
+    group.bench_function("evaluate_relu512", |b| {
+        b.iter(|| bmr::evaluate(&p, n, &tables, &keys).unwrap())
+    });
     group.finish();
 }
 

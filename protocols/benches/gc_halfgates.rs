@@ -13,10 +13,21 @@ use seco_protocols::gc::hash::{fixed_aes, tweak};
 use seco_protocols::gc::{self, Block};
 
 fn circuits() -> Vec<(&'static str, Circuit)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/circuits/aes_128.txt")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/circuits/aes_128.txt"
+    ))
+    .unwrap();
     let aes = bristol::read(&text, None).unwrap();
     // A wide circuit: one ReLU layer of 4096 elements with 2 shares (about 460k AND gates).
-    let relu = ReluReshare { parties: 2, elements: 4096, k: 32, f: 12 }.circuit().unwrap();
+    let relu = ReluReshare {
+        parties: 2,
+        elements: 4096,
+        k: 32,
+        f: 12,
+    }
+    .circuit()
+    .unwrap();
     vec![("aes128", aes), ("relu4096", relu)]
 }
 
@@ -36,7 +47,9 @@ fn bench(c: &mut Criterion) {
             table_bytes as f64 / p.num_and as f64
         );
         group.throughput(Throughput::Elements(p.num_and as u64));
-        group.bench_function(BenchmarkId::new("garble", name), |b| b.iter(|| gc::garble(&p, delta, &zero).unwrap()));
+        group.bench_function(BenchmarkId::new("garble", name), |b| {
+            b.iter(|| gc::garble(&p, delta, &zero).unwrap())
+        });
         group.bench_function(BenchmarkId::new("evaluate", name), |b| {
             b.iter(|| gc::evaluate(&p, &g.tables, &zero).unwrap())
         });
@@ -47,7 +60,9 @@ fn bench(c: &mut Criterion) {
     let xs: Vec<Block> = (0..1 << 16).map(|_| Block::random(&mut r)).collect();
     let mut out = vec![Block::ZERO; xs.len()];
     group.throughput(Throughput::Elements(xs.len() as u64));
-    group.bench_function("hash_many", |b| b.iter(|| fixed_aes().hash_many(&xs, |i| tweak(1, i as u128), &mut out)));
+    group.bench_function("hash_many", |b| {
+        b.iter(|| fixed_aes().hash_many(&xs, |i| tweak(1, i as u128), &mut out))
+    });
     group.bench_function("hash_one_at_a_time", |b| {
         b.iter(|| {
             for (o, &x) in out.iter_mut().zip(&xs) {

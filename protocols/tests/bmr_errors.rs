@@ -3,7 +3,9 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
-use seco_protocols::bmr::{driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, OnlineParty, Prepared};
+use seco_protocols::bmr::{
+    driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, OnlineParty, Prepared,
+};
 use seco_protocols::circuit::{bits, Builder, Circuit, ReluReshare};
 use seco_protocols::gc::{Block, PackedBits};
 
@@ -17,7 +19,11 @@ fn small() -> (Circuit, BmrConfig) {
 }
 
 fn msg(from: usize, body: Body) -> BmrMsg {
-    BmrMsg { session: [9; 16], from, body }
+    BmrMsg {
+        session: [9; 16],
+        from,
+        body,
+    }
 }
 
 #[test]
@@ -28,33 +34,74 @@ fn offline_rejects_wrong_round_party_session_and_duplicates() {
     let (_, out1) = OfflineParty::new(&mut r, cfg.clone(), &c, 1).unwrap();
     let base_from_1 = out1.iter().find(|(to, _)| *to == 0).unwrap().1.clone();
     // Online message during the offline phase; a round-3 message in round 1.
-    let e = p0.handle(1, msg(1, Body::MaskedInputs(PackedBits::from_bools(&[true; 8])))).unwrap_err();
+    let e = p0
+        .handle(
+            1,
+            msg(1, Body::MaskedInputs(PackedBits::from_bools(&[true; 8]))),
+        )
+        .unwrap_err();
     assert!(matches!(e, BmrError::WrongRound { .. }), "{e}");
-    let e = p0.handle(1, msg(1, Body::Derand(PackedBits::from_bools(&[true; 7])))).unwrap_err();
+    let e = p0
+        .handle(1, msg(1, Body::Derand(PackedBits::from_bools(&[true; 7]))))
+        .unwrap_err();
     assert!(matches!(e, BmrError::WrongRound { .. }), "{e}");
     // Wrong session, unknown party, self, forged sender.
     let mut other = base_from_1.clone();
     other.session = [0; 16];
     assert!(matches!(p0.handle(1, other), Err(BmrError::WrongSession)));
-    assert!(matches!(p0.handle(7, base_from_1.clone()), Err(BmrError::UnknownParty { party: 7 })));
-    assert!(matches!(p0.handle(0, base_from_1.clone()), Err(BmrError::UnknownParty { party: 0 })));
-    assert!(matches!(p0.handle(2, base_from_1.clone()), Err(BmrError::WrongSender { .. })));
+    assert!(matches!(
+        p0.handle(7, base_from_1.clone()),
+        Err(BmrError::UnknownParty { party: 7 })
+    ));
+    assert!(matches!(
+        p0.handle(0, base_from_1.clone()),
+        Err(BmrError::UnknownParty { party: 0 })
+    ));
+    assert!(matches!(
+        p0.handle(2, base_from_1.clone()),
+        Err(BmrError::WrongSender { .. })
+    ));
     // Wrong lengths: too few base OT points, extension of the wrong size.
-    if let Body::Base { ot_sender, ot_receiver } = &base_from_1.body {
+    if let Body::Base {
+        ot_sender,
+        ot_receiver,
+    } = &base_from_1.body
+    {
         let mut cut = ot_receiver.clone();
         cut.r.pop();
-        let bad = msg(1, Body::Base { ot_sender: ot_sender.clone(), ot_receiver: cut });
+        let bad = msg(
+            1,
+            Body::Base {
+                ot_sender: ot_sender.clone(),
+                ot_receiver: cut,
+            },
+        );
         assert!(matches!(p0.handle(1, bad), Err(BmrError::Length { .. })));
     }
     // The real message is accepted once, then it is a duplicate.
     assert!(p0.handle(1, base_from_1.clone()).unwrap().is_empty());
-    assert!(matches!(p0.handle(1, base_from_1), Err(BmrError::Duplicate { .. })));
+    assert!(matches!(
+        p0.handle(1, base_from_1),
+        Err(BmrError::Duplicate { .. })
+    ));
     // Not finished.
-    assert!(matches!(p0.into_prepared(), Err(BmrError::NotFinished { .. })));
+    assert!(matches!(
+        p0.into_prepared(),
+        Err(BmrError::NotFinished { .. })
+    ));
     // The evaluator (a garbler here) refuses a Final before it could have been sent.
     let (mut p2, _) = OfflineParty::new(&mut r, cfg, &c, 2).unwrap();
-    let fin = msg(0, Body::Final { tables: vec![], output_masks: PackedBits::default() });
-    assert!(matches!(p2.handle(0, fin), Err(BmrError::WrongRound { .. })));
+    let fin = msg(
+        0,
+        Body::Final {
+            tables: vec![],
+            output_masks: PackedBits::default(),
+        },
+    );
+    assert!(matches!(
+        p2.handle(0, fin),
+        Err(BmrError::WrongRound { .. })
+    ));
 }
 
 #[test]
@@ -74,25 +121,41 @@ fn online_rejects_bad_messages_and_corrupt_state() {
         .collect();
     assert_eq!(restored, prepared);
     // Wrong input length.
-    assert!(matches!(OnlineParty::new(prepared[0].clone(), &c, &[true; 7]), Err(BmrError::Length { .. })));
+    assert!(matches!(
+        OnlineParty::new(prepared[0].clone(), &c, &[true; 7]),
+        Err(BmrError::Length { .. })
+    ));
     // Another circuit than the one garbled.
     let (mut b, w) = Builder::new(&[8, 8]);
     let s = b.sub(&w[0], &w[1]);
     let other = b.finish(&[s]).unwrap();
-    assert!(matches!(OnlineParty::new(prepared[0].clone(), &other, &[true; 8]), Err(BmrError::CircuitMismatch)));
+    assert!(matches!(
+        OnlineParty::new(prepared[0].clone(), &other, &[true; 8]),
+        Err(BmrError::CircuitMismatch)
+    ));
     // Truncated tables at the evaluator.
     let mut cut = prepared[2].clone();
     if let Some(t) = cut.tables.as_mut() {
         t.pop();
     }
-    assert!(matches!(OnlineParty::new(cut, &c, &[]), Err(BmrError::Length { .. })));
+    assert!(matches!(
+        OnlineParty::new(cut, &c, &[]),
+        Err(BmrError::Length { .. })
+    ));
     // Messages in the wrong online round, keys of the wrong length, duplicates.
     let (mut ev, _) = OnlineParty::new(prepared[2].clone(), &c, &[]).unwrap();
-    let e = ev.handle(0, msg(0, Body::Outputs(PackedBits::from_bools(&[true; 8])))).unwrap_err();
+    let e = ev
+        .handle(0, msg(0, Body::Outputs(PackedBits::from_bools(&[true; 8]))))
+        .unwrap_err();
     assert!(matches!(e, BmrError::WrongRound { .. }), "{e}");
-    let e = ev.handle(0, msg(0, Body::BitOt(PackedBits::default()))).unwrap_err();
+    let e = ev
+        .handle(0, msg(0, Body::BitOt(PackedBits::default())))
+        .unwrap_err();
     assert!(matches!(e, BmrError::WrongRound { .. }), "{e}");
-    assert!(matches!(ev.handle(0, msg(0, Body::InputKeys(vec![Block::ZERO; 3]))), Err(BmrError::Length { .. })));
+    assert!(matches!(
+        ev.handle(0, msg(0, Body::InputKeys(vec![Block::ZERO; 3]))),
+        Err(BmrError::Length { .. })
+    ));
     let (mut g1, _) = OnlineParty::new(prepared[1].clone(), &c, &[false; 8]).unwrap();
     let mi = msg(0, Body::MaskedInputs(PackedBits::from_bools(&[true; 8])));
     g1.handle(0, mi.clone()).unwrap();
@@ -117,7 +180,12 @@ fn online_rejects_bad_messages_and_corrupt_state() {
 
 #[test]
 fn garbage_bytes_do_not_decode() {
-    for bytes in [&[][..], &[0xa3, 0x00][..], &[0x9f, 0xff, 0x00, 0x41][..], &[0xbf; 64][..]] {
+    for bytes in [
+        &[][..],
+        &[0xa3, 0x00][..],
+        &[0x9f, 0xff, 0x00, 0x41][..],
+        &[0xbf; 64][..],
+    ] {
         assert!(ciborium::from_reader::<BmrMsg, _>(bytes).is_err());
         assert!(ciborium::from_reader::<Prepared, _>(bytes).is_err());
     }
@@ -126,9 +194,22 @@ fn garbage_bytes_do_not_decode() {
 #[test]
 fn prepared_sizes_of_relu_reshare() {
     // The shape issue 5 persists: one ReLU layer of 16 elements, 3 servers.
-    let spec = ReluReshare { parties: 3, elements: 16, k: 32, f: 12 };
+    let spec = ReluReshare {
+        parties: 3,
+        elements: 16,
+        k: 32,
+        f: 12,
+    };
     let c = spec.circuit().unwrap();
-    let cfg = BmrConfig::new([1; 16], &c, 3, 0, spec.input_owners(), vec![2; c.num_outputs()]).unwrap();
+    let cfg = BmrConfig::new(
+        [1; 16],
+        &c,
+        3,
+        0,
+        spec.input_owners(),
+        vec![2; c.num_outputs()],
+    )
+    .unwrap();
     let mut r = ChaCha12Rng::seed_from_u64(3);
     let (prepared, traffic) = driver::run_offline(&mut r, &cfg, &c).unwrap();
     let and = c.counts().and as usize;

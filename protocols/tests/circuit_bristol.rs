@@ -4,7 +4,11 @@ use proptest::prelude::*;
 use seco_protocols::circuit::{bits, bristol, bristol::Format, CircuitError, Program};
 
 fn load(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/testdata/circuits/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/testdata/circuits/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f";
@@ -35,7 +39,13 @@ fn adder32_old_format_lsb_first() {
     let c = bristol::read(&text, None).unwrap();
     assert_eq!(c.input_groups(), &[32, 32]);
     assert_eq!(c.output_groups(), &[33]);
-    for (a, b) in [(0u64, 0u64), (1, 1), (0xffff_ffff, 1), (0x89ab_cdef, 0xfedc_ba98), (123456, 654321)] {
+    for (a, b) in [
+        (0u64, 0u64),
+        (1, 1),
+        (0xffff_ffff, 1),
+        (0x89ab_cdef, 0xfedc_ba98),
+        (123456, 654321),
+    ] {
         let mut inp = bits::u64_to_bits(a, 32);
         inp.extend(bits::u64_to_bits(b, 32));
         assert_eq!(bits::bits_to_u64(&c.eval_plain(&inp).unwrap()), a + b);
@@ -55,7 +65,10 @@ fn export_round_trip() {
 
 #[test]
 fn hex_bit_order() {
-    assert_eq!(bits::hex_to_bits("01", 8).unwrap(), vec![true, false, false, false, false, false, false, false]);
+    assert_eq!(
+        bits::hex_to_bits("01", 8).unwrap(),
+        vec![true, false, false, false, false, false, false, false]
+    );
     assert_eq!(bits::bits_to_hex(&bits::hex_to_bits(CT, 128).unwrap()), CT);
     assert!(bits::hex_to_bits("100", 8).is_err());
     assert!(bits::hex_to_bits("zz", 8).is_err());
@@ -69,31 +82,76 @@ fn err(text: &str, f: Format) -> CircuitError {
 fn malformed_files_are_typed_errors() {
     let fashion = |gates: &str, n: u32, w: u32| format!("{n} {w}\n2 1 1\n1 1\n\n{gates}");
     // Wrong gate count (fewer lines than declared, more lines than declared).
-    assert!(matches!(err(&fashion("2 1 0 1 2 AND\n", 2, 3), Format::Fashion), CircuitError::Truncated { .. }));
     assert!(matches!(
-        err(&fashion("2 1 0 1 2 AND\n1 1 2 3 INV\n", 1, 3), Format::Fashion),
+        err(&fashion("2 1 0 1 2 AND\n", 2, 3), Format::Fashion),
+        CircuitError::Truncated { .. }
+    ));
+    assert!(matches!(
+        err(
+            &fashion("2 1 0 1 2 AND\n1 1 2 3 INV\n", 1, 3),
+            Format::Fashion
+        ),
         CircuitError::Parse { .. }
     ));
     // Wire out of range.
-    assert!(matches!(err(&fashion("2 1 0 9 2 AND\n", 1, 3), Format::Fashion), CircuitError::WireOutOfRange { .. }));
+    assert!(matches!(
+        err(&fashion("2 1 0 9 2 AND\n", 1, 3), Format::Fashion),
+        CircuitError::WireOutOfRange { .. }
+    ));
     // Use before define (a cycle: 2 reads 3, 3 reads 2).
     let cyc = fashion("2 1 0 3 2 AND\n2 1 1 2 3 XOR\n", 2, 4);
-    assert!(matches!(err(&cyc, Format::Fashion), CircuitError::UseBeforeDefine { .. }));
+    assert!(matches!(
+        err(&cyc, Format::Fashion),
+        CircuitError::UseBeforeDefine { .. }
+    ));
     // Redefinition and unknown gate.
-    assert!(matches!(err(&fashion("2 1 0 1 1 AND\n", 1, 3), Format::Fashion), CircuitError::Redefined { .. }));
-    assert!(matches!(err(&fashion("2 1 0 1 2 NAND\n", 1, 3), Format::Fashion), CircuitError::UnknownGate { .. }));
-    assert!(matches!(err(&fashion("4 2 0 1 0 1 2 3 MAND\n", 1, 4), Format::Fashion), CircuitError::UnknownGate { .. }));
-    assert!(matches!(err(&fashion("2 1 0 1 AND\n", 1, 3), Format::Fashion), CircuitError::Parse { .. }));
+    assert!(matches!(
+        err(&fashion("2 1 0 1 1 AND\n", 1, 3), Format::Fashion),
+        CircuitError::Redefined { .. }
+    ));
+    assert!(matches!(
+        err(&fashion("2 1 0 1 2 NAND\n", 1, 3), Format::Fashion),
+        CircuitError::UnknownGate { .. }
+    ));
+    assert!(matches!(
+        err(&fashion("4 2 0 1 0 1 2 3 MAND\n", 1, 4), Format::Fashion),
+        CircuitError::UnknownGate { .. }
+    ));
+    assert!(matches!(
+        err(&fashion("2 1 0 1 AND\n", 1, 3), Format::Fashion),
+        CircuitError::Parse { .. }
+    ));
     // Absurd sizes are refused before allocating.
-    assert!(matches!(err("4000000000 4000000000\n2 1 1\n1 1\n", Format::Fashion), CircuitError::TooLarge { .. }));
+    assert!(matches!(
+        err("4000000000 4000000000\n2 1 1\n1 1\n", Format::Fashion),
+        CircuitError::TooLarge { .. }
+    ));
     let huge = format!("{} {}\n2 1 1\n1 1\n2 1 0 1 2 AND\n", 1 << 27, 1 << 27);
-    assert!(matches!(err(&huge, Format::Fashion), CircuitError::Truncated { .. }));
+    assert!(matches!(
+        err(&huge, Format::Fashion),
+        CircuitError::Truncated { .. }
+    ));
     // Input/output declarations that do not add up.
-    assert!(matches!(err("1 3\n3 1 1\n1 1\n2 1 0 1 2 AND\n", Format::Fashion), CircuitError::Parse { .. }));
-    assert!(matches!(err("1 3\n2 2 2\n1 1\n2 1 0 1 2 AND\n", Format::Fashion), CircuitError::CountMismatch { .. }));
-    assert!(matches!(err("1 3\n1 1\n2 1 0 1 2 AND\n", Format::Old), CircuitError::Parse { .. }));
-    assert!(matches!(err("", Format::Old), CircuitError::Truncated { .. }));
-    assert!(matches!(err("x y\n", Format::Old), CircuitError::Parse { .. }));
+    assert!(matches!(
+        err("1 3\n3 1 1\n1 1\n2 1 0 1 2 AND\n", Format::Fashion),
+        CircuitError::Parse { .. }
+    ));
+    assert!(matches!(
+        err("1 3\n2 2 2\n1 1\n2 1 0 1 2 AND\n", Format::Fashion),
+        CircuitError::CountMismatch { .. }
+    ));
+    assert!(matches!(
+        err("1 3\n1 1\n2 1 0 1 2 AND\n", Format::Old),
+        CircuitError::Parse { .. }
+    ));
+    assert!(matches!(
+        err("", Format::Old),
+        CircuitError::Truncated { .. }
+    ));
+    assert!(matches!(
+        err("x y\n", Format::Old),
+        CircuitError::Parse { .. }
+    ));
 }
 
 proptest! {

@@ -8,7 +8,11 @@ use seco_protocols::circuit::reshare::{mask, relu, signed, trunc};
 use seco_protocols::circuit::{bits, Builder, Circuit};
 
 /// AND count of one gadget on fresh k-bit inputs.
-fn count(k: u32, words: usize, f: impl FnOnce(&mut Builder, &[Vec<seco_protocols::circuit::Bit>])) -> u64 {
+fn count(
+    k: u32,
+    words: usize,
+    f: impl FnOnce(&mut Builder, &[Vec<seco_protocols::circuit::Bit>]),
+) -> u64 {
     let (mut b, w) = Builder::new(&vec![k; words]);
     f(&mut b, &w);
     b.and_count()
@@ -21,19 +25,48 @@ fn and_counts_near_textbook_minimum() {
         ("add", count(k, 2, |b, w| drop(b.add(&w[0], &w[1]))), 31),
         ("sub", count(k, 2, |b, w| drop(b.sub(&w[0], &w[1]))), 31),
         ("neg", count(k, 1, |b, w| drop(b.neg(&w[0]))), 30),
-        ("lt_signed", count(k, 2, |b, w| { let _ = b.lt_signed(&w[0], &w[1]); }), 32),
-        ("mux", count(k, 3, |b, w| drop(b.mux(w[2][0], &w[0], &w[1]))), 32),
+        (
+            "lt_signed",
+            count(k, 2, |b, w| {
+                let _ = b.lt_signed(&w[0], &w[1]);
+            }),
+            32,
+        ),
+        (
+            "mux",
+            count(k, 3, |b, w| drop(b.mux(w[2][0], &w[0], &w[1]))),
+            32,
+        ),
         ("relu", count(k, 1, |b, w| drop(b.relu(&w[0]))), 31),
         ("ashr", count(k, 1, |b, w| drop(b.ashr(&w[0], 12))), 0),
-        ("relu(ashr 12)", count(k, 1, |b, w| { let t = b.ashr(&w[0], 12); drop(b.relu(&t)) }), 19),
-        ("max_signed", count(k, 2, |b, w| drop(b.max_signed(&w[0], &w[1]))), 64),
+        (
+            "relu(ashr 12)",
+            count(k, 1, |b, w| {
+                let t = b.ashr(&w[0], 12);
+                drop(b.relu(&t))
+            }),
+            19,
+        ),
+        (
+            "max_signed",
+            count(k, 2, |b, w| drop(b.max_signed(&w[0], &w[1]))),
+            64,
+        ),
         ("max_many(4)", count(k, 4, |b, w| drop(b.max_many(w))), 192),
-        ("max_many(4) of ashr 12", count(k, 4, |b, w| {
-            let t: Vec<_> = w.iter().map(|x| b.ashr(x, 12)).collect();
-            drop(b.max_many(&t))
-        }), 120),
+        (
+            "max_many(4) of ashr 12",
+            count(k, 4, |b, w| {
+                let t: Vec<_> = w.iter().map(|x| b.ashr(x, 12)).collect();
+                drop(b.max_many(&t))
+            }),
+            120,
+        ),
         // Index bits: the first level's index muxes fold to wires (free), one AND after.
-        ("argmax(4)", count(k, 4, |b, w| drop(b.argmax(w))), 3 * 64 + 1),
+        (
+            "argmax(4)",
+            count(k, 4, |b, w| drop(b.argmax(w))),
+            3 * 64 + 1,
+        ),
         ("sum of 3", count(k, 3, |b, w| drop(b.sum(w))), 62),
     ];
     for (name, got, want) in table {
@@ -97,13 +130,22 @@ fn encode(k: usize, v: [u64; 4], s: bool) -> Vec<bool> {
 }
 
 fn decode(c: &Circuit, out: &[bool]) -> Vec<u64> {
-    Circuit::split_groups(out, c.output_groups()).into_iter().map(bits::bits_to_u64).collect()
+    Circuit::split_groups(out, c.output_groups())
+        .into_iter()
+        .map(bits::bits_to_u64)
+        .collect()
 }
 
 fn inputs(k: usize) -> impl Strategy<Value = ([u64; 4], bool)> {
     let m = mask(k);
     // Mix uniform values with edge cases (0, -1, min, max, equal values).
-    let word = prop_oneof![any::<u64>().prop_map(move |x| x & m), Just(0), Just(m), Just(m >> 1), Just((m >> 1) + 1)];
+    let word = prop_oneof![
+        any::<u64>().prop_map(move |x| x & m),
+        Just(0),
+        Just(m),
+        Just(m >> 1),
+        Just((m >> 1) + 1)
+    ];
     (proptest::array::uniform4(word), any::<bool>())
 }
 

@@ -4,17 +4,32 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::circuit::{bits, bristol, Builder, Circuit, Program};
 use seco_protocols::gc::protocol::Side;
-use seco_protocols::gc::{self, run_two_party, Block, GcError, HgEvaluator, HgGarbler, HgMsg, PackedBits};
+use seco_protocols::gc::{
+    self, run_two_party, Block, GcError, HgEvaluator, HgGarbler, HgMsg, PackedBits,
+};
 
 fn load(name: &str) -> Circuit {
-    let text = std::fs::read_to_string(format!("{}/testdata/circuits/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/testdata/circuits/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     bristol::read(&text, None).unwrap()
 }
 
 fn owners(c: &Circuit) -> Vec<Side> {
     let g = c.input_groups();
     (0..g.len())
-        .flat_map(|i| std::iter::repeat_n(if i % 2 == 0 { Side::Garbler } else { Side::Evaluator }, g[i] as usize))
+        .flat_map(|i| {
+            std::iter::repeat_n(
+                if i % 2 == 0 {
+                    Side::Garbler
+                } else {
+                    Side::Evaluator
+                },
+                g[i] as usize,
+            )
+        })
         .collect()
 }
 
@@ -27,7 +42,10 @@ fn aes128_fips197_two_party() {
     let (out, bytes) = run_two_party(&mut r, &c, &owners(&c), &key, &pt).unwrap();
     assert_eq!(bits::bits_to_hex(&out), "69c4e0d86a7b0430d8cdb78070b4c55a");
     // 32 bytes per AND dominate the garbler's traffic.
-    assert!(bytes[0] >= 6400 * 32 && bytes[0] < 6400 * 32 + 20_000, "{bytes:?}");
+    assert!(
+        bytes[0] >= 6400 * 32 && bytes[0] < 6400 * 32 + 20_000,
+        "{bytes:?}"
+    );
 }
 
 #[test]
@@ -36,9 +54,14 @@ fn adder32_two_party() {
     let mut r = ChaCha12Rng::seed_from_u64(2);
     for _ in 0..4 {
         let (a, b): (u32, u32) = (r.random(), r.random());
-        let (out, _) =
-            run_two_party(&mut r, &c, &owners(&c), &bits::u64_to_bits(a.into(), 32), &bits::u64_to_bits(b.into(), 32))
-                .unwrap();
+        let (out, _) = run_two_party(
+            &mut r,
+            &c,
+            &owners(&c),
+            &bits::u64_to_bits(a.into(), 32),
+            &bits::u64_to_bits(b.into(), 32),
+        )
+        .unwrap();
         assert_eq!(bits::bits_to_u64(&out), u64::from(a) + u64::from(b));
     }
 }
@@ -73,9 +96,16 @@ fn garble_evaluate_matches_plain_on_random_circuits() {
         let g = gc::garble(&p, delta, &zero).unwrap();
         assert_eq!(g.tables.len(), 2 * p.num_and);
         let x: Vec<bool> = (0..12).map(|_| r.random()).collect();
-        let active: Vec<Block> = zero.iter().zip(&x).map(|(&l, &v)| l ^ delta.select(v)).collect();
+        let active: Vec<Block> = zero
+            .iter()
+            .zip(&x)
+            .map(|(&l, &v)| l ^ delta.select(v))
+            .collect();
         let out = gc::evaluate(&p, &g.tables, &active).unwrap();
-        assert_eq!(gc::decode(&out, &g.decode_bits()).unwrap(), c.eval_plain(&x).unwrap());
+        assert_eq!(
+            gc::decode(&out, &g.decode_bits()).unwrap(),
+            c.eval_plain(&x).unwrap()
+        );
         // The compacted program (wire slots reused) garbles to the same tables and evaluates
         // to the same labels, with fewer wires.
         let pc = p.compact();
@@ -93,29 +123,64 @@ fn wrong_lengths_and_wrong_rounds_are_typed_errors() {
     let p = Program::compile(&c).unwrap();
     let labels = vec![Block::ZERO; 64];
     let tables = vec![Block::ZERO; 2 * p.num_and - 1];
-    assert!(matches!(gc::evaluate(&p, &tables, &labels), Err(GcError::Length { .. })));
+    assert!(matches!(
+        gc::evaluate(&p, &tables, &labels),
+        Err(GcError::Length { .. })
+    ));
     let tables = vec![Block::ZERO; 2 * p.num_and];
-    assert!(matches!(gc::evaluate(&p, &tables, &labels[1..]), Err(GcError::Length { .. })));
-    assert!(matches!(gc::garble(&p, Block(2), &labels), Err(GcError::BadDelta)));
-    assert!(matches!(gc::decode(&labels, &PackedBits::from_bools(&[true])), Err(GcError::Length { .. })));
+    assert!(matches!(
+        gc::evaluate(&p, &tables, &labels[1..]),
+        Err(GcError::Length { .. })
+    ));
+    assert!(matches!(
+        gc::garble(&p, Block(2), &labels),
+        Err(GcError::BadDelta)
+    ));
+    assert!(matches!(
+        gc::decode(&labels, &PackedBits::from_bools(&[true])),
+        Err(GcError::Length { .. })
+    ));
 
     let mut r = ChaCha12Rng::seed_from_u64(4);
     let own = owners(&c);
     let (mut g, to_e) = HgGarbler::new(&mut r, [0; 16], &c, &own, &[false; 32]).unwrap();
     let (mut e, to_g) = HgEvaluator::new(&mut r, [0; 16], &c, &own, &[true; 32]).unwrap();
     // Wrong round: an output before anything else, a garbled circuit before the OTs.
-    assert!(matches!(g.handle(HgMsg::Output(PackedBits::from_bools(&[true; 33]))), Err(GcError::UnexpectedMessage { .. })));
-    let bogus = HgMsg::Garbled { tables: vec![], garbler_labels: vec![], decode: PackedBits::default() };
-    assert!(matches!(e.handle(bogus.clone()), Err(GcError::UnexpectedMessage { .. })));
+    assert!(matches!(
+        g.handle(HgMsg::Output(PackedBits::from_bools(&[true; 33]))),
+        Err(GcError::UnexpectedMessage { .. })
+    ));
+    let bogus = HgMsg::Garbled {
+        tables: vec![],
+        garbler_labels: vec![],
+        decode: PackedBits::default(),
+    };
+    assert!(matches!(
+        e.handle(bogus.clone()),
+        Err(GcError::UnexpectedMessage { .. })
+    ));
     // Correct flow still works after the rejected messages.
     let to_g2 = e.handle(to_e[0].clone()).unwrap();
     assert!(g.handle(to_g[0].clone()).unwrap().is_empty());
     let garbled = g.handle(to_g2[0].clone()).unwrap();
     // Truncated tables: typed error, state kept, then the real message succeeds.
-    if let HgMsg::Garbled { tables, garbler_labels, decode } = &garbled[0] {
-        let cut = HgMsg::Garbled { tables: tables[1..].to_vec(), garbler_labels: garbler_labels.clone(), decode: decode.clone() };
+    if let HgMsg::Garbled {
+        tables,
+        garbler_labels,
+        decode,
+    } = &garbled[0]
+    {
+        let cut = HgMsg::Garbled {
+            tables: tables[1..].to_vec(),
+            garbler_labels: garbler_labels.clone(),
+            decode: decode.clone(),
+        };
         assert!(matches!(e.handle(cut), Err(GcError::Length { .. })));
-        let few = HgMsg::Garbled { tables: tables.clone(), garbler_labels: garbler_labels[1..].to_vec(), decode: decode.clone() };
+        let few = HgMsg::Garbled {
+            tables: tables.clone(),
+            garbler_labels: garbler_labels[1..].to_vec(),
+            decode: decode.clone(),
+        };
         assert!(matches!(e.handle(few), Err(GcError::Length { .. })));
     }
     let out = e.handle(garbled[0].clone()).unwrap();

@@ -4,8 +4,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::gc::Block;
 use seco_protocols::ot::{
-    chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, transpose::transpose128, BaseOtReceiver, BaseOtSender,
-    BaseSenderMsg, ExtendMsg, IknpReceiverSetup, IknpSender, IknpSenderSetup, OtError,
+    chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, transpose::transpose128,
+    BaseOtReceiver, BaseOtSender, BaseSenderMsg, ExtendMsg, IknpReceiverSetup, IknpSender,
+    IknpSenderSetup, OtError,
 };
 
 fn rng(seed: u64) -> ChaCha12Rng {
@@ -25,7 +26,9 @@ fn base_ot_receiver_gets_chosen_messages() {
         assert_ne!(*g, k[usize::from(!c)]);
     }
     // Chosen messages on top of the random OTs.
-    let msgs: Vec<[Block; 2]> = (0..64).map(|_| [Block::random(&mut r), Block::random(&mut r)]).collect();
+    let msgs: Vec<[Block; 2]> = (0..64)
+        .map(|_| [Block::random(&mut r), Block::random(&mut r)])
+        .collect();
     let cts = chosen_encrypt(&keys, &msgs).unwrap();
     let out = chosen_decrypt(&got, &choices, &cts).unwrap();
     for ((m, &c), o) in msgs.iter().zip(&choices).zip(&out) {
@@ -44,7 +47,10 @@ fn base_ot_rejects_bad_points_and_lengths() {
     let (_, rmsg) = BaseOtReceiver::new(&mut r, [0; 16], &[true]);
     let identity = BaseSenderMsg { a: [0; 32] };
     let (rc, _) = BaseOtReceiver::new(&mut r, [0; 16], &[true]);
-    assert!(matches!(rc.finish(&identity), Err(OtError::BadPoint { .. })));
+    assert!(matches!(
+        rc.finish(&identity),
+        Err(OtError::BadPoint { .. })
+    ));
     let mut garbage = rmsg.clone();
     garbage.r[0].0 = [0xee; 32];
     let (s, _) = BaseOtSender::new(&mut r, [0; 16], 1);
@@ -77,7 +83,9 @@ fn iknp_correlated_random_and_chosen() {
             assert_eq!(got[i], keys[i][usize::from(choices[i])]);
             assert_ne!(got[i], keys[i][usize::from(!choices[i])]);
         }
-        let msgs: Vec<[Block; 2]> = (0..n).map(|_| [Block::random(&mut r), Block::random(&mut r)]).collect();
+        let msgs: Vec<[Block; 2]> = (0..n)
+            .map(|_| [Block::random(&mut r), Block::random(&mut r)])
+            .collect();
         let out = chosen_decrypt(&got, &choices, &chosen_encrypt(&keys, &msgs).unwrap()).unwrap();
         for i in 0..n {
             assert_eq!(out[i], msgs[i][usize::from(choices[i])]);
@@ -92,7 +100,10 @@ fn iknp_rejects_wrong_sizes() {
     let (mut s, mut rc) = setup(&mut r, d);
     let (ext, _, _) = rc.extend(&[true; 300]);
     assert!(matches!(s.extend(&ext, 299), Err(OtError::Length { .. })));
-    let short = ExtendMsg { count: 300, u: ext.u[..ext.u.len() - 1].to_vec() };
+    let short = ExtendMsg {
+        count: 300,
+        u: ext.u[..ext.u.len() - 1].to_vec(),
+    };
     assert!(matches!(s.extend(&short, 300), Err(OtError::Length { .. })));
     let decoded: Result<ExtendMsg, _> = ciborium::from_reader(&[0xa2u8, 0x65][..]);
     assert!(decoded.is_err());
@@ -107,9 +118,9 @@ fn transpose_matches_naive() {
     }
     let orig = a;
     transpose128(&mut a);
-    for i in 0..128 {
-        for j in 0..128 {
-            assert_eq!((a[i] >> j) & 1, (orig[j] >> i) & 1);
+    for (i, row) in a.iter().enumerate() {
+        for (j, col) in orig.iter().enumerate() {
+            assert_eq!((row >> j) & 1, (col >> i) & 1);
         }
     }
 }

@@ -66,15 +66,22 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<()> {
 }
 
 fn run_circuit(args: &RunArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.circuit).with_context(|| format!("reading {}", args.circuit.display()))?;
+    let text = std::fs::read_to_string(&args.circuit)
+        .with_context(|| format!("reading {}", args.circuit.display()))?;
     let format = args.format.map(|f| match f {
         FormatArg::Bristol => bristol::Format::Old,
         FormatArg::Fashion => bristol::Format::Fashion,
     });
-    let circuit = bristol::read(&text, format).with_context(|| format!("parsing {}", args.circuit.display()))?;
+    let circuit = bristol::read(&text, format)
+        .with_context(|| format!("parsing {}", args.circuit.display()))?;
     let groups = circuit.input_groups();
     if args.inputs.len() != groups.len() {
-        bail!("the circuit has {} inputs ({:?} bits), got {} --input values", groups.len(), groups, args.inputs.len());
+        bail!(
+            "the circuit has {} inputs ({:?} bits), got {} --input values",
+            groups.len(),
+            groups,
+            args.inputs.len()
+        );
     }
     let mut flat = Vec::with_capacity(circuit.num_inputs());
     for (i, (hex, &n)) in args.inputs.iter().zip(groups).enumerate() {
@@ -99,21 +106,55 @@ fn run_circuit(args: &RunArgs) -> anyhow::Result<()> {
         }
         Engine::Halfgates => {
             if args.parties != 2 {
-                bail!("the halfgates engine runs exactly 2 parties, got --parties {}", args.parties);
+                bail!(
+                    "the halfgates engine runs exactly 2 parties, got --parties {}",
+                    args.parties
+                );
             }
             let owners: Vec<Side> = owners_round_robin(groups, 2)
                 .into_iter()
-                .map(|p| if p == 0 { Side::Garbler } else { Side::Evaluator })
+                .map(|p| {
+                    if p == 0 {
+                        Side::Garbler
+                    } else {
+                        Side::Evaluator
+                    }
+                })
                 .collect();
-            let split = |side| flat.iter().zip(&owners).filter(|(_, &o)| o == side).map(|(&b, _)| b).collect::<Vec<_>>();
-            let (out, bytes) = run_two_party(&mut rng, &circuit, &owners, &split(Side::Garbler), &split(Side::Evaluator))?;
+            let split = |side| {
+                flat.iter()
+                    .zip(&owners)
+                    .filter(|(_, &o)| o == side)
+                    .map(|(&b, _)| b)
+                    .collect::<Vec<_>>()
+            };
+            let (out, bytes) = run_two_party(
+                &mut rng,
+                &circuit,
+                &owners,
+                &split(Side::Garbler),
+                &split(Side::Evaluator),
+            )?;
             print_outputs(&circuit, &out);
-            format!("bytes exchanged: garbler {} B, evaluator {} B, total {} B", bytes[0], bytes[1], bytes[0] + bytes[1])
+            format!(
+                "bytes exchanged: garbler {} B, evaluator {} B, total {} B",
+                bytes[0],
+                bytes[1],
+                bytes[0] + bytes[1]
+            )
         }
         Engine::Bmr => {
             let n = args.parties;
-            let cfg = BmrConfig::new([0; 16], &circuit, n, n - 1, owners_round_robin(groups, n), vec![0; circuit.num_outputs()])?;
-            let (out, off, on) = driver::run(&mut rng, &cfg, &circuit, &driver::split_inputs(&cfg, &flat))?;
+            let cfg = BmrConfig::new(
+                [0; 16],
+                &circuit,
+                n,
+                n - 1,
+                owners_round_robin(groups, n),
+                vec![0; circuit.num_outputs()],
+            )?;
+            let (out, off, on) =
+                driver::run(&mut rng, &cfg, &circuit, &driver::split_inputs(&cfg, &flat))?;
             print_outputs(&circuit, &out);
             format!(
                 "bytes exchanged: offline {} B (per party {:?}, {:.1} B per AND per party), online {} B (per party {:?}); evaluator: party {}, outputs to party 0",
@@ -128,13 +169,24 @@ fn run_circuit(args: &RunArgs) -> anyhow::Result<()> {
     };
     let c = circuit.counts();
     println!("engine: {engine:?}, parties: {}", args.parties);
-    println!("gates: {} AND, {} XOR, {} INV, {} other ({} total, {} wires)", c.and, c.xor, c.inv, c.other, c.total(), circuit.num_wires());
+    println!(
+        "gates: {} AND, {} XOR, {} INV, {} other ({} total, {} wires)",
+        c.and,
+        c.xor,
+        c.inv,
+        c.other,
+        c.total(),
+        circuit.num_wires()
+    );
     println!("{traffic}");
     Ok(())
 }
 
 fn print_outputs(circuit: &Circuit, out: &[bool]) {
-    for (i, group) in Circuit::split_groups(out, circuit.output_groups()).into_iter().enumerate() {
+    for (i, group) in Circuit::split_groups(out, circuit.output_groups())
+        .into_iter()
+        .enumerate()
+    {
         println!("output {i}: {}", bits::bits_to_hex(group));
     }
 }

@@ -35,7 +35,14 @@ impl BmrConfig {
         input_owners: Vec<PartyId>,
         output_owners: Vec<PartyId>,
     ) -> Result<Self> {
-        let c = BmrConfig { session, garblers, evaluator, input_owners, output_owners, circuit_digest: circuit.digest() };
+        let c = BmrConfig {
+            session,
+            garblers,
+            evaluator,
+            input_owners,
+            output_owners,
+            circuit_digest: circuit.digest(),
+        };
         c.check(circuit)?;
         Ok(c)
     }
@@ -43,18 +50,34 @@ impl BmrConfig {
     /// Checks ids, counts and the circuit digest.
     pub fn check(&self, circuit: &Circuit) -> Result<()> {
         if self.garblers == 0 || self.garblers > MAX_GARBLERS {
-            return Err(BmrError::Config(format!("garblers must be 1..={MAX_GARBLERS}, got {}", self.garblers)));
+            return Err(BmrError::Config(format!(
+                "garblers must be 1..={MAX_GARBLERS}, got {}",
+                self.garblers
+            )));
         }
         if self.evaluator > self.garblers {
-            return Err(BmrError::Config(format!("evaluator {} is not a party", self.evaluator)));
+            return Err(BmrError::Config(format!(
+                "evaluator {} is not a party",
+                self.evaluator
+            )));
         }
-        if self.input_owners.len() != circuit.num_inputs() || self.output_owners.len() != circuit.num_outputs() {
-            return Err(BmrError::Config("owner lists do not match the circuit's inputs/outputs".into()));
+        if self.input_owners.len() != circuit.num_inputs()
+            || self.output_owners.len() != circuit.num_outputs()
+        {
+            return Err(BmrError::Config(
+                "owner lists do not match the circuit's inputs/outputs".into(),
+            ));
         }
         if let Some(p) = self.input_owners.iter().find(|&&p| p >= self.garblers) {
-            return Err(BmrError::Config(format!("input owner {p} is not a garbler")));
+            return Err(BmrError::Config(format!(
+                "input owner {p} is not a garbler"
+            )));
         }
-        if let Some(p) = self.output_owners.iter().find(|&&p| p >= self.num_parties()) {
+        if let Some(p) = self
+            .output_owners
+            .iter()
+            .find(|&&p| p >= self.num_parties())
+        {
             return Err(BmrError::Config(format!("output owner {p} is not a party")));
         }
         if self.circuit_digest != circuit.digest() {
@@ -75,17 +98,29 @@ impl BmrConfig {
 
     /// Input wires owned by `p`, in order.
     pub fn inputs_of(&self, p: PartyId) -> Vec<usize> {
-        self.input_owners.iter().enumerate().filter(|(_, &o)| o == p).map(|(w, _)| w).collect()
+        self.input_owners
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == p)
+            .map(|(w, _)| w)
+            .collect()
     }
 
     /// Output positions owned by `p`, in order.
     pub fn outputs_of(&self, p: PartyId) -> Vec<usize> {
-        self.output_owners.iter().enumerate().filter(|(_, &o)| o == p).map(|(i, _)| i).collect()
+        self.output_owners
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == p)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Garblers that own at least one input wire.
     pub fn input_parties(&self) -> Vec<PartyId> {
-        (0..self.garblers).filter(|&p| self.input_owners.contains(&p)).collect()
+        (0..self.garblers)
+            .filter(|&p| self.input_owners.contains(&p))
+            .collect()
     }
 
     /// Whether `p` receives the final offline message (it evaluates or owns outputs).

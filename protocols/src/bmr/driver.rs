@@ -51,14 +51,18 @@ impl Step for OnlineParty {
 
 /// Delivers messages until none are left. `initial[p]` are party p's first messages.
 pub fn drive<P: Step>(parties: &mut [P], initial: Vec<Vec<Outgoing>>) -> Result<Traffic> {
-    let mut traffic = Traffic { bytes_sent: vec![0; parties.len()], ..Traffic::default() };
-    let mut wave: VecDeque<(PartyId, PartyId, BmrMsg)> = VecDeque::new();
-    let enqueue = |wave: &mut VecDeque<_>, traffic: &mut Traffic, from: PartyId, out: Vec<Outgoing>| {
-        for (to, msg) in out {
-            traffic.bytes_sent[from] += msg.encoded_len();
-            wave.push_back((from, to, msg));
-        }
+    let mut traffic = Traffic {
+        bytes_sent: vec![0; parties.len()],
+        ..Traffic::default()
     };
+    let mut wave: VecDeque<(PartyId, PartyId, BmrMsg)> = VecDeque::new();
+    let enqueue =
+        |wave: &mut VecDeque<_>, traffic: &mut Traffic, from: PartyId, out: Vec<Outgoing>| {
+            for (to, msg) in out {
+                traffic.bytes_sent[from] += msg.encoded_len();
+                wave.push_back((from, to, msg));
+            }
+        };
     for (from, out) in initial.into_iter().enumerate() {
         enqueue(&mut wave, &mut traffic, from, out);
     }
@@ -66,7 +70,9 @@ pub fn drive<P: Step>(parties: &mut [P], initial: Vec<Vec<Outgoing>>) -> Result<
         traffic.rounds += 1;
         let mut next = VecDeque::new();
         while let Some((from, to, msg)) = wave.pop_front() {
-            let party = parties.get_mut(to).ok_or(BmrError::UnknownParty { party: to })?;
+            let party = parties
+                .get_mut(to)
+                .ok_or(BmrError::UnknownParty { party: to })?;
             traffic.messages += 1;
             let out = party.step(from, msg)?;
             enqueue(&mut next, &mut traffic, to, out);
@@ -90,13 +96,20 @@ pub fn run_offline<R: Rng + CryptoRng + ?Sized>(
         initial.push(out);
     }
     let traffic = drive(&mut parties, initial)?;
-    let prepared = parties.into_iter().map(OfflineParty::into_prepared).collect::<Result<Vec<_>>>()?;
+    let prepared = parties
+        .into_iter()
+        .map(OfflineParty::into_prepared)
+        .collect::<Result<Vec<_>>>()?;
     Ok((prepared, traffic))
 }
 
 /// Runs the online phase; `inputs[p]` are party p's input bits. Returns each party's outputs
 /// (the values of the output wires it owns).
-pub fn run_online(prepared: Vec<Prepared>, circuit: &Circuit, inputs: &[Vec<bool>]) -> Result<(Vec<Vec<bool>>, Traffic)> {
+pub fn run_online(
+    prepared: Vec<Prepared>,
+    circuit: &Circuit,
+    inputs: &[Vec<bool>],
+) -> Result<(Vec<Vec<bool>>, Traffic)> {
     let mut parties = Vec::with_capacity(prepared.len());
     let mut initial = Vec::with_capacity(prepared.len());
     for (p, prep) in prepared.into_iter().enumerate() {
@@ -108,7 +121,11 @@ pub fn run_online(prepared: Vec<Prepared>, circuit: &Circuit, inputs: &[Vec<bool
     let traffic = drive(&mut parties, initial)?;
     let outputs = parties
         .iter()
-        .map(|p| p.output().map(<[bool]>::to_vec).ok_or(BmrError::NotFinished { round: 10 }))
+        .map(|p| {
+            p.output()
+                .map(<[bool]>::to_vec)
+                .ok_or(BmrError::NotFinished { round: 10 })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((outputs, traffic))
 }

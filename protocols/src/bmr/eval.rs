@@ -17,14 +17,27 @@ const CHUNK: usize = 16;
 
 /// Evaluates `program` with `n` garblers' keys on the input wires (`keys[w * n + j]`); returns
 /// the external values `Lambda` of the output wires.
-pub fn evaluate(program: &Program, n: usize, tables: &[Block], input_keys: &[Block]) -> Result<Vec<bool>> {
+pub fn evaluate(
+    program: &Program,
+    n: usize,
+    tables: &[Block],
+    input_keys: &[Block],
+) -> Result<Vec<bool>> {
     let n_in = program.num_inputs as usize;
     let want = 4 * n * program.num_and;
     if tables.len() != want {
-        return Err(BmrError::Length { what: "garbled table blocks", expected: want, actual: tables.len() });
+        return Err(BmrError::Length {
+            what: "garbled table blocks",
+            expected: want,
+            actual: tables.len(),
+        });
     }
     if input_keys.len() != n_in * n {
-        return Err(BmrError::Length { what: "input keys", expected: n_in * n, actual: input_keys.len() });
+        return Err(BmrError::Length {
+            what: "input keys",
+            expected: n_in * n,
+            actual: input_keys.len(),
+        });
     }
     for w in 0..n_in {
         check_consistent(&input_keys[w * n..(w + 1) * n], w)?;
@@ -42,17 +55,35 @@ pub fn evaluate(program: &Program, n: usize, tables: &[Block], input_keys: &[Blo
         }
         for chunk in layer.ands.chunks(CHUNK) {
             for (k, op) in chunk.iter().enumerate() {
-                prepare(&keys, n, op, g + k, &mut xs[k * per_gate..], &mut tws[k * per_gate..]);
+                prepare(
+                    &keys,
+                    n,
+                    op,
+                    g + k,
+                    &mut xs[k * per_gate..],
+                    &mut tws[k * per_gate..],
+                );
             }
             let len = chunk.len() * per_gate;
             fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
             for (k, op) in chunk.iter().enumerate() {
-                finish(&mut keys, n, op, g + k, tables, &hs[k * per_gate..(k + 1) * per_gate])?;
+                finish(
+                    &mut keys,
+                    n,
+                    op,
+                    g + k,
+                    tables,
+                    &hs[k * per_gate..(k + 1) * per_gate],
+                )?;
             }
             g += chunk.len();
         }
     }
-    Ok(program.outputs.iter().map(|&w| keys[w as usize * n].lsb()).collect())
+    Ok(program
+        .outputs
+        .iter()
+        .map(|&w| keys[w as usize * n].lsb())
+        .collect())
 }
 
 fn check_consistent(keys: &[Block], wire: usize) -> Result<()> {
@@ -97,7 +128,14 @@ fn prepare(keys: &[Block], n: usize, op: &AndOp, g: usize, xs: &mut [Block], tws
 }
 
 #[inline(always)]
-fn finish(keys: &mut [Block], n: usize, op: &AndOp, g: usize, tables: &[Block], h: &[Block]) -> Result<()> {
+fn finish(
+    keys: &mut [Block],
+    n: usize,
+    op: &AndOp,
+    g: usize,
+    tables: &[Block],
+    h: &[Block],
+) -> Result<()> {
     let (a, b, c) = (op.a as usize * n, op.b as usize * n, op.out as usize * n);
     let row = 2 * usize::from(keys[a].lsb()) + usize::from(keys[b].lsb());
     let t = &tables[(4 * g + row) * n..(4 * g + row + 1) * n];

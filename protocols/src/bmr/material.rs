@@ -25,7 +25,8 @@ use crate::circuit::{LinOp, PartyId, Program};
 use crate::gc::block::Block;
 use crate::gc::hash::{domain, fixed_aes, tweak};
 
-/// Randomness a garbler samples before any message (inputs to the OTs).
+/// Randomness a garbler samples before any message (inputs to the OTs). Zeroized on drop.
+#[derive(zeroize::ZeroizeOnDrop)]
 pub(super) struct Fresh {
     /// The free-XOR offset `R^i` (lsb 1).
     pub r: Block,
@@ -36,20 +37,40 @@ pub(super) struct Fresh {
     /// Random choice bits of the mask-product OT slots (derandomized in round 4).
     pub c: Vec<bool>,
     /// The input wires this garbler owns (the only inputs whose mask share is not 0).
+    #[zeroize(skip)]
     pub own_inputs: Vec<usize>,
 }
 
 impl Fresh {
-    pub fn sample<R: Rng + CryptoRng + ?Sized>(rng: &mut R, me: PartyId, cfg: &BmrConfig, p: &Program) -> Self {
+    pub fn sample<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        me: PartyId,
+        cfg: &BmrConfig,
+        p: &Program,
+    ) -> Self {
         let n_in = p.num_inputs as usize;
         let fresh = n_in + p.num_and;
         let r = Block(Block::random(rng).0 | 1);
-        let key0 = (0..fresh).map(|_| Block(Block::random(rng).0 & !1)).collect();
+        let key0 = (0..fresh)
+            .map(|_| Block(Block::random(rng).0 & !1))
+            .collect();
         let lam = (0..fresh)
-            .map(|f| if f < n_in { cfg.input_owners[f] == me && rng.random::<bool>() } else { rng.random() })
+            .map(|f| {
+                if f < n_in {
+                    cfg.input_owners[f] == me && rng.random::<bool>()
+                } else {
+                    rng.random()
+                }
+            })
             .collect();
         let c = (0..p.num_and).map(|_| rng.random()).collect();
-        Fresh { r, key0, lam, c, own_inputs: cfg.inputs_of(me) }
+        Fresh {
+            r,
+            key0,
+            lam,
+            c,
+            own_inputs: cfg.inputs_of(me),
+        }
     }
 
     /// IKNP choices of this garbler as receiver (the slot layout of every pair "i receives
@@ -58,7 +79,9 @@ impl Fresh {
     pub fn choices(&self) -> Vec<bool> {
         let n_in = self.key0.len() - self.c.len();
         let own = self.own_inputs.iter().map(|&w| self.lam[w]);
-        own.chain(self.lam[n_in..].iter().copied()).chain(self.c.iter().copied()).collect()
+        own.chain(self.lam[n_in..].iter().copied())
+            .chain(self.c.iter().copied())
+            .collect()
     }
 
     /// Number of OTs in the instance where `owned` input wires belong to the receiver.
@@ -67,9 +90,12 @@ impl Fresh {
     }
 }
 
-/// Per-wire material after the OT extension.
+/// Per-wire material after the OT extension. Zeroized on drop.
+#[derive(zeroize::ZeroizeOnDrop)]
 pub(super) struct Material {
+    #[zeroize(skip)]
     pub me: PartyId,
+    #[zeroize(skip)]
     pub n: usize,
     pub r: Block,
     pub lam: Vec<bool>,
@@ -99,7 +125,13 @@ impl Material {
         let wires = p.num_wires as usize;
         let n_in = p.num_inputs as usize;
         let peers: Vec<PartyId> = (0..n).filter(|&x| x != me).collect();
-        let alloc = |x: PartyId| if x == me { Vec::new() } else { vec![Block::ZERO; wires] };
+        let alloc = |x: PartyId| {
+            if x == me {
+                Vec::new()
+            } else {
+                vec![Block::ZERO; wires]
+            }
+        };
         let (own_t, own_q) = (inputs_of[me].len(), |x: PartyId| inputs_of[x].len());
         let mut m = Material {
             me,
@@ -109,8 +141,24 @@ impl Material {
             key0: vec![Block::ZERO; wires],
             t: (0..n).map(alloc).collect(),
             q: (0..n).map(alloc).collect(),
-            t_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_t[x][own_t + p.num_and..].to_vec() }).collect(),
-            q_mu: (0..n).map(|x| if x == me { Vec::new() } else { rows_q[x][own_q(x) + p.num_and..].to_vec() }).collect(),
+            t_mu: (0..n)
+                .map(|x| {
+                    if x == me {
+                        Vec::new()
+                    } else {
+                        rows_t[x][own_t + p.num_and..].to_vec()
+                    }
+                })
+                .collect(),
+            q_mu: (0..n)
+                .map(|x| {
+                    if x == me {
+                        Vec::new()
+                    } else {
+                        rows_q[x][own_q(x) + p.num_and..].to_vec()
+                    }
+                })
+                .collect(),
         };
         m.lam[..n_in].copy_from_slice(&fresh.lam[..n_in]);
         m.key0[..n_in].copy_from_slice(&fresh.key0[..n_in]);
@@ -203,7 +251,10 @@ impl Material {
 
 /// Tweak of the bit OT of gate g in the instance "recv receives from send".
 fn bit_tweak(g: usize, recv: PartyId, send: PartyId) -> Block {
-    tweak(domain::BIT_OT, ((g as u128) << 16) | ((recv as u128) << 8) | send as u128)
+    tweak(
+        domain::BIT_OT,
+        ((g as u128) << 16) | ((recv as u128) << 8) | send as u128,
+    )
 }
 
 impl Material {
@@ -219,7 +270,11 @@ impl Material {
         let tw = |g: usize| bit_tweak(g, recv, self.me);
         fixed_aes().hash_many(&x0, tw, &mut h0);
         fixed_aes().hash_many(&x1, tw, &mut h1);
-        let d = ands.iter().enumerate().map(|(g, op)| h0[g].lsb() ^ h1[g].lsb() ^ self.lam[op.b as usize]).collect();
+        let d = ands
+            .iter()
+            .enumerate()
+            .map(|(g, op)| h0[g].lsb() ^ h1[g].lsb() ^ self.lam[op.b as usize])
+            .collect();
         let share = h0.iter().map(|h| h.lsb()).collect();
         (d, share)
     }
@@ -231,7 +286,10 @@ impl Material {
         let x: Vec<Block> = ands.iter().map(|g| self.t[send][g.a as usize]).collect();
         let mut h = vec![Block::ZERO; ands.len()];
         fixed_aes().hash_many(&x, |g| bit_tweak(g, self.me, send), &mut h);
-        ands.iter().enumerate().map(|(g, op)| h[g].lsb() ^ (self.lam[op.a as usize] & d[g])).collect()
+        ands.iter()
+            .enumerate()
+            .map(|(g, op)| h[g].lsb() ^ (self.lam[op.a as usize] & d[g]))
+            .collect()
     }
 
     /// Round 4, as OT sender to `recv`: derandomize the mask-product slots with the receiver's
@@ -247,7 +305,10 @@ impl Material {
 /// PRF tweak: gate g, key index j, row r = 2 alpha + beta, side (0 = wire a, 1 = wire b).
 #[inline(always)]
 pub(super) fn prf_tweak(g: usize, j: usize, row: usize, side: usize) -> Block {
-    tweak(domain::BMR_PRF, ((g as u128) << 9) | ((j as u128) << 3) | ((side as u128) << 2) | row as u128)
+    tweak(
+        domain::BMR_PRF,
+        ((g as u128) << 9) | ((j as u128) << 3) | ((side as u128) << 2) | row as u128,
+    )
 }
 
 /// Gates garbled per batch of PRF calls.
@@ -291,7 +352,13 @@ impl Material {
             fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
             for (k, op) in chunk.iter().enumerate() {
                 let g = g0 + k;
-                self.rows(op, g, mu[g], &hs[k * per_gate..(k + 1) * per_gate], &mut out[4 * n * g..4 * n * (g + 1)]);
+                self.rows(
+                    op,
+                    g,
+                    mu[g],
+                    &hs[k * per_gate..(k + 1) * per_gate],
+                    &mut out[4 * n * g..4 * n * (g + 1)],
+                );
             }
         }
         out

@@ -70,11 +70,19 @@ pub enum BmrError {
     #[error("message claims sender {claimed} but came from {actual}")]
     WrongSender { claimed: PartyId, actual: PartyId },
     #[error("party {party} in round {round} cannot take a message of {got}")]
-    WrongRound { party: PartyId, round: usize, got: &'static str },
+    WrongRound {
+        party: PartyId,
+        round: usize,
+        got: &'static str,
+    },
     #[error("duplicate message of {round} from party {from}")]
     Duplicate { from: PartyId, round: &'static str },
     #[error("{what}: expected {expected}, got {actual}")]
-    Length { what: &'static str, expected: usize, actual: usize },
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     #[error("garbled keys disagree on wire {wire} (corrupt tables or keys)")]
     Inconsistent { wire: usize },
     #[error("not finished (round {round})")]

@@ -21,7 +21,10 @@ pub enum Body {
     /// Offline (1), garbler -> garbler: base OTs of both IKNP instances of the pair (as base-OT
     /// sender for the instance where the sender of this message extends, as base-OT receiver
     /// with choices = its offset R for the instance where it is the correlated-OT sender).
-    Base { ot_sender: BaseSenderMsg, ot_receiver: BaseReceiverMsg },
+    Base {
+        ot_sender: BaseSenderMsg,
+        ot_receiver: BaseReceiverMsg,
+    },
     /// Offline (2), garbler -> garbler: IKNP columns; choices = the sender's mask shares of the
     /// fresh wires, then random bits for the mask-product slots.
     Extend(ExtendMsg),

@@ -40,11 +40,23 @@ fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8; 16] {
 
 enum Phase {
     /// (1) waiting for every peer's base OTs.
-    Base { fresh: Fresh, recv: Vec<Option<IknpReceiverSetup>>, send: Vec<Option<IknpSenderSetup>> },
+    Base {
+        fresh: Fresh,
+        recv: Vec<Option<IknpReceiverSetup>>,
+        send: Vec<Option<IknpSenderSetup>>,
+    },
     /// (2) waiting for every peer's extension columns.
-    Extend { fresh: Fresh, senders: Vec<Option<IknpSender>>, rows_t: Vec<Vec<Block>> },
+    Extend {
+        fresh: Fresh,
+        senders: Vec<Option<IknpSender>>,
+        rows_t: Vec<Vec<Block>>,
+    },
     /// (3) waiting for every peer's bit-OT corrections.
-    BitOt { mat: Material, mu: Vec<bool>, c: Vec<bool> },
+    BitOt {
+        mat: Material,
+        mu: Vec<bool>,
+        c: Vec<bool>,
+    },
     /// (4) waiting for every peer's derandomization bits.
     Derand { mat: Material, mu: Vec<bool> },
     /// (5) own garbling done (or not a garbler): waiting for final messages.
@@ -98,16 +110,31 @@ impl OfflineParty {
                     continue;
                 }
                 let (rs, ot_sender) = IknpReceiverSetup::new(rng, pair_sid(&cfg.session, me, p));
-                let (ss, ot_receiver) = IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
+                let (ss, ot_receiver) =
+                    IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
                 recv.push(Some(rs));
                 send.push(Some(ss));
-                out.push((p, BmrMsg { session: cfg.session, from: me, body: Body::Base { ot_sender, ot_receiver } }));
+                out.push((
+                    p,
+                    BmrMsg {
+                        session: cfg.session,
+                        from: me,
+                        body: Body::Base {
+                            ot_sender,
+                            ot_receiver,
+                        },
+                    },
+                ));
             }
             Phase::Base { fresh, recv, send }
         } else {
             Phase::Garbled
         };
-        let tables = if me == cfg.evaluator { vec![Block::ZERO; cfg.table_len(&program)] } else { Vec::new() };
+        let tables = if me == cfg.evaluator {
+            vec![Block::ZERO; cfg.table_len(&program)]
+        } else {
+            Vec::new()
+        };
         let out_masks = vec![false; cfg.outputs_of(me).len()];
         let mut party = OfflineParty {
             round: if cfg.is_garbler(me) { 1 } else { 5 },
@@ -158,23 +185,37 @@ impl OfflineParty {
             return Err(BmrError::UnknownParty { party: from });
         }
         if msg.from != from {
-            return Err(BmrError::WrongSender { claimed: msg.from, actual: from });
+            return Err(BmrError::WrongSender {
+                claimed: msg.from,
+                actual: from,
+            });
         }
         Ok(())
     }
 
     fn wrong_round(&self, body: &Body) -> BmrError {
-        BmrError::WrongRound { party: self.me, round: self.round, got: body.round() }
+        BmrError::WrongRound {
+            party: self.me,
+            round: self.round,
+            got: body.round(),
+        }
     }
 
     fn store(&mut self, from: PartyId, r: usize, body: Body) -> Result<()> {
-        if !self.cfg.is_garbler(self.me) || !self.cfg.is_garbler(from) || r < self.round || r > self.round + 1 {
+        if !self.cfg.is_garbler(self.me)
+            || !self.cfg.is_garbler(from)
+            || r < self.round
+            || r > self.round + 1
+        {
             return Err(self.wrong_round(&body));
         }
         self.check_len(from, &body)?;
         let slot = &mut self.inbox[r - 1][from];
         if slot.is_some() {
-            return Err(BmrError::Duplicate { from, round: body.round() });
+            return Err(BmrError::Duplicate {
+                from,
+                round: body.round(),
+            });
         }
         *slot = Some(body);
         Ok(())
@@ -185,21 +226,38 @@ impl OfflineParty {
         let n_and = self.program.num_and;
         let (what, expected, actual) = match body {
             Body::Base { ot_receiver, .. } => ("base OT points", KAPPA, ot_receiver.r.len()),
-            Body::Extend(e) => {
-                ("OT extension count", Fresh::slots(self.cfg.inputs_of(from).len(), &self.program), e.count as usize)
-            }
+            Body::Extend(e) => (
+                "OT extension count",
+                Fresh::slots(self.cfg.inputs_of(from).len(), &self.program),
+                e.count as usize,
+            ),
             Body::BitOt(d) | Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
-            Body::Final { tables, output_masks } => {
-                let want = if self.me == self.cfg.evaluator { self.tables.len() } else { 0 };
+            Body::Final {
+                tables,
+                output_masks,
+            } => {
+                let want = if self.me == self.cfg.evaluator {
+                    self.tables.len()
+                } else {
+                    0
+                };
                 if tables.len() != want {
-                    return Err(BmrError::Length { what: "table share blocks", expected: want, actual: tables.len() });
+                    return Err(BmrError::Length {
+                        what: "table share blocks",
+                        expected: want,
+                        actual: tables.len(),
+                    });
                 }
                 ("output mask bits", self.out_masks.len(), output_masks.len())
             }
             _ => return Ok(()),
         };
         if expected != actual {
-            return Err(BmrError::Length { what, expected, actual });
+            return Err(BmrError::Length {
+                what,
+                expected,
+                actual,
+            });
         }
         Ok(())
     }
@@ -209,10 +267,17 @@ impl OfflineParty {
             return Err(self.wrong_round(&body));
         }
         if self.finals[from] {
-            return Err(BmrError::Duplicate { from, round: body.round() });
+            return Err(BmrError::Duplicate {
+                from,
+                round: body.round(),
+            });
         }
         self.check_len(from, &body)?;
-        if let Body::Final { tables, output_masks } = body {
+        if let Body::Final {
+            tables,
+            output_masks,
+        } = body
+        {
             for (acc, t) in self.tables.iter_mut().zip(&tables) {
                 *acc ^= *t;
             }
@@ -229,11 +294,15 @@ impl OfflineParty {
         let mut out = Vec::new();
         loop {
             if (1..=4).contains(&self.round) {
-                let complete = (0..self.cfg.garblers).all(|p| p == self.me || self.inbox[self.round - 1][p].is_some());
+                let complete = (0..self.cfg.garblers)
+                    .all(|p| p == self.me || self.inbox[self.round - 1][p].is_some());
                 if !complete {
                     break;
                 }
-                let bodies: Vec<Option<Body>> = self.inbox[self.round - 1].iter_mut().map(Option::take).collect();
+                let bodies: Vec<Option<Body>> = self.inbox[self.round - 1]
+                    .iter_mut()
+                    .map(Option::take)
+                    .collect();
                 match self.complete_round(bodies) {
                     Ok(msgs) => out.extend(msgs),
                     Err(e) => {
@@ -243,7 +312,9 @@ impl OfflineParty {
                 }
                 self.round += 1;
             } else if self.round == 5 {
-                let expected = (0..self.cfg.garblers).filter(|&p| p != self.me).all(|p| self.finals[p]);
+                let expected = (0..self.cfg.garblers)
+                    .filter(|&p| p != self.me)
+                    .all(|p| self.finals[p]);
                 if self.cfg.receives_final(self.me) && !expected {
                     break;
                 }
@@ -256,13 +327,29 @@ impl OfflineParty {
     }
 
     fn msg(&self, to: PartyId, body: Body) -> Outgoing {
-        (to, BmrMsg { session: self.cfg.session, from: self.me, body })
+        (
+            to,
+            BmrMsg {
+                session: self.cfg.session,
+                from: self.me,
+                body,
+            },
+        )
     }
 
     fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
         (0..self.cfg.garblers)
             .filter(|&p| p != self.me)
-            .map(|p| (p, BmrMsg { session: self.cfg.session, from: self.me, body: body(p) }))
+            .map(|p| {
+                (
+                    p,
+                    BmrMsg {
+                        session: self.cfg.session,
+                        from: self.me,
+                        body: body(p),
+                    },
+                )
+            })
             .collect()
     }
 
@@ -270,13 +357,21 @@ impl OfflineParty {
         let n = self.cfg.garblers;
         let me = self.me;
         match std::mem::replace(&mut self.phase, Phase::Failed) {
-            Phase::Base { fresh, mut recv, mut send } => {
+            Phase::Base {
+                fresh,
+                mut recv,
+                mut send,
+            } => {
                 let choices = fresh.choices();
                 let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
                 let mut rows_t = vec![Vec::new(); n];
                 let mut exts = vec![None; n];
                 for p in (0..n).filter(|&p| p != me) {
-                    let Some(Body::Base { ot_sender, ot_receiver }) = bodies[p].take() else {
+                    let Some(Body::Base {
+                        ot_sender,
+                        ot_receiver,
+                    }) = bodies[p].take()
+                    else {
                         return Err(BmrError::Internal("base slot"));
                     };
                     let rs = recv[p].take().ok_or(BmrError::Internal("receiver setup"))?;
@@ -287,11 +382,22 @@ impl OfflineParty {
                     rows_t[p] = t;
                     exts[p] = Some(ext);
                 }
-                self.phase = Phase::Extend { fresh, senders, rows_t };
-                let out = exts.into_iter().enumerate().filter_map(|(p, e)| e.map(|e| self.msg(p, Body::Extend(e))));
+                self.phase = Phase::Extend {
+                    fresh,
+                    senders,
+                    rows_t,
+                };
+                let out = exts
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(p, e)| e.map(|e| self.msg(p, Body::Extend(e))));
                 Ok(out.collect())
             }
-            Phase::Extend { fresh, mut senders, rows_t } => {
+            Phase::Extend {
+                fresh,
+                mut senders,
+                rows_t,
+            } => {
                 let inputs_of: Vec<Vec<usize>> = (0..n).map(|p| self.cfg.inputs_of(p)).collect();
                 let mut rows_q = vec![Vec::new(); n];
                 for p in (0..n).filter(|&p| p != me) {
@@ -299,12 +405,17 @@ impl OfflineParty {
                         return Err(BmrError::Internal("extend slot"));
                     };
                     let s = senders[p].as_mut().ok_or(BmrError::Internal("sender"))?;
-                    rows_q[p] = s.extend(&ext, Fresh::slots(inputs_of[p].len(), &self.program))?.0;
+                    rows_q[p] = s
+                        .extend(&ext, Fresh::slots(inputs_of[p].len(), &self.program))?
+                        .0;
                 }
                 let c = fresh.c.clone();
                 let mat = Material::build(me, &self.program, fresh, &inputs_of, rows_t, rows_q);
-                let mut mu: Vec<bool> =
-                    self.program.ands().map(|g| mat.lam[g.a as usize] & mat.lam[g.b as usize]).collect();
+                let mut mu: Vec<bool> = self
+                    .program
+                    .ands()
+                    .map(|g| mat.lam[g.a as usize] & mat.lam[g.b as usize])
+                    .collect();
                 let mut ds = vec![Vec::new(); n];
                 for p in (0..n).filter(|&p| p != me) {
                     let (d, share) = mat.bit_ot_send(&self.program, p);
@@ -346,23 +457,53 @@ impl OfflineParty {
     fn garble(&mut self, mat: &Material, mu: &[bool]) -> Vec<Outgoing> {
         let share = mat.table_share(&self.program, mu);
         let masks_of = |p: PartyId| -> PackedBits {
-            let bits: Vec<bool> =
-                self.cfg.outputs_of(p).iter().map(|&o| mat.lam[self.program.outputs[o] as usize]).collect();
+            let bits: Vec<bool> = self
+                .cfg
+                .outputs_of(p)
+                .iter()
+                .map(|&o| mat.lam[self.program.outputs[o] as usize])
+                .collect();
             PackedBits::from_bools(&bits)
         };
         let mut out = Vec::new();
-        for p in (0..self.cfg.num_parties()).filter(|&p| p != self.me && self.cfg.receives_final(p)) {
-            let tables = if p == self.cfg.evaluator { share.clone() } else { Vec::new() };
-            let body = Body::Final { tables, output_masks: masks_of(p) };
-            out.push((p, BmrMsg { session: self.cfg.session, from: self.me, body }));
+        for p in (0..self.cfg.num_parties()).filter(|&p| p != self.me && self.cfg.receives_final(p))
+        {
+            let tables = if p == self.cfg.evaluator {
+                share.clone()
+            } else {
+                Vec::new()
+            };
+            let body = Body::Final {
+                tables,
+                output_masks: masks_of(p),
+            };
+            out.push((
+                p,
+                BmrMsg {
+                    session: self.cfg.session,
+                    from: self.me,
+                    body,
+                },
+            ));
         }
         if self.me == self.cfg.evaluator {
-            self.tables.iter_mut().zip(&share).for_each(|(a, s)| *a ^= *s);
+            self.tables
+                .iter_mut()
+                .zip(&share)
+                .for_each(|(a, s)| *a ^= *s);
         }
         let own = masks_of(self.me);
-        self.out_masks.iter_mut().enumerate().for_each(|(i, m)| *m ^= own.get(i));
+        self.out_masks
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, m)| *m ^= own.get(i));
         let n_in = self.program.num_inputs as usize;
-        let mine: Vec<bool> = self.cfg.inputs_of(self.me).iter().map(|&w| mat.lam[w]).collect();
+        let mine: Vec<bool> = self
+            .cfg
+            .inputs_of(self.me)
+            .iter()
+            .map(|&w| mat.lam[w])
+            .collect();
         self.garbler_prep = Some(GarblerPrep {
             offset: mat.r,
             input_keys: mat.key0[..n_in].to_vec(),
@@ -377,7 +518,11 @@ impl OfflineParty {
             return Err(BmrError::NotFinished { round: self.round });
         }
         Ok(Prepared {
-            tables: if self.me == self.cfg.evaluator { Some(self.tables) } else { None },
+            tables: if self.me == self.cfg.evaluator {
+                Some(self.tables)
+            } else {
+                None
+            },
             config: self.cfg,
             party: self.me,
             garbler: self.garbler_prep,

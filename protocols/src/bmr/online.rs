@@ -37,7 +37,11 @@ pub struct OnlineParty {
 
 impl OnlineParty {
     /// Starts the online phase with this party's input bits (for its input wires, in order).
-    pub fn new(prep: Prepared, circuit: &Circuit, inputs: &[bool]) -> Result<(Self, Vec<Outgoing>)> {
+    pub fn new(
+        prep: Prepared,
+        circuit: &Circuit,
+        inputs: &[bool],
+    ) -> Result<(Self, Vec<Outgoing>)> {
         prep.config.check(circuit)?;
         // Evaluation streams through the circuit: the compacted program keeps only live keys.
         let program = Program::compile(circuit)?.compact();
@@ -46,7 +50,11 @@ impl OnlineParty {
         let me = prep.party;
         let mine = cfg.inputs_of(me);
         if inputs.len() != mine.len() {
-            return Err(BmrError::Length { what: "input bits", expected: mine.len(), actual: inputs.len() });
+            return Err(BmrError::Length {
+                what: "input bits",
+                expected: mine.len(),
+                actual: inputs.len(),
+            });
         }
         let n_in = program.num_inputs as usize;
         let n = cfg.garblers;
@@ -54,10 +62,18 @@ impl OnlineParty {
             masked: vec![false; n_in],
             have_masked: (0..n).map(|p| !cfg.input_owners.contains(&p)).collect(),
             keys_sent: !cfg.is_garbler(me),
-            keys: if me == cfg.evaluator { vec![Block::ZERO; n_in * n] } else { Vec::new() },
+            keys: if me == cfg.evaluator {
+                vec![Block::ZERO; n_in * n]
+            } else {
+                Vec::new()
+            },
             have_keys: vec![false; n],
             evaluated: me != cfg.evaluator,
-            output: if cfg.outputs_of(me).is_empty() { Some(Vec::new()) } else { None },
+            output: if cfg.outputs_of(me).is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            },
             program,
             me,
             prep,
@@ -82,7 +98,16 @@ impl OnlineParty {
     fn to_garblers(&self, body: Body) -> Vec<Outgoing> {
         (0..self.prep.config.garblers)
             .filter(|&p| p != self.me)
-            .map(|p| (p, BmrMsg { session: self.prep.config.session, from: self.me, body: body.clone() }))
+            .map(|p| {
+                (
+                    p,
+                    BmrMsg {
+                        session: self.prep.config.session,
+                        from: self.me,
+                        body: body.clone(),
+                    },
+                )
+            })
             .collect()
     }
 
@@ -106,13 +131,25 @@ impl OnlineParty {
             return Err(BmrError::UnknownParty { party: from });
         }
         if msg.from != from {
-            return Err(BmrError::WrongSender { claimed: msg.from, actual: from });
+            return Err(BmrError::WrongSender {
+                claimed: msg.from,
+                actual: from,
+            });
         }
-        let wrong = |body: &Body| BmrError::WrongRound { party: self.me, round: 10, got: body.round() };
+        let wrong = |body: &Body| BmrError::WrongRound {
+            party: self.me,
+            round: 10,
+            got: body.round(),
+        };
         match msg.body {
-            Body::MaskedInputs(bits) if cfg.is_garbler(self.me) && cfg.input_owners.contains(&from) => {
+            Body::MaskedInputs(bits)
+                if cfg.is_garbler(self.me) && cfg.input_owners.contains(&from) =>
+            {
                 if self.have_masked[from] {
-                    return Err(BmrError::Duplicate { from, round: "online 1 (masked inputs)" });
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "online 1 (masked inputs)",
+                    });
                 }
                 let wires = cfg.inputs_of(from);
                 expect("masked input bits", wires.len(), bits.len())?;
@@ -123,7 +160,10 @@ impl OnlineParty {
             }
             Body::InputKeys(keys) if self.me == cfg.evaluator && cfg.is_garbler(from) => {
                 if self.have_keys[from] {
-                    return Err(BmrError::Duplicate { from, round: "online 2 (input keys)" });
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "online 2 (input keys)",
+                    });
                 }
                 let n_in = self.program.num_inputs as usize;
                 expect("input keys", n_in, keys.len())?;
@@ -131,7 +171,10 @@ impl OnlineParty {
             }
             Body::Outputs(bits) if from == cfg.evaluator && !cfg.outputs_of(self.me).is_empty() => {
                 if self.output.is_some() {
-                    return Err(BmrError::Duplicate { from, round: "online 3 (outputs)" });
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "online 3 (outputs)",
+                    });
                 }
                 expect("output bits", self.prep.output_masks.len(), bits.len())?;
                 self.output = Some(self.unmask(&bits.to_bools()));
@@ -150,7 +193,11 @@ impl OnlineParty {
     }
 
     fn unmask(&self, lambda_masked: &[bool]) -> Vec<bool> {
-        lambda_masked.iter().enumerate().map(|(i, &b)| b ^ self.prep.output_masks.get(i)).collect()
+        lambda_masked
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| b ^ self.prep.output_masks.get(i))
+            .collect()
     }
 
     /// Sends keys once all masked inputs are in; evaluates once all keys are in.
@@ -159,13 +206,24 @@ impl OnlineParty {
         let cfg = self.prep.config.clone();
         if !self.keys_sent && self.have_masked.iter().all(|&h| h) {
             if let Some(g) = &self.prep.garbler {
-                let keys: Vec<Block> =
-                    g.input_keys.iter().zip(&self.masked).map(|(&k, &m)| k ^ g.offset.select(m)).collect();
+                let keys: Vec<Block> = g
+                    .input_keys
+                    .iter()
+                    .zip(&self.masked)
+                    .map(|(&k, &m)| k ^ g.offset.select(m))
+                    .collect();
                 if self.me == cfg.evaluator {
                     self.place_keys(self.me, &keys);
                 } else {
                     let body = Body::InputKeys(keys);
-                    out.push((cfg.evaluator, BmrMsg { session: cfg.session, from: self.me, body }));
+                    out.push((
+                        cfg.evaluator,
+                        BmrMsg {
+                            session: cfg.session,
+                            from: self.me,
+                            body,
+                        },
+                    ));
                 }
             }
             self.keys_sent = true;
@@ -178,7 +236,14 @@ impl OnlineParty {
                 if !pos.is_empty() {
                     let bits: Vec<bool> = pos.iter().map(|&o| lambda[o]).collect();
                     let body = Body::Outputs(PackedBits::from_bools(&bits));
-                    out.push((p, BmrMsg { session: cfg.session, from: self.me, body }));
+                    out.push((
+                        p,
+                        BmrMsg {
+                            session: cfg.session,
+                            from: self.me,
+                            body,
+                        },
+                    ));
                 }
             }
             let mine: Vec<bool> = cfg.outputs_of(self.me).iter().map(|&o| lambda[o]).collect();
@@ -194,7 +259,11 @@ impl OnlineParty {
 
 fn expect(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if expected != actual {
-        return Err(BmrError::Length { what, expected, actual });
+        return Err(BmrError::Length {
+            what,
+            expected,
+            actual,
+        });
     }
     Ok(())
 }

@@ -14,8 +14,8 @@ use super::{BmrError, Result};
 use crate::circuit::{PartyId, Program};
 use crate::gc::block::{blocks_bytes, Block, PackedBits};
 
-/// What a garbler keeps.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a garbler keeps (zeroized on drop).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
 pub struct GarblerPrep {
     /// Its free-XOR offset `R^i` (secret).
     pub offset: Block,
@@ -23,6 +23,7 @@ pub struct GarblerPrep {
     #[serde(with = "blocks_bytes")]
     pub input_keys: Vec<Block>,
     /// `lambda_w` of its own input wires (secret; it masks the input bits it will broadcast).
+    #[zeroize(skip)]
     pub input_masks: PackedBits,
 }
 
@@ -52,20 +53,36 @@ impl Prepared {
         match (&self.garbler, cfg.is_garbler(self.party)) {
             (Some(g), true) => {
                 len("input keys", n_in, g.input_keys.len())?;
-                len("own input masks", cfg.inputs_of(self.party).len(), g.input_masks.len())?;
+                len(
+                    "own input masks",
+                    cfg.inputs_of(self.party).len(),
+                    g.input_masks.len(),
+                )?;
                 if !g.offset.lsb() {
                     return Err(BmrError::Config("offset lsb must be 1".into()));
                 }
             }
             (None, false) => {}
-            _ => return Err(BmrError::Config("garbler material does not match the party's role".into())),
+            _ => {
+                return Err(BmrError::Config(
+                    "garbler material does not match the party's role".into(),
+                ))
+            }
         }
         match (&self.tables, self.party == cfg.evaluator) {
             (Some(t), true) => len("garbled table blocks", cfg.table_len(program), t.len())?,
             (None, false) => {}
-            _ => return Err(BmrError::Config("tables do not match the party's role".into())),
+            _ => {
+                return Err(BmrError::Config(
+                    "tables do not match the party's role".into(),
+                ))
+            }
         }
-        len("output masks", cfg.outputs_of(self.party).len(), self.output_masks.len())
+        len(
+            "output masks",
+            cfg.outputs_of(self.party).len(),
+            self.output_masks.len(),
+        )
     }
 
     /// Exact size of the CBOR encoding in bytes.
@@ -76,7 +93,11 @@ impl Prepared {
 
 fn len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if expected != actual {
-        return Err(BmrError::Length { what, expected, actual });
+        return Err(BmrError::Length {
+            what,
+            expected,
+            actual,
+        });
     }
     Ok(())
 }
@@ -102,11 +123,16 @@ mod opt_blocks {
         }
     }
 
-    pub fn serialize<S: Serializer>(v: &Option<Vec<Block>>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        v: &Option<Vec<Block>>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         v.as_deref().map(WrapRef).serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<Block>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Vec<Block>>, D::Error> {
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }

@@ -12,14 +12,18 @@ pub fn hex_to_bits(hex: &str, nbits: usize) -> Result<Vec<bool>> {
     let h = hex.trim().trim_start_matches("0x");
     let mut bits = Vec::with_capacity(nbits);
     for c in h.chars().rev() {
-        let d = c.to_digit(16).ok_or_else(|| CircuitError::BadValue { message: format!("not a hex digit: {c:?}") })?;
+        let d = c.to_digit(16).ok_or_else(|| CircuitError::BadValue {
+            message: format!("not a hex digit: {c:?}"),
+        })?;
         for i in 0..4 {
             bits.push((d >> i) & 1 == 1);
         }
     }
     if bits.len() > nbits {
         if bits[nbits..].iter().any(|&b| b) {
-            return Err(CircuitError::BadValue { message: format!("value {hex:?} does not fit in {nbits} bits") });
+            return Err(CircuitError::BadValue {
+                message: format!("value {hex:?} does not fit in {nbits} bits"),
+            });
         }
         bits.truncate(nbits);
     }
@@ -32,7 +36,10 @@ pub fn bits_to_hex(bits: &[bool]) -> String {
     let digits: Vec<char> = bits
         .chunks(4)
         .map(|c| {
-            let d = c.iter().enumerate().fold(0u32, |a, (i, &b)| a | (u32::from(b) << i));
+            let d = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, &b)| a | (u32::from(b) << i));
             char::from_digit(d, 16).unwrap_or('?')
         })
         .collect();
@@ -46,5 +53,8 @@ pub fn u64_to_bits(value: u64, k: usize) -> Vec<bool> {
 
 /// Bits (least significant first, at most 64) to an integer.
 pub fn bits_to_u64(bits: &[bool]) -> u64 {
-    bits.iter().take(64).enumerate().fold(0u64, |a, (i, &b)| a | (u64::from(b) << i))
+    bits.iter()
+        .take(64)
+        .enumerate()
+        .fold(0u64, |a, (i, &b)| a | (u64::from(b) << i))
 }

@@ -73,7 +73,9 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Self {
-        Lines { inner: text.lines().enumerate() }
+        Lines {
+            inner: text.lines().enumerate(),
+        }
     }
     /// Next non-blank line as tokens.
     fn next_tokens(&mut self, what: &'static str) -> Result<(usize, Vec<&'a str>)> {
@@ -88,12 +90,19 @@ impl<'a> Lines<'a> {
 }
 
 fn num(tok: &str, line: usize) -> Result<u64> {
-    tok.parse::<u64>().map_err(|_| CircuitError::Parse { line, message: format!("not a number: {tok:?}") })
+    tok.parse::<u64>().map_err(|_| CircuitError::Parse {
+        line,
+        message: format!("not a number: {tok:?}"),
+    })
 }
 
 fn bounded(value: u64, what: &'static str) -> Result<u32> {
     if value > MAX_WIRES {
-        return Err(CircuitError::TooLarge { what, value, limit: MAX_WIRES });
+        return Err(CircuitError::TooLarge {
+            what,
+            value,
+            limit: MAX_WIRES,
+        });
     }
     Ok(value as u32)
 }
@@ -104,16 +113,25 @@ fn counted_list(line: usize, toks: &[&str]) -> Result<Vec<u32>> {
     if toks.len() != n + 1 {
         return Err(CircuitError::Parse {
             line,
-            message: format!("expected {n} values after the count, found {}", toks.len().saturating_sub(1)),
+            message: format!(
+                "expected {n} values after the count, found {}",
+                toks.len().saturating_sub(1)
+            ),
         });
     }
-    toks[1..].iter().map(|t| num(t, line).and_then(|v| bounded(v, "group bits"))).collect()
+    toks[1..]
+        .iter()
+        .map(|t| num(t, line).and_then(|v| bounded(v, "group bits")))
+        .collect()
 }
 
 fn header(lines: &mut Lines<'_>) -> Result<(u32, u32)> {
     let (line, toks) = lines.next_tokens("header")?;
     if toks.len() != 2 {
-        return Err(CircuitError::Parse { line, message: "header must be `<gates> <wires>`".into() });
+        return Err(CircuitError::Parse {
+            line,
+            message: "header must be `<gates> <wires>`".into(),
+        });
     }
     let gates = bounded(num(toks[0], line)?, "gates")?;
     let wires = bounded(num(toks[1], line)?, "wires")?;
@@ -135,16 +153,32 @@ fn read_old(text: &str) -> Result<Circuit> {
     let (n_gates, n_wires) = header(&mut lines)?;
     let (line, toks) = lines.next_tokens("input/output declaration")?;
     if toks.len() != 3 {
-        return Err(CircuitError::Parse { line, message: "expected `<in1> <in2> <out>`".into() });
+        return Err(CircuitError::Parse {
+            line,
+            message: "expected `<in1> <in2> <out>`".into(),
+        });
     }
-    let v: Vec<u32> = toks.iter().map(|t| num(t, line).and_then(|v| bounded(v, "group bits"))).collect::<Result<_>>()?;
+    let v: Vec<u32> = toks
+        .iter()
+        .map(|t| num(t, line).and_then(|v| bounded(v, "group bits")))
+        .collect::<Result<_>>()?;
     finish(lines, n_gates, n_wires, vec![v[0], v[1]], vec![v[2]])
 }
 
-fn finish(mut lines: Lines<'_>, n_gates: u32, n_wires: u32, inputs: Vec<u32>, outputs: Vec<u32>) -> Result<Circuit> {
+fn finish(
+    mut lines: Lines<'_>,
+    n_gates: u32,
+    n_wires: u32,
+    inputs: Vec<u32>,
+    outputs: Vec<u32>,
+) -> Result<Circuit> {
     let n_out: u64 = outputs.iter().map(|&b| u64::from(b)).sum();
     if n_out > u64::from(n_wires) {
-        return Err(CircuitError::CountMismatch { what: "output bits vs wires", expected: u64::from(n_wires), actual: n_out });
+        return Err(CircuitError::CountMismatch {
+            what: "output bits vs wires",
+            expected: u64::from(n_wires),
+            actual: n_out,
+        });
     }
     // Never trust the declared count for the allocation: a few bytes can claim 2^28 gates.
     let mut gates = Vec::with_capacity((n_gates as usize).min(1 << 16));
@@ -153,7 +187,10 @@ fn finish(mut lines: Lines<'_>, n_gates: u32, n_wires: u32, inputs: Vec<u32>, ou
         gates.push(parse_gate(line, &toks)?);
     }
     if let Ok((line, _)) = lines.next_tokens("") {
-        return Err(CircuitError::Parse { line, message: format!("more gate lines than the declared {n_gates}") });
+        return Err(CircuitError::Parse {
+            line,
+            message: format!("more gate lines than the declared {n_gates}"),
+        });
     }
     let first_out = n_wires - n_out as u32;
     let output_wires: Vec<WireId> = (first_out..n_wires).collect();
@@ -162,7 +199,10 @@ fn finish(mut lines: Lines<'_>, n_gates: u32, n_wires: u32, inputs: Vec<u32>, ou
 
 fn parse_gate(line: usize, toks: &[&str]) -> Result<Gate> {
     let Some((&name, rest)) = toks.split_last() else {
-        return Err(CircuitError::Parse { line, message: "empty gate".into() });
+        return Err(CircuitError::Parse {
+            line,
+            message: "empty gate".into(),
+        });
     };
     let mut v = Vec::with_capacity(rest.len());
     for t in rest {
@@ -175,9 +215,17 @@ fn parse_gate(line: usize, toks: &[&str]) -> Result<Gate> {
         ("EQW", &[1, 1, a, out]) => Gate::Copy { a, out },
         ("EQ", &[1, 1, c, out]) if c <= 1 => Gate::Const { value: c == 1, out },
         ("XOR" | "AND" | "INV" | "NOT" | "EQW" | "EQ", _) => {
-            return Err(CircuitError::Parse { line, message: format!("malformed {name} gate") })
+            return Err(CircuitError::Parse {
+                line,
+                message: format!("malformed {name} gate"),
+            })
         }
-        _ => return Err(CircuitError::UnknownGate { line, name: name.chars().take(32).collect() }),
+        _ => {
+            return Err(CircuitError::UnknownGate {
+                line,
+                name: name.chars().take(32).collect(),
+            })
+        }
     };
     Ok(gate)
 }
@@ -192,8 +240,18 @@ pub fn write_fashion(circuit: &Circuit) -> String {
     let list = |v: &[u32]| v.iter().map(|x| format!(" {x}")).collect::<String>();
     // Writing to a String cannot fail.
     let _ = writeln!(s, "{n_gates} {n_wires}");
-    let _ = writeln!(s, "{}{}", circuit.input_groups().len(), list(circuit.input_groups()));
-    let _ = writeln!(s, "{}{}", circuit.output_groups().len(), list(circuit.output_groups()));
+    let _ = writeln!(
+        s,
+        "{}{}",
+        circuit.input_groups().len(),
+        list(circuit.input_groups())
+    );
+    let _ = writeln!(
+        s,
+        "{}{}",
+        circuit.output_groups().len(),
+        list(circuit.output_groups())
+    );
     s.push('\n');
     for g in circuit.gates() {
         let _ = match *g {

@@ -111,7 +111,10 @@ impl Builder {
                 }
                 let out = self.fresh();
                 self.gates.push(Gate::Xor { a: x, b: y, out });
-                Bit(Repr::Wire { id: out, neg: nx ^ ny })
+                Bit(Repr::Wire {
+                    id: out,
+                    neg: nx ^ ny,
+                })
             }
         }
     }
@@ -143,7 +146,10 @@ impl Builder {
                 let out = self.fresh();
                 self.gates.push(Gate::And { a: x, b: y, out });
                 self.and_count += 1;
-                Bit(Repr::Wire { id: out, neg: false })
+                Bit(Repr::Wire {
+                    id: out,
+                    neg: false,
+                })
             }
         }
     }

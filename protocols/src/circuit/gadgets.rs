@@ -39,7 +39,9 @@ fn sext(mut w: Word, k: usize) -> Word {
 impl Builder {
     /// The constant word `value mod 2^k`.
     pub fn constant_word(&self, value: u64, k: usize) -> Word {
-        (0..k).map(|i| Bit::constant(i < 64 && (value >> i) & 1 == 1)).collect()
+        (0..k)
+            .map(|i| Bit::constant(i < 64 && (value >> i) & 1 == 1))
+            .collect()
     }
 
     /// Ripple-carry `a + b + cin`; returns the sum and, when `carry_out`, the carry out of the
@@ -82,7 +84,9 @@ impl Builder {
     /// Sum of several words (`(m - 1)(k - 1)` ANDs).
     pub fn sum(&mut self, words: &[Word]) -> Word {
         let mut it = words.iter();
-        let Some(first) = it.next() else { return Word::new() };
+        let Some(first) = it.next() else {
+            return Word::new();
+        };
         let mut acc = first.clone();
         for w in it {
             acc = self.add(&acc, w);
@@ -123,7 +127,9 @@ impl Builder {
     /// `max(0, signed(a))`: each bit ANDed with the negated sign bit; bits that are copies of
     /// the sign bit fold to zero (k - 1 ANDs at most).
     pub fn relu(&mut self, a: &[Bit]) -> Word {
-        let Some(&sign) = a.last() else { return Word::new() };
+        let Some(&sign) = a.last() else {
+            return Word::new();
+        };
         let keep = self.not(sign);
         a.iter().map(|&x| self.and(x, keep)).collect()
     }
@@ -131,7 +137,9 @@ impl Builder {
     /// Arithmetic shift right by `f`: `signed(a) >> f` (floor division by 2^f), free wiring.
     pub fn ashr(&self, a: &[Bit], f: usize) -> Word {
         let k = a.len();
-        (0..k).map(|i| a[(i + f).min(k.saturating_sub(1))]).collect()
+        (0..k)
+            .map(|i| a[(i + f).min(k.saturating_sub(1))])
+            .collect()
     }
 
     /// Signed maximum of two words (2k ANDs on the significant width).

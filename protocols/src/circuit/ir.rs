@@ -98,7 +98,13 @@ struct RawCircuit {
 impl TryFrom<RawCircuit> for Circuit {
     type Error = CircuitError;
     fn try_from(r: RawCircuit) -> Result<Self> {
-        Circuit::new(r.num_wires, r.input_groups, r.output_groups, r.outputs, r.gates)
+        Circuit::new(
+            r.num_wires,
+            r.input_groups,
+            r.output_groups,
+            r.outputs,
+            r.gates,
+        )
     }
 }
 
@@ -162,15 +168,37 @@ impl Circuit {
             let (ins, k) = gate.inputs();
             for &w in &ins[..k] {
                 match defined.get(w as usize) {
-                    None => return Err(CircuitError::WireOutOfRange { gate: index, wire: w, num_wires }),
-                    Some(false) => return Err(CircuitError::UseBeforeDefine { gate: index, wire: w }),
+                    None => {
+                        return Err(CircuitError::WireOutOfRange {
+                            gate: index,
+                            wire: w,
+                            num_wires,
+                        })
+                    }
+                    Some(false) => {
+                        return Err(CircuitError::UseBeforeDefine {
+                            gate: index,
+                            wire: w,
+                        })
+                    }
                     Some(true) => {}
                 }
             }
             let out = gate.out();
             match defined.get_mut(out as usize) {
-                None => return Err(CircuitError::WireOutOfRange { gate: index, wire: out, num_wires }),
-                Some(true) => return Err(CircuitError::Redefined { gate: index, wire: out }),
+                None => {
+                    return Err(CircuitError::WireOutOfRange {
+                        gate: index,
+                        wire: out,
+                        num_wires,
+                    })
+                }
+                Some(true) => {
+                    return Err(CircuitError::Redefined {
+                        gate: index,
+                        wire: out,
+                    })
+                }
                 Some(d) => *d = true,
             }
         }
@@ -179,7 +207,13 @@ impl Circuit {
                 return Err(CircuitError::UndefinedOutput { wire: w });
             }
         }
-        Ok(Circuit { num_wires, input_groups, output_groups, outputs, gates })
+        Ok(Circuit {
+            num_wires,
+            input_groups,
+            output_groups,
+            outputs,
+            gates,
+        })
     }
 
     pub fn num_wires(&self) -> u32 {
@@ -264,7 +298,8 @@ impl Circuit {
     /// counts, groups, outputs and gates), used to check that preprocessed garbling material
     /// belongs to the circuit it is evaluated with.
     pub fn digest(&self) -> [u8; 32] {
-        let mut buf: Vec<u8> = Vec::with_capacity(64 + 13 * self.gates.len() + 4 * self.outputs.len());
+        let mut buf: Vec<u8> =
+            Vec::with_capacity(64 + 13 * self.gates.len() + 4 * self.outputs.len());
         let mut put = |v: u32| buf.extend_from_slice(&v.to_le_bytes());
         put(self.num_wires);
         for list in [&self.input_groups, &self.output_groups, &self.outputs] {

@@ -30,11 +30,23 @@ pub use reshare::{MaxPoolReshare, PartyId, ReluReshare};
 #[non_exhaustive]
 pub enum CircuitError {
     #[error("{what} too large: {value} > {limit}")]
-    TooLarge { what: &'static str, value: u64, limit: u64 },
+    TooLarge {
+        what: &'static str,
+        value: u64,
+        limit: u64,
+    },
     #[error("{what}: expected {expected}, found {actual}")]
-    CountMismatch { what: &'static str, expected: u64, actual: u64 },
+    CountMismatch {
+        what: &'static str,
+        expected: u64,
+        actual: u64,
+    },
     #[error("gate {gate}: wire {wire} out of range (circuit has {num_wires} wires)")]
-    WireOutOfRange { gate: usize, wire: WireId, num_wires: u32 },
+    WireOutOfRange {
+        gate: usize,
+        wire: WireId,
+        num_wires: u32,
+    },
     #[error("gate {gate}: wire {wire} read before it is defined (or a cycle)")]
     UseBeforeDefine { gate: usize, wire: WireId },
     #[error("gate {gate}: wire {wire} defined twice")]

@@ -53,7 +53,10 @@ impl Program {
     /// Lowers and schedules `circuit`.
     pub fn compile(circuit: &Circuit) -> Result<Self> {
         let num_inputs = circuit.num_inputs() as u32;
-        let has_const = circuit.gates().iter().any(|g| matches!(g, Gate::Const { .. }));
+        let has_const = circuit
+            .gates()
+            .iter()
+            .any(|g| matches!(g, Gate::Const { .. }));
         if has_const && num_inputs == 0 {
             return Err(CircuitError::ConstantWithoutInput);
         }
@@ -71,7 +74,11 @@ impl Program {
         };
         if has_const {
             let l = layer_at(&mut layers, 0);
-            layers[l].linear.push(LinOp::Xor { a: 0, b: 0, out: zero });
+            layers[l].linear.push(LinOp::Xor {
+                a: 0,
+                b: 0,
+                out: zero,
+            });
         }
         let mut num_and = 0usize;
         for gate in circuit.gates() {
@@ -107,8 +114,18 @@ impl Program {
                 }
             }
         }
-        let outputs = circuit.outputs().iter().map(|&w| alias[w as usize]).collect();
-        Ok(Program { num_wires, num_inputs, outputs, layers, num_and })
+        let outputs = circuit
+            .outputs()
+            .iter()
+            .map(|&w| alias[w as usize])
+            .collect();
+        Ok(Program {
+            num_wires,
+            num_inputs,
+            outputs,
+            layers,
+            num_and,
+        })
     }
 
     /// The same program with wires renumbered so that a wire's slot is reused once its value is
@@ -149,10 +166,12 @@ impl Program {
         for (w, s) in slot.iter_mut().enumerate().take(self.num_inputs as usize) {
             *s = w as WireId;
         }
-        let mut alloc = |free: &mut Vec<WireId>| free.pop().unwrap_or_else(|| {
-            next += 1;
-            next - 1
-        });
+        let mut alloc = |free: &mut Vec<WireId>| {
+            free.pop().unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            })
+        };
         let mut layers = Vec::with_capacity(self.layers.len());
         let mut pos = 0usize;
         for layer in &self.layers {
@@ -162,10 +181,21 @@ impl Program {
                 // Read operands, release the dead ones, then allocate the output (an op reads
                 // before it writes, so the output may take an operand's slot).
                 let (new_op, ins): (LinOp, [Option<WireId>; 2]) = match *op {
-                    LinOp::Xor { a, b, out: o } => {
-                        (LinOp::Xor { a: slot[a as usize], b: slot[b as usize], out: o }, [Some(a), Some(b)])
-                    }
-                    LinOp::Inv { a, out: o } => (LinOp::Inv { a: slot[a as usize], out: o }, [Some(a), None]),
+                    LinOp::Xor { a, b, out: o } => (
+                        LinOp::Xor {
+                            a: slot[a as usize],
+                            b: slot[b as usize],
+                            out: o,
+                        },
+                        [Some(a), Some(b)],
+                    ),
+                    LinOp::Inv { a, out: o } => (
+                        LinOp::Inv {
+                            a: slot[a as usize],
+                            out: o,
+                        },
+                        [Some(a), None],
+                    ),
                 };
                 release(&ins, &mut last, pos, &slot, &mut free);
                 let o = match new_op {
@@ -173,15 +203,26 @@ impl Program {
                 };
                 slot[o as usize] = alloc(&mut free);
                 out.linear.push(match new_op {
-                    LinOp::Xor { a, b, .. } => LinOp::Xor { a, b, out: slot[o as usize] },
-                    LinOp::Inv { a, .. } => LinOp::Inv { a, out: slot[o as usize] },
+                    LinOp::Xor { a, b, .. } => LinOp::Xor {
+                        a,
+                        b,
+                        out: slot[o as usize],
+                    },
+                    LinOp::Inv { a, .. } => LinOp::Inv {
+                        a,
+                        out: slot[o as usize],
+                    },
                 });
             }
             pos += 1;
             // A batch reads all its inputs before writing any output: allocate first.
             for g in &layer.ands {
                 let s = alloc(&mut free);
-                out.ands.push(AndOp { a: slot[g.a as usize], b: slot[g.b as usize], out: s });
+                out.ands.push(AndOp {
+                    a: slot[g.a as usize],
+                    b: slot[g.b as usize],
+                    out: s,
+                });
                 slot[g.out as usize] = s;
             }
             for g in &layer.ands {
@@ -190,7 +231,13 @@ impl Program {
             layers.push(out);
         }
         let outputs = self.outputs.iter().map(|&o| slot[o as usize]).collect();
-        Program { num_wires: next, num_inputs: self.num_inputs, outputs, layers, num_and: self.num_and }
+        Program {
+            num_wires: next,
+            num_inputs: self.num_inputs,
+            outputs,
+            layers,
+            num_and: self.num_and,
+        }
     }
 
     /// Iterates over all AND gates in execution order (their index is the gate number).
@@ -225,7 +272,13 @@ impl Program {
 }
 
 /// Frees the slots of `wires` whose last use is at `pos` (each slot once).
-fn release(wires: &[Option<WireId>], last: &mut [usize], pos: usize, slot: &[WireId], free: &mut Vec<WireId>) {
+fn release(
+    wires: &[Option<WireId>],
+    last: &mut [usize],
+    pos: usize,
+    slot: &[WireId],
+    free: &mut Vec<WireId>,
+) {
     for w in wires.iter().flatten() {
         if last[*w as usize] == pos {
             free.push(slot[*w as usize]);

@@ -63,7 +63,9 @@ fn build(
     n_r: usize,
     body: impl Fn(&mut Builder, &[Word], &[Word]) -> Vec<Word>,
 ) -> Result<Circuit> {
-    let groups: Vec<u32> = (0..parties).flat_map(|_| party_groups(k, n_y, n_r)).collect();
+    let groups: Vec<u32> = (0..parties)
+        .flat_map(|_| party_groups(k, n_y, n_r))
+        .collect();
     let (mut b, words) = Builder::new(&groups);
     let per = n_y + n_r;
     let sum_over = |b: &mut Builder, idx: usize| -> Word {
@@ -78,18 +80,27 @@ fn build(
 
 /// Input owners per input wire for a layout of `per_party` contiguous bits per party.
 fn owners(parties: usize, per_party: usize) -> Vec<PartyId> {
-    (0..parties).flat_map(|p| std::iter::repeat_n(p, per_party)).collect()
+    (0..parties)
+        .flat_map(|p| std::iter::repeat_n(p, per_party))
+        .collect()
 }
 
 /// Party `party`'s input bits: its y words then its r words, each `k` bits LSB first.
 fn encode(k: usize, y: &[u64], r: &[u64]) -> Vec<bool> {
-    y.iter().chain(r).flat_map(|&v| (0..k).map(move |i| (v >> i) & 1 == 1)).collect()
+    y.iter()
+        .chain(r)
+        .flat_map(|&v| (0..k).map(move |i| (v >> i) & 1 == 1))
+        .collect()
 }
 
 /// Output words (k bits each, LSB first) back to integers mod 2^k.
 pub fn decode_words(bits: &[bool], k: usize) -> Vec<u64> {
     bits.chunks(k)
-        .map(|c| c.iter().enumerate().fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << i)))
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << i))
+        })
         .collect()
 }
 
@@ -97,16 +108,22 @@ impl ReluReshare {
     /// Builds the circuit.
     pub fn circuit(&self) -> Result<Circuit> {
         let (k, f) = (self.k, self.f);
-        build(self.parties, k, self.elements, self.elements, |b, ys, rs| {
-            ys.iter()
-                .zip(rs)
-                .map(|(y, r)| {
-                    let t = b.ashr(y, f);
-                    let v = b.relu(&t);
-                    b.sub(&v, r)
-                })
-                .collect()
-        })
+        build(
+            self.parties,
+            k,
+            self.elements,
+            self.elements,
+            |b, ys, rs| {
+                ys.iter()
+                    .zip(rs)
+                    .map(|(y, r)| {
+                        let t = b.ashr(y, f);
+                        let v = b.relu(&t);
+                        b.sub(&v, r)
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Owner of each input wire (party i owns its own shares).
@@ -130,22 +147,31 @@ impl MaxPoolReshare {
     /// Builds the circuit.
     pub fn circuit(&self) -> Result<Circuit> {
         let (k, f, w, relu_on) = (self.k, self.f, self.window.max(1), self.relu);
-        build(self.parties, k, self.windows * w, self.windows, |b, ys, rs| {
-            ys.chunks(w)
-                .zip(rs)
-                .map(|(win, r)| {
-                    let ts: Vec<Word> = win.iter().map(|y| b.ashr(y, f)).collect();
-                    let m = b.max_many(&ts);
-                    let v = if relu_on { b.relu(&m) } else { m };
-                    b.sub(&v, r)
-                })
-                .collect()
-        })
+        build(
+            self.parties,
+            k,
+            self.windows * w,
+            self.windows,
+            |b, ys, rs| {
+                ys.chunks(w)
+                    .zip(rs)
+                    .map(|(win, r)| {
+                        let ts: Vec<Word> = win.iter().map(|y| b.ashr(y, f)).collect();
+                        let m = b.max_many(&ts);
+                        let v = if relu_on { b.relu(&m) } else { m };
+                        b.sub(&v, r)
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Owner of each input wire.
     pub fn input_owners(&self) -> Vec<PartyId> {
-        owners(self.parties, (self.windows * self.window.max(1) + self.windows) * self.k)
+        owners(
+            self.parties,
+            (self.windows * self.window.max(1) + self.windows) * self.k,
+        )
     }
 
     /// Party's input bits: y shares (`windows * window`, window by window) then r shares.

@@ -46,6 +46,12 @@ impl Block {
     }
 }
 
+impl zeroize::Zeroize for Block {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl fmt::Debug for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Block({:032x})", self.0)
@@ -84,7 +90,10 @@ impl Serialize for Block {
 impl<'de> Deserialize<'de> for Block {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = d.deserialize_byte_buf(BytesVisitor)?;
-        let arr: [u8; 16] = v.as_slice().try_into().map_err(|_| de::Error::invalid_length(v.len(), &"16 bytes"))?;
+        let arr: [u8; 16] = v
+            .as_slice()
+            .try_into()
+            .map_err(|_| de::Error::invalid_length(v.len(), &"16 bytes"))?;
         Ok(Block::from_bytes(arr))
     }
 }
@@ -136,7 +145,10 @@ pub mod blocks_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Block>, D::Error> {
         let raw = d.deserialize_byte_buf(BytesVisitor)?;
         if raw.len() % 16 != 0 {
-            return Err(de::Error::invalid_length(raw.len(), &"a multiple of 16 bytes"));
+            return Err(de::Error::invalid_length(
+                raw.len(),
+                &"a multiple of 16 bytes",
+            ));
         }
         Ok(raw
             .chunks_exact(16)
@@ -169,15 +181,26 @@ impl TryFrom<RawBits> for PackedBits {
     fn try_from(r: RawBits) -> Result<Self, String> {
         let len = usize::try_from(r.len).map_err(|_| "bit length overflows".to_string())?;
         if r.bytes.len() != len.div_ceil(8) {
-            return Err(format!("{} bits need {} bytes, got {}", len, len.div_ceil(8), r.bytes.len()));
+            return Err(format!(
+                "{} bits need {} bytes, got {}",
+                len,
+                len.div_ceil(8),
+                r.bytes.len()
+            ));
         }
-        Ok(PackedBits { len, bytes: r.bytes })
+        Ok(PackedBits {
+            len,
+            bytes: r.bytes,
+        })
     }
 }
 
 impl From<PackedBits> for RawBits {
     fn from(p: PackedBits) -> Self {
-        RawBits { len: p.len as u64, bytes: p.bytes }
+        RawBits {
+            len: p.len as u64,
+            bytes: p.bytes,
+        }
     }
 }
 
@@ -188,7 +211,10 @@ impl PackedBits {
         for (i, &b) in bits.iter().enumerate() {
             bytes[i / 8] |= u8::from(b) << (i % 8);
         }
-        PackedBits { len: bits.len(), bytes }
+        PackedBits {
+            len: bits.len(),
+            bytes,
+        }
     }
 
     /// Number of bits.

@@ -44,7 +44,11 @@ pub fn garble(program: &Program, delta: Block, input_zero: &[Block]) -> Result<G
     if !delta.lsb() {
         return Err(GcError::BadDelta);
     }
-    check_len("input labels", program.num_inputs as usize, input_zero.len())?;
+    check_len(
+        "input labels",
+        program.num_inputs as usize,
+        input_zero.len(),
+    )?;
     let mut w = vec![Block::ZERO; program.num_wires as usize];
     w[..input_zero.len()].copy_from_slice(input_zero);
     let mut tables = Vec::with_capacity(2 * program.num_and);
@@ -63,7 +67,10 @@ pub fn garble(program: &Program, delta: Block, input_zero: &[Block]) -> Result<G
         }
     }
     let output_zero = program.outputs.iter().map(|&o| w[o as usize]).collect();
-    Ok(Garbling { tables, output_zero })
+    Ok(Garbling {
+        tables,
+        output_zero,
+    })
 }
 
 fn linear(w: &mut [Block], ops: &[LinOp], delta: Option<Block>) {
@@ -78,7 +85,10 @@ fn linear(w: &mut [Block], ops: &[LinOp], delta: Option<Block>) {
 #[inline(always)]
 fn tweaks(g: u64) -> (Block, Block) {
     let j = u128::from(g) << 1;
-    (tweak(domain::HALF_GATES, j), tweak(domain::HALF_GATES, j | 1))
+    (
+        tweak(domain::HALF_GATES, j),
+        tweak(domain::HALF_GATES, j | 1),
+    )
 }
 
 /// Table and output zero-label from the four hashes of one gate.
@@ -128,7 +138,11 @@ fn garble4_one(w: &mut [Block], op: &AndOp, delta: Block, g: u64, tables: &mut V
 /// Evaluates garbled `tables` on the active input labels; returns the output labels.
 pub fn evaluate(program: &Program, tables: &[Block], input_labels: &[Block]) -> Result<Vec<Block>> {
     check_len("garbled table blocks", 2 * program.num_and, tables.len())?;
-    check_len("input labels", program.num_inputs as usize, input_labels.len())?;
+    check_len(
+        "input labels",
+        program.num_inputs as usize,
+        input_labels.len(),
+    )?;
     let mut w = vec![Block::ZERO; program.num_wires as usize];
     w[..input_labels.len()].copy_from_slice(input_labels);
     let mut g = 0usize;
@@ -163,12 +177,20 @@ fn eval_chunk(w: &mut [Block], ops: &[AndOp], g: usize, tables: &[Block]) {
 /// Decodes output labels with the decoding bits.
 pub fn decode(output_labels: &[Block], decode_bits: &PackedBits) -> Result<Vec<bool>> {
     check_len("decoding bits", output_labels.len(), decode_bits.len())?;
-    Ok(output_labels.iter().enumerate().map(|(i, l)| l.lsb() ^ decode_bits.get(i)).collect())
+    Ok(output_labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| l.lsb() ^ decode_bits.get(i))
+        .collect())
 }
 
 fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if expected != actual {
-        return Err(GcError::Length { what, expected, actual });
+        return Err(GcError::Length {
+            what,
+            expected,
+            actual,
+        });
     }
     Ok(())
 }

@@ -46,7 +46,9 @@ pub struct FixedKeyAes {
 /// The process-wide fixed-key AES instance.
 pub fn fixed_aes() -> &'static FixedKeyAes {
     static AES: OnceLock<FixedKeyAes> = OnceLock::new();
-    AES.get_or_init(|| FixedKeyAes { cipher: Aes128Enc::new(&GenericArray::from(fixed_key())) })
+    AES.get_or_init(|| FixedKeyAes {
+        cipher: Aes128Enc::new(&GenericArray::from(fixed_key())),
+    })
 }
 
 /// Domains of the hash tweak (top byte), so that no two uses ever share a tweak.

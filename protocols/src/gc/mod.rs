@@ -28,11 +28,18 @@ pub use protocol::{run_two_party, HgEvaluator, HgGarbler, HgMsg, HgOutput, Side}
 #[non_exhaustive]
 pub enum GcError {
     #[error("{what}: expected {expected}, got {actual}")]
-    Length { what: &'static str, expected: usize, actual: usize },
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     #[error("the free-XOR offset must have lsb 1")]
     BadDelta,
     #[error("unexpected message {got} in state {state}")]
-    UnexpectedMessage { state: &'static str, got: &'static str },
+    UnexpectedMessage {
+        state: &'static str,
+        got: &'static str,
+    },
     #[error("protocol already finished")]
     Finished,
     #[error(transparent)]

@@ -19,7 +19,10 @@ use super::block::{blocks_bytes, encoded_len, Block, PackedBits};
 use super::halfgates::{decode, evaluate, garble};
 use super::{GcError, Result};
 use crate::circuit::{Circuit, Program};
-use crate::ot::{BaseReceiverMsg, BaseSenderMsg, ExtendMsg, IknpReceiver, IknpReceiverSetup, IknpSender, IknpSenderSetup};
+use crate::ot::{
+    BaseReceiverMsg, BaseSenderMsg, ExtendMsg, IknpReceiver, IknpReceiverSetup, IknpSender,
+    IknpSenderSetup,
+};
 
 /// Which side owns an input wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +75,18 @@ pub type HgOutput = Vec<bool>;
 /// Input wires of `side` in wire order, checking the owner list length.
 fn wires_of(program: &Program, owners: &[Side], side: Side) -> Result<Vec<usize>> {
     if owners.len() != program.num_inputs as usize {
-        return Err(GcError::Length { what: "input owners", expected: program.num_inputs as usize, actual: owners.len() });
+        return Err(GcError::Length {
+            what: "input owners",
+            expected: program.num_inputs as usize,
+            actual: owners.len(),
+        });
     }
-    Ok(owners.iter().enumerate().filter(|(_, &s)| s == side).map(|(i, _)| i).collect())
+    Ok(owners
+        .iter()
+        .enumerate()
+        .filter(|(_, &s)| s == side)
+        .map(|(i, _)| i)
+        .collect())
 }
 
 enum GState {
@@ -115,12 +127,24 @@ impl HgGarbler {
         let mine = wires_of(&program, owners, Side::Garbler)?;
         let theirs = wires_of(&program, owners, Side::Evaluator)?;
         if inputs.len() != mine.len() {
-            return Err(GcError::Length { what: "garbler input bits", expected: mine.len(), actual: inputs.len() });
+            return Err(GcError::Length {
+                what: "garbler input bits",
+                expected: mine.len(),
+                actual: inputs.len(),
+            });
         }
         let delta = Block(Block::random(rng).0 | 1);
         let own_zero = mine.iter().map(|_| Block::random(rng)).collect();
         let (setup, msg) = IknpSenderSetup::new(rng, sid, delta);
-        let g = HgGarbler { program, mine, theirs, inputs: inputs.to_vec(), delta, own_zero, state: GState::AwaitBase(setup) };
+        let g = HgGarbler {
+            program,
+            mine,
+            theirs,
+            inputs: inputs.to_vec(),
+            delta,
+            own_zero,
+            state: GState::AwaitBase(setup),
+        };
         Ok((g, vec![HgMsg::BaseReceiver(msg)]))
     }
 
@@ -144,14 +168,19 @@ impl HgGarbler {
                     Err(e)
                 }
             },
-            (GState::AwaitOutput, HgMsg::Output(bits)) if bits.len() == self.program.outputs.len() => {
+            (GState::AwaitOutput, HgMsg::Output(bits))
+                if bits.len() == self.program.outputs.len() =>
+            {
                 self.state = GState::Done(bits.to_bools());
                 Ok(vec![])
             }
             (state, msg) => {
                 let name = state_name(&state);
                 self.state = state;
-                Err(GcError::UnexpectedMessage { state: name, got: msg.name() })
+                Err(GcError::UnexpectedMessage {
+                    state: name,
+                    got: msg.name(),
+                })
             }
         }
     }
@@ -166,9 +195,17 @@ impl HgGarbler {
             zero[w] = l;
         }
         let garbling = garble(&self.program, self.delta, &zero)?;
-        let garbler_labels =
-            self.own_zero.iter().zip(&self.inputs).map(|(&l, &x)| l ^ self.delta.select(x)).collect();
-        Ok(HgMsg::Garbled { decode: garbling.decode_bits(), tables: garbling.tables, garbler_labels })
+        let garbler_labels = self
+            .own_zero
+            .iter()
+            .zip(&self.inputs)
+            .map(|(&l, &x)| l ^ self.delta.select(x))
+            .collect();
+        Ok(HgMsg::Garbled {
+            decode: garbling.decode_bits(),
+            tables: garbling.tables,
+            garbler_labels,
+        })
     }
 
     /// The output, once the evaluator revealed it.
@@ -226,10 +263,20 @@ impl HgEvaluator {
         let mine = wires_of(&program, owners, Side::Evaluator)?;
         let theirs = wires_of(&program, owners, Side::Garbler)?;
         if inputs.len() != mine.len() {
-            return Err(GcError::Length { what: "evaluator input bits", expected: mine.len(), actual: inputs.len() });
+            return Err(GcError::Length {
+                what: "evaluator input bits",
+                expected: mine.len(),
+                actual: inputs.len(),
+            });
         }
         let (setup, msg) = IknpReceiverSetup::new(rng, sid);
-        let e = HgEvaluator { program, mine, theirs, inputs: inputs.to_vec(), state: EState::AwaitBase(setup) };
+        let e = HgEvaluator {
+            program,
+            mine,
+            theirs,
+            inputs: inputs.to_vec(),
+            state: EState::AwaitBase(setup),
+        };
         Ok((e, vec![HgMsg::BaseSender(msg)]))
     }
 
@@ -244,19 +291,24 @@ impl HgEvaluator {
                 }
                 Err(e) => Err(e.into()),
             },
-            (EState::AwaitGarbled(t), HgMsg::Garbled { tables, garbler_labels, decode: d }) => {
-                match self.evaluate(&t, &tables, &garbler_labels, &d) {
-                    Ok(out) => {
-                        let msg = HgMsg::Output(PackedBits::from_bools(&out));
-                        self.state = EState::Done(out);
-                        Ok(vec![msg])
-                    }
-                    Err(e) => {
-                        self.state = EState::AwaitGarbled(t);
-                        Err(e)
-                    }
+            (
+                EState::AwaitGarbled(t),
+                HgMsg::Garbled {
+                    tables,
+                    garbler_labels,
+                    decode: d,
+                },
+            ) => match self.evaluate(&t, &tables, &garbler_labels, &d) {
+                Ok(out) => {
+                    let msg = HgMsg::Output(PackedBits::from_bools(&out));
+                    self.state = EState::Done(out);
+                    Ok(vec![msg])
                 }
-            }
+                Err(e) => {
+                    self.state = EState::AwaitGarbled(t);
+                    Err(e)
+                }
+            },
             (state, msg) => {
                 let name = match &state {
                     EState::AwaitBase(_) => "evaluator awaiting base OT",
@@ -265,14 +317,27 @@ impl HgEvaluator {
                     EState::Busy => "evaluator busy",
                 };
                 self.state = state;
-                Err(GcError::UnexpectedMessage { state: name, got: msg.name() })
+                Err(GcError::UnexpectedMessage {
+                    state: name,
+                    got: msg.name(),
+                })
             }
         }
     }
 
-    fn evaluate(&self, own: &[Block], tables: &[Block], theirs: &[Block], d: &PackedBits) -> Result<HgOutput> {
+    fn evaluate(
+        &self,
+        own: &[Block],
+        tables: &[Block],
+        theirs: &[Block],
+        d: &PackedBits,
+    ) -> Result<HgOutput> {
         if theirs.len() != self.theirs.len() {
-            return Err(GcError::Length { what: "garbler input labels", expected: self.theirs.len(), actual: theirs.len() });
+            return Err(GcError::Length {
+                what: "garbler input labels",
+                expected: self.theirs.len(),
+                actual: theirs.len(),
+            });
         }
         let mut labels = vec![Block::ZERO; self.program.num_inputs as usize];
         for (&w, &l) in self.mine.iter().zip(own) {
@@ -321,6 +386,9 @@ pub fn run_two_party<R: Rng + CryptoRng + ?Sized>(
         to_e = next_e;
         to_g = next_g;
     }
-    let out = e.output().ok_or(GcError::UnexpectedMessage { state: "evaluator", got: "end of messages" })?;
+    let out = e.output().ok_or(GcError::UnexpectedMessage {
+        state: "evaluator",
+        got: "end of messages",
+    })?;
     Ok((out.to_vec(), bytes))
 }

@@ -64,7 +64,13 @@ fn hash_to_group(sid: &[u8; 16], i: usize, r: &[u8; 32]) -> RistrettoPoint {
 }
 
 /// Key derivation binding the transcript of OT `i`.
-fn kdf(sid: &[u8; 16], i: usize, a: &[u8; 32], r: &([u8; 32], [u8; 32]), p: &RistrettoPoint) -> Block {
+fn kdf(
+    sid: &[u8; 16],
+    i: usize,
+    a: &[u8; 32],
+    r: &([u8; 32], [u8; 32]),
+    p: &RistrettoPoint,
+) -> Block {
     let mut h = blake3::Hasher::new_derive_key("seco ot mr19 kdf v1");
     h.update(sid);
     h.update(&(i as u64).to_le_bytes());
@@ -78,7 +84,9 @@ fn kdf(sid: &[u8; 16], i: usize, a: &[u8; 32], r: &([u8; 32], [u8; 32]), p: &Ris
 }
 
 fn decode(bytes: &[u8; 32], what: &'static str) -> Result<RistrettoPoint> {
-    CompressedRistretto(*bytes).decompress().ok_or(OtError::BadPoint { what })
+    CompressedRistretto(*bytes)
+        .decompress()
+        .ok_or(OtError::BadPoint { what })
 }
 
 /// Base-OT sender (random OT): learns `(m0, m1)` for each OT.
@@ -91,16 +99,32 @@ pub struct BaseOtSender {
 
 impl BaseOtSender {
     /// Starts `count` OTs in session `sid` (unique per pair of parties and session).
-    pub fn new<R: Rng + CryptoRng + ?Sized>(rng: &mut R, sid: [u8; 16], count: usize) -> (Self, BaseSenderMsg) {
+    pub fn new<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        sid: [u8; 16],
+        count: usize,
+    ) -> (Self, BaseSenderMsg) {
         let a = Zeroizing::new(random_scalar(rng));
         let a_bytes = RistrettoPoint::mul_base(&a).compress().to_bytes();
-        (BaseOtSender { sid, a, a_bytes, count }, BaseSenderMsg { a: a_bytes })
+        (
+            BaseOtSender {
+                sid,
+                a,
+                a_bytes,
+                count,
+            },
+            BaseSenderMsg { a: a_bytes },
+        )
     }
 
     /// Finishes with the receiver's message: `(m0, m1)` per OT.
     pub fn finish(self, msg: &BaseReceiverMsg) -> Result<Vec<[Block; 2]>> {
         if msg.r.len() != self.count {
-            return Err(OtError::Length { what: "base OT receiver points", expected: self.count, actual: msg.r.len() });
+            return Err(OtError::Length {
+                what: "base OT receiver points",
+                expected: self.count,
+                actual: msg.r.len(),
+            });
         }
         let mut out = Vec::with_capacity(self.count);
         for (i, r) in msg.r.iter().enumerate() {
@@ -108,7 +132,10 @@ impl BaseOtSender {
             let r1 = decode(&r.1, "r_1")?;
             let p0 = *self.a * (r0 + hash_to_group(&self.sid, i, &r.1));
             let p1 = *self.a * (r1 + hash_to_group(&self.sid, i, &r.0));
-            out.push([kdf(&self.sid, i, &self.a_bytes, r, &p0), kdf(&self.sid, i, &self.a_bytes, r, &p1)]);
+            out.push([
+                kdf(&self.sid, i, &self.a_bytes, r, &p0),
+                kdf(&self.sid, i, &self.a_bytes, r, &p1),
+            ]);
         }
         Ok(out)
     }
@@ -123,7 +150,11 @@ pub struct BaseOtReceiver {
 
 impl BaseOtReceiver {
     /// Starts one OT per choice bit.
-    pub fn new<R: Rng + CryptoRng + ?Sized>(rng: &mut R, sid: [u8; 16], choices: &[bool]) -> (Self, BaseReceiverMsg) {
+    pub fn new<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        sid: [u8; 16],
+        choices: &[bool],
+    ) -> (Self, BaseReceiverMsg) {
         let mut b = Vec::with_capacity(choices.len());
         let mut r = Vec::with_capacity(choices.len());
         for (i, &c) in choices.iter().enumerate() {
@@ -131,8 +162,12 @@ impl BaseOtReceiver {
             let big_b = RistrettoPoint::mul_base(&bi);
             let mut uniform = [0u8; 64];
             rng.fill_bytes(&mut uniform);
-            let other = RistrettoPoint::from_uniform_bytes(&uniform).compress().to_bytes();
-            let mine = (big_b - hash_to_group(&sid, i, &other)).compress().to_bytes();
+            let other = RistrettoPoint::from_uniform_bytes(&uniform)
+                .compress()
+                .to_bytes();
+            let mine = (big_b - hash_to_group(&sid, i, &other))
+                .compress()
+                .to_bytes();
             r.push(if c { (other, mine) } else { (mine, other) });
             b.push(bi);
         }
@@ -144,7 +179,9 @@ impl BaseOtReceiver {
     pub fn finish(self, msg: &BaseSenderMsg) -> Result<Vec<Block>> {
         let a = decode(&msg.a, "A")?;
         if a == RistrettoPoint::identity() {
-            return Err(OtError::BadPoint { what: "A (identity)" });
+            return Err(OtError::BadPoint {
+                what: "A (identity)",
+            });
         }
         Ok(self
             .b

@@ -51,12 +51,15 @@ struct Prg {
 
 impl Prg {
     fn new(seed: Block) -> Self {
-        Prg { cipher: Aes128Enc::new(&GenericArray::from(seed.to_bytes())) }
+        Prg {
+            cipher: Aes128Enc::new(&GenericArray::from(seed.to_bytes())),
+        }
     }
     /// Blocks `ctr..ctr + n` of the stream, XORed into `out`.
     fn xor_into(&self, ctr: u64, out: &mut [u128]) {
-        let mut buf: Vec<GenericArray<u8, _>> =
-            (0..out.len() as u64).map(|i| GenericArray::from(u128::from(ctr + i).to_le_bytes())).collect();
+        let mut buf: Vec<GenericArray<u8, _>> = (0..out.len() as u64)
+            .map(|i| GenericArray::from(u128::from(ctr + i).to_le_bytes()))
+            .collect();
         self.cipher.encrypt_blocks(&mut buf);
         for (o, b) in out.iter_mut().zip(&buf) {
             let mut a = [0u8; 16];
@@ -98,7 +101,11 @@ fn delta_bits(delta: Block) -> Vec<bool> {
 
 impl IknpSenderSetup {
     /// Starts the base OTs (as their receiver, choices = bits of `delta`).
-    pub fn new<R: Rng + CryptoRng + ?Sized>(rng: &mut R, sid: [u8; 16], delta: Block) -> (Self, BaseReceiverMsg) {
+    pub fn new<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        sid: [u8; 16],
+        delta: Block,
+    ) -> (Self, BaseReceiverMsg) {
         let (base, msg) = BaseOtReceiver::new(rng, sid, &delta_bits(delta));
         (IknpSenderSetup { delta, base }, msg)
     }
@@ -106,7 +113,12 @@ impl IknpSenderSetup {
     /// Finishes the base OTs.
     pub fn finish(self, msg: &BaseSenderMsg) -> Result<IknpSender> {
         let seeds = self.base.finish(msg)?;
-        Ok(IknpSender { delta: self.delta, prgs: seeds.into_iter().map(Prg::new).collect(), ctr: 0, next_index: 0 })
+        Ok(IknpSender {
+            delta: self.delta,
+            prgs: seeds.into_iter().map(Prg::new).collect(),
+            ctr: 0,
+            next_index: 0,
+        })
     }
 }
 
@@ -120,8 +132,15 @@ impl IknpReceiverSetup {
     /// Finishes the base OTs.
     pub fn finish(self, msg: &BaseReceiverMsg) -> Result<IknpReceiver> {
         let seeds = self.base.finish(msg)?;
-        let prgs = seeds.into_iter().map(|[k0, k1]| [Prg::new(k0), Prg::new(k1)]).collect();
-        Ok(IknpReceiver { prgs, ctr: 0, next_index: 0 })
+        let prgs = seeds
+            .into_iter()
+            .map(|[k0, k1]| [Prg::new(k0), Prg::new(k1)])
+            .collect();
+        Ok(IknpReceiver {
+            prgs,
+            ctr: 0,
+            next_index: 0,
+        })
     }
 }
 
@@ -155,7 +174,14 @@ impl IknpReceiver {
         let first = self.next_index;
         self.next_index += m as u64;
         let rows = columns_to_rows(&t, nb, m).into_iter().map(Block).collect();
-        (ExtendMsg { count: m as u64, u: u.into_iter().map(Block).collect() }, rows, first)
+        (
+            ExtendMsg {
+                count: m as u64,
+                u: u.into_iter().map(Block).collect(),
+            },
+            rows,
+            first,
+        )
     }
 }
 
@@ -169,11 +195,19 @@ impl IknpSender {
     /// global index of the first OT.
     pub fn extend(&mut self, msg: &ExtendMsg, expected: usize) -> Result<(Vec<Block>, u64)> {
         if msg.count != expected as u64 || expected > MAX_EXTEND {
-            return Err(OtError::Length { what: "extension OT count", expected, actual: msg.count as usize });
+            return Err(OtError::Length {
+                what: "extension OT count",
+                expected,
+                actual: msg.count as usize,
+            });
         }
         let nb = expected.div_ceil(128);
         if msg.u.len() != KAPPA * nb {
-            return Err(OtError::Length { what: "extension columns", expected: KAPPA * nb, actual: msg.u.len() });
+            return Err(OtError::Length {
+                what: "extension columns",
+                expected: KAPPA * nb,
+                actual: msg.u.len(),
+            });
         }
         let mut q = vec![0u128; KAPPA * nb];
         for (j, prg) in self.prgs.iter().enumerate() {
@@ -188,7 +222,13 @@ impl IknpSender {
         self.ctr += nb as u64;
         let first = self.next_index;
         self.next_index += expected as u64;
-        Ok((columns_to_rows(&q, nb, expected).into_iter().map(Block).collect(), first))
+        Ok((
+            columns_to_rows(&q, nb, expected)
+                .into_iter()
+                .map(Block)
+                .collect(),
+            first,
+        ))
     }
 }
 
@@ -207,22 +247,43 @@ pub fn rot_sender(q: &[Block], delta: Block, first: u64) -> Vec<[Block; 2]> {
 /// Random-OT outputs of the receiver: `H(t_i)` with tweak `first + i`.
 pub fn rot_receiver(t: &[Block], first: u64) -> Vec<Block> {
     let mut out = vec![Block::ZERO; t.len()];
-    fixed_aes().hash_many(t, |i| tweak(domain::OT, u128::from(first + i as u64)), &mut out);
+    fixed_aes().hash_many(
+        t,
+        |i| tweak(domain::OT, u128::from(first + i as u64)),
+        &mut out,
+    );
     out
 }
 
 /// Chosen-message OT from random OT: the sender's ciphertexts `m_b ^ k_b`.
 pub fn chosen_encrypt(keys: &[[Block; 2]], messages: &[[Block; 2]]) -> Result<Vec<[Block; 2]>> {
     if keys.len() != messages.len() {
-        return Err(OtError::Length { what: "chosen messages", expected: keys.len(), actual: messages.len() });
+        return Err(OtError::Length {
+            what: "chosen messages",
+            expected: keys.len(),
+            actual: messages.len(),
+        });
     }
-    Ok(keys.iter().zip(messages).map(|(k, m)| [k[0] ^ m[0], k[1] ^ m[1]]).collect())
+    Ok(keys
+        .iter()
+        .zip(messages)
+        .map(|(k, m)| [k[0] ^ m[0], k[1] ^ m[1]])
+        .collect())
 }
 
 /// The receiver's decryption: `y_{c_i} ^ k_i`.
 pub fn chosen_decrypt(keys: &[Block], choices: &[bool], cts: &[[Block; 2]]) -> Result<Vec<Block>> {
     if keys.len() != cts.len() || choices.len() != cts.len() {
-        return Err(OtError::Length { what: "chosen ciphertexts", expected: keys.len(), actual: cts.len() });
+        return Err(OtError::Length {
+            what: "chosen ciphertexts",
+            expected: keys.len(),
+            actual: cts.len(),
+        });
     }
-    Ok(keys.iter().zip(choices).zip(cts).map(|((k, &c), y)| y[usize::from(c)] ^ *k).collect())
+    Ok(keys
+        .iter()
+        .zip(choices)
+        .zip(cts)
+        .map(|((k, &c), y)| y[usize::from(c)] ^ *k)
+        .collect())
 }

@@ -26,8 +26,8 @@ pub mod transpose;
 
 pub use base::{BaseOtReceiver, BaseOtSender, BaseReceiverMsg, BaseSenderMsg};
 pub use iknp::{
-    chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, ExtendMsg, IknpReceiver, IknpReceiverSetup,
-    IknpSender, IknpSenderSetup, KAPPA, MAX_EXTEND,
+    chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, ExtendMsg, IknpReceiver,
+    IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA, MAX_EXTEND,
 };
 
 /// Errors of the OT protocols.
@@ -35,7 +35,11 @@ pub use iknp::{
 #[non_exhaustive]
 pub enum OtError {
     #[error("{what}: expected {expected}, got {actual}")]
-    Length { what: &'static str, expected: usize, actual: usize },
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     #[error("invalid group element: {what}")]
     BadPoint { what: &'static str },
 }
