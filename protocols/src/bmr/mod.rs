@@ -6,7 +6,7 @@
 //! # Paper step to code
 //! | BLO16 | here |
 //! | --- | --- |
-//! | per-party offset `R^i`, keys `k^i_{w,0}`, mask shares `lambda^i_w` | `material.rs` [`Fresh`-sampled] |
+//! | per-party offset `R^i`, keys `k^i_{w,0}`, mask shares `lambda^i_w` | `material.rs` (`Fresh`) |
 //! | products `lambda^i R^j` by OT | IKNP correlated OT with correlation `R^j` (`ot`), round 2 |
 //! | products `lambda_a lambda_b` by OT | bit OT from the same COTs (Gilboa), round 3 |
 //! | `lambda_a lambda_b R^j` | derandomized random COT, round 4 |
@@ -19,7 +19,8 @@
 //! - `config.rs`: [`BmrConfig`] (parties, evaluator, owner of every input and output wire).
 //! - `msg.rs`: [`BmrMsg`] / [`Body`], one enum for all rounds; `encoded_len` for exact sizes.
 //! - `material.rs`: a garbler's secrets and local computations (propagation, bit OT, rows).
-//! - `offline.rs`: [`OfflineParty`], rounds 1-5, ends in a [`Prepared`].
+//! - `offline.rs`: [`OfflineParty`], rounds 1-5 (message intake), ends in a [`Prepared`];
+//!   `rounds.rs`: what each round computes once complete.
 //! - `prepared.rs`: [`Prepared`], serializable, consumed by the online phase.
 //! - `online.rs`: [`OnlineParty`], rounds 1-3 of the online phase.
 //! - `eval.rs`: the evaluator's BMR evaluation.
@@ -45,6 +46,7 @@ mod msg;
 mod offline;
 mod online;
 mod prepared;
+mod rounds;
 
 pub use config::{owners_round_robin, BmrConfig, MAX_GARBLERS};
 pub use eval::evaluate;

@@ -28,7 +28,7 @@ use crate::gc::block::{Block, PackedBits};
 use crate::ot::{IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA};
 
 /// Session id of the IKNP instance in which `recv` receives from `send`.
-fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8; 16] {
+pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8; 16] {
     let mut h = blake3::Hasher::new_derive_key("seco bmr pair sid v1");
     h.update(session);
     h.update(&(recv as u64).to_le_bytes());
@@ -38,7 +38,7 @@ fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8; 16] {
     out
 }
 
-enum Phase {
+pub(super) enum Phase {
     /// (1) waiting for every peer's base OTs.
     Base {
         fresh: Fresh,
@@ -67,21 +67,21 @@ enum Phase {
 
 /// One party's offline state machine. Produces a [`Prepared`] when complete.
 pub struct OfflineParty {
-    cfg: BmrConfig,
-    program: Program,
-    me: PartyId,
+    pub(super) cfg: BmrConfig,
+    pub(super) program: Program,
+    pub(super) me: PartyId,
     /// Current round 1..=5; 6 when complete.
-    round: usize,
-    phase: Phase,
+    pub(super) round: usize,
+    pub(super) phase: Phase,
     /// Early or current messages of rounds 1..=4, one slot per peer.
-    inbox: Vec<Vec<Option<Body>>>,
+    pub(super) inbox: Vec<Vec<Option<Body>>>,
     /// Which garblers' final message arrived.
-    finals: Vec<bool>,
+    pub(super) finals: Vec<bool>,
     /// Evaluator: XOR of the table shares so far.
-    tables: Vec<Block>,
+    pub(super) tables: Vec<Block>,
     /// Output owner: XOR of the mask shares of its output wires so far.
-    out_masks: Vec<bool>,
-    garbler_prep: Option<GarblerPrep>,
+    pub(super) out_masks: Vec<bool>,
+    pub(super) garbler_prep: Option<GarblerPrep>,
 }
 
 impl OfflineParty {
@@ -326,7 +326,7 @@ impl OfflineParty {
         Ok(out)
     }
 
-    fn msg(&self, to: PartyId, body: Body) -> Outgoing {
+    pub(super) fn msg(&self, to: PartyId, body: Body) -> Outgoing {
         (
             to,
             BmrMsg {
@@ -337,7 +337,7 @@ impl OfflineParty {
         )
     }
 
-    fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
+    pub(super) fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
         (0..self.cfg.garblers)
             .filter(|&p| p != self.me)
             .map(|p| {
@@ -351,165 +351,6 @@ impl OfflineParty {
                 )
             })
             .collect()
-    }
-
-    fn complete_round(&mut self, mut bodies: Vec<Option<Body>>) -> Result<Vec<Outgoing>> {
-        let n = self.cfg.garblers;
-        let me = self.me;
-        match std::mem::replace(&mut self.phase, Phase::Failed) {
-            Phase::Base {
-                fresh,
-                mut recv,
-                mut send,
-            } => {
-                let choices = fresh.choices();
-                let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
-                let mut rows_t = vec![Vec::new(); n];
-                let mut exts = vec![None; n];
-                for p in (0..n).filter(|&p| p != me) {
-                    let Some(Body::Base {
-                        ot_sender,
-                        ot_receiver,
-                    }) = bodies[p].take()
-                    else {
-                        return Err(BmrError::Internal("base slot"));
-                    };
-                    let rs = recv[p].take().ok_or(BmrError::Internal("receiver setup"))?;
-                    let ss = send[p].take().ok_or(BmrError::Internal("sender setup"))?;
-                    let mut receiver = rs.finish(&ot_receiver)?;
-                    senders[p] = Some(ss.finish(&ot_sender)?);
-                    let (ext, t, _) = receiver.extend(&choices);
-                    rows_t[p] = t;
-                    exts[p] = Some(ext);
-                }
-                self.phase = Phase::Extend {
-                    fresh,
-                    senders,
-                    rows_t,
-                };
-                let out = exts
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(p, e)| e.map(|e| self.msg(p, Body::Extend(e))));
-                Ok(out.collect())
-            }
-            Phase::Extend {
-                fresh,
-                mut senders,
-                rows_t,
-            } => {
-                let inputs_of: Vec<Vec<usize>> = (0..n).map(|p| self.cfg.inputs_of(p)).collect();
-                let mut rows_q = vec![Vec::new(); n];
-                for p in (0..n).filter(|&p| p != me) {
-                    let Some(Body::Extend(ext)) = bodies[p].take() else {
-                        return Err(BmrError::Internal("extend slot"));
-                    };
-                    let s = senders[p].as_mut().ok_or(BmrError::Internal("sender"))?;
-                    rows_q[p] = s
-                        .extend(&ext, Fresh::slots(inputs_of[p].len(), &self.program))?
-                        .0;
-                }
-                let c = fresh.c.clone();
-                let mat = Material::build(me, &self.program, fresh, &inputs_of, rows_t, rows_q);
-                let mut mu: Vec<bool> = self
-                    .program
-                    .ands()
-                    .map(|g| mat.lam[g.a as usize] & mat.lam[g.b as usize])
-                    .collect();
-                let mut ds = vec![Vec::new(); n];
-                for p in (0..n).filter(|&p| p != me) {
-                    let (d, share) = mat.bit_ot_send(&self.program, p);
-                    mu.iter_mut().zip(share).for_each(|(x, s)| *x ^= s);
-                    ds[p] = d;
-                }
-                self.phase = Phase::BitOt { mat, mu, c };
-                Ok(self.send_all(|p| Body::BitOt(PackedBits::from_bools(&ds[p]))))
-            }
-            Phase::BitOt { mat, mut mu, c } => {
-                for p in (0..n).filter(|&p| p != me) {
-                    let Some(Body::BitOt(d)) = bodies[p].take() else {
-                        return Err(BmrError::Internal("bit-OT slot"));
-                    };
-                    let share = mat.bit_ot_receive(&self.program, p, &d.to_bools());
-                    mu.iter_mut().zip(share).for_each(|(x, s)| *x ^= s);
-                }
-                let e: Vec<bool> = mu.iter().zip(&c).map(|(&m, &ci)| m ^ ci).collect();
-                self.phase = Phase::Derand { mat, mu };
-                let e = PackedBits::from_bools(&e);
-                Ok(self.send_all(|_| Body::Derand(e.clone())))
-            }
-            Phase::Derand { mut mat, mu } => {
-                for p in (0..n).filter(|&p| p != me) {
-                    let Some(Body::Derand(e)) = bodies[p].take() else {
-                        return Err(BmrError::Internal("derand slot"));
-                    };
-                    mat.derandomize(p, &e.to_bools());
-                }
-                let out = self.garble(&mat, &mu);
-                self.phase = Phase::Garbled;
-                Ok(out)
-            }
-            Phase::Garbled | Phase::Failed => Err(BmrError::Internal("round after garbling")),
-        }
-    }
-
-    /// End of round 4: own table share and output-mask shares, sent or kept.
-    fn garble(&mut self, mat: &Material, mu: &[bool]) -> Vec<Outgoing> {
-        let share = mat.table_share(&self.program, mu);
-        let masks_of = |p: PartyId| -> PackedBits {
-            let bits: Vec<bool> = self
-                .cfg
-                .outputs_of(p)
-                .iter()
-                .map(|&o| mat.lam[self.program.outputs[o] as usize])
-                .collect();
-            PackedBits::from_bools(&bits)
-        };
-        let mut out = Vec::new();
-        for p in (0..self.cfg.num_parties()).filter(|&p| p != self.me && self.cfg.receives_final(p))
-        {
-            let tables = if p == self.cfg.evaluator {
-                share.clone()
-            } else {
-                Vec::new()
-            };
-            let body = Body::Final {
-                tables,
-                output_masks: masks_of(p),
-            };
-            out.push((
-                p,
-                BmrMsg {
-                    session: self.cfg.session,
-                    from: self.me,
-                    body,
-                },
-            ));
-        }
-        if self.me == self.cfg.evaluator {
-            self.tables
-                .iter_mut()
-                .zip(&share)
-                .for_each(|(a, s)| *a ^= *s);
-        }
-        let own = masks_of(self.me);
-        self.out_masks
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, m)| *m ^= own.get(i));
-        let n_in = self.program.num_inputs as usize;
-        let mine: Vec<bool> = self
-            .cfg
-            .inputs_of(self.me)
-            .iter()
-            .map(|&w| mat.lam[w])
-            .collect();
-        self.garbler_prep = Some(GarblerPrep {
-            offset: mat.r,
-            input_keys: mat.key0[..n_in].to_vec(),
-            input_masks: PackedBits::from_bools(&mine),
-        });
-        out
     }
 
     /// The preprocessed material, once complete.
