@@ -5,11 +5,13 @@
 //! `zero = XOR(w0, w0)` (and `INV(zero)` for one) on the first input wire, so that every engine
 //! only implements XOR, INV and AND. A circuit with constants but no input is refused.
 //!
-//! Scheduling: the depth of a wire is the number of AND gates on its longest path from the
-//! inputs. Layer `l` holds the linear gates whose output has depth `l`, in circuit order, then
-//! the AND gates whose inputs have depth at most `l` (and output depth `l + 1`). AND gates are
-//! numbered in this execution order; the number is the gate index `g` used for hash tweaks and
-//! for the position of the garbled table.
+//! Scheduling: independent parts of the circuit (connected components of its wires, e.g. the
+//! per-element circuits of a ReLU layer) are packed into chunks of about 4096 AND gates, run
+//! one after the other so that a chunk's labels stay in cache. Within a chunk, the depth of a
+//! wire is the number of AND gates on its longest path from the inputs; layer `l` of the chunk
+//! holds the linear gates whose output has depth `l`, in circuit order, then the AND gates whose
+//! inputs have depth at most `l`. AND gates are numbered in this execution order; the number is
+//! the gate index `g` used for hash tweaks and for the position of the garbled table.
 
 use super::ir::{Circuit, Gate, WireId};
 use super::{CircuitError, Result};
@@ -34,6 +36,75 @@ pub struct AndOp {
 pub struct Layer {
     pub linear: Vec<LinOp>,
     pub ands: Vec<AndOp>,
+}
+
+/// A lowered gate before scheduling.
+#[derive(Clone, Copy)]
+enum Low {
+    Lin(LinOp),
+    And(AndOp),
+}
+
+fn lin_out(op: &LinOp) -> WireId {
+    match *op {
+        LinOp::Xor { out, .. } | LinOp::Inv { out, .. } => out,
+    }
+}
+
+/// AND gates per scheduling chunk: enough for full AES batches, small enough that a chunk's
+/// live labels stay in the L2 cache.
+const CHUNK_ANDS: usize = 4096;
+
+/// Chunk number of every gate: connected components of the wire graph (constant wires do not
+/// connect), packed in order of first appearance into chunks of about [`CHUNK_ANDS`] ANDs.
+fn chunks(low: &[Low], global: &[bool], num_wires: usize) -> Vec<u32> {
+    let mut parent: Vec<u32> = (0..num_wires as u32).collect();
+    fn find(parent: &mut [u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            let up = parent[parent[x as usize] as usize];
+            parent[x as usize] = up;
+            x = up;
+        }
+        x
+    }
+    let ops = |g: &Low| -> ([WireId; 2], usize, WireId) {
+        match *g {
+            Low::Lin(LinOp::Xor { a, b, out }) => ([a, b], 2, out),
+            Low::Lin(LinOp::Inv { a, out }) => ([a, 0], 1, out),
+            Low::And(op) => ([op.a, op.b], 2, op.out),
+        }
+    };
+    for g in low {
+        let (ins, k, out) = ops(g);
+        for &w in &ins[..k] {
+            if !global[w as usize] {
+                let (x, y) = (find(&mut parent, w), find(&mut parent, out));
+                parent[x as usize] = y;
+            }
+        }
+    }
+    let roots: Vec<u32> = low.iter().map(|g| find(&mut parent, ops(g).2)).collect();
+    let mut ands_of = std::collections::HashMap::<u32, usize>::new();
+    for (g, &r) in low.iter().zip(&roots) {
+        if matches!(g, Low::And(_)) {
+            *ands_of.entry(r).or_default() += 1;
+        }
+    }
+    let mut chunk_of = std::collections::HashMap::<u32, u32>::new();
+    let (mut current, mut filled) = (0u32, 0usize);
+    roots
+        .iter()
+        .map(|&r| {
+            *chunk_of.entry(r).or_insert_with(|| {
+                if filled >= CHUNK_ANDS {
+                    current += 1;
+                    filled = 0;
+                }
+                filled += ands_of.get(&r).copied().unwrap_or(0);
+                current
+            })
+        })
+        .collect()
 }
 
 /// A lowered, layered circuit.
@@ -62,55 +133,71 @@ impl Program {
         }
         let zero = circuit.num_wires();
         let num_wires = if has_const { zero + 1 } else { zero };
-        // alias[w] = the wire that carries w's value after lowering.
+        // (1) Lower: aliases for copies and constant zero, INV(zero) for constant one.
         let mut alias: Vec<WireId> = (0..num_wires).collect();
-        let mut depth = vec![0u32; num_wires as usize];
-        let mut layers: Vec<Layer> = Vec::new();
-        let layer_at = |layers: &mut Vec<Layer>, d: u32| -> usize {
-            while layers.len() <= d as usize {
-                layers.push(Layer::default());
-            }
-            d as usize
-        };
+        let mut global = vec![false; num_wires as usize];
+        let mut prelude = Vec::new();
         if has_const {
-            let l = layer_at(&mut layers, 0);
-            layers[l].linear.push(LinOp::Xor {
-                a: 0,
-                b: 0,
-                out: zero,
-            });
+            prelude.push(LinOp::Xor { a: 0, b: 0, out: zero });
+            global[zero as usize] = true;
         }
-        let mut num_and = 0usize;
+        let mut low: Vec<Low> = Vec::with_capacity(circuit.gates().len());
         for gate in circuit.gates() {
             // Circuit validation guarantees every wire index below is in range.
+            let al = |w: WireId| alias[w as usize];
             match *gate {
-                Gate::Copy { a, out } => alias[out as usize] = alias[a as usize],
+                Gate::Copy { a, out } => alias[out as usize] = al(a),
                 Gate::Const { value: false, out } => alias[out as usize] = zero,
                 Gate::Const { value: true, out } => {
-                    let l = layer_at(&mut layers, 0);
-                    layers[l].linear.push(LinOp::Inv { a: zero, out });
+                    prelude.push(LinOp::Inv { a: zero, out });
+                    global[out as usize] = true;
                 }
-                Gate::Xor { a, b, out } => {
-                    let (a, b) = (alias[a as usize], alias[b as usize]);
-                    let d = depth[a as usize].max(depth[b as usize]);
-                    depth[out as usize] = d;
-                    let l = layer_at(&mut layers, d);
-                    layers[l].linear.push(LinOp::Xor { a, b, out });
+                Gate::Xor { a, b, out } => low.push(Low::Lin(LinOp::Xor { a: al(a), b: al(b), out })),
+                Gate::Inv { a, out } => low.push(Low::Lin(LinOp::Inv { a: al(a), out })),
+                Gate::And { a, b, out } => low.push(Low::And(AndOp { a: al(a), b: al(b), out })),
+            }
+        }
+        // (2) Chunks of independent components, (3) AND-depth layers within each chunk.
+        let chunk = chunks(&low, &global, num_wires as usize);
+        let n_chunks = chunk.iter().max().map_or(0, |&c| c as usize + 1);
+        let mut by_chunk: Vec<Vec<usize>> = vec![Vec::new(); n_chunks];
+        for (i, &c) in chunk.iter().enumerate() {
+            by_chunk[c as usize].push(i);
+        }
+        let mut layers: Vec<Layer> = Vec::new();
+        if !prelude.is_empty() {
+            layers.push(Layer { linear: prelude, ands: Vec::new() });
+        }
+        let mut depth = vec![0u32; num_wires as usize];
+        let mut num_and = 0usize;
+        for gates in &by_chunk {
+            let base = layers.len();
+            for &i in gates {
+                let (d, out_depth) = match low[i] {
+                    Low::Lin(LinOp::Xor { a, b, .. }) => {
+                        let d = depth[a as usize].max(depth[b as usize]);
+                        (d, d)
+                    }
+                    Low::Lin(LinOp::Inv { a, .. }) => (depth[a as usize], depth[a as usize]),
+                    Low::And(g) => {
+                        let d = depth[g.a as usize].max(depth[g.b as usize]);
+                        (d, d + 1)
+                    }
+                };
+                let l = base + d as usize;
+                while layers.len() <= l {
+                    layers.push(Layer::default());
                 }
-                Gate::Inv { a, out } => {
-                    let a = alias[a as usize];
-                    let d = depth[a as usize];
-                    depth[out as usize] = d;
-                    let l = layer_at(&mut layers, d);
-                    layers[l].linear.push(LinOp::Inv { a, out });
-                }
-                Gate::And { a, b, out } => {
-                    let (a, b) = (alias[a as usize], alias[b as usize]);
-                    let d = depth[a as usize].max(depth[b as usize]);
-                    depth[out as usize] = d + 1;
-                    let l = layer_at(&mut layers, d);
-                    layers[l].ands.push(AndOp { a, b, out });
-                    num_and += 1;
+                match low[i] {
+                    Low::Lin(op) => {
+                        depth[lin_out(&op) as usize] = out_depth;
+                        layers[l].linear.push(op);
+                    }
+                    Low::And(g) => {
+                        depth[g.out as usize] = out_depth;
+                        layers[l].ands.push(g);
+                        num_and += 1;
+                    }
                 }
             }
         }

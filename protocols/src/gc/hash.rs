@@ -133,18 +133,39 @@ impl FixedKeyAes {
         k
     }
 
-    /// `H(x[i], t(i))` for a slice, batched by 8; `out` must be as long as `x`.
-    pub fn hash_many(&self, x: &[Block], t: impl Fn(usize) -> Block, out: &mut [Block]) {
-        let n = x.len().min(out.len());
-        let mut i = 0;
-        while i + 8 <= n {
-            let mut k: [Block; 8] = std::array::from_fn(|j| sigma(x[i + j]) ^ t(i + j));
-            self.mmo_batch(&mut k);
-            out[i..i + 8].copy_from_slice(&k);
-            i += 8;
+    /// MMO on prepared inputs of any length, in place, 64 blocks per AES call.
+    pub fn mmo_slice(&self, k: &mut [Block]) {
+        let mut g = [GenericArray::default(); 64];
+        for chunk in k.chunks_mut(64) {
+            for (gi, &ki) in g.iter_mut().zip(chunk.iter()) {
+                *gi = to_ga(ki);
+            }
+            self.cipher.encrypt_blocks(&mut g[..chunk.len()]);
+            for (ki, gi) in chunk.iter_mut().zip(g.iter()) {
+                *ki ^= from_ga(gi);
+            }
         }
-        for j in i..n {
-            out[j] = self.hash(x[j], t(j));
+    }
+
+    /// `H(x[i], t(i))` for a slice, 64 blocks per AES call (one backend dispatch, eight-way
+    /// pipelined inside); `out` must be as long as `x`.
+    pub fn hash_many(&self, x: &[Block], t: impl Fn(usize) -> Block, out: &mut [Block]) {
+        const B: usize = 64;
+        let n = x.len().min(out.len());
+        let mut k = [Block::ZERO; B];
+        let mut g = [GenericArray::default(); B];
+        let mut i = 0;
+        while i < n {
+            let m = (n - i).min(B);
+            for j in 0..m {
+                k[j] = sigma(x[i + j]) ^ t(i + j);
+                g[j] = to_ga(k[j]);
+            }
+            self.cipher.encrypt_blocks(&mut g[..m]);
+            for j in 0..m {
+                out[i + j] = from_ga(&g[j]) ^ k[j];
+            }
+            i += m;
         }
     }
 }

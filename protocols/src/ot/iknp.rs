@@ -55,16 +55,21 @@ impl Prg {
             cipher: Aes128Enc::new(&GenericArray::from(seed.to_bytes())),
         }
     }
-    /// Blocks `ctr..ctr + n` of the stream, XORed into `out`.
+    /// Blocks `ctr..ctr + n` of the stream, XORed into `out` (64 blocks per AES call, no
+    /// allocation).
     fn xor_into(&self, ctr: u64, out: &mut [u128]) {
-        let mut buf: Vec<GenericArray<u8, _>> = (0..out.len() as u64)
-            .map(|i| GenericArray::from(u128::from(ctr + i).to_le_bytes()))
-            .collect();
-        self.cipher.encrypt_blocks(&mut buf);
-        for (o, b) in out.iter_mut().zip(&buf) {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(b);
-            *o ^= u128::from_le_bytes(a);
+        let mut buf = [GenericArray::default(); 64];
+        for (c, chunk) in out.chunks_mut(64).enumerate() {
+            let base = ctr + 64 * c as u64;
+            for (i, b) in buf.iter_mut().enumerate().take(chunk.len()) {
+                *b = GenericArray::from(u128::from(base + i as u64).to_le_bytes());
+            }
+            self.cipher.encrypt_blocks(&mut buf[..chunk.len()]);
+            for (o, b) in chunk.iter_mut().zip(&buf) {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                *o ^= u128::from_le_bytes(a);
+            }
         }
     }
 }
