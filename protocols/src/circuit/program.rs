@@ -84,25 +84,26 @@ fn chunks(low: &[Low], global: &[bool], num_wires: usize) -> Vec<u32> {
         }
     }
     let roots: Vec<u32> = low.iter().map(|g| find(&mut parent, ops(g).2)).collect();
-    let mut ands_of = std::collections::HashMap::<u32, usize>::new();
+    let mut ands_of = vec![0usize; num_wires];
     for (g, &r) in low.iter().zip(&roots) {
         if matches!(g, Low::And(_)) {
-            *ands_of.entry(r).or_default() += 1;
+            ands_of[r as usize] += 1;
         }
     }
-    let mut chunk_of = std::collections::HashMap::<u32, u32>::new();
+    let mut chunk_of = vec![u32::MAX; num_wires];
     let (mut current, mut filled) = (0u32, 0usize);
     roots
         .iter()
         .map(|&r| {
-            *chunk_of.entry(r).or_insert_with(|| {
+            if chunk_of[r as usize] == u32::MAX {
                 if filled >= CHUNK_ANDS {
                     current += 1;
                     filled = 0;
                 }
-                filled += ands_of.get(&r).copied().unwrap_or(0);
-                current
-            })
+                filled += ands_of[r as usize];
+                chunk_of[r as usize] = current;
+            }
+            chunk_of[r as usize]
         })
         .collect()
 }
@@ -138,7 +139,11 @@ impl Program {
         let mut global = vec![false; num_wires as usize];
         let mut prelude = Vec::new();
         if has_const {
-            prelude.push(LinOp::Xor { a: 0, b: 0, out: zero });
+            prelude.push(LinOp::Xor {
+                a: 0,
+                b: 0,
+                out: zero,
+            });
             global[zero as usize] = true;
         }
         let mut low: Vec<Low> = Vec::with_capacity(circuit.gates().len());
@@ -152,9 +157,17 @@ impl Program {
                     prelude.push(LinOp::Inv { a: zero, out });
                     global[out as usize] = true;
                 }
-                Gate::Xor { a, b, out } => low.push(Low::Lin(LinOp::Xor { a: al(a), b: al(b), out })),
+                Gate::Xor { a, b, out } => low.push(Low::Lin(LinOp::Xor {
+                    a: al(a),
+                    b: al(b),
+                    out,
+                })),
                 Gate::Inv { a, out } => low.push(Low::Lin(LinOp::Inv { a: al(a), out })),
-                Gate::And { a, b, out } => low.push(Low::And(AndOp { a: al(a), b: al(b), out })),
+                Gate::And { a, b, out } => low.push(Low::And(AndOp {
+                    a: al(a),
+                    b: al(b),
+                    out,
+                })),
             }
         }
         // (2) Chunks of independent components, (3) AND-depth layers within each chunk.
@@ -166,7 +179,10 @@ impl Program {
         }
         let mut layers: Vec<Layer> = Vec::new();
         if !prelude.is_empty() {
-            layers.push(Layer { linear: prelude, ands: Vec::new() });
+            layers.push(Layer {
+                linear: prelude,
+                ands: Vec::new(),
+            });
         }
         let mut depth = vec![0u32; num_wires as usize];
         let mut num_and = 0usize;
