@@ -109,3 +109,26 @@ fn maxpool_reshare_plain_and_bmr() {
         assert_eq!(decode_words(&outs[1], 32), expect);
     }
 }
+
+#[test]
+fn bad_parameters_are_typed_errors() {
+    for (parties, k, f) in [(0, 32, 8), (3, 0, 0), (3, 65, 8), (3, 32, 32)] {
+        assert!(ReluReshare {
+            parties,
+            elements: 1,
+            k,
+            f
+        }
+        .circuit()
+        .is_err());
+        let mp = MaxPoolReshare {
+            parties,
+            windows: 1,
+            window: 2,
+            k,
+            f,
+            relu: true,
+        };
+        assert!(mp.circuit().is_err());
+    }
+}

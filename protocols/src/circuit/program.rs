@@ -74,12 +74,22 @@ fn chunks(low: &[Low], global: &[bool], num_wires: usize) -> Vec<u32> {
             Low::And(op) => ([op.a, op.b], 2, op.out),
         }
     };
+    let mut size = vec![1u32; num_wires];
     for g in low {
         let (ins, k, out) = ops(g);
         for &w in &ins[..k] {
             if !global[w as usize] {
                 let (x, y) = (find(&mut parent, w), find(&mut parent, out));
-                parent[x as usize] = y;
+                if x != y {
+                    // Union by size keeps the trees shallow.
+                    let (small, big) = if size[x as usize] < size[y as usize] {
+                        (x, y)
+                    } else {
+                        (y, x)
+                    };
+                    parent[small as usize] = big;
+                    size[big as usize] += size[small as usize];
+                }
             }
         }
     }

@@ -17,7 +17,7 @@
 
 use super::builder::{Builder, Word};
 use super::ir::Circuit;
-use super::Result;
+use super::{CircuitError, Result};
 
 /// Party index (0-based) as used by the engines.
 pub type PartyId = usize;
@@ -93,9 +93,21 @@ fn encode(k: usize, y: &[u64], r: &[u64]) -> Vec<bool> {
         .collect()
 }
 
+/// Checks the parameters shared by both circuits.
+fn check_params(parties: usize, k: usize, f: usize) -> Result<()> {
+    if parties == 0 || k == 0 || k > 64 || f >= k {
+        return Err(CircuitError::BadValue {
+            message: format!(
+                "need parties >= 1, 1 <= k <= 64, f < k; got parties {parties}, k {k}, f {f}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Output words (k bits each, LSB first) back to integers mod 2^k.
 pub fn decode_words(bits: &[bool], k: usize) -> Vec<u64> {
-    bits.chunks(k)
+    bits.chunks(k.max(1))
         .map(|c| {
             c.iter()
                 .enumerate()
@@ -107,6 +119,7 @@ pub fn decode_words(bits: &[bool], k: usize) -> Vec<u64> {
 impl ReluReshare {
     /// Builds the circuit.
     pub fn circuit(&self) -> Result<Circuit> {
+        check_params(self.parties, self.k, self.f)?;
         let (k, f) = (self.k, self.f);
         build(
             self.parties,
@@ -146,6 +159,7 @@ impl ReluReshare {
 impl MaxPoolReshare {
     /// Builds the circuit.
     pub fn circuit(&self) -> Result<Circuit> {
+        check_params(self.parties, self.k, self.f)?;
         let (k, f, w, relu_on) = (self.k, self.f, self.window.max(1), self.relu);
         build(
             self.parties,
@@ -201,9 +215,9 @@ pub fn mask(k: usize) -> u64 {
     }
 }
 
-/// Two's-complement value of a k-bit word.
+/// Two's-complement value of a k-bit word (`1 <= k <= 64`).
 pub fn signed(v: u64, k: usize) -> i64 {
-    let s = 64 - k as u32;
+    let s = 64 - k.clamp(1, 64) as u32;
     ((v << s) as i64) >> s
 }
 
