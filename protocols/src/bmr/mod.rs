@@ -26,6 +26,61 @@
 //! - `eval.rs`: the evaluator's BMR evaluation.
 //! - `driver.rs`: in-process deterministic driver ([`driver::run_offline`], [`driver::run_online`]).
 //!
+//! # Example: a ReLU layer garbled in preprocessing, evaluated later
+//! Three servers; server 2 owns the next layer (learns the outputs), server 1 evaluates.
+//! Each party's state machine is stepped with `handle(from, msg)`; here a plain loop routes the
+//! messages (an actor would persist, then send, DESIGN.md s.6).
+//! ```
+//! use rand::SeedableRng;
+//! use seco_protocols::bmr::{BmrConfig, OfflineParty, OnlineParty, Prepared};
+//! use seco_protocols::circuit::{reshare::decode_words, ReluReshare};
+//!
+//! let spec = ReluReshare { parties: 3, elements: 2, k: 32, f: 8 };
+//! let circuit = spec.circuit().unwrap();
+//! let cfg = BmrConfig::new([42; 16], &circuit, 3, 1, spec.input_owners(),
+//!                          vec![2; circuit.num_outputs()]).unwrap();
+//! let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(1);
+//!
+//! // Offline: every party starts, then messages are routed until none are left.
+//! let mut parties = Vec::new();
+//! let mut queue = Vec::new();
+//! for me in 0..3 {
+//!     let (p, out) = OfflineParty::new(&mut rng, cfg.clone(), &circuit, me).unwrap();
+//!     queue.extend(out.into_iter().map(|(to, m)| (me, to, m)));
+//!     parties.push(p);
+//! }
+//! while let Some((from, to, msg)) = queue.pop() {
+//!     let out = parties[to].handle(from, msg).unwrap();
+//!     queue.extend(out.into_iter().map(|(t, m)| (to, t, m)));
+//! }
+//! // Each party persists its Prepared (CBOR here) in a bundle, to be used exactly once.
+//! let stored: Vec<Vec<u8>> = parties.into_iter().map(|p| {
+//!     let mut buf = Vec::new();
+//!     ciborium::into_writer(&p.into_prepared().unwrap(), &mut buf).unwrap();
+//!     buf
+//! }).collect();
+//!
+//! // Online: server i's shares y_i (sum 0x0000_1234 before truncation) and r_i.
+//! let y = [[0x1000u64, 7], [0x0234, 0], [0, 0xffff_fff9]];
+//! let r = [[5u64, 6], [0, 0], [0, 0]];
+//! let mut online = Vec::new();
+//! for me in 0..3 {
+//!     let prep: Prepared = ciborium::from_reader(&stored[me][..]).unwrap();
+//!     let bits = spec.encode_inputs(&y[me], &r[me]);
+//!     let (p, out) = OnlineParty::new(prep, &circuit, &bits).unwrap();
+//!     queue.extend(out.into_iter().map(|(to, m)| (me, to, m)));
+//!     online.push(p);
+//! }
+//! while let Some((from, to, msg)) = queue.pop() {
+//!     let out = online[to].handle(from, msg).unwrap();
+//!     queue.extend(out.into_iter().map(|(t, m)| (to, t, m)));
+//! }
+//! // Server 2 learns ReLU(trunc(y)) - r for each element; the others learn nothing.
+//! let got = decode_words(online[2].output().unwrap(), 32);
+//! assert_eq!(got, vec![(0x1234 >> 8) - 5, 0u64.wrapping_sub(6) & 0xffff_ffff]);
+//! assert_eq!(online[0].output(), Some(&[][..]));
+//! ```
+//!
 //! # Costs (n garblers, per AND gate)
 //! Offline, per garbler: 2 COTs with each other garbler (32 bytes each way of IKNP columns) plus
 //! 2 bits; the table share `4 n` blocks to the evaluator (none if it is the evaluator). Work: `8n`
