@@ -49,6 +49,23 @@ impl BmrConfig {
 
     /// Checks ids, counts and the circuit digest.
     pub fn check(&self, circuit: &Circuit) -> Result<()> {
+        self.check_parts(
+            circuit.num_inputs(),
+            circuit.num_outputs(),
+            &circuit.digest(),
+        )
+    }
+
+    /// [`BmrConfig::check`] against a compiled program (no circuit needed).
+    pub fn check_program(&self, program: &Program) -> Result<()> {
+        self.check_parts(
+            program.num_inputs as usize,
+            program.outputs.len(),
+            &program.circuit_digest,
+        )
+    }
+
+    fn check_parts(&self, n_in: usize, n_out: usize, digest: &[u8; 32]) -> Result<()> {
         if self.garblers == 0 || self.garblers > MAX_GARBLERS {
             return Err(BmrError::Config(format!(
                 "garblers must be 1..={MAX_GARBLERS}, got {}",
@@ -61,9 +78,7 @@ impl BmrConfig {
                 self.evaluator
             )));
         }
-        if self.input_owners.len() != circuit.num_inputs()
-            || self.output_owners.len() != circuit.num_outputs()
-        {
+        if self.input_owners.len() != n_in || self.output_owners.len() != n_out {
             return Err(BmrError::Config(
                 "owner lists do not match the circuit's inputs/outputs".into(),
             ));
@@ -80,7 +95,7 @@ impl BmrConfig {
         {
             return Err(BmrError::Config(format!("output owner {p} is not a party")));
         }
-        if self.circuit_digest != circuit.digest() {
+        if &self.circuit_digest != digest {
             return Err(BmrError::CircuitMismatch);
         }
         Ok(())

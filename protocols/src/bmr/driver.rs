@@ -3,6 +3,7 @@
 //! exact encoded size of every message counted. Used by tests, benchmarks and `seco circuit`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::{CryptoRng, Rng};
 
@@ -12,7 +13,7 @@ use super::offline::OfflineParty;
 use super::online::OnlineParty;
 use super::prepared::Prepared;
 use super::{BmrError, Result};
-use crate::circuit::{Circuit, PartyId};
+use crate::circuit::{Circuit, PartyId, Program};
 
 /// Traffic of one phase.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,8 +91,9 @@ pub fn run_offline<R: Rng + CryptoRng + ?Sized>(
 ) -> Result<(Vec<Prepared>, Traffic)> {
     let mut parties = Vec::with_capacity(cfg.num_parties());
     let mut initial = Vec::with_capacity(cfg.num_parties());
+    let program = Arc::new(Program::compile(circuit)?);
     for p in 0..cfg.num_parties() {
-        let (party, out) = OfflineParty::new(rng, cfg.clone(), circuit, p)?;
+        let (party, out) = OfflineParty::with_program(rng, cfg.clone(), program.clone(), p)?;
         parties.push(party);
         initial.push(out);
     }
@@ -112,9 +114,11 @@ pub fn run_online(
 ) -> Result<(Vec<Vec<bool>>, Traffic)> {
     let mut parties = Vec::with_capacity(prepared.len());
     let mut initial = Vec::with_capacity(prepared.len());
+    let program = Arc::new(Program::compile(circuit)?.compact());
     for (p, prep) in prepared.into_iter().enumerate() {
         let empty = Vec::new();
-        let (party, out) = OnlineParty::new(prep, circuit, inputs.get(p).unwrap_or(&empty))?;
+        let input = inputs.get(p).unwrap_or(&empty);
+        let (party, out) = OnlineParty::with_program(prep, program.clone(), input)?;
         parties.push(party);
         initial.push(out);
     }

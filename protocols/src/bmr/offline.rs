@@ -16,6 +16,8 @@
 //! errors that leave the state unchanged; a failure while completing a round (an invalid point,
 //! say) leaves the party failed, and the session must be aborted.
 
+use std::sync::Arc;
+
 use rand::{CryptoRng, Rng};
 
 use super::config::BmrConfig;
@@ -68,7 +70,7 @@ pub(super) enum Phase {
 /// One party's offline state machine. Produces a [`Prepared`] when complete.
 pub struct OfflineParty {
     pub(super) cfg: BmrConfig,
-    pub(super) program: Program,
+    pub(super) program: Arc<Program>,
     pub(super) me: PartyId,
     /// Current round 1..=5; 6 when complete.
     pub(super) round: usize,
@@ -92,11 +94,21 @@ impl OfflineParty {
         circuit: &Circuit,
         me: PartyId,
     ) -> Result<(Self, Vec<Outgoing>)> {
-        cfg.check(circuit)?;
+        Self::with_program(rng, cfg, Arc::new(Program::compile(circuit)?), me)
+    }
+
+    /// [`OfflineParty::new`] with a cached `Program::compile(circuit)` (not compacted: the
+    /// garbler keeps every wire's material).
+    pub fn with_program<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        cfg: BmrConfig,
+        program: Arc<Program>,
+        me: PartyId,
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        cfg.check_program(&program)?;
         if me >= cfg.num_parties() {
             return Err(BmrError::UnknownParty { party: me });
         }
-        let program = Program::compile(circuit)?;
         let n = cfg.garblers;
         let mut out = Vec::new();
         let phase = if cfg.is_garbler(me) {

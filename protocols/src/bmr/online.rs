@@ -10,6 +10,8 @@
 //! Only the owner of an output learns it: the evaluator sees masked values only, and the
 //! masks of an output wire were sent to its owner alone.
 
+use std::sync::Arc;
+
 use super::eval::evaluate;
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::Prepared;
@@ -20,7 +22,7 @@ use crate::gc::block::{Block, PackedBits};
 /// One party's online state machine.
 pub struct OnlineParty {
     prep: Prepared,
-    program: Program,
+    program: Arc<Program>,
     me: PartyId,
     /// Garbler: the external values of the input wires known so far.
     masked: Vec<bool>,
@@ -42,9 +44,20 @@ impl OnlineParty {
         circuit: &Circuit,
         inputs: &[bool],
     ) -> Result<(Self, Vec<Outgoing>)> {
-        prep.config.check(circuit)?;
         // Evaluation streams through the circuit: the compacted program keeps only live keys.
-        let program = Program::compile(circuit)?.compact();
+        let program = Arc::new(Program::compile(circuit)?.compact());
+        Self::with_program(prep, program, inputs)
+    }
+
+    /// [`OnlineParty::new`] with a cached program, ideally `Program::compile(c)?.compact()`
+    /// (compiling costs about as much as evaluating; a server can compile each layer's circuit
+    /// once and share the `Arc` between bundles).
+    pub fn with_program(
+        prep: Prepared,
+        program: Arc<Program>,
+        inputs: &[bool],
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        prep.config.check_program(&program)?;
         prep.validate(&program)?;
         let cfg = &prep.config;
         let me = prep.party;

@@ -129,6 +129,9 @@ pub struct Program {
     pub outputs: Vec<WireId>,
     pub layers: Vec<Layer>,
     pub num_and: usize,
+    /// [`Circuit::digest`] of the circuit this program was compiled from, so that garbling
+    /// material can be checked against a cached program without the circuit.
+    pub circuit_digest: [u8; 32],
 }
 
 impl Program {
@@ -238,6 +241,7 @@ impl Program {
             outputs,
             layers,
             num_and,
+            circuit_digest: circuit.digest(),
         })
     }
 
@@ -350,6 +354,7 @@ impl Program {
             outputs,
             layers,
             num_and: self.num_and,
+            circuit_digest: self.circuit_digest,
         }
     }
 
