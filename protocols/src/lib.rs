@@ -10,6 +10,7 @@
 //!   truncation semantics (DESIGN.md s.3).
 //! - [`model`]: models (layers, shapes), the on-disk format (JSON manifest + safetensors), float
 //!   inference and the bit-exact fixed-point reference inference (DESIGN.md s.4).
+//! - [`onnx`]: import of ONNX models (PyTorch / Keras exports) into the model format.
 //! - [`plan`]: split plans (which server owns which linear layer) and the per-party parts.
 //! - [`mhe`]: multiparty BFV on `fhe` 0.1.1 (keygen, encrypted linear layers, E2S, result
 //!   decryption, noise flooding).
@@ -18,6 +19,7 @@
 
 pub mod fixed;
 pub mod model;
+pub mod onnx;
 pub mod plan;
 
 pub mod bmr;

@@ -1,6 +1,7 @@
 //! One module per subcommand of `seco`.
 
 pub mod circuit;
+pub mod import;
 pub mod model;
 
 use crate::cli::{Cli, Command};

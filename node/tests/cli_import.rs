@@ -1,0 +1,101 @@
+//! `seco model import`: shipped ONNX exports import to the shipped models; every bad case
+//! exits with a one-line error and a non-zero code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use seco_protocols::model::Model;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn seco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seco"))
+        .args(args)
+        .output()
+        .expect("run seco")
+}
+
+fn import(file: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "model",
+        "import",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    seco(&args)
+}
+
+#[test]
+fn shipped_cnn_imports_to_the_shipped_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("digits-cnn");
+    let onnx = root().join("models/digits-cnn/model.onnx");
+    let run = import(&onnx, &out, &["--frac-bits", "10"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("conv2d conv1 1->4"), "{stdout}");
+    let imported = Model::load(&out).unwrap();
+    let shipped = Model::load(root().join("models/digits-cnn")).unwrap();
+    assert_eq!(imported.name, "digits-cnn");
+    assert_eq!(imported.layers, shipped.layers);
+    assert_eq!(imported.fixed_point, shipped.fixed_point);
+    // An existing model is not overwritten without --force.
+    let again = import(&onnx, &out, &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let forced = import(
+        &onnx,
+        &out,
+        &["--force", "--name", "renamed", "--frac-bits", "8"],
+    );
+    assert!(forced.status.success());
+    let m = Model::load(&out).unwrap();
+    assert_eq!((m.name.as_str(), m.fixed_point.frac_bits), ("renamed", 8));
+}
+
+#[test]
+fn bad_files_exit_nonzero_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "bad_sigmoid",
+            "Sigmoid is not supported: only ReLU non-linearities",
+        ),
+        ("bad_softmax", "without the final Softmax"),
+        ("bad_opset3", "unsupported opset"),
+        ("bad_opset_future", "unsupported opset"),
+        ("bad_dynamic_dim", "is dynamic"),
+        ("bad_external_data", "external data"),
+        ("bad_truncated", "not a valid ONNX model"),
+        ("bad_float64", "DOUBLE"),
+        ("bad_depthwise", "group = 4"),
+        ("bad_asymmetric_pads", "asymmetric"),
+        ("bad_residual", "linear chains"),
+        ("does_not_exist", "cannot read"),
+    ];
+    for (case, needle) in cases {
+        let file = root().join(format!("protocols/testdata/onnx/{case}.onnx"));
+        let out = dir.path().join(case);
+        let run = import(&file, &out, &[]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{case}: exit code 0");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{case}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{case}: {stderr}");
+        assert!(stderr.contains(needle), "{case}: {stderr}");
+        assert!(!out.join("model.json").exists(), "{case}: wrote a model");
+    }
+    let run = import(
+        &root().join("models/digits-mlp/model.onnx"),
+        &dir.path().join("f"),
+        &["--frac-bits", "16"],
+    );
+    assert!(!run.status.success());
+}
