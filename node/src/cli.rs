@@ -16,4 +16,7 @@ pub enum Command {
     /// Inspect, split and run models in plaintext (float and fixed point).
     #[command(subcommand)]
     Model(crate::cmd::model::ModelCommand),
+    /// Garble and evaluate boolean circuits (plain, half-gates, multiparty BMR).
+    #[command(subcommand)]
+    Circuit(crate::cmd::circuit::CircuitCommand),
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand of `seco`.
 
+pub mod circuit;
 pub mod import;
 pub mod model;
 
@@ -9,5 +10,6 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model(cmd) => model::run(cmd),
+        Command::Circuit(cmd) => circuit::run(cmd),
     }
 }

@@ -1,1 +1,52 @@
-//! Placeholder: filled in by its issue.
+//! Two-party garbled circuits: half-gates with free-XOR and point-and-permute, plus the
+//! 128-bit block type and the fixed-key-AES hash shared with `ot` and `bmr`.
+//!
+//! # Layout
+//! - `block.rs`: [`Block`], [`PackedBits`] and compact serde encodings.
+//! - `hash.rs`: fixed-key AES `pi`, the MMO-sigma hash `H(x, t)` and tweak domains; the choice
+//!   of construction and of `aes` 0.8 is documented there.
+//! - `halfgates.rs`: [`garble`], [`evaluate`], [`decode`] on a [`crate::circuit::Program`].
+//! - `protocol.rs`: the sans-IO two-party protocol ([`HgGarbler`], [`HgEvaluator`]): input
+//!   labels of the evaluator by IKNP correlated OT whose global correlation is the garbler's
+//!   offset R, tables and garbler labels in one message, output revealed to both.
+//!
+//! # Security notes
+//! Semi-honest. The hash folds the tweak into the input of a circular-correlation-robust
+//! function (one AES call); see `hash.rs` for the provably tweakable two-call alternative.
+
+pub mod block;
+pub mod halfgates;
+pub mod hash;
+pub mod protocol;
+
+pub use block::{Block, PackedBits};
+pub use halfgates::{decode, evaluate, garble, Garbling};
+pub use protocol::{run_two_party, HgEvaluator, HgGarbler, HgMsg, HgOutput, Side};
+
+/// Errors of garbling, evaluation and the two-party protocol.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GcError {
+    #[error("{what}: expected {expected}, got {actual}")]
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("the free-XOR offset must have lsb 1")]
+    BadDelta,
+    #[error("unexpected message {got} in state {state}")]
+    UnexpectedMessage {
+        state: &'static str,
+        got: &'static str,
+    },
+    #[error("protocol already finished")]
+    Finished,
+    #[error(transparent)]
+    Circuit(#[from] crate::circuit::CircuitError),
+    #[error(transparent)]
+    Ot(#[from] crate::ot::OtError),
+}
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, GcError>;

@@ -1,1 +1,48 @@
-//! Placeholder: filled in by its issue.
+//! Oblivious transfer: Masny-Rindal base OT on Ristretto and IKNP extension (correlated,
+//! random and chosen-message OT), sans-IO: every step takes the peer's message and returns the
+//! next one; nothing here owns a channel.
+//!
+//! # Layout
+//! - `base.rs`: [`BaseOtSender`], [`BaseOtReceiver`] (one round, random OT); why Masny-Rindal
+//!   and not Chou-Orlandi is documented there.
+//! - `iknp.rs`: [`IknpSenderSetup`] / [`IknpSender`], [`IknpReceiverSetup`] / [`IknpReceiver`],
+//!   [`ExtendMsg`]; helpers [`rot_sender`], [`rot_receiver`], [`chosen_encrypt`],
+//!   [`chosen_decrypt`].
+//! - `transpose.rs`: the 128 x m bit-matrix transpose.
+//!
+//! # Flow (extension sender S with correlation `delta`, receiver R)
+//! ```text
+//! S: (setup, m1) = IknpSenderSetup::new(rng, sid, delta)     R: (setup, m2) = IknpReceiverSetup::new(rng, sid)
+//!    S -> R: m1 (BaseReceiverMsg)                               R -> S: m2 (BaseSenderMsg)
+//! S: sender = setup.finish(&m2)?                              R: receiver = setup.finish(&m1)?
+//!                                                             R: (ext, t, first) = receiver.extend(&choices)
+//!                                                             R -> S: ext
+//! S: (q, first) = sender.extend(&ext, n)?       now t[i] == q[i] ^ choices[i] * delta
+//! ```
+
+mod base;
+mod iknp;
+pub mod transpose;
+
+pub use base::{BaseOtReceiver, BaseOtSender, BaseReceiverMsg, BaseSenderMsg};
+pub use iknp::{
+    chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, ExtendMsg, IknpReceiver,
+    IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA, MAX_EXTEND,
+};
+
+/// Errors of the OT protocols.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtError {
+    #[error("{what}: expected {expected}, got {actual}")]
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("invalid group element: {what}")]
+    BadPoint { what: &'static str },
+}
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, OtError>;

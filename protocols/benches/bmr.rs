@@ -1,0 +1,96 @@
+//! BMR with 3 garblers (the evaluator is one of them): offline garbling rate, online
+//! evaluation rate, bytes per AND per party.
+//!
+//! `cargo bench -p seco-protocols --bench bmr`
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use seco_protocols::bmr::{self, driver, BmrConfig};
+use seco_protocols::circuit::{Program, ReluReshare};
+use seco_protocols::gc::Block;
+
+fn bench(c: &mut Criterion) {
+    let n = 3;
+    // One ReLU layer of 512 elements, k = 32, f = 12: the shape issue 5 garbles.
+    let spec = ReluReshare {
+        parties: n,
+        elements: 512,
+        k: 32,
+        f: 12,
+    };
+    let circuit = spec.circuit().unwrap();
+    let p = Program::compile(&circuit).unwrap();
+    let cfg = BmrConfig::new(
+        [1; 16],
+        &circuit,
+        n,
+        1,
+        spec.input_owners(),
+        vec![2; circuit.num_outputs()],
+    )
+    .unwrap();
+    let mut r = ChaCha12Rng::seed_from_u64(1);
+    let (prepared, off) = driver::run_offline(&mut r, &cfg, &circuit).unwrap();
+    let inputs: Vec<Vec<bool>> = (0..n)
+        .map(|i| (0..cfg.inputs_of(i).len()).map(|_| r.random()).collect())
+        .collect();
+    let (_, on) = driver::run_online(prepared.clone(), &circuit, &inputs).unwrap();
+    let and = p.num_and as f64;
+    println!(
+        "relu512 (3 parties): {} AND, {} layers; offline {} B total, per party {:?}, {:.1} B per AND per party; online {} B total, {} rounds",
+        p.num_and,
+        p.layers.len(),
+        off.total(),
+        off.bytes_sent,
+        off.total() as f64 / and / n as f64,
+        on.total(),
+        on.rounds
+    );
+    println!(
+        "prepared state: evaluator {} B ({:.1} B per AND), garbler {} B",
+        prepared[1].encoded_len(),
+        prepared[1].encoded_len() as f64 / and,
+        prepared[0].encoded_len()
+    );
+    let mut group = c.benchmark_group("bmr3");
+    group.throughput(Throughput::Elements(p.num_and as u64));
+    group.bench_function("offline_all_parties_relu512", |b| {
+        b.iter(|| driver::run_offline(&mut r, &cfg, &circuit).unwrap())
+    });
+    group.bench_function("online_all_parties_relu512", |b| {
+        b.iter(|| driver::run_online(prepared.clone(), &circuit, &inputs).unwrap())
+    });
+    // The evaluator's part alone: evaluation of the aggregated tables.
+    let tables = prepared[1].tables.clone().unwrap();
+    let p = p.compact();
+    let x: Vec<bool> = (0..p.num_inputs).map(|_| r.random()).collect();
+    let mut pos = vec![0usize; n];
+    let mut keys = vec![Block::ZERO; p.num_inputs as usize * n];
+    for (w, &owner) in cfg.input_owners.iter().enumerate() {
+        let lam = prepared[owner]
+            .garbler
+            .as_ref()
+            .unwrap()
+            .input_masks
+            .get(pos[owner]);
+        pos[owner] += 1;
+        for (j, prep) in prepared.iter().enumerate().take(n) {
+            let g = prep.garbler.as_ref().unwrap();
+            keys[w * n + j] = g.input_keys[w] ^ g.offset.select(x[w] ^ lam);
+        }
+    }
+    group.bench_function("evaluate_relu512", |b| {
+        b.iter(|| bmr::evaluate(&p, n, &tables, &keys).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

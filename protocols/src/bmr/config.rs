@@ -1,0 +1,159 @@
+//! Who takes part in a BMR session and who owns which wire.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BmrError, Result};
+use crate::circuit::{Circuit, PartyId, Program};
+
+/// Most garblers in one session (tweaks reserve 8 bits for the party index).
+pub const MAX_GARBLERS: usize = 64;
+
+/// Public parameters of one BMR garbling, identical at every party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmrConfig {
+    /// Session id: unique per garbling; bound into every message and every base OT.
+    pub session: [u8; 16],
+    /// Number of garblers n (parties `0..n`).
+    pub garblers: usize,
+    /// The evaluator: a garbler (`< n`) or an extra party with id `n` that garbles nothing.
+    pub evaluator: PartyId,
+    /// Owner of each input wire (a garbler), in input-wire order.
+    pub input_owners: Vec<PartyId>,
+    /// Party that learns each output wire, in output order.
+    pub output_owners: Vec<PartyId>,
+    /// Digest of the circuit ([`Circuit::digest`]).
+    pub circuit_digest: [u8; 32],
+}
+
+impl BmrConfig {
+    /// A configuration for `circuit`, checked against it.
+    pub fn new(
+        session: [u8; 16],
+        circuit: &Circuit,
+        garblers: usize,
+        evaluator: PartyId,
+        input_owners: Vec<PartyId>,
+        output_owners: Vec<PartyId>,
+    ) -> Result<Self> {
+        let c = BmrConfig {
+            session,
+            garblers,
+            evaluator,
+            input_owners,
+            output_owners,
+            circuit_digest: circuit.digest(),
+        };
+        c.check(circuit)?;
+        Ok(c)
+    }
+
+    /// Checks ids, counts and the circuit digest.
+    pub fn check(&self, circuit: &Circuit) -> Result<()> {
+        self.check_parts(
+            circuit.num_inputs(),
+            circuit.num_outputs(),
+            &circuit.digest(),
+        )
+    }
+
+    /// [`BmrConfig::check`] against a compiled program (no circuit needed).
+    pub fn check_program(&self, program: &Program) -> Result<()> {
+        self.check_parts(
+            program.num_inputs as usize,
+            program.outputs.len(),
+            &program.circuit_digest,
+        )
+    }
+
+    fn check_parts(&self, n_in: usize, n_out: usize, digest: &[u8; 32]) -> Result<()> {
+        if self.garblers == 0 || self.garblers > MAX_GARBLERS {
+            return Err(BmrError::Config(format!(
+                "garblers must be 1..={MAX_GARBLERS}, got {}",
+                self.garblers
+            )));
+        }
+        if self.evaluator > self.garblers {
+            return Err(BmrError::Config(format!(
+                "evaluator {} is not a party",
+                self.evaluator
+            )));
+        }
+        if self.input_owners.len() != n_in || self.output_owners.len() != n_out {
+            return Err(BmrError::Config(
+                "owner lists do not match the circuit's inputs/outputs".into(),
+            ));
+        }
+        if let Some(p) = self.input_owners.iter().find(|&&p| p >= self.garblers) {
+            return Err(BmrError::Config(format!(
+                "input owner {p} is not a garbler"
+            )));
+        }
+        if let Some(p) = self
+            .output_owners
+            .iter()
+            .find(|&&p| p >= self.num_parties())
+        {
+            return Err(BmrError::Config(format!("output owner {p} is not a party")));
+        }
+        if &self.circuit_digest != digest {
+            return Err(BmrError::CircuitMismatch);
+        }
+        Ok(())
+    }
+
+    /// Garblers plus the evaluator if it is an extra party.
+    pub fn num_parties(&self) -> usize {
+        self.garblers + usize::from(self.evaluator == self.garblers)
+    }
+
+    /// Whether `p` garbles.
+    pub fn is_garbler(&self, p: PartyId) -> bool {
+        p < self.garblers
+    }
+
+    /// Input wires owned by `p`, in order.
+    pub fn inputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.input_owners
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == p)
+            .map(|(w, _)| w)
+            .collect()
+    }
+
+    /// Output positions owned by `p`, in order.
+    pub fn outputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.output_owners
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == p)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Garblers that own at least one input wire.
+    pub fn input_parties(&self) -> Vec<PartyId> {
+        (0..self.garblers)
+            .filter(|&p| self.input_owners.contains(&p))
+            .collect()
+    }
+
+    /// Whether `p` receives the final offline message (it evaluates or owns outputs).
+    pub fn receives_final(&self, p: PartyId) -> bool {
+        p == self.evaluator || self.output_owners.contains(&p)
+    }
+
+    /// Number of blocks in the evaluator's table: 4 rows x n keys per AND gate.
+    pub fn table_len(&self, program: &Program) -> usize {
+        4 * self.garblers * program.num_and
+    }
+}
+
+/// Groups of input bits assigned to parties round-robin: group `g` to party `g % parties`.
+pub fn owners_round_robin(groups: &[u32], parties: usize) -> Vec<PartyId> {
+    groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, &bits)| std::iter::repeat_n(g % parties.max(1), bits as usize))
+        .collect()
+}

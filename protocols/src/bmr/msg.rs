@@ -1,0 +1,89 @@
+//! The BMR message family (STYLE.md 6): one serde enum, each message carrying the session id
+//! and its sender; the variant is the round.
+
+use serde::{Deserialize, Serialize};
+
+use crate::circuit::PartyId;
+use crate::gc::block::{blocks_bytes, encoded_len, Block, PackedBits};
+use crate::ot::{BaseReceiverMsg, BaseSenderMsg, ExtendMsg};
+
+/// A BMR message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmrMsg {
+    pub session: [u8; 16],
+    pub from: PartyId,
+    pub body: Body,
+}
+
+/// Message bodies, in protocol order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Offline (1), garbler -> garbler: base OTs of both IKNP instances of the pair (as base-OT
+    /// sender for the instance where the sender of this message extends, as base-OT receiver
+    /// with choices = its offset R for the instance where it is the correlated-OT sender).
+    Base {
+        ot_sender: BaseSenderMsg,
+        ot_receiver: BaseReceiverMsg,
+    },
+    /// Offline (2), garbler -> garbler: IKNP columns; choices = the sender's mask shares of the
+    /// fresh wires, then random bits for the mask-product slots.
+    Extend(ExtendMsg),
+    /// Offline (3), garbler -> garbler: bit-OT corrections for the mask products
+    /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate.
+    BitOt(PackedBits),
+    /// Offline (4), garbler -> garbler: derandomization bits `mu ^ c`, one per AND gate.
+    Derand(PackedBits),
+    /// Offline (5), garbler -> evaluator / output owners: its share of the garbled tables
+    /// (only to the evaluator, else empty) and its mask shares of the recipient's output wires.
+    Final {
+        #[serde(with = "blocks_bytes")]
+        tables: Vec<Block>,
+        output_masks: PackedBits,
+    },
+    /// Online (1), input owner -> garblers: masked input bits `x ^ lambda` of its wires.
+    MaskedInputs(PackedBits),
+    /// Online (2), garbler -> evaluator: its keys of the active values of all input wires.
+    InputKeys(#[serde(with = "blocks_bytes")] Vec<Block>),
+    /// Online (3), evaluator -> output owner: masked output values of the owner's wires.
+    Outputs(PackedBits),
+}
+
+impl Body {
+    /// Name of the round (for errors and logs).
+    pub fn round(&self) -> &'static str {
+        match self {
+            Body::Base { .. } => "offline 1 (base OT)",
+            Body::Extend(_) => "offline 2 (OT extension)",
+            Body::BitOt(_) => "offline 3 (bit products)",
+            Body::Derand(_) => "offline 4 (derandomization)",
+            Body::Final { .. } => "offline 5 (tables and output masks)",
+            Body::MaskedInputs(_) => "online 1 (masked inputs)",
+            Body::InputKeys(_) => "online 2 (input keys)",
+            Body::Outputs(_) => "online 3 (outputs)",
+        }
+    }
+
+    /// Offline round number (1..=5), or online round number + 10.
+    pub fn round_index(&self) -> usize {
+        match self {
+            Body::Base { .. } => 1,
+            Body::Extend(_) => 2,
+            Body::BitOt(_) => 3,
+            Body::Derand(_) => 4,
+            Body::Final { .. } => 5,
+            Body::MaskedInputs(_) => 11,
+            Body::InputKeys(_) => 12,
+            Body::Outputs(_) => 13,
+        }
+    }
+}
+
+impl BmrMsg {
+    /// Exact size of the message's CBOR encoding in bytes.
+    pub fn encoded_len(&self) -> usize {
+        encoded_len(self)
+    }
+}
+
+/// An outgoing message and its recipient.
+pub type Outgoing = (PartyId, BmrMsg);

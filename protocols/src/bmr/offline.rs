@@ -1,0 +1,385 @@
+//! The offline (input-independent) phase of BMR as a sans-IO state machine, one per party.
+//!
+//! Rounds of a garbler (every message goes to every other garbler unless said otherwise):
+//! ```text
+//! (1) Base     Masny-Rindal base OTs of both IKNP instances of each ordered pair
+//! (2) Extend   IKNP columns: COTs with correlation R^sender for the fresh wires' masks
+//!              (choices lambda^i) and for the mask-product slots (random choices c)
+//! (3) BitOt    bit-OT corrections for lambda_a^i lambda_b^j      -> shares mu^i of lambda_a lambda_b
+//! (4) Derand   e = mu^i ^ c                                     -> shares of mu R^j
+//!     ...then every garbler computes its share of all garbled rows
+//! (5) Final    table share -> evaluator, output-mask shares -> output owners
+//! ```
+//! An evaluator that is not a garbler only waits for (5). Messages may arrive early by at most
+//! one round (a peer cannot get further ahead); they wait in a bounded inbox (one slot per round
+//! and peer). Wrong session, wrong sender, duplicates, other rounds and wrong lengths are typed
+//! errors that leave the state unchanged; a failure while completing a round (an invalid point,
+//! say) leaves the party failed, and the session must be aborted.
+
+use std::sync::Arc;
+
+use rand::{CryptoRng, Rng};
+
+use super::config::BmrConfig;
+use super::material::{Fresh, Material};
+use super::msg::{BmrMsg, Body, Outgoing};
+use super::prepared::{GarblerPrep, Prepared};
+use super::{BmrError, Result};
+use crate::circuit::{Circuit, PartyId, Program};
+use crate::gc::block::{Block, PackedBits};
+use crate::ot::{IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA};
+
+/// Session id of the IKNP instance in which `recv` receives from `send`.
+pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8; 16] {
+    let mut h = blake3::Hasher::new_derive_key("seco bmr pair sid v1");
+    h.update(session);
+    h.update(&(recv as u64).to_le_bytes());
+    h.update(&(send as u64).to_le_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+pub(super) enum Phase {
+    /// (1) waiting for every peer's base OTs.
+    Base {
+        fresh: Fresh,
+        recv: Vec<Option<IknpReceiverSetup>>,
+        send: Vec<Option<IknpSenderSetup>>,
+    },
+    /// (2) waiting for every peer's extension columns.
+    Extend {
+        fresh: Fresh,
+        senders: Vec<Option<IknpSender>>,
+        rows_t: Vec<Vec<Block>>,
+    },
+    /// (3) waiting for every peer's bit-OT corrections.
+    BitOt {
+        mat: Material,
+        mu: Vec<bool>,
+        c: Vec<bool>,
+    },
+    /// (4) waiting for every peer's derandomization bits.
+    Derand { mat: Material, mu: Vec<bool> },
+    /// (5) own garbling done (or not a garbler): waiting for final messages.
+    Garbled,
+    /// Between states, or after a failed round.
+    Failed,
+}
+
+/// One party's offline state machine. Produces a [`Prepared`] when complete.
+pub struct OfflineParty {
+    pub(super) cfg: BmrConfig,
+    pub(super) program: Arc<Program>,
+    pub(super) me: PartyId,
+    /// Current round 1..=5; 6 when complete.
+    pub(super) round: usize,
+    pub(super) phase: Phase,
+    /// Early or current messages of rounds 1..=4, one slot per peer.
+    pub(super) inbox: Vec<Vec<Option<Body>>>,
+    /// Which garblers' final message arrived.
+    pub(super) finals: Vec<bool>,
+    /// Evaluator: XOR of the table shares so far.
+    pub(super) tables: Vec<Block>,
+    /// Output owner: XOR of the mask shares of its output wires so far.
+    pub(super) out_masks: Vec<bool>,
+    pub(super) garbler_prep: Option<GarblerPrep>,
+}
+
+impl OfflineParty {
+    /// Starts party `me` of the session; returns the state machine and its first messages.
+    pub fn new<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        cfg: BmrConfig,
+        circuit: &Circuit,
+        me: PartyId,
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        Self::with_program(rng, cfg, Arc::new(Program::compile(circuit)?), me)
+    }
+
+    /// [`OfflineParty::new`] with a cached `Program::compile(circuit)` (not compacted: the
+    /// garbler keeps every wire's material).
+    pub fn with_program<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        cfg: BmrConfig,
+        program: Arc<Program>,
+        me: PartyId,
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        cfg.check_program(&program)?;
+        if me >= cfg.num_parties() {
+            return Err(BmrError::UnknownParty { party: me });
+        }
+        let n = cfg.garblers;
+        let mut out = Vec::new();
+        let phase = if cfg.is_garbler(me) {
+            let fresh = Fresh::sample(rng, me, &cfg, &program);
+            let mut recv = Vec::with_capacity(n);
+            let mut send = Vec::with_capacity(n);
+            for p in 0..n {
+                if p == me {
+                    recv.push(None);
+                    send.push(None);
+                    continue;
+                }
+                let (rs, ot_sender) = IknpReceiverSetup::new(rng, pair_sid(&cfg.session, me, p));
+                let (ss, ot_receiver) =
+                    IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
+                recv.push(Some(rs));
+                send.push(Some(ss));
+                out.push((
+                    p,
+                    BmrMsg {
+                        session: cfg.session,
+                        from: me,
+                        body: Body::Base {
+                            ot_sender,
+                            ot_receiver,
+                        },
+                    },
+                ));
+            }
+            Phase::Base { fresh, recv, send }
+        } else {
+            Phase::Garbled
+        };
+        let tables = if me == cfg.evaluator {
+            vec![Block::ZERO; cfg.table_len(&program)]
+        } else {
+            Vec::new()
+        };
+        let out_masks = vec![false; cfg.outputs_of(me).len()];
+        let mut party = OfflineParty {
+            round: if cfg.is_garbler(me) { 1 } else { 5 },
+            inbox: (0..4).map(|_| vec![None; n]).collect(),
+            finals: vec![false; n],
+            cfg,
+            program,
+            me,
+            phase,
+            tables,
+            out_masks,
+            garbler_prep: None,
+        };
+        out.extend(party.advance()?);
+        Ok((party, out))
+    }
+
+    /// Whether the offline phase is complete for this party.
+    pub fn is_done(&self) -> bool {
+        self.round == 6
+    }
+
+    /// The current round (1..=5, 6 when complete).
+    pub fn round(&self) -> usize {
+        self.round
+    }
+
+    /// Handles a message from party `from`; returns the messages to send.
+    pub fn handle(&mut self, from: PartyId, msg: BmrMsg) -> Result<Vec<Outgoing>> {
+        if matches!(self.phase, Phase::Failed) {
+            return Err(BmrError::Failed);
+        }
+        self.check_envelope(from, &msg)?;
+        let r = msg.body.round_index();
+        match r {
+            1..=4 => self.store(from, r, msg.body)?,
+            5 => self.take_final(from, msg.body)?,
+            _ => return Err(self.wrong_round(&msg.body)),
+        }
+        self.advance()
+    }
+
+    fn check_envelope(&self, from: PartyId, msg: &BmrMsg) -> Result<()> {
+        if msg.session != self.cfg.session {
+            return Err(BmrError::WrongSession);
+        }
+        if from >= self.cfg.num_parties() || from == self.me {
+            return Err(BmrError::UnknownParty { party: from });
+        }
+        if msg.from != from {
+            return Err(BmrError::WrongSender {
+                claimed: msg.from,
+                actual: from,
+            });
+        }
+        Ok(())
+    }
+
+    fn wrong_round(&self, body: &Body) -> BmrError {
+        BmrError::WrongRound {
+            party: self.me,
+            round: self.round,
+            got: body.round(),
+        }
+    }
+
+    fn store(&mut self, from: PartyId, r: usize, body: Body) -> Result<()> {
+        if !self.cfg.is_garbler(self.me)
+            || !self.cfg.is_garbler(from)
+            || r < self.round
+            || r > self.round + 1
+        {
+            return Err(self.wrong_round(&body));
+        }
+        self.check_len(from, &body)?;
+        let slot = &mut self.inbox[r - 1][from];
+        if slot.is_some() {
+            return Err(BmrError::Duplicate {
+                from,
+                round: body.round(),
+            });
+        }
+        *slot = Some(body);
+        Ok(())
+    }
+
+    /// Checks the sizes the configuration fixes, before anything is stored.
+    fn check_len(&self, from: PartyId, body: &Body) -> Result<()> {
+        let n_and = self.program.num_and;
+        let (what, expected, actual) = match body {
+            Body::Base { ot_receiver, .. } => ("base OT points", KAPPA, ot_receiver.r.len()),
+            Body::Extend(e) => (
+                "OT extension count",
+                Fresh::slots(self.cfg.inputs_of(from).len(), &self.program),
+                e.count as usize,
+            ),
+            Body::BitOt(d) | Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
+            Body::Final {
+                tables,
+                output_masks,
+            } => {
+                let want = if self.me == self.cfg.evaluator {
+                    self.tables.len()
+                } else {
+                    0
+                };
+                if tables.len() != want {
+                    return Err(BmrError::Length {
+                        what: "table share blocks",
+                        expected: want,
+                        actual: tables.len(),
+                    });
+                }
+                ("output mask bits", self.out_masks.len(), output_masks.len())
+            }
+            _ => return Ok(()),
+        };
+        if expected != actual {
+            return Err(BmrError::Length {
+                what,
+                expected,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    fn take_final(&mut self, from: PartyId, body: Body) -> Result<()> {
+        if !self.cfg.receives_final(self.me) || !self.cfg.is_garbler(from) || self.round < 4 {
+            return Err(self.wrong_round(&body));
+        }
+        if self.finals[from] {
+            return Err(BmrError::Duplicate {
+                from,
+                round: body.round(),
+            });
+        }
+        self.check_len(from, &body)?;
+        if let Body::Final {
+            tables,
+            output_masks,
+        } = body
+        {
+            for (acc, t) in self.tables.iter_mut().zip(&tables) {
+                *acc ^= *t;
+            }
+            for (i, m) in self.out_masks.iter_mut().enumerate() {
+                *m ^= output_masks.get(i);
+            }
+            self.finals[from] = true;
+        }
+        Ok(())
+    }
+
+    /// Completes every round whose messages are all in.
+    fn advance(&mut self) -> Result<Vec<Outgoing>> {
+        let mut out = Vec::new();
+        loop {
+            if (1..=4).contains(&self.round) {
+                let complete = (0..self.cfg.garblers)
+                    .all(|p| p == self.me || self.inbox[self.round - 1][p].is_some());
+                if !complete {
+                    break;
+                }
+                let bodies: Vec<Option<Body>> = self.inbox[self.round - 1]
+                    .iter_mut()
+                    .map(Option::take)
+                    .collect();
+                match self.complete_round(bodies) {
+                    Ok(msgs) => out.extend(msgs),
+                    Err(e) => {
+                        self.phase = Phase::Failed;
+                        return Err(e);
+                    }
+                }
+                self.round += 1;
+            } else if self.round == 5 {
+                let expected = (0..self.cfg.garblers)
+                    .filter(|&p| p != self.me)
+                    .all(|p| self.finals[p]);
+                if self.cfg.receives_final(self.me) && !expected {
+                    break;
+                }
+                self.round = 6;
+            } else {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn msg(&self, to: PartyId, body: Body) -> Outgoing {
+        (
+            to,
+            BmrMsg {
+                session: self.cfg.session,
+                from: self.me,
+                body,
+            },
+        )
+    }
+
+    pub(super) fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
+        (0..self.cfg.garblers)
+            .filter(|&p| p != self.me)
+            .map(|p| {
+                (
+                    p,
+                    BmrMsg {
+                        session: self.cfg.session,
+                        from: self.me,
+                        body: body(p),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The preprocessed material, once complete.
+    pub fn into_prepared(self) -> Result<Prepared> {
+        if self.round != 6 {
+            return Err(BmrError::NotFinished { round: self.round });
+        }
+        Ok(Prepared {
+            tables: if self.me == self.cfg.evaluator {
+                Some(self.tables)
+            } else {
+                None
+            },
+            config: self.cfg,
+            party: self.me,
+            garbler: self.garbler_prep,
+            output_masks: PackedBits::from_bools(&self.out_masks),
+        })
+    }
+}

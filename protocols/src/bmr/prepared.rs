@@ -1,0 +1,138 @@
+//! The result of the offline phase: what each party must keep (persist) until the online phase.
+//!
+//! A [`Prepared`] exists only once [`super::OfflineParty`] completed (rounds as types, STYLE.md
+//! 4) and is consumed by [`super::OnlineParty::new`], so one garbling is evaluated at most once
+//! per object. It is serde-serializable so that it can be stored in a preprocessing bundle; the
+//! store must make sure a bundle is never used twice (DESIGN.md s.5): reusing the masks of a
+//! garbling with two inputs leaks their XOR. Everything in it is secret to its party, except
+//! the evaluator's tables, which are secret from everyone but the evaluator.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::BmrConfig;
+use super::{BmrError, Result};
+use crate::circuit::{PartyId, Program};
+use crate::gc::block::{blocks_bytes, Block, PackedBits};
+
+/// What a garbler keeps (zeroized on drop).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
+pub struct GarblerPrep {
+    /// Its free-XOR offset `R^i` (secret).
+    pub offset: Block,
+    /// `k^i_{w,0}` of every input wire (secret); the online key is `k ^ Lambda_w R^i`.
+    #[serde(with = "blocks_bytes")]
+    pub input_keys: Vec<Block>,
+    /// `lambda_w` of its own input wires (secret; it masks the input bits it will broadcast).
+    #[zeroize(skip)]
+    pub input_masks: PackedBits,
+}
+
+/// One party's preprocessed state for one garbling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepared {
+    pub config: BmrConfig,
+    pub party: PartyId,
+    /// Present for garblers.
+    pub garbler: Option<GarblerPrep>,
+    /// Present for the evaluator: the aggregated garbled tables, `4 n` blocks per AND gate.
+    #[serde(with = "opt_blocks")]
+    pub tables: Option<Vec<Block>>,
+    /// `lambda_w` of the output wires this party owns, in output order.
+    pub output_masks: PackedBits,
+}
+
+impl Prepared {
+    /// Checks every size against the configuration and the compiled circuit (a stored bundle
+    /// is external data).
+    pub fn validate(&self, program: &Program) -> Result<()> {
+        let cfg = &self.config;
+        if self.party >= cfg.num_parties() {
+            return Err(BmrError::UnknownParty { party: self.party });
+        }
+        let n_in = program.num_inputs as usize;
+        match (&self.garbler, cfg.is_garbler(self.party)) {
+            (Some(g), true) => {
+                len("input keys", n_in, g.input_keys.len())?;
+                len(
+                    "own input masks",
+                    cfg.inputs_of(self.party).len(),
+                    g.input_masks.len(),
+                )?;
+                if !g.offset.lsb() {
+                    return Err(BmrError::Config("offset lsb must be 1".into()));
+                }
+            }
+            (None, false) => {}
+            _ => {
+                return Err(BmrError::Config(
+                    "garbler material does not match the party's role".into(),
+                ))
+            }
+        }
+        match (&self.tables, self.party == cfg.evaluator) {
+            (Some(t), true) => len("garbled table blocks", cfg.table_len(program), t.len())?,
+            (None, false) => {}
+            _ => {
+                return Err(BmrError::Config(
+                    "tables do not match the party's role".into(),
+                ))
+            }
+        }
+        len(
+            "output masks",
+            cfg.outputs_of(self.party).len(),
+            self.output_masks.len(),
+        )
+    }
+
+    /// Exact size of the CBOR encoding in bytes.
+    pub fn encoded_len(&self) -> usize {
+        crate::gc::block::encoded_len(self)
+    }
+}
+
+fn len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected != actual {
+        return Err(BmrError::Length {
+            what,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Serde for `Option<Vec<Block>>` as an optional byte string.
+mod opt_blocks {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    struct Wrap(Vec<Block>);
+
+    impl<'de> Deserialize<'de> for Wrap {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            blocks_bytes::deserialize(d).map(Wrap)
+        }
+    }
+
+    struct WrapRef<'a>(&'a [Block]);
+
+    impl Serialize for WrapRef<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            blocks_bytes::serialize(self.0, s)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(
+        v: &Option<Vec<Block>>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        v.as_deref().map(WrapRef).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Vec<Block>>, D::Error> {
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}

@@ -1,0 +1,216 @@
+//! The round completions of [`OfflineParty`]: what a garbler computes and sends once every
+//! peer's message of a round is in (see `offline.rs` for the round list).
+
+use super::material::{Fresh, Material};
+use super::msg::{BmrMsg, Body, Outgoing};
+use super::offline::{OfflineParty, Phase};
+use super::prepared::GarblerPrep;
+use super::{BmrError, Result};
+use crate::circuit::PartyId;
+use crate::gc::block::{Block, PackedBits};
+use crate::ot::{IknpReceiverSetup, IknpSender, IknpSenderSetup};
+
+/// The body a peer sent for the round being completed.
+fn take(bodies: &mut [Option<Body>], p: PartyId) -> Result<Body> {
+    bodies
+        .get_mut(p)
+        .and_then(Option::take)
+        .ok_or(BmrError::Internal("missing round message"))
+}
+
+impl OfflineParty {
+    fn peers(&self) -> Vec<PartyId> {
+        (0..self.cfg.garblers).filter(|&p| p != self.me).collect()
+    }
+
+    /// Completes the current round with every peer's message (`bodies[p]`).
+    pub(super) fn complete_round(
+        &mut self,
+        mut bodies: Vec<Option<Body>>,
+    ) -> Result<Vec<Outgoing>> {
+        match std::mem::replace(&mut self.phase, Phase::Failed) {
+            Phase::Base { fresh, recv, send } => self.round1(&mut bodies, fresh, recv, send),
+            Phase::Extend {
+                fresh,
+                senders,
+                rows_t,
+            } => self.round2(&mut bodies, fresh, senders, rows_t),
+            Phase::BitOt { mat, mu, c } => self.round3(&mut bodies, mat, mu, c),
+            Phase::Derand { mat, mu } => self.round4(&mut bodies, mat, mu),
+            Phase::Garbled | Phase::Failed => Err(BmrError::Internal("round after garbling")),
+        }
+    }
+
+    /// (1) done: finish both base OTs of each pair, extend with this party's choices.
+    fn round1(
+        &mut self,
+        bodies: &mut [Option<Body>],
+        fresh: Fresh,
+        mut recv: Vec<Option<IknpReceiverSetup>>,
+        mut send: Vec<Option<IknpSenderSetup>>,
+    ) -> Result<Vec<Outgoing>> {
+        let n = self.cfg.garblers;
+        let choices = fresh.choices();
+        let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
+        let mut rows_t = vec![Vec::new(); n];
+        let mut out = Vec::new();
+        for p in self.peers() {
+            let Body::Base {
+                ot_sender,
+                ot_receiver,
+            } = take(bodies, p)?
+            else {
+                return Err(BmrError::Internal("base slot"));
+            };
+            let rs = recv[p].take().ok_or(BmrError::Internal("receiver setup"))?;
+            let ss = send[p].take().ok_or(BmrError::Internal("sender setup"))?;
+            let mut receiver = rs.finish(&ot_receiver)?;
+            senders[p] = Some(ss.finish(&ot_sender)?);
+            let (ext, t, _) = receiver.extend(&choices);
+            rows_t[p] = t;
+            out.push(self.msg(p, Body::Extend(ext)));
+        }
+        self.phase = Phase::Extend {
+            fresh,
+            senders,
+            rows_t,
+        };
+        Ok(out)
+    }
+
+    /// (2) done: sender rows, per-wire material, bit-OT corrections for the mask products.
+    fn round2(
+        &mut self,
+        bodies: &mut [Option<Body>],
+        fresh: Fresh,
+        mut senders: Vec<Option<IknpSender>>,
+        rows_t: Vec<Vec<Block>>,
+    ) -> Result<Vec<Outgoing>> {
+        let n = self.cfg.garblers;
+        let inputs_of: Vec<Vec<usize>> = (0..n).map(|p| self.cfg.inputs_of(p)).collect();
+        let mut rows_q = vec![Vec::new(); n];
+        for p in self.peers() {
+            let Body::Extend(ext) = take(bodies, p)? else {
+                return Err(BmrError::Internal("extend slot"));
+            };
+            let s = senders[p].as_mut().ok_or(BmrError::Internal("sender"))?;
+            rows_q[p] = s
+                .extend(&ext, Fresh::slots(inputs_of[p].len(), &self.program))?
+                .0;
+        }
+        let c = fresh.c.clone();
+        let mat = Material::build(self.me, &self.program, fresh, &inputs_of, rows_t, rows_q);
+        // This party's own term lambda^me_a lambda^me_b, then its sender shares.
+        let mut mu: Vec<bool> = self
+            .program
+            .ands()
+            .map(|g| mat.lam[g.a as usize] & mat.lam[g.b as usize])
+            .collect();
+        let mut out = Vec::new();
+        for p in self.peers() {
+            let (d, share) = mat.bit_ot_send(&self.program, p);
+            mu.iter_mut().zip(share).for_each(|(x, s)| *x ^= s);
+            out.push(self.msg(p, Body::BitOt(PackedBits::from_bools(&d))));
+        }
+        self.phase = Phase::BitOt { mat, mu, c };
+        Ok(out)
+    }
+
+    /// (3) done: receiver shares of the mask products; send the derandomization bits.
+    fn round3(
+        &mut self,
+        bodies: &mut [Option<Body>],
+        mat: Material,
+        mut mu: Vec<bool>,
+        c: Vec<bool>,
+    ) -> Result<Vec<Outgoing>> {
+        for p in self.peers() {
+            let Body::BitOt(d) = take(bodies, p)? else {
+                return Err(BmrError::Internal("bit-OT slot"));
+            };
+            let share = mat.bit_ot_receive(&self.program, p, &d.to_bools());
+            mu.iter_mut().zip(share).for_each(|(x, s)| *x ^= s);
+        }
+        let e: Vec<bool> = mu.iter().zip(&c).map(|(&m, &ci)| m ^ ci).collect();
+        self.phase = Phase::Derand { mat, mu };
+        let e = PackedBits::from_bools(&e);
+        Ok(self.send_all(|_| Body::Derand(e.clone())))
+    }
+
+    /// (4) done: derandomize, garble.
+    fn round4(
+        &mut self,
+        bodies: &mut [Option<Body>],
+        mut mat: Material,
+        mu: Vec<bool>,
+    ) -> Result<Vec<Outgoing>> {
+        for p in self.peers() {
+            let Body::Derand(e) = take(bodies, p)? else {
+                return Err(BmrError::Internal("derand slot"));
+            };
+            mat.derandomize(p, &e.to_bools());
+        }
+        let out = self.garble(&mat, &mu);
+        self.phase = Phase::Garbled;
+        Ok(out)
+    }
+
+    /// End of round 4: own table share and output-mask shares, sent or kept.
+    fn garble(&mut self, mat: &Material, mu: &[bool]) -> Vec<Outgoing> {
+        let share = mat.table_share(&self.program, mu);
+        let masks_of = |p: PartyId| -> PackedBits {
+            let bits: Vec<bool> = self
+                .cfg
+                .outputs_of(p)
+                .iter()
+                .map(|&o| mat.lam[self.program.outputs[o] as usize])
+                .collect();
+            PackedBits::from_bools(&bits)
+        };
+        let mut out = Vec::new();
+        for p in (0..self.cfg.num_parties()).filter(|&p| p != self.me && self.cfg.receives_final(p))
+        {
+            let tables = if p == self.cfg.evaluator {
+                share.clone()
+            } else {
+                Vec::new()
+            };
+            let body = Body::Final {
+                tables,
+                output_masks: masks_of(p),
+            };
+            out.push((
+                p,
+                BmrMsg {
+                    session: self.cfg.session,
+                    from: self.me,
+                    body,
+                },
+            ));
+        }
+        if self.me == self.cfg.evaluator {
+            self.tables
+                .iter_mut()
+                .zip(&share)
+                .for_each(|(a, s)| *a ^= *s);
+        }
+        let own = masks_of(self.me);
+        self.out_masks
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, m)| *m ^= own.get(i));
+        let n_in = self.program.num_inputs as usize;
+        let mine: Vec<bool> = self
+            .cfg
+            .inputs_of(self.me)
+            .iter()
+            .map(|&w| mat.lam[w])
+            .collect();
+        self.garbler_prep = Some(GarblerPrep {
+            offset: mat.r,
+            input_keys: mat.key0[..n_in].to_vec(),
+            input_masks: PackedBits::from_bools(&mine),
+        });
+        out
+    }
+}

@@ -1,0 +1,80 @@
+//! BMR on the reference circuits with 2, 3 and 4 garblers, evaluator inside or outside.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use seco_protocols::bmr::{driver, owners_round_robin, BmrConfig};
+use seco_protocols::circuit::{bits, bristol, Circuit};
+
+fn load(name: &str) -> Circuit {
+    let text = std::fs::read_to_string(format!(
+        "{}/testdata/circuits/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    bristol::read(&text, None).unwrap()
+}
+
+fn config(c: &Circuit, n: usize, evaluator: usize, out_owner: usize) -> BmrConfig {
+    let owners = owners_round_robin(c.input_groups(), n);
+    BmrConfig::new(
+        [3; 16],
+        c,
+        n,
+        evaluator,
+        owners,
+        vec![out_owner; c.num_outputs()],
+    )
+    .unwrap()
+}
+
+#[test]
+fn adder32_bmr_2_3_4_parties() {
+    let c = load("adder_32bit.txt");
+    let mut r = ChaCha12Rng::seed_from_u64(1);
+    for (n, evaluator, owner) in [
+        (2, 0, 1),
+        (2, 1, 1),
+        (3, 2, 0),
+        (3, 3, 1),
+        (4, 1, 3),
+        (4, 4, 4),
+    ] {
+        let cfg = config(&c, n, evaluator, owner);
+        let (a, b): (u32, u32) = (r.random(), r.random());
+        let mut flat = bits::u64_to_bits(a.into(), 32);
+        flat.extend(bits::u64_to_bits(b.into(), 32));
+        let (out, off, on) =
+            driver::run(&mut r, &cfg, &c, &driver::split_inputs(&cfg, &flat)).unwrap();
+        assert_eq!(
+            bits::bits_to_u64(&out),
+            u64::from(a) + u64::from(b),
+            "n={n} evaluator={evaluator}"
+        );
+        assert!(off.total() > 0 && on.total() > 0);
+        assert_eq!(on.rounds, if owner == evaluator { 2 } else { 3 });
+    }
+}
+
+#[test]
+fn aes128_bmr_fips197_three_and_four_parties() {
+    let c = load("aes_128.txt");
+    let key = bits::hex_to_bits("000102030405060708090a0b0c0d0e0f", 128).unwrap();
+    let pt = bits::hex_to_bits("00112233445566778899aabbccddeeff", 128).unwrap();
+    let flat: Vec<bool> = key.iter().chain(&pt).copied().collect();
+    let mut r = ChaCha12Rng::seed_from_u64(2);
+    for (n, evaluator) in [(2, 1), (3, 2), (4, 3)] {
+        let cfg = config(&c, n, evaluator, 0);
+        let (out, off, _) =
+            driver::run(&mut r, &cfg, &c, &driver::split_inputs(&cfg, &flat)).unwrap();
+        assert_eq!(
+            bits::bits_to_hex(&out),
+            "69c4e0d86a7b0430d8cdb78070b4c55a",
+            "n={n}"
+        );
+        let per_and = off.total() as f64 / n as f64 / 6400.0;
+        println!(
+            "AES-128, {n} garblers: offline {} bytes, {per_and:.0} B per AND per party",
+            off.total()
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The composed libp2p behaviour and the swarm construction (TCP + Noise + Yamux).
+//!
+//! Order of the sub-behaviours matters: `allow` comes first so that a connection from or to a
+//! peer outside the allowlist is denied before any other protocol sees it (DESIGN.md s.2: "messages
+//! from a peer id that is not in the session's topology are refused").
+
+use std::time::Duration;
+
+use libp2p::{
+    allow_block_list::{self, AllowedPeers},
+    identify,
+    identity::Keypair,
+    kad, mdns, noise, request_response,
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
+    tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
+};
+
+use super::codec::{FrameCodec, MESSAGE_PROTOCOL};
+use super::error::{NetError, Result};
+use super::NetConfig;
+
+/// Kademlia protocol name: a private DHT, never the public IPFS one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/seco/kad/1");
+
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/seco/id/1";
+
+/// All protocols a SECO node speaks.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    /// Denies every connection with a peer outside the allowlist (first, see module docs).
+    pub(crate) allow: allow_block_list::Behaviour<AllowedPeers>,
+    /// SECO messages: one request = one envelope frame, one response = one ack.
+    pub(crate) rr: request_response::Behaviour<FrameCodec>,
+    /// Learns the peers' listen addresses (fed into Kademlia).
+    pub(crate) identify: identify::Behaviour,
+    /// Discovery beyond the bootstrap addresses.
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// LAN discovery, only when `NetConfig::mdns` is set.
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Builds the swarm for `keypair` with `config`.
+pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>> {
+    let local = keypair.public().to_peer_id();
+    let mdns = if config.mdns {
+        let m =
+            mdns::tokio::Behaviour::new(mdns::Config::default(), local).map_err(NetError::Setup)?;
+        Some(m)
+    } else {
+        None
+    };
+    let rr_config = request_response::Config::default()
+        .with_request_timeout(config.ack_timeout)
+        .with_max_concurrent_streams(config.limits.max_concurrent_streams);
+    let codec = FrameCodec::new(config.limits.max_frame);
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_query_timeout(Duration::from_secs(10));
+    let mut allow = allow_block_list::Behaviour::<AllowedPeers>::default();
+    for peer in &config.allowlist {
+        allow.allow_peer(*peer);
+    }
+    let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Setup(std::io::Error::other(e)))?
+        .with_behaviour(|key| Behaviour {
+            allow,
+            rr: request_response::Behaviour::with_codec(
+                codec,
+                [(MESSAGE_PROTOCOL, request_response::ProtocolSupport::Full)],
+                rr_config,
+            ),
+            identify: identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.into(),
+                key.public(),
+            )),
+            kad: kad::Behaviour::with_config(
+                local,
+                kad::store::MemoryStore::new(local),
+                kad_config,
+            ),
+            mdns: Toggle::from(mdns),
+        })
+        .map_err(|e| NetError::Setup(std::io::Error::other(e.to_string())))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    // Every node answers DHT queries: there are no public-address checks on a private topology.
+    swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    Ok(swarm)
+}

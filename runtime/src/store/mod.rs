@@ -1,0 +1,173 @@
+//! Persistent state behind a small trait (STYLE.md 11, after raft-rs `Storage` / `MemStorage`).
+//!
+//! A node keeps what must survive a restart (DESIGN.md s.7) in typed trees: its identity, its
+//! key shares, its preprocessed bundles and the phase of each session, plus named trees for
+//! anything else. Keys and values are bytes: **the caller encodes and validates them** (a value
+//! read back may be from an older version or corrupted on disk; decoding it is the caller's job
+//! and must return a typed error, never panic).
+//!
+//! # Durability and failures
+//! - A write (`put`, `delete`, `apply`) is visible to later reads at once, but reaches the disk
+//!   only at the next [`Store::flush`] (sled also flushes in the background every 500 ms). The
+//!   raft drive loop (STYLE.md 2) calls `flush` after persisting a step and before sending what
+//!   that step produced: that is the commit point.
+//! - [`Store::apply`] applies a [`WriteBatch`] atomically, across trees: after a crash either all
+//!   of it or none of it is there (once flushed, all of it).
+//! - [`Store::take`] removes a key and flushes before returning the value, so a value returned by
+//!   `take` is gone from disk: a bundle taken once can never be taken again, even across a crash
+//!   (DESIGN.md s.5: "a bundle is marked consumed durably before its first use").
+//! - An `Err` from a write means the write may or may not have happened; an `Err` from `flush`
+//!   means writes since the last successful flush may be lost. Either way the store is no longer
+//!   trustworthy: the node should abort its sessions with a clear reason and stop, not retry
+//!   blindly.
+//!
+//! # Layout
+//! - `mod.rs`: the [`Store`] trait, [`Tree`], [`WriteBatch`], [`StoreError`].
+//! - `mem.rs`: [`MemStore`], the in-memory twin for tests (flush is a no-op).
+//! - `sled_store.rs`: [`SledStore`], sled 0.34 on disk.
+
+mod mem;
+mod sled_store;
+
+pub use mem::MemStore;
+pub use sled_store::SledStore;
+
+/// Result alias of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Longest name of a [`Tree::Named`] tree.
+pub const MAX_TREE_NAME: usize = 64;
+
+/// Why a store operation failed (see the module docs for what it means).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an error (I/O, corruption, unsupported operation).
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// A named tree's name is empty, too long, or has characters outside `[a-z0-9_.-]`.
+    #[error("bad tree name {0:?}")]
+    BadTreeName(String),
+}
+
+/// A tree (key space) of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Tree<'a> {
+    /// The node's identity and long-lived metadata.
+    Identity,
+    /// Secret key shares of the collective key (DESIGN.md s.5 phase 1).
+    KeyShares,
+    /// Preprocessed bundles, one per future inference (phase 2); consume them with [`Store::take`].
+    Bundles,
+    /// The phase of each session, to resume or abort after a restart.
+    SessionPhase,
+    /// Any other tree, by name (`[a-z0-9_.-]`, at most [`MAX_TREE_NAME`] bytes).
+    Named(&'a str),
+}
+
+impl Tree<'_> {
+    /// The tree's name in the underlying database (reserved names start with `seco.`).
+    pub fn db_name(&self) -> Result<String> {
+        Ok(match self {
+            Tree::Identity => "seco.identity".into(),
+            Tree::KeyShares => "seco.key_shares".into(),
+            Tree::Bundles => "seco.bundles".into(),
+            Tree::SessionPhase => "seco.session_phase".into(),
+            Tree::Named(n) => {
+                let ok = !n.is_empty()
+                    && n.len() <= MAX_TREE_NAME
+                    && n.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b)
+                    });
+                if !ok {
+                    return Err(StoreError::BadTreeName(n.to_string()));
+                }
+                format!("app.{n}")
+            }
+        })
+    }
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Insert or overwrite.
+    Put {
+        /// Tree.
+        tree: Tree<'a>,
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove (no error if absent).
+    Delete {
+        /// Tree.
+        tree: Tree<'a>,
+        /// Key.
+        key: Vec<u8>,
+    },
+}
+
+/// Writes applied atomically by [`Store::apply`], in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch<'a> {
+    ops: Vec<Op<'a>>,
+}
+
+impl<'a> WriteBatch<'a> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(
+        mut self,
+        tree: Tree<'a>,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.ops.push(Op::Put {
+            tree,
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Adds a delete.
+    pub fn delete(mut self, tree: Tree<'a>, key: impl Into<Vec<u8>>) -> Self {
+        self.ops.push(Op::Delete {
+            tree,
+            key: key.into(),
+        });
+        self
+    }
+
+    /// The writes, in order.
+    pub fn ops(&self) -> &[Op<'a>] {
+        &self.ops
+    }
+}
+
+/// Storage of a node (see the module docs for durability and failure semantics).
+pub trait Store: Send + Sync {
+    /// The value at `key`, if any.
+    fn get(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Inserts or overwrites `key`.
+    fn put(&self, tree: Tree<'_>, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes `key`; returns whether it was there.
+    fn delete(&self, tree: Tree<'_>, key: &[u8]) -> Result<bool>;
+    /// All entries whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Applies every write of `batch` atomically (all or nothing, also across trees).
+    fn apply(&self, batch: WriteBatch<'_>) -> Result<()>;
+    /// Atomically removes `key` and returns its value, **flushed to disk before returning**: of
+    /// two concurrent `take`s of a key at most one gets the value, and after a crash a taken value
+    /// is never there again.
+    fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Commit point: every write before this call is on disk when it returns `Ok`.
+    fn flush(&self) -> Result<()>;
+}
