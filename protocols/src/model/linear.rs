@@ -54,6 +54,42 @@ pub struct AvgPool2dQ {
     pub coeff: i64,
 }
 
+/// The shape of a linear layer (the public part of a [`LinearOp`]: what every server knows of a
+/// layer it does not own). Methods for HE packing live in `mhe::linear`..
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum LinearShape {
+    /// `y = W x`, `W` row-major `[out][in]`.
+    Dense {
+        /// Input length.
+        in_features: usize,
+        /// Output length.
+        out_features: usize,
+    },
+    /// Cross-correlation with zero padding, weights `[oc][ic][kh][kw]`, input `[c, h, w]`.
+    Conv2d {
+        /// `[c, h, w]`.
+        in_shape: [usize; 3],
+        /// Output channels.
+        out_channels: usize,
+        /// `[kh, kw]`.
+        kernel: [usize; 2],
+        /// `[sh, sw]`.
+        stride: [usize; 2],
+        /// `[ph, pw]`.
+        padding: [usize; 2],
+    },
+    /// `y = coeff * sum_window(x)` per channel (one weight: the coefficient).
+    AvgPool2d {
+        /// `[c, h, w]`.
+        in_shape: [usize; 3],
+        /// `[kh, kw]`.
+        kernel: [usize; 2],
+        /// `[sh, sw]`.
+        stride: [usize; 2],
+    },
+}
+
 /// A quantized linear layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinearOp {

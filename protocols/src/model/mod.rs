@@ -25,7 +25,7 @@ mod testset;
 
 pub use error::{ModelError, Result};
 pub use layer::{Conv2d, Dense, Layer, Pool2d};
-pub use linear::{AvgPool2dQ, Conv2dQ, DenseQ, LinearOp};
+pub use linear::{AvgPool2dQ, Conv2dQ, DenseQ, LinearOp, LinearShape};
 pub use load::MANIFEST_FILE;
 pub use manifest::{Manifest, RawLayer, FORMAT};
 pub use nonlinear::NonLinearOp;

@@ -16,7 +16,7 @@ mod file;
 mod parts;
 
 pub use file::PlanFile;
-pub use parts::{assemble, LinearShape, ServerPart, StageSpec, UserPart, PART_FILE};
+pub use parts::{assemble, ServerPart, StageSpec, UserPart, PART_FILE};
 
 use serde::{Deserialize, Serialize};
 

@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlanError, Result, SplitPlan};
 use crate::fixed::FixedPoint;
-use crate::model::{
-    checked_elements, AvgPool2dQ, Conv2dQ, DenseQ, LinearOp, NonLinearOp, QuantModel, Stage,
-};
+use crate::model::{checked_elements, LinearOp, LinearShape, NonLinearOp, QuantModel, Stage};
 
 /// File name of a server part inside its directory.
 pub const PART_FILE: &str = "part.cbor";
@@ -27,34 +25,6 @@ pub const SERVER_PART_FORMAT: &str = "seco-server-part/1";
 pub const USER_PART_FORMAT: &str = "seco-user-part/1";
 /// Largest part file, in bytes.
 pub const MAX_PART_BYTES: u64 = 1 << 30;
-
-/// Shape of a linear layer without its weights.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum LinearShape {
-    /// Fully connected.
-    Dense {
-        /// Input length.
-        in_features: usize,
-        /// Output length.
-        out_features: usize,
-    },
-    /// Convolution.
-    Conv2d {
-        /// `[C, H, W]` input.
-        in_shape: [usize; 3],
-        /// Output channels.
-        out_channels: usize,
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        stride: [usize; 2],
-        /// `[ph, pw]`.
-        padding: [usize; 2],
-    },
-    /// Average pooling (its coefficient is public).
-    AvgPool2d(AvgPool2dQ),
-}
 
 /// One stage as every server sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,29 +79,9 @@ pub struct UserPart {
     pub output_len: usize,
 }
 
-impl LinearShape {
-    /// Shape of a quantized linear layer.
-    pub fn of(op: &LinearOp) -> Self {
-        match op {
-            LinearOp::Dense(d) => LinearShape::Dense {
-                in_features: d.in_features,
-                out_features: d.out_features,
-            },
-            LinearOp::Conv2d(c) => LinearShape::Conv2d {
-                in_shape: c.in_shape,
-                out_channels: c.out_channels,
-                kernel: c.kernel,
-                stride: c.stride,
-                padding: c.padding,
-            },
-            LinearOp::AvgPool2d(p) => LinearShape::AvgPool2d(p.clone()),
-        }
-    }
-
-    /// Whether `op` has this shape.
-    pub fn matches(&self, op: &LinearOp) -> bool {
-        *self == Self::of(op) && weights_consistent(op)
-    }
+/// Whether `op` has `shape` and weights of the right length.
+fn matches(shape: &LinearShape, op: &LinearOp) -> bool {
+    *shape == LinearShape::of_op(op) && weights_consistent(op)
 }
 
 fn weights_consistent(op: &LinearOp) -> bool {
@@ -157,7 +107,7 @@ impl StageSpec {
         Self {
             name: stage.name.clone(),
             owner,
-            linear: LinearShape::of(&stage.linear),
+            linear: LinearShape::of_op(&stage.linear),
             post: stage.post.clone(),
             in_shape: stage.in_shape.clone(),
             out_shape: stage.out_shape.clone(),
@@ -254,7 +204,7 @@ impl ServerPart {
             return mismatch(format!("owned stages {have:?}, skeleton says {mine:?}"));
         }
         for (i, op) in &self.owned {
-            if !self.skeleton[*i].linear.matches(op) {
+            if !matches(&self.skeleton[*i].linear, op) {
                 return mismatch(format!("weights of stage {i} do not match its shape"));
             }
         }
@@ -341,7 +291,3 @@ pub fn assemble(parts: &[ServerPart]) -> Result<QuantModel> {
         stages,
     })
 }
-
-// `DenseQ`/`Conv2dQ` are re-exported for part consumers that match on weights.
-#[allow(unused_imports)]
-use {Conv2dQ as _, DenseQ as _};

@@ -32,39 +32,7 @@ use super::noise::LayerNoise;
 use super::params::{ParamId, Params};
 pub use packing::LayerPacking;
 
-/// The shape of a linear layer (the public part of a `model::linear::LinearOp`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinearShape {
-    /// `y = W x`, `W` row-major `[out][in]`.
-    Dense {
-        /// Input length.
-        in_features: usize,
-        /// Output length.
-        out_features: usize,
-    },
-    /// Cross-correlation with zero padding, weights `[oc][ic][kh][kw]`, input `[c, h, w]`.
-    Conv2d {
-        /// `[c, h, w]`.
-        in_shape: [usize; 3],
-        /// Output channels.
-        out_channels: usize,
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        stride: [usize; 2],
-        /// `[ph, pw]`.
-        padding: [usize; 2],
-    },
-    /// `y = coeff * sum_window(x)` per channel (one weight: the coefficient).
-    AvgPool2d {
-        /// `[c, h, w]`.
-        in_shape: [usize; 3],
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        stride: [usize; 2],
-    },
-}
+pub use crate::model::LinearShape;
 
 impl LinearShape {
     /// Number of input values.
