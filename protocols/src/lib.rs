@@ -21,6 +21,7 @@ pub mod fixed;
 pub mod model;
 pub mod onnx;
 pub mod plan;
+pub mod seco;
 
 pub mod bmr;
 pub mod circuit;

@@ -77,6 +77,9 @@ pub struct UserPart {
     pub input_shape: Vec<usize>,
     /// Number of logits.
     pub output_len: usize,
+    /// Shape of the first linear layer: the user lays out its input mask `Enc(r_1)` in that
+    /// layer's coefficient encoding (this reveals the first layer's shape, not its weights).
+    pub input_layer: LinearShape,
 }
 
 /// Whether `op` has `shape` and weights of the right length.
@@ -152,7 +155,16 @@ impl SplitPlan {
 
     /// The user's part.
     pub fn user_part(&self, model: &QuantModel) -> UserPart {
+        let input_layer = model
+            .stages
+            .first()
+            .map(|s| LinearShape::of_op(&s.linear))
+            .unwrap_or(LinearShape::Dense {
+                in_features: 0,
+                out_features: 0,
+            });
         UserPart {
+            input_layer,
             format: USER_PART_FORMAT.to_string(),
             model: model.name.clone(),
             fixed_point: model.fp,

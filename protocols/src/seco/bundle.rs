@@ -1,0 +1,122 @@
+//! Bundles: all input-independent material of one inference (DESIGN.md s.5, phase 2), as each
+//! party persists it. A bundle is consumed (durably removed from the store) before its first
+//! use, so it is never used twice, also across a crash: reusing masks would leak `x1 - x2`.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Result, SecoError};
+use super::ids::{BundleId, SessionId};
+use super::msg::Bytes;
+
+/// Format version of persisted bundles.
+pub const BUNDLE_VERSION: u16 = 1;
+
+/// A server's material for one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageMaterial {
+    /// This server's additive share `u_l^(i)` of `W_l r_l - s_l` (encryption-to-shares).
+    pub u: Vec<u64>,
+    /// Owner only: its fresh mask `s_l` (added back online).
+    pub s: Option<Vec<u64>>,
+    /// This server's share `r_{l+1}^(i)` of the next stage's input mask (none for the last
+    /// stage).
+    pub r_next: Option<Vec<u64>>,
+    /// This server's BMR state for the stage's circuit (`bmr::Prepared`, CBOR; the evaluator's
+    /// includes the garbled tables). None for the last stage.
+    pub gc: Option<Bytes>,
+}
+
+/// A server's bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBundle {
+    /// [`BUNDLE_VERSION`].
+    pub version: u16,
+    /// Session it belongs to.
+    pub session: SessionId,
+    /// Its id.
+    pub bundle: BundleId,
+    /// The server that made it.
+    pub party: u16,
+    /// One entry per stage.
+    pub stages: Vec<StageMaterial>,
+}
+
+/// The user's bundle: its input mask `r_1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserBundle {
+    /// [`BUNDLE_VERSION`].
+    pub version: u16,
+    /// Session it belongs to.
+    pub session: SessionId,
+    /// Its id.
+    pub bundle: BundleId,
+    /// `r_1` in `Z_{2^k}`.
+    pub r1: Vec<u64>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = ciborium::into_writer(v, &mut out);
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], bundle: BundleId) -> Result<T> {
+    ciborium::from_reader(bytes).map_err(|e| SecoError::Bundle {
+        bundle,
+        reason: format!("stored bytes do not decode: {e}"),
+    })
+}
+
+fn check(
+    version: u16,
+    session: SessionId,
+    id: BundleId,
+    want: (SessionId, BundleId),
+) -> Result<()> {
+    if version != BUNDLE_VERSION || (session, id) != want {
+        return Err(SecoError::Bundle {
+            bundle: want.1,
+            reason: format!("stored bundle is version {version} of {session}/{id}"),
+        });
+    }
+    Ok(())
+}
+
+impl ServerBundle {
+    /// CBOR bytes for the store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks the version, session, bundle and party.
+    pub fn from_bytes(
+        bytes: &[u8],
+        session: SessionId,
+        bundle: BundleId,
+        party: u16,
+    ) -> Result<Self> {
+        let b: Self = decode(bytes, bundle)?;
+        check(b.version, b.session, b.bundle, (session, bundle))?;
+        if b.party != party {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: format!("stored bundle belongs to server {}", b.party),
+            });
+        }
+        Ok(b)
+    }
+}
+
+impl UserBundle {
+    /// CBOR bytes for the store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks the version, session and bundle.
+    pub fn from_bytes(bytes: &[u8], session: SessionId, bundle: BundleId) -> Result<Self> {
+        let b: Self = decode(bytes, bundle)?;
+        check(b.version, b.session, b.bundle, (session, bundle))?;
+        Ok(b)
+    }
+}

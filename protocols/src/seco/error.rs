@@ -1,0 +1,119 @@
+//! Errors of the SECO session state machines.
+
+use super::ids::{BundleId, Party};
+use super::msg::Phase;
+use crate::bmr::BmrError;
+use crate::circuit::CircuitError;
+use crate::mhe::MheError;
+use crate::model::ModelError;
+use crate::plan::PlanError;
+
+/// Result alias of the session machines.
+pub type Result<T, E = SecoError> = std::result::Result<T, E>;
+
+/// Why a message or command was refused. A refused message leaves the session unchanged
+/// unless the error is [`SecoError::is_fatal`], in which case the session aborts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecoError {
+    /// Undecodable bytes.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// Another message-format version.
+    #[error("message version {found}, expected {expected}")]
+    Version {
+        /// Ours.
+        expected: u16,
+        /// Theirs.
+        found: u16,
+    },
+    /// A message of another session.
+    #[error("message for another session")]
+    WrongSession,
+    /// The claimed sender is not the transport's authenticated sender, or this party never
+    /// receives this message from that sender.
+    #[error("{body} from {actual} refused (claimed sender {claimed}, expected {expected})")]
+    WrongSender {
+        /// Message kind.
+        body: &'static str,
+        /// Claimed in the message.
+        claimed: Party,
+        /// Authenticated sender.
+        actual: Party,
+        /// Who may send it.
+        expected: String,
+    },
+    /// A message that does not fit the current phase.
+    #[error("{body} ({phase:?}) refused in phase {current}")]
+    WrongPhase {
+        /// Message kind.
+        body: &'static str,
+        /// Its phase.
+        phase: Phase,
+        /// The session's state.
+        current: String,
+    },
+    /// A repeated sequence number.
+    #[error("duplicate message {seq} from {from}")]
+    Duplicate {
+        /// Sender.
+        from: Party,
+        /// Sequence number.
+        seq: u64,
+    },
+    /// The bundle is unknown, already used, or its stored bytes are missing.
+    #[error("bundle {bundle}: {reason}")]
+    Bundle {
+        /// The bundle.
+        bundle: BundleId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Too many bundles in flight (hostile or runaway peers are bounded).
+    #[error("too many bundles in preparation ({limit})")]
+    TooManyBundles {
+        /// The bound.
+        limit: usize,
+    },
+    /// A stage index or vector length that does not fit the model.
+    #[error("{what}: expected {expected}, got {actual}")]
+    Length {
+        /// What was checked.
+        what: &'static str,
+        /// Expected.
+        expected: usize,
+        /// Found.
+        actual: usize,
+    },
+    /// The servers do not agree on the session (model, skeleton, keys).
+    #[error("session mismatch: {0}")]
+    Mismatch(String),
+    /// The session was aborted.
+    #[error("session aborted: {0}")]
+    Aborted(String),
+    /// A command that the session cannot run now.
+    #[error("{0}")]
+    NotReady(String),
+    /// MHE failure.
+    #[error("mhe: {0}")]
+    Mhe(#[from] MheError),
+    /// BMR failure.
+    #[error("bmr: {0}")]
+    Bmr(#[from] BmrError),
+    /// Circuit construction failure.
+    #[error("circuit: {0}")]
+    Circuit(#[from] CircuitError),
+    /// Model failure.
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// Plan/part failure.
+    #[error("plan: {0}")]
+    Plan(#[from] PlanError),
+}
+
+impl SecoError {
+    /// Errors after which the session cannot continue (as opposed to one refused message).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, SecoError::Mismatch(_) | SecoError::Aborted(_))
+    }
+}

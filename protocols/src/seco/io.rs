@@ -1,0 +1,114 @@
+//! What a session state machine exchanges with its driver (raft's `Ready`, STYLE.md 2).
+//!
+//! The driver (an actor, or the in-process router of `local.rs`) feeds [`Input`]s and gets a
+//! [`Ready`] back. It must then, in this order:
+//! 1. apply every [`Persist`] durably (flush), because the messages in `send` were produced
+//!    from that state;
+//! 2. for every bundle id in `take`, remove the bundle from the store durably (flushed) and feed
+//!    it back as [`Input::Loaded`]: a bundle is consumed before its first use and can never be
+//!    used twice, also across a crash (DESIGN.md s.5);
+//! 3. send `send`;
+//! 4. report `events`.
+
+use super::ids::{BundleId, Party};
+use super::msg::SecoMsg;
+
+/// An input to a session state machine.
+#[derive(Debug)]
+pub enum Input {
+    /// A message from an authenticated sender.
+    Message {
+        /// Transport-level sender (peer id mapped through the topology).
+        from: Party,
+        /// The decoded message.
+        msg: SecoMsg,
+    },
+    /// The answer to [`Ready::take`]: the bundle's bytes, or `None` if the store did not have
+    /// it (already used or never made).
+    Loaded {
+        /// The bundle.
+        bundle: BundleId,
+        /// Its stored bytes.
+        bytes: Option<Vec<u8>>,
+    },
+}
+
+/// Durable state changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persist {
+    /// A server's collective-key material (secret key share, public key, key id).
+    Keys(Vec<u8>),
+    /// A completed bundle (server: its shares, masks, garbling; user: its input mask).
+    Bundle {
+        /// The bundle.
+        bundle: BundleId,
+        /// Encoded bundle.
+        bytes: Vec<u8>,
+    },
+    /// The session record (phase, peers, user key), for resume-or-abort after a restart.
+    Session(Vec<u8>),
+}
+
+/// Something the session reports to its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The session is open and keys are in place; preprocessing may start.
+    SessionReady,
+    /// A bundle is ready at this party (at the user: at every server).
+    BundleReady(BundleId),
+    /// The user's result: the logits as signed fixed-point integers (scale `2^f`).
+    Logits {
+        /// The bundle consumed.
+        bundle: BundleId,
+        /// Signed logits.
+        logits: Vec<i64>,
+    },
+    /// A server finished its part of an inference.
+    InferenceDone(BundleId),
+    /// The session or a bundle was aborted.
+    Aborted {
+        /// The bundle, if only one.
+        bundle: Option<BundleId>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The outputs of one step.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Durable writes, before anything is sent.
+    pub persist: Vec<Persist>,
+    /// Bundles to take (durably remove) from the store and feed back as [`Input::Loaded`].
+    pub take: Vec<BundleId>,
+    /// Messages to send, in order.
+    pub send: Vec<(Party, SecoMsg)>,
+    /// Events for the owner.
+    pub events: Vec<Event>,
+}
+
+impl Ready {
+    /// Appends another step's outputs.
+    pub fn extend(&mut self, other: Ready) {
+        self.persist.extend(other.persist);
+        self.take.extend(other.take);
+        self.send.extend(other.send);
+        self.events.extend(other.events);
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty()
+            && self.take.is_empty()
+            && self.send.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// A session state machine, as drivers see it.
+pub trait Machine {
+    /// This party.
+    fn party(&self) -> Party;
+    /// Steps the machine with one input.
+    fn handle(&mut self, input: Input) -> super::error::Result<Ready>;
+}

@@ -1,0 +1,55 @@
+//! A server's collective-key material as persisted: its secret key share (never leaves the
+//! node), the collective public key and the key id (BLAKE3 of the public key's bytes), which
+//! servers compare when a session opens.
+
+use zeroize::Zeroizing;
+
+use super::error::{Result, SecoError};
+use crate::mhe::{ParamId, PublicKey, SecretKeyShare};
+
+/// Key material of one server.
+pub struct KeyMaterial {
+    /// The secret key share `s_i` (Mouchet et al. s.4, private input of every server).
+    pub sk: SecretKeyShare,
+    /// The collective public key.
+    pub pk: PublicKey,
+    /// BLAKE3 of the public key's bytes.
+    pub key_id: [u8; 32],
+}
+
+impl KeyMaterial {
+    /// Builds the material and its id.
+    pub fn new(sk: SecretKeyShare, pk: PublicKey) -> Self {
+        let key_id = *blake3::hash(&pk.to_bytes()).as_bytes();
+        Self { sk, pk, key_id }
+    }
+
+    /// Bytes for the store: `len(sk) || sk || pk` (the secret part is zeroized after use).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let sk = self.sk.to_bytes();
+        let pk = self.pk.to_bytes();
+        let mut out = Zeroizing::new(Vec::with_capacity(8 + sk.len() + pk.len()));
+        out.extend_from_slice(&(sk.len() as u64).to_le_bytes());
+        out.extend_from_slice(&sk);
+        out.extend_from_slice(&pk);
+        out
+    }
+
+    /// Decodes stored bytes; checks the parameter set and that the share belongs to `party`.
+    pub fn from_bytes(bytes: &[u8], param: ParamId, party: u16) -> Result<Self> {
+        let bad = |why: &str| SecoError::Decode(format!("stored key material: {why}"));
+        let len = bytes
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize)
+            .ok_or_else(|| bad("truncated"))?;
+        let sk_bytes = bytes
+            .get(8..8usize.saturating_add(len))
+            .ok_or_else(|| bad("truncated"))?;
+        let sk = SecretKeyShare::from_bytes(sk_bytes)?;
+        let pk = PublicKey::from_bytes(&bytes[8 + len..], param)?;
+        if sk.param() != param || sk.party() != party {
+            return Err(bad("share of another parameter set or server"));
+        }
+        Ok(Self::new(sk, pk))
+    }
+}

@@ -1,0 +1,468 @@
+//! All parties of a deployment in one process: the user, the gateway and the remotes as
+//! state machines, an in-memory router that delivers encoded messages (so every byte counted
+//! is a byte that would cross the network, and every decoder runs), in-memory stores, and
+//! per-party, per-phase accounting of bytes and CPU time. Deterministic from a seed.
+//!
+//! Used by tests, by `seco bench` and as the one-process API [`run_local`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+
+use super::error::{Result, SecoError};
+use super::ids::{BundleId, Party, SessionId};
+use super::io::{Event, Input, Machine, Persist, Ready};
+use super::keys::KeyMaterial;
+use super::msg::{Phase, SecoMsg};
+use super::server::{ServerConfig, ServerSession};
+use super::user::{UserConfig, UserSession};
+use crate::mhe::ParamId;
+use crate::model::{Model, QuantModel};
+use crate::plan::SplitPlan;
+
+/// Bytes and CPU time of one party in one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Encoded bytes sent.
+    pub bytes_sent: u64,
+    /// Encoded bytes received.
+    pub bytes_received: u64,
+    /// Messages sent.
+    pub messages: u64,
+    /// Time spent in this party's state machine (one thread: its CPU time).
+    pub cpu: Duration,
+}
+
+impl Usage {
+    fn add(&mut self, o: &Usage) {
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+        self.messages += o.messages;
+        self.cpu += o.cpu;
+    }
+}
+
+/// Usage per party and phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    /// `(party, phase) -> usage`.
+    pub usage: BTreeMap<(Party, Phase), Usage>,
+}
+
+impl Accounting {
+    fn entry(&mut self, p: Party, ph: Phase) -> &mut Usage {
+        self.usage.entry((p, ph)).or_default()
+    }
+
+    /// One party's usage in one phase.
+    pub fn get(&self, p: Party, ph: Phase) -> Usage {
+        self.usage.get(&(p, ph)).copied().unwrap_or_default()
+    }
+
+    /// One party's usage over all phases.
+    pub fn party(&self, p: Party) -> Usage {
+        let mut u = Usage::default();
+        for ((q, _), v) in &self.usage {
+            if *q == p {
+                u.add(v);
+            }
+        }
+        u
+    }
+
+    /// The difference `self - before` (usage of what happened in between).
+    pub fn since(&self, before: &Accounting) -> Accounting {
+        let mut out = Accounting::default();
+        for (k, v) in &self.usage {
+            let b = before.usage.get(k).copied().unwrap_or_default();
+            let d = Usage {
+                bytes_sent: v.bytes_sent - b.bytes_sent,
+                bytes_received: v.bytes_received - b.bytes_received,
+                messages: v.messages - b.messages,
+                cpu: v.cpu.saturating_sub(b.cpu),
+            };
+            if d != Usage::default() {
+                out.usage.insert(*k, d);
+            }
+        }
+        out
+    }
+}
+
+/// Options of a local deployment.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Parameter set of the collective key.
+    pub param: ParamId,
+    /// Parameter set of the user's key.
+    pub user_param: ParamId,
+    /// Seed of every party's RNG (derived per party) and of the router.
+    pub seed: u64,
+    /// Deliver queued messages in a seeded random order instead of FIFO.
+    pub shuffle: bool,
+    /// Keep a copy of every delivered message (for tests that inspect traffic).
+    pub record: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            param: ParamId::Bfv4096T32V1,
+            user_param: ParamId::Bfv2048T32V1,
+            seed: 0,
+            shuffle: false,
+            record: false,
+        }
+    }
+}
+
+/// A party's in-memory store.
+#[derive(Default)]
+struct MemStore {
+    keys: Option<Vec<u8>>,
+    bundles: HashMap<BundleId, Vec<u8>>,
+}
+
+/// A delivered message, as recorded for tests.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// Sender.
+    pub from: Party,
+    /// Receiver.
+    pub to: Party,
+    /// The decoded message.
+    pub msg: SecoMsg,
+    /// Its encoded size.
+    pub bytes: usize,
+}
+
+/// A whole deployment in one process.
+pub struct LocalDeployment {
+    user: UserSession,
+    servers: Vec<ServerSession>,
+    stores: BTreeMap<Party, MemStore>,
+    queue: VecDeque<(Party, Party, Vec<u8>)>,
+    router_rng: ChaCha20Rng,
+    opts: LocalOptions,
+    /// Usage so far.
+    pub accounting: Accounting,
+    /// Events reported so far, with the reporting party.
+    pub events: Vec<(Party, Event)>,
+    /// Delivered messages, when `opts.record`.
+    pub trace: Vec<Delivered>,
+}
+
+fn party_seed(seed: u64, p: Party) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"seco local party seed");
+    h.update(&seed.to_le_bytes());
+    h.update(format!("{p:?}").as_bytes());
+    *h.finalize().as_bytes()
+}
+
+impl LocalDeployment {
+    /// Opens a session (with collective key generation) among `plan.servers` and a user.
+    pub fn new(model: &QuantModel, plan: &SplitPlan, opts: LocalOptions) -> Result<Self> {
+        Self::with_keys(model, plan, opts, Vec::new())
+    }
+
+    /// Like [`LocalDeployment::new`], with stored key material per server (as after a restart;
+    /// empty: run key generation).
+    pub fn with_keys(
+        model: &QuantModel,
+        plan: &SplitPlan,
+        opts: LocalOptions,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Self> {
+        plan.validate(model)?;
+        let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
+        let session = SessionId::random(&mut rng);
+        let mut stores = BTreeMap::new();
+        let mut servers = Vec::with_capacity(plan.n_servers());
+        for i in 0..plan.n_servers() {
+            let part = std::sync::Arc::new(plan.server_part(model, i)?);
+            let cfg = ServerConfig {
+                session,
+                part,
+                param: opts.param,
+                user_param: opts.user_param,
+            };
+            let p = Party::Server(i as u16);
+            let km = match keys.get(i) {
+                Some(b) => Some(KeyMaterial::from_bytes(b, opts.param, i as u16)?),
+                None => None,
+            };
+            let mut store = MemStore::default();
+            store.keys = keys.get(i).cloned();
+            stores.insert(p, store);
+            servers.push(ServerSession::new(cfg, km, party_seed(opts.seed, p))?);
+        }
+        stores.insert(Party::User, MemStore::default());
+        let ucfg = UserConfig {
+            session,
+            part: plan.user_part(model),
+            param: opts.param,
+            user_param: opts.user_param,
+        };
+        let start = Instant::now();
+        let (user, hello) = UserSession::new(ucfg, party_seed(opts.seed, Party::User))?;
+        let mut d = Self {
+            user,
+            servers,
+            stores,
+            queue: VecDeque::new(),
+            router_rng: ChaCha20Rng::seed_from_u64(opts.seed ^ 0x5ec0),
+            opts,
+            accounting: Accounting::default(),
+            events: Vec::new(),
+            trace: Vec::new(),
+        };
+        d.accounting.entry(Party::User, Phase::Session).cpu += start.elapsed();
+        d.apply(Party::User, hello)?;
+        d.run()?;
+        if !d.user.is_ready() {
+            return Err(SecoError::NotReady(format!(
+                "session did not open: {:?}",
+                d.aborts()
+            )));
+        }
+        Ok(d)
+    }
+
+    fn aborts(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|(p, e)| match e {
+                Event::Aborted { reason, .. } => Some(format!("{p}: {reason}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The key material each server persisted (to reopen a deployment with stored keys).
+    pub fn stored_keys(&self) -> Vec<Vec<u8>> {
+        (0..self.servers.len())
+            .filter_map(|i| {
+                self.stores
+                    .get(&Party::Server(i as u16))
+                    .and_then(|s| s.keys.clone())
+            })
+            .collect()
+    }
+
+    /// Server `i`'s state machine (tests).
+    pub fn server_mut(&mut self, i: usize) -> &mut ServerSession {
+        &mut self.servers[i]
+    }
+
+    /// Bundles stored by a party (tests).
+    pub fn stored_bundles(&self, p: Party) -> usize {
+        self.stores.get(&p).map_or(0, |s| s.bundles.len())
+    }
+
+    /// Prepares `count` bundles (one at a time) and returns their ids.
+    pub fn preprocess(&mut self, count: usize) -> Result<Vec<BundleId>> {
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let start = Instant::now();
+            let (bundle, ready) = self.user.preprocess()?;
+            self.accounting.entry(Party::User, Phase::Prep).cpu += start.elapsed();
+            self.apply(Party::User, ready)?;
+            self.run()?;
+            if !self
+                .events
+                .iter()
+                .any(|(p, e)| *p == Party::User && *e == Event::BundleReady(bundle))
+            {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: format!("not ready: {:?}", self.aborts()),
+                });
+            }
+            ids.push(bundle);
+        }
+        Ok(ids)
+    }
+
+    /// One inference on an encoded input; returns the signed logits.
+    pub fn infer(&mut self, x: &[u64]) -> Result<Vec<i64>> {
+        let start = Instant::now();
+        let (bundle, ready) = self.user.infer(x)?;
+        self.accounting.entry(Party::User, Phase::Online).cpu += start.elapsed();
+        self.apply(Party::User, ready)?;
+        self.run()?;
+        self.events
+            .iter()
+            .rev()
+            .find_map(|(p, e)| match e {
+                Event::Logits { bundle: b, logits } if *p == Party::User && *b == bundle => {
+                    Some(logits.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| SecoError::Bundle {
+                bundle,
+                reason: format!("no result: {:?}", self.aborts()),
+            })
+    }
+
+    /// Queues raw bytes from `from` to `to` (tests of hostile input).
+    pub fn inject(&mut self, from: Party, to: Party, bytes: Vec<u8>) {
+        self.queue.push_back((from, to, bytes));
+    }
+
+    /// Delivers one message directly and returns the receiver's verdict (tests).
+    pub fn deliver_one(&mut self, from: Party, to: Party, bytes: &[u8]) -> Result<()> {
+        let msg = SecoMsg::from_bytes(bytes)?;
+        let ready = self.machine(to)?.handle(Input::Message { from, msg })?;
+        self.apply(to, ready)
+    }
+
+    fn machine(&mut self, p: Party) -> Result<&mut dyn Machine> {
+        match p {
+            Party::User => Ok(&mut self.user),
+            Party::Server(i) => self
+                .servers
+                .get_mut(usize::from(i))
+                .map(|s| s as &mut dyn Machine)
+                .ok_or(SecoError::Length {
+                    what: "server index",
+                    expected: 0,
+                    actual: usize::from(i),
+                }),
+        }
+    }
+
+    /// Delivers queued messages until none is left. The first refused message is an error.
+    pub fn run(&mut self) -> Result<()> {
+        while let Some((from, to, bytes)) = self.next() {
+            let msg = SecoMsg::from_bytes(&bytes)?;
+            let phase = msg.body.phase();
+            self.accounting.entry(to, phase).bytes_received += bytes.len() as u64;
+            if self.opts.record {
+                self.trace.push(Delivered {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                    bytes: bytes.len(),
+                });
+            }
+            let start = Instant::now();
+            let ready = self.machine(to)?.handle(Input::Message { from, msg });
+            self.accounting.entry(to, phase).cpu += start.elapsed();
+            let ready = ready?;
+            self.apply_phase(to, phase, ready)?;
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Option<(Party, Party, Vec<u8>)> {
+        if self.opts.shuffle && self.queue.len() > 1 {
+            let i = self.router_rng.random_range(0..self.queue.len());
+            self.queue.remove(i)
+        } else {
+            self.queue.pop_front()
+        }
+    }
+
+    fn apply(&mut self, p: Party, ready: Ready) -> Result<()> {
+        self.apply_phase(p, Phase::Session, ready)
+    }
+
+    /// The driver loop of `io.rs`: persist, take (and feed back), send, report.
+    fn apply_phase(&mut self, p: Party, phase: Phase, mut ready: Ready) -> Result<()> {
+        loop {
+            let store = self.stores.entry(p).or_default();
+            for w in ready.persist.drain(..) {
+                match w {
+                    Persist::Keys(b) => store.keys = Some(b),
+                    Persist::Bundle { bundle, bytes } => {
+                        store.bundles.insert(bundle, bytes);
+                    }
+                    Persist::Session(_) => {}
+                }
+            }
+            let taken: Vec<(BundleId, Option<Vec<u8>>)> = ready
+                .take
+                .drain(..)
+                .map(|b| (b, store.bundles.remove(&b)))
+                .collect();
+            for (to, msg) in ready.send.drain(..) {
+                let bytes = msg.to_bytes();
+                let ph = msg.body.phase();
+                let u = self
+                    .accounting
+                    .entry(p, if ph == Phase::Abort { phase } else { ph });
+                u.bytes_sent += bytes.len() as u64;
+                u.messages += 1;
+                self.queue.push_back((p, to, bytes));
+            }
+            self.events.extend(ready.events.drain(..).map(|e| (p, e)));
+            if taken.is_empty() {
+                return Ok(());
+            }
+            for (bundle, bytes) in taken {
+                let start = Instant::now();
+                let r = self.machine(p)?.handle(Input::Loaded { bundle, bytes });
+                self.accounting.entry(p, Phase::Online).cpu += start.elapsed();
+                ready.extend(r?);
+            }
+        }
+    }
+}
+
+/// The result of [`run_local`].
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    /// Signed logits of every input (scale `2^f`).
+    pub logits: Vec<Vec<i64>>,
+    /// Usage of the key generation and session opening.
+    pub setup: Accounting,
+    /// Usage of the preprocessing of every bundle.
+    pub preprocessing: Accounting,
+    /// Usage of the online phase of every inference.
+    pub online: Accounting,
+}
+
+/// Secure inference of `inputs` (float, encoded with the model's fixed point) with the model
+/// split over `servers` servers by the default balanced plan: one process, in-memory router.
+pub fn run_local(
+    model: &Model,
+    servers: usize,
+    inputs: &[Vec<f32>],
+    opts: LocalOptions,
+) -> Result<LocalRun> {
+    let q = model.quantize()?;
+    let names: Vec<String> = (0..servers)
+        .map(|i| {
+            if i == 0 {
+                "gateway".into()
+            } else {
+                format!("remote-{i}")
+            }
+        })
+        .collect();
+    let plan = SplitPlan::balanced(&q, &names)?;
+    let mut d = LocalDeployment::new(&q, &plan, opts)?;
+    let setup = d.accounting.clone();
+    d.preprocess(inputs.len())?;
+    let preprocessing = d.accounting.since(&setup);
+    let before = d.accounting.clone();
+    let logits = inputs
+        .iter()
+        .map(|x| {
+            let enc = model.encode_input(x)?;
+            d.infer(&enc)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let online = d.accounting.since(&before);
+    Ok(LocalRun {
+        logits,
+        setup,
+        preprocessing,
+        online,
+    })
+}

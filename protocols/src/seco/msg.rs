@@ -1,0 +1,322 @@
+//! The messages of the SECO protocol: one versioned envelope, one body enum for all phases
+//! (STYLE.md 6). Transport-free: the runtime carries the encoded bytes.
+//!
+//! Every message carries the protocol version, the session id, the sender and a per-sender
+//! sequence number; its phase follows from its body ([`Body::phase`]). Payloads of the
+//! sub-protocols (MHE ciphertexts and shares, BMR rounds) travel as opaque bytes in their own
+//! validated encodings.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Result, SecoError};
+use super::ids::{BundleId, Party, SessionId};
+
+/// Version of the message format.
+pub const VERSION: u16 = 1;
+/// Largest encoded message accepted (the runtime chunks large payloads below this).
+pub const MAX_MSG_BYTES: usize = 256 << 20;
+
+/// The phases of a session (DESIGN.md s.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Phase {
+    /// Phase 0: session open.
+    Session,
+    /// Phase 1: collective key generation.
+    Keygen,
+    /// Phase 2: preprocessing (bundles).
+    Prep,
+    /// Phase 3: online inference and result delivery.
+    Online,
+    /// Abort, valid in any phase.
+    Abort,
+}
+
+/// A SECO message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecoMsg {
+    /// [`VERSION`].
+    pub version: u16,
+    /// Session the message belongs to.
+    pub session: SessionId,
+    /// Sender as it claims; checked against the authenticated transport sender.
+    pub from: Party,
+    /// Per-sender, per-session sequence number (duplicates are refused).
+    pub seq: u64,
+    /// The payload.
+    pub body: Body,
+}
+
+/// Opaque bytes (CBOR byte string).
+pub type Bytes = serde_bytes::ByteBuf;
+
+/// Every message body, grouped by phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    // ---- Phase 0: session ----
+    /// U -> G: open a session with the user's session public key (result delivery).
+    Hello {
+        /// Model the user wants to query.
+        model: String,
+        /// The user's session public key (`mhe::PublicKey` bytes).
+        user_pk: Bytes,
+    },
+    /// G -> remotes: join the session.
+    Open {
+        /// Model name.
+        model: String,
+        /// Digest of the public skeleton, so that every server holds parts of one split.
+        skeleton: [u8; 32],
+        /// Identity of the collective key G holds (none: run key generation).
+        key_id: Option<[u8; 32]>,
+        /// The user's session public key.
+        user_pk: Bytes,
+    },
+    /// Remote -> G: joined; `key_id` says whether its stored key matches.
+    OpenAck {
+        /// The remote's stored key id, if it has one.
+        key_id: Option<[u8; 32]>,
+    },
+    /// G -> U: the session is ready; the collective public key for the input masks.
+    Welcome {
+        /// `mhe::PublicKey` bytes.
+        collective_pk: Bytes,
+    },
+
+    // ---- Phase 1: key generation ----
+    /// Server <-> server: one message of the collective key generation (`mhe::KeygenMsg`).
+    Keygen(Bytes),
+    /// Remote -> G: key generation done and the key share persisted.
+    KeyReady {
+        /// Id of the collective public key.
+        key_id: [u8; 32],
+    },
+
+    // ---- Phase 2: preprocessing ----
+    /// U -> G: prepare a bundle; `Enc(r_1)` under the collective key (stage 0's input layout).
+    PrepRequest {
+        /// Bundle id chosen by the user.
+        bundle: BundleId,
+        /// Ciphertexts of the user's input mask.
+        input_mask: Vec<Bytes>,
+    },
+    /// G -> remotes: start preparing a bundle.
+    PrepStart {
+        /// The bundle.
+        bundle: BundleId,
+    },
+    /// G -> owner of stage 0 (when not G): the user's `Enc(r_1)`.
+    InputMask {
+        /// The bundle.
+        bundle: BundleId,
+        /// Ciphertexts.
+        cts: Vec<Bytes>,
+    },
+    /// Server -> owner of `stage`: `Enc(r_stage^(i))`, this server's share of the stage's mask.
+    MaskShare {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// Ciphertexts.
+        cts: Vec<Bytes>,
+    },
+    /// Owner -> other servers: encryption-to-shares request (`mhe::E2sRequest`).
+    E2sRequest {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// Encoded request.
+        req: Bytes,
+    },
+    /// Server -> owner: flooded decryption share (`mhe::E2sShare`).
+    E2sShare {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// Encoded share.
+        share: Bytes,
+    },
+    /// Server <-> server: one round of the BMR garbling of `stage`'s circuit.
+    BmrOffline {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// Encoded `bmr::BmrMsg`.
+        msg: Bytes,
+    },
+    /// Remote -> G: bundle complete and persisted.
+    PrepDone {
+        /// The bundle.
+        bundle: BundleId,
+    },
+    /// G -> U: bundle ready at every server.
+    BundleReady {
+        /// The bundle.
+        bundle: BundleId,
+    },
+
+    // ---- Phase 3: online ----
+    /// U -> G: run one inference on `x - r_1` with this bundle.
+    Infer {
+        /// The bundle.
+        bundle: BundleId,
+        /// The masked input `x - r_1` in `Z_{2^k}`.
+        masked_input: Vec<u64>,
+    },
+    /// G -> remotes: start the online phase of a bundle.
+    OnlineStart {
+        /// The bundle.
+        bundle: BundleId,
+    },
+    /// G -> owner of stage 0 (when not G): `x - r_1`.
+    MaskedInput {
+        /// The bundle.
+        bundle: BundleId,
+        /// The masked input.
+        values: Vec<u64>,
+    },
+    /// Server <-> server: one round of the BMR evaluation of `stage`'s circuit.
+    BmrOnline {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// Encoded `bmr::BmrMsg`.
+        msg: Bytes,
+    },
+    /// Server -> G: this server's share of the logits encrypted under the user's key.
+    ResultShare {
+        /// The bundle.
+        bundle: BundleId,
+        /// Ciphertexts (`mhe::Ciphertext` bytes).
+        cts: Vec<Bytes>,
+    },
+    /// G -> U: the aggregated result ciphertext (`mhe::ResultCiphertext`).
+    Result {
+        /// The bundle.
+        bundle: BundleId,
+        /// Encoded result ciphertext.
+        ct: Bytes,
+    },
+
+    // ---- any phase ----
+    /// Abort the session (or one bundle) with a reason, on every peer.
+    Abort {
+        /// The bundle concerned, if only one.
+        bundle: Option<BundleId>,
+        /// Human-readable reason.
+        reason: String,
+    },
+}
+
+impl Body {
+    /// The phase the body belongs to.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Body::Hello { .. }
+            | Body::Open { .. }
+            | Body::OpenAck { .. }
+            | Body::Welcome { .. } => Phase::Session,
+            Body::Keygen(_) | Body::KeyReady { .. } => Phase::Keygen,
+            Body::PrepRequest { .. }
+            | Body::PrepStart { .. }
+            | Body::InputMask { .. }
+            | Body::MaskShare { .. }
+            | Body::E2sRequest { .. }
+            | Body::E2sShare { .. }
+            | Body::BmrOffline { .. }
+            | Body::PrepDone { .. }
+            | Body::BundleReady { .. } => Phase::Prep,
+            Body::Infer { .. }
+            | Body::OnlineStart { .. }
+            | Body::MaskedInput { .. }
+            | Body::BmrOnline { .. }
+            | Body::ResultShare { .. }
+            | Body::Result { .. } => Phase::Online,
+            Body::Abort { .. } => Phase::Abort,
+        }
+    }
+
+    /// The variant's name (for errors and logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Body::Hello { .. } => "Hello",
+            Body::Open { .. } => "Open",
+            Body::OpenAck { .. } => "OpenAck",
+            Body::Welcome { .. } => "Welcome",
+            Body::Keygen(_) => "Keygen",
+            Body::KeyReady { .. } => "KeyReady",
+            Body::PrepRequest { .. } => "PrepRequest",
+            Body::PrepStart { .. } => "PrepStart",
+            Body::InputMask { .. } => "InputMask",
+            Body::MaskShare { .. } => "MaskShare",
+            Body::E2sRequest { .. } => "E2sRequest",
+            Body::E2sShare { .. } => "E2sShare",
+            Body::BmrOffline { .. } => "BmrOffline",
+            Body::PrepDone { .. } => "PrepDone",
+            Body::BundleReady { .. } => "BundleReady",
+            Body::Infer { .. } => "Infer",
+            Body::OnlineStart { .. } => "OnlineStart",
+            Body::MaskedInput { .. } => "MaskedInput",
+            Body::BmrOnline { .. } => "BmrOnline",
+            Body::ResultShare { .. } => "ResultShare",
+            Body::Result { .. } => "Result",
+            Body::Abort { .. } => "Abort",
+        }
+    }
+
+    /// The bundle a preprocessing or online body refers to.
+    pub fn bundle(&self) -> Option<BundleId> {
+        match self {
+            Body::PrepRequest { bundle, .. }
+            | Body::PrepStart { bundle }
+            | Body::InputMask { bundle, .. }
+            | Body::MaskShare { bundle, .. }
+            | Body::E2sRequest { bundle, .. }
+            | Body::E2sShare { bundle, .. }
+            | Body::BmrOffline { bundle, .. }
+            | Body::PrepDone { bundle }
+            | Body::BundleReady { bundle }
+            | Body::Infer { bundle, .. }
+            | Body::OnlineStart { bundle }
+            | Body::MaskedInput { bundle, .. }
+            | Body::BmrOnline { bundle, .. }
+            | Body::ResultShare { bundle, .. }
+            | Body::Result { bundle, .. } => Some(*bundle),
+            Body::Abort { bundle, .. } => *bundle,
+            _ => None,
+        }
+    }
+}
+
+impl SecoMsg {
+    /// CBOR bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing plain data to a Vec cannot fail.
+        let _ = ciborium::into_writer(self, &mut out);
+        out
+    }
+
+    /// Decodes and checks the version and the size limit.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_MSG_BYTES {
+            return Err(SecoError::Decode(format!(
+                "message of {} bytes exceeds {MAX_MSG_BYTES}",
+                bytes.len()
+            )));
+        }
+        let msg: SecoMsg = ciborium::from_reader(bytes)
+            .map_err(|e| SecoError::Decode(format!("not a SECO message: {e}")))?;
+        if msg.version != VERSION {
+            return Err(SecoError::Version {
+                expected: VERSION,
+                found: msg.version,
+            });
+        }
+        Ok(msg)
+    }
+}

@@ -1,0 +1,210 @@
+//! What only the gateway does: it is the user's single contact (DESIGN.md s.2), relays the
+//! user's preprocessing and inference requests to the servers, collects the servers'
+//! acknowledgements, and aggregates the result ciphertexts into the one the user decrypts.
+
+use std::collections::HashMap;
+
+use super::super::error::{Result, SecoError};
+use super::super::ids::{BundleId, Party};
+use super::super::io::{Event, Ready};
+use super::super::msg::{Body, Bytes};
+use super::{ServerSession, MAX_IN_FLIGHT};
+use crate::mhe::{Ciphertext, Layout, ResultCiphertext, S2eAggregator};
+
+/// The gateway's bookkeeping (empty on remotes).
+pub(crate) struct GatewayState {
+    /// `KeyReady` key id of every remote (index 0 unused).
+    key_ready: Vec<Option<[u8; 32]>>,
+    /// Which servers finished each bundle.
+    prep_done: HashMap<BundleId, Vec<bool>>,
+    /// Result ciphertexts of each inference, aggregated (shares-to-encryption).
+    results: HashMap<BundleId, S2eAggregator>,
+}
+
+impl GatewayState {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            key_ready: vec![None; n],
+            prep_done: HashMap::new(),
+            results: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn record_key_ready(&mut self, from: Party, key_id: [u8; 32]) -> Result<()> {
+        let i = from.server().unwrap_or(0);
+        match self.key_ready.get_mut(i) {
+            Some(slot @ None) => {
+                *slot = Some(key_id);
+                Ok(())
+            }
+            _ => Err(SecoError::Duplicate { from, seq: 0 }),
+        }
+    }
+
+    /// `None` while some remote has not reported, else whether all match `mine`.
+    pub(crate) fn keys_agree(&self, mine: [u8; 32]) -> Option<bool> {
+        let remotes = &self.key_ready[1..];
+        if remotes.iter().any(Option::is_none) {
+            return None;
+        }
+        Some(remotes.iter().all(|k| *k == Some(mine)))
+    }
+
+    pub(crate) fn forget(&mut self, bundle: BundleId) {
+        self.prep_done.remove(&bundle);
+        self.results.remove(&bundle);
+    }
+}
+
+impl ServerSession {
+    /// Gateway: the user asks for a bundle with `Enc(r_1)`.
+    pub(super) fn on_prep_request(
+        &mut self,
+        bundle: BundleId,
+        input_mask: Vec<Bytes>,
+    ) -> Result<Ready> {
+        if self.preps.contains_key(&bundle) || self.gw.prep_done.contains_key(&bundle) {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "already requested".into(),
+            });
+        }
+        if self.gw.prep_done.len() >= MAX_IN_FLIGHT {
+            return Err(SecoError::TooManyBundles {
+                limit: MAX_IN_FLIGHT,
+            });
+        }
+        self.gw.prep_done.insert(bundle, vec![false; self.sched.n]);
+        let mut ready = Ready::default();
+        self.broadcast(&mut ready, &Body::PrepStart { bundle });
+        let owner0 = self.sched.stages[0].owner;
+        if owner0 == self.me {
+            ready.extend(self.prep_input_mask(bundle, input_mask)?);
+        } else {
+            ready.extend(self.prep_mut(bundle)?);
+            let to = Party::Server(owner0 as u16);
+            self.send(
+                &mut ready,
+                to,
+                Body::InputMask {
+                    bundle,
+                    cts: input_mask,
+                },
+            );
+        }
+        Ok(ready)
+    }
+
+    /// Gateway: server `from` (or the gateway itself) finished `bundle`.
+    pub(super) fn on_prep_done(&mut self, from: usize, bundle: BundleId) -> Result<Ready> {
+        let done = self
+            .gw
+            .prep_done
+            .get_mut(&bundle)
+            .ok_or(SecoError::Bundle {
+                bundle,
+                reason: "not in preparation".into(),
+            })?;
+        if std::mem::replace(&mut done[from], true) {
+            return Err(SecoError::Duplicate {
+                from: Party::Server(from as u16),
+                seq: 0,
+            });
+        }
+        let mut ready = Ready::default();
+        if done.iter().all(|&d| d) {
+            self.gw.prep_done.remove(&bundle);
+            self.send(&mut ready, Party::User, Body::BundleReady { bundle });
+        }
+        Ok(ready)
+    }
+
+    /// Gateway: the user runs an inference.
+    pub(super) fn on_infer(&mut self, bundle: BundleId, masked_input: Vec<u64>) -> Result<Ready> {
+        let expected = self.sched.stages[0].spec.linear.in_len();
+        if masked_input.len() != expected {
+            return Err(SecoError::Length {
+                what: "masked input",
+                expected,
+                actual: masked_input.len(),
+            });
+        }
+        if self.gw.results.contains_key(&bundle) || self.onlines.contains_key(&bundle) {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "already in use".into(),
+            });
+        }
+        if self.gw.results.len() >= MAX_IN_FLIGHT {
+            return Err(SecoError::TooManyBundles {
+                limit: MAX_IN_FLIGHT,
+            });
+        }
+        let agg = S2eAggregator::new(self.cfg.user_param, self.sched.n, 1);
+        self.gw.results.insert(bundle, agg);
+        let mut ready = Ready::default();
+        self.broadcast(&mut ready, &Body::OnlineStart { bundle });
+        let owner0 = self.sched.stages[0].owner;
+        if owner0 == self.me {
+            ready.extend(self.online_masked_input(bundle, masked_input)?);
+        } else {
+            ready.extend(self.online_mut(bundle)?);
+            let to = Party::Server(owner0 as u16);
+            self.send(
+                &mut ready,
+                to,
+                Body::MaskedInput {
+                    bundle,
+                    values: masked_input,
+                },
+            );
+        }
+        Ok(ready)
+    }
+
+    /// Gateway: one server's encrypted share of the logits; the last one completes the result.
+    pub(super) fn on_result_share(
+        &mut self,
+        from: usize,
+        bundle: BundleId,
+        cts: &[Bytes],
+    ) -> Result<Ready> {
+        let cts = cts
+            .iter()
+            .map(|b| Ciphertext::from_bytes(b, self.cfg.user_param))
+            .collect::<crate::mhe::Result<Vec<_>>>()?;
+        let agg = self.gw.results.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "no inference running".into(),
+        })?;
+        let Some(total) = agg.handle(from as u16, &cts)? else {
+            return Ok(Ready::default());
+        };
+        self.gw.results.remove(&bundle);
+        let layout = self.result_layout()?;
+        let first = total.first().ok_or(SecoError::Length {
+            what: "result ciphertexts",
+            expected: 1,
+            actual: 0,
+        })?;
+        let rc = ResultCiphertext::restrict(first, &layout)?;
+        let mut ready = Ready::default();
+        self.send(
+            &mut ready,
+            Party::User,
+            Body::Result {
+                bundle,
+                ct: Bytes::from(rc.to_bytes()),
+            },
+        );
+        ready.events.push(Event::InferenceDone(bundle));
+        Ok(ready)
+    }
+
+    /// Layout of the logits in the user's result ciphertext.
+    pub(crate) fn result_layout(&self) -> Result<Layout> {
+        let degree = self.cfg.user_param.params()?.degree();
+        let out = self.sched.stages.last().map_or(0, |s| s.y_len);
+        Ok(Layout::contiguous(out, degree))
+    }
+}

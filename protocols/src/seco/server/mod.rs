@@ -1,0 +1,324 @@
+//! The server side of a SECO session (gateway = server 0, remotes = servers 1..n) as a sans-IO
+//! state machine: [`ServerSession::handle`] takes one [`Input`] and returns a [`Ready`].
+//!
+//! # Layout
+//! - `mod.rs`: the session struct, message checks and dispatch.
+//! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
+//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation.
+//! - `online.rs`: phase 3, one [`online::Online`] per inference.
+//! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
+//!   acknowledgements, aggregating the result).
+
+mod gateway;
+mod online;
+mod open;
+mod prep;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::error::{Result, SecoError};
+use super::ids::{BundleId, Party, SessionId};
+use super::io::{Event, Input, Machine, Ready};
+use super::keys::KeyMaterial;
+use super::msg::{Body, SecoMsg, VERSION};
+use super::schedule::Schedule;
+use super::seq::SeqWindow;
+use crate::mhe::{CollectiveKeygen, EncodedLayer, ParamId, PublicKey};
+use crate::plan::ServerPart;
+
+/// Most bundles in preparation (or inferences in flight) at once per session.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Static configuration of a server's session.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The session.
+    pub session: SessionId,
+    /// This server's part of the model (own weights + public skeleton).
+    pub part: Arc<ServerPart>,
+    /// Parameter set of the collective key.
+    pub param: ParamId,
+    /// Parameter set of the user's session key (result delivery).
+    pub user_param: ParamId,
+}
+
+/// Where the session stands.
+pub(crate) enum State {
+    /// (1) Gateway: waiting for the user's `Hello`. Remote: waiting for the gateway's `Open`.
+    AwaitOpen,
+    /// (2) Gateway with a stored key: waiting for every remote's `OpenAck`.
+    Opening { acks: Vec<Option<Option<[u8; 32]>>> },
+    /// (3) Collective key generation running.
+    Keygen(Box<CollectiveKeygen>),
+    /// (4) Gateway: own key persisted, waiting for every remote's `KeyReady`.
+    AwaitKeyReady,
+    /// (5) Keys in place everywhere: bundles are prepared and consumed.
+    Ready,
+    /// (6) Aborted with a reason; every further message is refused.
+    Aborted(String),
+}
+
+impl State {
+    fn name(&self) -> String {
+        match self {
+            State::AwaitOpen => "await-open".into(),
+            State::Opening { .. } => "opening".into(),
+            State::Keygen(_) => "keygen".into(),
+            State::AwaitKeyReady => "await-key-ready".into(),
+            State::Ready => "ready".into(),
+            State::Aborted(r) => format!("aborted ({r})"),
+        }
+    }
+}
+
+/// One server's session.
+pub struct ServerSession {
+    pub(crate) cfg: ServerConfig,
+    /// This server's index (0 = gateway).
+    pub(crate) me: usize,
+    pub(crate) sched: Arc<Schedule>,
+    /// Encoded weights of the stages this server owns (index = stage).
+    pub(crate) encoded: Vec<Option<EncodedLayer>>,
+    pub(crate) rng: ChaCha20Rng,
+    out_seq: u64,
+    seen: HashMap<Party, SeqWindow>,
+    pub(crate) state: State,
+    pub(crate) keys: Option<Arc<KeyMaterial>>,
+    pub(crate) user_pk: Option<PublicKey>,
+    /// Keygen messages that arrived before this server started key generation.
+    pub(crate) early_keygen: Vec<(Party, SecoMsg)>,
+    pub(crate) preps: BTreeMap<BundleId, prep::Prep>,
+    /// Bundles this session finished preparing (late messages for them are refused).
+    pub(crate) prepared: HashSet<BundleId>,
+    /// Bundles this session started to consume (a bundle is used at most once).
+    pub(crate) used: HashSet<BundleId>,
+    pub(crate) onlines: BTreeMap<BundleId, online::Online>,
+    pub(crate) gw: gateway::GatewayState,
+}
+
+impl ServerSession {
+    /// A server's session. `keys` is the stored collective-key material, if any; `seed` seeds
+    /// the session's CSPRNG (from the OS in nodes, fixed in tests).
+    pub fn new(cfg: ServerConfig, keys: Option<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
+        cfg.part.validate()?;
+        let me = cfg.part.server_index;
+        let sched = Arc::new(Schedule::new(&cfg.part, cfg.param)?);
+        let mut encoded: Vec<Option<EncodedLayer>> = (0..sched.len()).map(|_| None).collect();
+        for (stage, op) in &cfg.part.owned {
+            encoded[*stage] = Some(EncodedLayer::from_op(cfg.param, op)?);
+        }
+        let n = sched.n;
+        Ok(Self {
+            me,
+            encoded,
+            rng: ChaCha20Rng::from_seed(seed),
+            out_seq: 0,
+            seen: HashMap::new(),
+            state: State::AwaitOpen,
+            keys: keys.map(Arc::new),
+            user_pk: None,
+            early_keygen: Vec::new(),
+            preps: BTreeMap::new(),
+            prepared: HashSet::new(),
+            used: HashSet::new(),
+            onlines: BTreeMap::new(),
+            gw: gateway::GatewayState::new(n),
+            sched,
+            cfg,
+        })
+    }
+
+    /// Whether this server is the gateway.
+    pub fn is_gateway(&self) -> bool {
+        self.me == 0
+    }
+
+    /// The session id.
+    pub fn session(&self) -> SessionId {
+        self.cfg.session
+    }
+
+    /// The public schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.sched
+    }
+
+    /// Whether the session is ready for preprocessing and inference.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+
+    /// Bundles in preparation and inferences in flight (for timeouts in drivers).
+    pub fn in_flight(&self) -> (Vec<BundleId>, Vec<BundleId>) {
+        (
+            self.preps.keys().copied().collect(),
+            self.onlines.keys().copied().collect(),
+        )
+    }
+
+    /// A message from this server.
+    pub(crate) fn msg(&mut self, body: Body) -> SecoMsg {
+        let seq = self.out_seq;
+        self.out_seq += 1;
+        SecoMsg {
+            version: VERSION,
+            session: self.cfg.session,
+            from: Party::Server(self.me as u16),
+            seq,
+            body,
+        }
+    }
+
+    /// Queues `body` for `to`.
+    pub(crate) fn send(&mut self, ready: &mut Ready, to: Party, body: Body) {
+        let msg = self.msg(body);
+        ready.send.push((to, msg));
+    }
+
+    /// Queues `body` for every other server.
+    pub(crate) fn broadcast(&mut self, ready: &mut Ready, body: &Body) {
+        for p in 0..self.sched.n {
+            if p != self.me {
+                self.send(ready, Party::Server(p as u16), body.clone());
+            }
+        }
+    }
+
+    /// Checks the envelope: session, claimed vs. authenticated sender, duplicates.
+    fn check_envelope(&mut self, from: Party, msg: &SecoMsg) -> Result<()> {
+        if msg.version != VERSION {
+            return Err(SecoError::Version {
+                expected: VERSION,
+                found: msg.version,
+            });
+        }
+        if msg.session != self.cfg.session {
+            return Err(SecoError::WrongSession);
+        }
+        let valid_sender = match from {
+            Party::User => self.is_gateway(),
+            Party::Server(i) => usize::from(i) < self.sched.n && usize::from(i) != self.me,
+        };
+        if msg.from != from || !valid_sender {
+            return Err(SecoError::WrongSender {
+                body: msg.body.name(),
+                claimed: msg.from,
+                actual: from,
+                expected: "a party of this session".into(),
+            });
+        }
+        if !self.seen.entry(from).or_default().accept(msg.seq) {
+            return Err(SecoError::Duplicate { from, seq: msg.seq });
+        }
+        Ok(())
+    }
+
+    /// Refuses `body` unless it came from one of `allowed`.
+    pub(crate) fn expect_from(
+        &self,
+        from: Party,
+        body: &'static str,
+        allowed: &[Party],
+    ) -> Result<()> {
+        if allowed.contains(&from) {
+            Ok(())
+        } else {
+            Err(SecoError::WrongSender {
+                body,
+                claimed: from,
+                actual: from,
+                expected: format!("{allowed:?}"),
+            })
+        }
+    }
+
+    /// A typed refusal of a message that does not fit the current state.
+    pub(crate) fn wrong_phase(&self, body: &Body) -> SecoError {
+        SecoError::WrongPhase {
+            body: body.name(),
+            phase: body.phase(),
+            current: self.state.name(),
+        }
+    }
+
+    /// Aborts the whole session (or one bundle) on every peer with a reason.
+    pub fn abort(&mut self, bundle: Option<BundleId>, reason: &str) -> Ready {
+        let mut ready = Ready::default();
+        let body = Body::Abort {
+            bundle,
+            reason: reason.to_string(),
+        };
+        self.broadcast(&mut ready, &body);
+        if self.is_gateway() && self.user_pk.is_some() {
+            self.send(&mut ready, Party::User, body);
+        }
+        self.apply_abort(bundle, reason, &mut ready);
+        ready
+    }
+
+    fn apply_abort(&mut self, bundle: Option<BundleId>, reason: &str, ready: &mut Ready) {
+        match bundle {
+            Some(b) => {
+                self.preps.remove(&b);
+                self.onlines.remove(&b);
+                self.gw.forget(b);
+            }
+            None => {
+                self.preps.clear();
+                self.onlines.clear();
+                self.state = State::Aborted(reason.to_string());
+            }
+        }
+        ready.events.push(Event::Aborted {
+            bundle,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn on_abort(&mut self, from: Party, bundle: Option<BundleId>, reason: String) -> Ready {
+        let reason = format!("{from}: {reason}");
+        if self.is_gateway() {
+            // The gateway relays every abort to the other side.
+            let mut ready = self.abort(bundle, &reason);
+            ready.send.retain(|(to, _)| *to != from);
+            ready
+        } else {
+            let mut ready = Ready::default();
+            self.apply_abort(bundle, &reason, &mut ready);
+            ready
+        }
+    }
+
+    fn on_message(&mut self, from: Party, msg: SecoMsg) -> Result<Ready> {
+        self.check_envelope(from, &msg)?;
+        if let State::Aborted(reason) = &self.state {
+            return Err(SecoError::Aborted(reason.clone()));
+        }
+        match msg.body {
+            Body::Abort { bundle, reason } => Ok(self.on_abort(from, bundle, reason)),
+            ref b => match b.phase() {
+                super::msg::Phase::Session | super::msg::Phase::Keygen => self.on_open(from, msg),
+                super::msg::Phase::Prep => self.on_prep(from, msg.body),
+                super::msg::Phase::Online => self.on_online(from, msg.body),
+                super::msg::Phase::Abort => Ok(Ready::default()),
+            },
+        }
+    }
+}
+
+impl Machine for ServerSession {
+    fn party(&self) -> Party {
+        Party::Server(self.me as u16)
+    }
+
+    fn handle(&mut self, input: Input) -> Result<Ready> {
+        match input {
+            Input::Message { from, msg } => self.on_message(from, msg),
+            Input::Loaded { bundle, bytes } => self.on_loaded(bundle, bytes),
+        }
+    }
+}

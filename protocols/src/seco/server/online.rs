@@ -1,0 +1,417 @@
+//! Phase 3, one inference at one server (DESIGN.md s.5, phase 3).
+//!
+//! ```text
+//! G -> R_i       OnlineStart: every server takes its bundle from the store (durably)
+//! non-owners     of stage l: BMR online with inputs (u_l^(i), r_{l+1}^(i)), known at once
+//! O(l), given    x_l - r_l: z = W_l (x_l - r_l) + b_l + s_l + u_l^(O)   (in the clear)
+//!                then BMR online with inputs (z, r_{l+1}^(O))
+//! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
+//! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
+//! ```
+//! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`.
+
+use super::super::bundle::ServerBundle;
+use super::super::error::{Result, SecoError};
+use super::super::ids::{BundleId, Party};
+use super::super::io::{Event, Ready};
+use super::super::msg::{Body, Bytes};
+use super::{ServerSession, State, MAX_IN_FLIGHT};
+use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+
+/// Messages held while the bundle is loading (bounded).
+const MAX_BUFFERED: usize = 4096;
+
+/// One inference at this server.
+pub(crate) enum Online {
+    /// Waiting for the bundle from the store.
+    Loading {
+        /// Messages that arrived meanwhile.
+        buffered: Vec<(Party, Body)>,
+        /// Owner of stage 0: the masked input, if it came first.
+        masked0: Option<Vec<u64>>,
+    },
+    /// Bundle in hand.
+    Running(Box<Run>),
+}
+
+pub(crate) struct Run {
+    bundle: ServerBundle,
+    /// The BMR online party of each stage, once its inputs are known.
+    parties: Vec<Option<OnlineParty>>,
+    /// BMR messages for a stage whose party has not started yet.
+    early: Vec<Vec<(usize, BmrMsg)>>,
+    /// Stages whose circuit is finished at this server.
+    done: Vec<bool>,
+    result_sent: bool,
+}
+
+impl ServerSession {
+    pub(super) fn on_online(&mut self, from: Party, body: Body) -> Result<Ready> {
+        if !matches!(self.state, State::Ready) {
+            return Err(self.wrong_phase(&body));
+        }
+        let g = Party::GATEWAY;
+        match body {
+            Body::Infer {
+                bundle,
+                masked_input,
+            } if self.is_gateway() => {
+                self.expect_from(from, "Infer", &[Party::User])?;
+                self.on_infer(bundle, masked_input)
+            }
+            Body::OnlineStart { bundle } if !self.is_gateway() => {
+                self.expect_from(from, "OnlineStart", &[g])?;
+                self.online_mut(bundle)
+            }
+            Body::MaskedInput { bundle, values } if self.sched.stages[0].owner == self.me => {
+                self.expect_from(from, "MaskedInput", &[g])?;
+                self.online_masked_input(bundle, values)
+            }
+            Body::BmrOnline { bundle, stage, msg } => {
+                let sender = from
+                    .server()
+                    .ok_or_else(|| self.wrong_phase(&Body::OnlineStart { bundle }))?;
+                let msg: BmrMsg = ciborium::from_reader(msg.as_slice())
+                    .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
+                self.on_bmr_online(sender, bundle, stage, msg)
+            }
+            Body::ResultShare { bundle, cts } if self.is_gateway() => {
+                let i = from
+                    .server()
+                    .ok_or_else(|| self.wrong_phase(&Body::OnlineStart { bundle }))?;
+                self.on_result_share(i, bundle, &cts)
+            }
+            other => Err(self.wrong_phase(&other)),
+        }
+    }
+
+    /// The inference of `bundle`, started on first sight: asks the driver to take the bundle.
+    pub(super) fn online_mut(&mut self, bundle: BundleId) -> Result<Ready> {
+        let mut ready = Ready::default();
+        if self.onlines.contains_key(&bundle) {
+            return Ok(ready);
+        }
+        if self.used.contains(&bundle) {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "already used".into(),
+            });
+        }
+        if self.onlines.len() >= MAX_IN_FLIGHT {
+            return Err(SecoError::TooManyBundles {
+                limit: MAX_IN_FLIGHT,
+            });
+        }
+        self.used.insert(bundle);
+        self.onlines.insert(
+            bundle,
+            Online::Loading {
+                buffered: Vec::new(),
+                masked0: None,
+            },
+        );
+        ready.take.push(bundle);
+        Ok(ready)
+    }
+
+    /// Owner of stage 0: `x - r_1`.
+    pub(super) fn online_masked_input(
+        &mut self,
+        bundle: BundleId,
+        values: Vec<u64>,
+    ) -> Result<Ready> {
+        let mut ready = self.online_mut(bundle)?;
+        match self.onlines.get_mut(&bundle) {
+            Some(Online::Loading { masked0, .. }) => {
+                if masked0.replace(values).is_some() {
+                    return Err(SecoError::Bundle {
+                        bundle,
+                        reason: "second masked input".into(),
+                    });
+                }
+            }
+            Some(Online::Running(_)) => ready.extend(self.owner_input(bundle, 0, values)?),
+            None => {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: "no inference running".into(),
+                })
+            }
+        }
+        Ok(ready)
+    }
+
+    fn on_bmr_online(
+        &mut self,
+        sender: usize,
+        bundle: BundleId,
+        stage: u16,
+        msg: BmrMsg,
+    ) -> Result<Ready> {
+        let l = usize::from(stage);
+        if self.sched.stage(stage)?.gc.is_none() {
+            return Err(SecoError::Length {
+                what: "stage with a circuit",
+                expected: self.sched.len() - 1,
+                actual: l,
+            });
+        }
+        let mut ready = self.online_mut(bundle)?;
+        match self.onlines.get_mut(&bundle) {
+            Some(Online::Loading { buffered, .. }) => {
+                if buffered.len() >= MAX_BUFFERED {
+                    return Err(SecoError::TooManyBundles {
+                        limit: MAX_BUFFERED,
+                    });
+                }
+                let mut bytes = Vec::new();
+                let _ = ciborium::into_writer(&msg, &mut bytes);
+                buffered.push((
+                    Party::Server(sender as u16),
+                    Body::BmrOnline {
+                        bundle,
+                        stage,
+                        msg: Bytes::from(bytes),
+                    },
+                ));
+            }
+            Some(Online::Running(run)) => match run.parties[l].as_mut() {
+                None => {
+                    if run.early[l].len() >= MAX_BUFFERED {
+                        return Err(SecoError::TooManyBundles {
+                            limit: MAX_BUFFERED,
+                        });
+                    }
+                    run.early[l].push((sender, msg));
+                }
+                Some(party) => {
+                    let out = party.handle(sender, msg)?;
+                    self.send_bmr(&mut ready, bundle, stage, out, true);
+                    ready.extend(self.after_bmr(bundle, l)?);
+                }
+            },
+            None => {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: "no inference running".into(),
+                })
+            }
+        }
+        Ok(ready)
+    }
+
+    /// The driver took the bundle from the store.
+    pub(super) fn on_loaded(&mut self, bundle: BundleId, bytes: Option<Vec<u8>>) -> Result<Ready> {
+        let Some(Online::Loading { buffered, masked0 }) = self.onlines.remove(&bundle) else {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "not waiting for this bundle".into(),
+            });
+        };
+        let Some(bytes) = bytes else {
+            return Ok(self.abort(Some(bundle), "bundle unknown or already used at a server"));
+        };
+        let record =
+            match ServerBundle::from_bytes(&bytes, self.cfg.session, bundle, self.me as u16) {
+                Ok(r) if r.stages.len() == self.sched.len() => r,
+                Ok(_) => {
+                    return Ok(
+                        self.abort(Some(bundle), "stored bundle has the wrong number of stages")
+                    )
+                }
+                Err(e) => return Ok(self.abort(Some(bundle), &e.to_string())),
+            };
+        let n = self.sched.len();
+        let run = Run {
+            bundle: record,
+            parties: (0..n).map(|_| None).collect(),
+            early: vec![Vec::new(); n],
+            done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
+            result_sent: false,
+        };
+        self.onlines.insert(bundle, Online::Running(Box::new(run)));
+        let mut ready = Ready::default();
+        for l in 0..n {
+            if self.sched.stages[l].owner != self.me {
+                let u = self.material(bundle, l)?.u.clone();
+                ready.extend(self.stage_input(bundle, l, u)?);
+            }
+        }
+        if let Some(v) = masked0 {
+            ready.extend(self.owner_input(bundle, 0, v)?);
+        }
+        for (from, body) in buffered {
+            ready.extend(self.on_online(from, body)?);
+        }
+        Ok(ready)
+    }
+
+    fn material(&self, bundle: BundleId, l: usize) -> Result<&super::super::bundle::StageMaterial> {
+        match self.onlines.get(&bundle) {
+            Some(Online::Running(run)) => run.bundle.stages.get(l).ok_or(SecoError::Length {
+                what: "stage",
+                expected: self.sched.len(),
+                actual: l,
+            }),
+            _ => Err(SecoError::Bundle {
+                bundle,
+                reason: "not loaded".into(),
+            }),
+        }
+    }
+
+    /// Owner of stage `l` with `v = x_l - r_l`: its share `z` of `W x + b`.
+    fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
+        let st = &self.sched.stages[l];
+        if v.len() != st.spec.linear.in_len() {
+            return Err(SecoError::Length {
+                what: "masked input",
+                expected: st.spec.linear.in_len(),
+                actual: v.len(),
+            });
+        }
+        let fp = self.sched.fp;
+        let op = self
+            .cfg
+            .part
+            .owned
+            .iter()
+            .find(|(s, _)| *s == l)
+            .map(|(_, op)| op.clone())
+            .ok_or(SecoError::NotReady(format!("stage {l} is not owned here")))?;
+        let m = self.material(bundle, l)?;
+        let s = m.s.clone().ok_or(SecoError::Bundle {
+            bundle,
+            reason: "owner's mask missing".into(),
+        })?;
+        if m.u.len() != st.y_len || s.len() != st.y_len {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "stored shares have the wrong length".into(),
+            });
+        }
+        let wx = op.apply_ring(fp, &v, true);
+        let z: Vec<u64> = wx
+            .iter()
+            .zip(&s)
+            .zip(&m.u)
+            .map(|((&a, &b), &c)| fp.add(fp.add(a, b), c))
+            .collect();
+        self.stage_input(bundle, l, z)
+    }
+
+    /// This server's share `y` of stage `l`'s linear output is known: start its circuit (or
+    /// deliver the result for the last stage).
+    fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>) -> Result<Ready> {
+        let Some(gc) = &self.sched.stages[l].gc else {
+            return self.send_result_share(bundle, &y);
+        };
+        let (compact, spec) = (gc.compact.clone(), gc.spec.clone());
+        let m = self.material(bundle, l)?;
+        let r = m.r_next.clone().unwrap_or_default();
+        let prepared: Prepared =
+            m.gc.as_ref()
+                .map(|b| ciborium::from_reader(b.as_slice()))
+                .transpose()
+                .map_err(|e| SecoError::Bundle {
+                    bundle,
+                    reason: format!("stored garbling: {e}"),
+                })?
+                .ok_or(SecoError::Bundle {
+                    bundle,
+                    reason: "stored garbling missing".into(),
+                })?;
+        if y.len() != spec.y_len || r.len() != spec.r_len {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "stored masks have the wrong length".into(),
+            });
+        }
+        let bits = spec.encode_inputs(self.me, &y, &r);
+        let (party, out) = OnlineParty::with_program(prepared, compact, &bits)?;
+        let mut ready = Ready::default();
+        self.send_bmr(&mut ready, bundle, l as u16, out, true);
+        let early = match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) => {
+                run.parties[l] = Some(party);
+                std::mem::take(&mut run.early[l])
+            }
+            _ => Vec::new(),
+        };
+        for (from, msg) in early {
+            ready.extend(self.on_bmr_online(from, bundle, l as u16, msg)?);
+        }
+        ready.extend(self.after_bmr(bundle, l)?);
+        Ok(ready)
+    }
+
+    /// After a BMR step of stage `l`: the receiver decodes its output and becomes the next
+    /// stage's owner input; finished parties are dropped.
+    fn after_bmr(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
+        let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
+            return Ok(Ready::default());
+        };
+        let Some(party) = run.parties[l].as_ref() else {
+            return Ok(Ready::default());
+        };
+        if !party.is_done() || run.done[l] {
+            return Ok(Ready::default());
+        }
+        run.done[l] = true;
+        let output = party.output().map(<[bool]>::to_vec).unwrap_or_default();
+        run.parties[l] = None;
+        let mut ready = Ready::default();
+        if let Some(gc) = &self.sched.stages[l].gc {
+            if gc.receiver == self.me {
+                let fp = self.sched.fp;
+                let w = gc.spec.decode_outputs(&output);
+                let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
+                // The receiver's own mask share was left out of the circuit.
+                let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
+                ready.extend(self.owner_input(bundle, l + 1, v)?);
+            }
+        }
+        ready.extend(self.maybe_finish(bundle));
+        Ok(ready)
+    }
+
+    /// Last stage: this server's share of the logits, encrypted under the user's key, to G.
+    fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
+        let user_pk = self
+            .user_pk
+            .clone()
+            .ok_or(SecoError::NotReady("no user key".into()))?;
+        let layout = self.result_layout()?;
+        let cts = layout.encrypt(&user_pk, y, &mut self.rng)?;
+        let bytes: Vec<Bytes> = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
+        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
+            run.result_sent = true;
+        }
+        let mut ready = if self.is_gateway() {
+            self.on_result_share(0, bundle, &bytes)?
+        } else {
+            let mut r = Ready::default();
+            self.send(
+                &mut r,
+                Party::GATEWAY,
+                Body::ResultShare { bundle, cts: bytes },
+            );
+            r
+        };
+        ready.extend(self.maybe_finish(bundle));
+        Ok(ready)
+    }
+
+    fn maybe_finish(&mut self, bundle: BundleId) -> Ready {
+        let mut ready = Ready::default();
+        if let Some(Online::Running(run)) = self.onlines.get(&bundle) {
+            if run.result_sent && run.done.iter().all(|&d| d) {
+                self.onlines.remove(&bundle);
+                if !self.is_gateway() {
+                    ready.events.push(Event::InferenceDone(bundle));
+                }
+            }
+        }
+        ready
+    }
+}

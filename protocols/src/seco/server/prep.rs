@@ -1,0 +1,475 @@
+//! Phase 2, preprocessing of one bundle (DESIGN.md s.5, phase 2), at one server.
+//!
+//! ```text
+//! every server, at start:  for l >= 1: r_l^(i) random; Enc(r_l^(i)) -> O(l)   (MaskShare)
+//!                          for every circuit: BMR offline party            (BmrOffline rounds)
+//! O(0):                    Enc(r_1) from the user (via G, InputMask)
+//! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
+//!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
+//! O(l), all shares in:     its own u_l^(O)
+//! bundle complete:         persist it, then PrepDone -> G; G: BundleReady -> U when all done
+//! ```
+//! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
+//! Nothing here depends on the user's input.
+
+use rand::Rng;
+
+use super::super::bundle::{ServerBundle, StageMaterial, BUNDLE_VERSION};
+use super::super::error::{Result, SecoError};
+use super::super::ids::{BundleId, Party};
+use super::super::io::{Event, Persist, Ready};
+use super::super::msg::{Body, Bytes};
+use super::super::schedule::derive_id;
+use super::{ServerSession, State, MAX_IN_FLIGHT};
+use crate::bmr::{BmrMsg, OfflineParty};
+use crate::mhe::{e2s, Ciphertext, E2sConfig, E2sLeader, E2sRequest, E2sShare};
+
+/// One stage of a bundle in preparation.
+#[derive(Default)]
+pub(crate) struct PrepStage {
+    /// Owner: `Enc(r_l^(i))` per contributor (stage 0: the user in slot 0).
+    masks: Vec<Option<Vec<Ciphertext>>>,
+    /// Owner: the encryption-to-shares leader, once `Enc(W r - s)` is computed.
+    leader: Option<E2sLeader>,
+    /// Owner: its mask `s_l`.
+    s: Option<Vec<u64>>,
+    /// This server's share of `W_l r_l - s_l`.
+    u: Option<Vec<u64>>,
+    /// This server's share of the next stage's mask.
+    r_next: Option<Vec<u64>>,
+    /// The BMR garbling in progress.
+    bmr: Option<OfflineParty>,
+    /// The finished BMR state (CBOR).
+    prepared: Option<Vec<u8>>,
+}
+
+/// A bundle in preparation.
+pub(crate) struct Prep {
+    stages: Vec<PrepStage>,
+}
+
+impl ServerSession {
+    pub(super) fn on_prep(&mut self, from: Party, body: Body) -> Result<Ready> {
+        if !matches!(self.state, State::Ready) {
+            return Err(self.wrong_phase(&body));
+        }
+        let g = Party::GATEWAY;
+        match body {
+            Body::PrepRequest { bundle, input_mask } if self.is_gateway() => {
+                self.expect_from(from, "PrepRequest", &[Party::User])?;
+                self.on_prep_request(bundle, input_mask)
+            }
+            Body::PrepStart { bundle } if !self.is_gateway() => {
+                self.expect_from(from, "PrepStart", &[g])?;
+                self.prep_mut(bundle)
+            }
+            Body::InputMask { bundle, cts } if self.sched.stages[0].owner == self.me => {
+                self.expect_from(from, "InputMask", &[g])?;
+                self.prep_input_mask(bundle, cts)
+            }
+            Body::MaskShare { bundle, stage, cts } => self.on_mask_share(from, bundle, stage, &cts),
+            Body::E2sRequest { bundle, stage, req } => {
+                self.on_e2s_request(from, bundle, stage, &req)
+            }
+            Body::E2sShare {
+                bundle,
+                stage,
+                share,
+            } => self.on_e2s_share(from, bundle, stage, &share),
+            Body::BmrOffline { bundle, stage, msg } => {
+                self.on_bmr_offline(from, bundle, stage, &msg)
+            }
+            Body::PrepDone { bundle } if self.is_gateway() => {
+                let i = from
+                    .server()
+                    .filter(|&i| i > 0)
+                    .ok_or_else(|| self.wrong_phase(&Body::PrepDone { bundle }))?;
+                self.on_prep_done(i, bundle)
+            }
+            other => Err(self.wrong_phase(&other)),
+        }
+    }
+
+    /// The bundle's preparation, started on first sight (bounded by [`MAX_IN_FLIGHT`]).
+    /// Returns the messages of a fresh start.
+    pub(super) fn prep_mut(&mut self, bundle: BundleId) -> Result<Ready> {
+        if self.preps.contains_key(&bundle) {
+            return Ok(Ready::default());
+        }
+        if self.prepared.contains(&bundle) {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "already prepared".into(),
+            });
+        }
+        if self.preps.len() >= MAX_IN_FLIGHT {
+            return Err(SecoError::TooManyBundles {
+                limit: MAX_IN_FLIGHT,
+            });
+        }
+        let mut ready = Ready::default();
+        let mut stages: Vec<PrepStage> = (0..self.sched.len())
+            .map(|_| PrepStage::default())
+            .collect();
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        let mask = self.sched.fp.mask();
+        let sched = self.sched.clone();
+        for l in 0..sched.len() {
+            let st = &sched.stages[l];
+            let owner = st.owner;
+            if owner == self.me {
+                let contributors = if l == 0 { 1 } else { self.sched.n };
+                stages[l].masks = vec![None; contributors];
+            }
+            if l >= 1 {
+                let len = st.spec.linear.in_len();
+                let r: Vec<u64> = (0..len).map(|_| self.rng.random::<u64>() & mask).collect();
+                let cts = st.packing.input.encrypt(&keys.pk, &r, &mut self.rng)?;
+                stages[l - 1].r_next = Some(r);
+                if owner == self.me {
+                    stages[l].masks[self.me] = Some(cts);
+                } else {
+                    let cts = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
+                    let body = Body::MaskShare {
+                        bundle,
+                        stage: l as u16,
+                        cts,
+                    };
+                    self.send(&mut ready, Party::Server(owner as u16), body);
+                }
+            }
+            if let Some(gc) = &st.gc {
+                let cfg = gc.bmr_config(derive_id(b"seco bmr", &bundle.0, l as u16));
+                let (party, out) =
+                    OfflineParty::with_program(&mut self.rng, cfg, gc.program.clone(), self.me)?;
+                stages[l].bmr = Some(party);
+                self.send_bmr(&mut ready, bundle, l as u16, out, false);
+            }
+        }
+        self.preps.insert(bundle, Prep { stages });
+        Ok(ready)
+    }
+
+    pub(super) fn send_bmr(
+        &mut self,
+        ready: &mut Ready,
+        bundle: BundleId,
+        stage: u16,
+        out: Vec<crate::bmr::Outgoing>,
+        online: bool,
+    ) {
+        for (to, msg) in out {
+            let mut bytes = Vec::new();
+            let _ = ciborium::into_writer(&msg, &mut bytes);
+            let msg = Bytes::from(bytes);
+            let body = if online {
+                Body::BmrOnline { bundle, stage, msg }
+            } else {
+                Body::BmrOffline { bundle, stage, msg }
+            };
+            self.send(ready, Party::Server(to as u16), body);
+        }
+    }
+
+    /// Owner of stage 0: the user's `Enc(r_1)`.
+    pub(super) fn prep_input_mask(&mut self, bundle: BundleId, cts: Vec<Bytes>) -> Result<Ready> {
+        let mut ready = self.prep_mut(bundle)?;
+        ready.extend(self.add_mask(bundle, 0, 0, &cts)?);
+        Ok(ready)
+    }
+
+    fn on_mask_share(
+        &mut self,
+        from: Party,
+        bundle: BundleId,
+        stage: u16,
+        cts: &[Bytes],
+    ) -> Result<Ready> {
+        let st = self.sched.stage(stage)?;
+        let sender = from
+            .server()
+            .filter(|&i| i != self.me && stage >= 1 && st.owner == self.me);
+        let Some(sender) = sender else {
+            return Err(SecoError::WrongSender {
+                body: "MaskShare",
+                claimed: from,
+                actual: from,
+                expected: format!("a server other than the owner of stage {stage}"),
+            });
+        };
+        let mut ready = self.prep_mut(bundle)?;
+        ready.extend(self.add_mask(bundle, stage as usize, sender, cts)?);
+        Ok(ready)
+    }
+
+    /// Records one contributor's mask ciphertexts; when all are in, evaluates the layer and
+    /// starts the encryption-to-shares.
+    fn add_mask(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        slot: usize,
+        cts: &[Bytes],
+    ) -> Result<Ready> {
+        let param = self.cfg.param;
+        let expected = self.sched.stages[l].packing.num_in_cts();
+        if cts.len() != expected {
+            return Err(SecoError::Length {
+                what: "mask ciphertexts",
+                expected,
+                actual: cts.len(),
+            });
+        }
+        let cts = cts
+            .iter()
+            .map(|b| Ciphertext::from_bytes(b, param))
+            .collect::<crate::mhe::Result<Vec<_>>>()?;
+        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "not in preparation".into(),
+        })?;
+        let masks = &mut prep.stages[l].masks;
+        match masks.get_mut(slot) {
+            Some(s @ None) => *s = Some(cts),
+            _ => {
+                return Err(SecoError::Duplicate {
+                    from: Party::Server(slot as u16),
+                    seq: 0,
+                })
+            }
+        }
+        if masks.iter().any(Option::is_none) {
+            return Ok(Ready::default());
+        }
+        let all: Vec<Vec<Ciphertext>> = masks.iter_mut().filter_map(Option::take).collect();
+        self.start_e2s(bundle, l, &all)
+    }
+
+    /// Owner: `Enc(W r - s)` then the encryption-to-shares request (Mouchet et al. s.5).
+    fn start_e2s(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        masks: &[Vec<Ciphertext>],
+    ) -> Result<Ready> {
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        let st = &self.sched.stages[l];
+        let summed = (0..st.packing.num_in_cts())
+            .map(|j| Ciphertext::sum(masks.iter().map(|m| &m[j])))
+            .collect::<crate::mhe::Result<Vec<_>>>()?;
+        let fpmask = self.sched.fp.mask();
+        let s: Vec<u64> = (0..st.y_len)
+            .map(|_| self.rng.random::<u64>() & fpmask)
+            .collect();
+        let layer = self.encoded[l]
+            .as_ref()
+            .ok_or(SecoError::NotReady(format!("no weights for stage {l}")))?;
+        let outs = layer.eval(&keys.pk, &summed, &s, &mut self.rng)?;
+        let cfg = self.e2s_config(bundle, l);
+        let (leader, req) = E2sLeader::new(cfg, &keys.sk, &st.packing.output, &outs)?;
+        let bytes = req.msg.to_bytes(&*self.cfg.param.params()?);
+        if let Some(prep) = self.preps.get_mut(&bundle) {
+            prep.stages[l].leader = Some(leader);
+            prep.stages[l].s = Some(s);
+        }
+        let mut ready = Ready::default();
+        let body = Body::E2sRequest {
+            bundle,
+            stage: l as u16,
+            req: Bytes::from(bytes),
+        };
+        self.broadcast(&mut ready, &body);
+        Ok(ready)
+    }
+
+    fn e2s_config(&self, bundle: BundleId, l: usize) -> E2sConfig {
+        let id = derive_id(b"seco e2s", &bundle.0, l as u16);
+        E2sConfig {
+            param: self.cfg.param,
+            n: self.sched.n,
+            me: self.me as u16,
+            leader: self.sched.stages[l].owner as u16,
+            instance: u64::from_le_bytes(id[..8].try_into().unwrap_or([0; 8])),
+        }
+    }
+
+    /// Follower: blinded, flooded decryption share for the owner; keeps its own share.
+    fn on_e2s_request(
+        &mut self,
+        from: Party,
+        bundle: BundleId,
+        stage: u16,
+        req: &[u8],
+    ) -> Result<Ready> {
+        let owner = self.sched.stage(stage)?.owner;
+        self.expect_from(from, "E2sRequest", &[Party::Server(owner as u16)])?;
+        let req = E2sRequest::from_bytes(req, self.cfg.param)?;
+        let mut ready = self.prep_mut(bundle)?;
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        let l = stage as usize;
+        let cfg = self.e2s_config(bundle, l);
+        let layout = &self.sched.stages[l].packing.output;
+        let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, &req, &mut self.rng)?;
+        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "not in preparation".into(),
+        })?;
+        if prep.stages[l].u.is_some() {
+            return Err(SecoError::Duplicate { from, seq: 0 });
+        }
+        prep.stages[l].u = Some(mine.to_vec());
+        let bytes = out.msg.to_bytes(&*self.cfg.param.params()?);
+        self.send(
+            &mut ready,
+            from,
+            Body::E2sShare {
+                bundle,
+                stage,
+                share: Bytes::from(bytes),
+            },
+        );
+        ready.extend(self.try_complete(bundle)?);
+        Ok(ready)
+    }
+
+    /// Owner: one follower's share; the last one yields the owner's own share.
+    fn on_e2s_share(
+        &mut self,
+        from: Party,
+        bundle: BundleId,
+        stage: u16,
+        share: &[u8],
+    ) -> Result<Ready> {
+        let sender = from.server().ok_or(SecoError::WrongSender {
+            body: "E2sShare",
+            claimed: from,
+            actual: from,
+            expected: "a server".into(),
+        })?;
+        let share = E2sShare::from_bytes(share, self.cfg.param)?;
+        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "not in preparation".into(),
+        })?;
+        let st = prep
+            .stages
+            .get_mut(stage as usize)
+            .ok_or(SecoError::Length {
+                what: "stage index",
+                expected: 0,
+                actual: stage as usize,
+            })?;
+        let leader = st
+            .leader
+            .as_mut()
+            .ok_or(SecoError::NotReady("E2S share before the request".into()))?;
+        if let Some(mine) = leader.handle(sender as u16, &share)? {
+            st.u = Some(mine.to_vec());
+            st.leader = None;
+            return self.try_complete(bundle);
+        }
+        Ok(Ready::default())
+    }
+
+    fn on_bmr_offline(
+        &mut self,
+        from: Party,
+        bundle: BundleId,
+        stage: u16,
+        msg: &[u8],
+    ) -> Result<Ready> {
+        let sender = from.server().ok_or(SecoError::WrongSender {
+            body: "BmrOffline",
+            claimed: from,
+            actual: from,
+            expected: "a server".into(),
+        })?;
+        let msg: BmrMsg = ciborium::from_reader(msg)
+            .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
+        let mut ready = self.prep_mut(bundle)?;
+        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "not in preparation".into(),
+        })?;
+        let st = prep
+            .stages
+            .get_mut(stage as usize)
+            .ok_or(SecoError::Length {
+                what: "stage index",
+                expected: 0,
+                actual: stage as usize,
+            })?;
+        let party = st.bmr.as_mut().ok_or(SecoError::NotReady(format!(
+            "stage {stage} has no circuit or it is done"
+        )))?;
+        let out = party.handle(sender, msg)?;
+        if party.is_done() {
+            let prepared = st.bmr.take().map(OfflineParty::into_prepared).transpose()?;
+            let mut bytes = Vec::new();
+            let _ = ciborium::into_writer(&prepared, &mut bytes);
+            st.prepared = Some(bytes);
+        }
+        self.send_bmr(&mut ready, bundle, stage, out, false);
+        ready.extend(self.try_complete(bundle)?);
+        Ok(ready)
+    }
+
+    /// When every piece is in: persist the bundle, then announce it.
+    fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
+        let last = self.sched.len() - 1;
+        let me = self.me;
+        let Some(prep) = self.preps.get(&bundle) else {
+            return Ok(Ready::default());
+        };
+        let complete = prep.stages.iter().enumerate().all(|(l, st)| {
+            st.u.is_some()
+                && (l == last || (st.r_next.is_some() && st.prepared.is_some()))
+                && (self.sched.stages[l].owner != me || st.s.is_some())
+        });
+        if !complete {
+            return Ok(Ready::default());
+        }
+        let Some(prep) = self.preps.remove(&bundle) else {
+            return Ok(Ready::default());
+        };
+        self.prepared.insert(bundle);
+        let stages = prep
+            .stages
+            .into_iter()
+            .map(|st| StageMaterial {
+                u: st.u.unwrap_or_default(),
+                s: st.s,
+                r_next: st.r_next,
+                gc: st.prepared.map(Bytes::from),
+            })
+            .collect();
+        let record = ServerBundle {
+            version: BUNDLE_VERSION,
+            session: self.cfg.session,
+            bundle,
+            party: me as u16,
+            stages,
+        };
+        let mut ready = Ready::default();
+        ready.persist.push(Persist::Bundle {
+            bundle,
+            bytes: record.to_bytes(),
+        });
+        ready.events.push(Event::BundleReady(bundle));
+        if self.is_gateway() {
+            ready.extend(self.on_prep_done(0, bundle)?);
+        } else {
+            self.send(&mut ready, Party::GATEWAY, Body::PrepDone { bundle });
+        }
+        Ok(ready)
+    }
+}
