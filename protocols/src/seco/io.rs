@@ -45,7 +45,8 @@ pub enum Persist {
         /// Encoded bundle.
         bytes: Vec<u8>,
     },
-    /// The session record (phase, peers, user key), for resume-or-abort after a restart.
+    /// The session record ([`super::record::SessionRecord`]), written when the session
+    /// becomes ready, for resume-or-abort after a restart.
     Session(Vec<u8>),
 }
 

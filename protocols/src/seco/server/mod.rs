@@ -132,6 +132,39 @@ impl ServerSession {
         })
     }
 
+    /// Resumes a session after a restart from its persisted record: ready for preprocessing
+    /// and inference with the stored bundles. Bundles that were in preparation are lost.
+    pub fn resume(
+        cfg: ServerConfig,
+        keys: KeyMaterial,
+        record: &[u8],
+        seed: [u8; 32],
+    ) -> Result<Self> {
+        let rec = super::record::SessionRecord::from_bytes(record)?;
+        if rec.session != cfg.session || rec.model != cfg.part.model || rec.key_id != keys.key_id {
+            return Err(SecoError::Mismatch(
+                "session record does not match this session, model or key".into(),
+            ));
+        }
+        let user_pk = PublicKey::from_bytes(&rec.user_pk, cfg.user_param)?;
+        let mut s = Self::new(cfg, Some(keys), seed)?;
+        s.user_pk = Some(user_pk);
+        s.state = State::Ready;
+        Ok(s)
+    }
+
+    /// The record to persist when the session becomes ready.
+    pub(crate) fn record(&self) -> Option<super::io::Persist> {
+        let rec = super::record::SessionRecord {
+            version: super::record::RECORD_VERSION,
+            session: self.cfg.session,
+            model: self.cfg.part.model.clone(),
+            user_pk: super::msg::Bytes::from(self.user_pk.as_ref()?.to_bytes()),
+            key_id: self.keys.as_ref()?.key_id,
+        };
+        Some(super::io::Persist::Session(rec.to_bytes()))
+    }
+
     /// Whether this server is the gateway.
     pub fn is_gateway(&self) -> bool {
         self.me == 0

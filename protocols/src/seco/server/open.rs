@@ -121,6 +121,7 @@ impl ServerSession {
                 self.send(&mut ready, Party::GATEWAY, Body::OpenAck { key_id: mine });
                 if mine == Some(id) {
                     self.state = State::Ready;
+                    ready.persist.extend(self.record());
                     ready.events.push(Event::SessionReady);
                 } else {
                     self.state = State::Aborted("collective key differs from the gateway's".into());
@@ -164,6 +165,7 @@ impl ServerSession {
             .ok_or_else(|| SecoError::NotReady("no collective key".into()))?;
         self.state = State::Ready;
         let mut ready = Ready::default();
+        ready.persist.extend(self.record());
         self.send(
             &mut ready,
             Party::User,
@@ -251,6 +253,7 @@ impl ServerSession {
         } else {
             self.send(&mut ready, Party::GATEWAY, Body::KeyReady { key_id });
             self.state = State::Ready;
+            ready.persist.extend(self.record());
             ready.events.push(Event::SessionReady);
         }
         Ok(ready)
