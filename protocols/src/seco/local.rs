@@ -195,8 +195,10 @@ impl LocalDeployment {
                 Some(b) => Some(KeyMaterial::from_bytes(b, opts.param, i as u16)?),
                 None => None,
             };
-            let mut store = MemStore::default();
-            store.keys = keys.get(i).cloned();
+            let store = MemStore {
+                keys: keys.get(i).cloned(),
+                ..MemStore::default()
+            };
             stores.insert(p, store);
             servers.push(ServerSession::new(cfg, km, party_seed(opts.seed, p))?);
         }

@@ -1,0 +1,72 @@
+//! Settings shared by the actors: parameter sets, timeouts per phase, bounds.
+
+use std::time::Duration;
+
+use seco_protocols::mhe::ParamId;
+
+/// Parameter set of the collective key (DESIGN.md s.3).
+pub const PARAM: ParamId = ParamId::Bfv4096T32V1;
+/// Parameter set of the user's session key (result delivery).
+pub const USER_PARAM: ParamId = ParamId::Bfv2048T32V1;
+
+/// Explicit timeouts per phase (DESIGN.md s.7: a lost peer surfaces as a session error, not a
+/// hang). A topology file may set the first four in `[timeouts]` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Session open, including the collective key generation of the first session: from the
+    /// user's `Hello` (gateway), the gateway's `Open` (remote) or session creation (user) until
+    /// the session is ready. Default 120 s.
+    pub open: Duration,
+    /// Preparation of one bundle, from its first message at this party until it is complete
+    /// (gateway: until every server reported it). Default 300 s.
+    pub prep: Duration,
+    /// One inference, from its first message at this party until its result. Default 60 s.
+    pub inference: Duration,
+    /// Acknowledgement of one message (chunk) by the receiving node. Default 30 s.
+    pub ack: Duration,
+    /// How long sends to an unreachable peer are retried (dial failures, busy receiver) before
+    /// the message counts as lost. Default 10 s.
+    pub retry: Duration,
+    /// A session with no message for this long is stopped (its record stays in the store and it
+    /// resumes on the next message). Default 1 h.
+    pub idle: Duration,
+    /// How often deadlines are checked. Default 250 ms.
+    pub tick: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            open: Duration::from_secs(120),
+            prep: Duration::from_secs(300),
+            inference: Duration::from_secs(60),
+            ack: Duration::from_secs(30),
+            retry: Duration::from_secs(10),
+            idle: Duration::from_secs(3600),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Bounds on what peers can make a node hold (STYLE.md 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions open at once at a server; further `Hello`/`Open` are refused. Default 64.
+    pub max_sessions: usize,
+    /// Inbound messages queued for one session actor and not yet handled; beyond, the sender is
+    /// answered `Busy` and retries. Default 256.
+    pub max_session_queue: usize,
+    /// Times a crashed session actor is restarted from the store before the session is aborted.
+    /// Default 3.
+    pub max_restarts: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 64,
+            max_session_queue: 256,
+            max_restarts: 3,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Helpers for local runs (examples, tests, `seco demo`): deterministic example identities and
+//! free loopback ports.
+//!
+//! **Example identities are public**: anyone can derive their secret keys from the node names.
+//! They exist so that the topology files in `examples/topologies/` can carry fixed peer ids; a
+//! real deployment creates its keys with `seco identity new`.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use libp2p::identity::DecodingError;
+use seco_runtime::Keypair;
+
+use crate::topology::Topology;
+
+/// The example identity of node `name` (Ed25519 from BLAKE3 of a public string).
+pub fn example_keypair(name: &str) -> Result<Keypair, DecodingError> {
+    let mut secret = *blake3::hash(format!("seco example identity: {name}").as_bytes()).as_bytes();
+    Keypair::ed25519_from_bytes(&mut secret)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound, read, released).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Replaces every fixed TCP port of the topology with a free loopback port (the same port for
+/// the same node and original port), so that local runs do not collide.
+pub fn localize(topology: &mut Topology) -> std::io::Result<()> {
+    let mut map: HashMap<(String, u16), u16> = HashMap::new();
+    let mut error = None;
+    topology.remap_ports(|node, port| {
+        let key = (node.to_string(), port);
+        if let Some(p) = map.get(&key) {
+            return *p;
+        }
+        match free_port() {
+            Ok(p) => {
+                map.insert(key, p);
+                p
+            }
+            Err(e) => {
+                error = Some(e);
+                port
+            }
+        }
+    });
+    error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_keys_are_deterministic() {
+        let a = example_keypair("gateway").unwrap();
+        let b = example_keypair("gateway").unwrap();
+        let c = example_keypair("remote-1").unwrap();
+        assert_eq!(a.public().to_peer_id(), b.public().to_peer_id());
+        assert_ne!(a.public().to_peer_id(), c.public().to_peer_id());
+        assert!(free_port().unwrap() > 0);
+    }
+}

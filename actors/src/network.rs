@@ -1,0 +1,434 @@
+//! The network actor: the bridge between the runtime's [`Client`] / event stream and the
+//! session actors (STYLE.md 7).
+//!
+//! ```text
+//!   runtime events ──pump task (call: one at a time)──▶ NetworkActor ──▶ session actor (by session id)
+//!                                                          │         └─▶ node actor (unknown session)
+//!   session actor ──Send──▶ NetworkActor ──▶ per-peer sender task ──▶ Outbox::send (retries, then SendFailed)
+//! ```
+//!
+//! Inbound: the envelope is decoded into a [`SecoMsg`] (garbage: refused with
+//! [`REJECT_MALFORMED`], logged, never a panic), the sender's peer id is mapped to its party
+//! through the topology, and the message goes to its session actor, or to the node actor when no
+//! session actor has that id yet. The message is acknowledged once it is queued for its session
+//! actor (in memory): what it changes is persisted by the session actor before anything it
+//! causes is sent (the raft drive loop), and acknowledging only after the state machine ran
+//! would hold the sender for seconds of cryptography and could deadlock two peers sending to
+//! each other. A crash between the ack and the step loses the message; the phase timeout then
+//! aborts the bundle.
+//!
+//! Bounds: the pump hands one event at a time to this actor (the runtime's bounded queue then
+//! answers `Busy` to senders); each session actor has at most `Limits::max_session_queue`
+//! messages waiting, beyond which senders get `Busy` and retry with back-off.
+//!
+//! Outbound: one sender task per peer sends that peer's messages in order, each waiting for its
+//! ack; dial failures and `Busy` are retried (with a Kademlia lookup when the peer's address is
+//! unknown, as in the two-level hierarchy) for `Timeouts::retry`; a message that still cannot be
+//! delivered is reported to its session actor as [`SessionMsg::SendFailed`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seco_protocols::seco::{Party, SecoMsg, SessionId};
+use seco_runtime::fault::{Faults, FaultyClient};
+use seco_runtime::net::{
+    self, Client, Envelope, Event, FailureKind, InboundMessage, NetConfig, NetError, Reject,
+};
+use seco_runtime::{Keypair, Multiaddr, PeerId};
+use tokio::sync::mpsc;
+
+use crate::config::{Limits, Timeouts};
+use crate::node::NodeMsg;
+use crate::session::SessionMsg;
+use crate::stats::Stats;
+use crate::topology::{PeerRole, Topology};
+use crate::wire;
+
+/// Application reject code: the envelope is not a valid SECO message.
+pub const REJECT_MALFORMED: u16 = 1;
+/// Application reject code: no session with that id, and the message cannot open one.
+pub const REJECT_UNKNOWN_SESSION: u16 = 2;
+/// Application reject code: the node refuses more sessions now.
+pub const REJECT_NO_SESSION_SLOT: u16 = 3;
+
+/// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// The real client.
+    Plain(Client),
+    /// The client behind [`FaultyClient`] (tests).
+    Faulty(FaultyClient),
+}
+
+impl Transport {
+    /// Sends one envelope and waits for its ack.
+    pub async fn send(&self, peer: PeerId, env: Envelope) -> net::Result<()> {
+        match self {
+            Transport::Plain(c) => c.send(peer, env).await,
+            Transport::Faulty(f) => net::Outbox::send(f, peer, env).await,
+        }
+    }
+
+    /// The underlying client (listen, dial, Kademlia).
+    pub fn client(&self) -> &Client {
+        match self {
+            Transport::Plain(c) => c,
+            Transport::Faulty(f) => f.client(),
+        }
+    }
+}
+
+/// A node's network: the transport, the event stream, the event loop task.
+#[derive(Debug)]
+pub struct Network {
+    /// Where messages go out.
+    pub transport: Transport,
+    /// Where inbound messages and status events come from.
+    pub events: mpsc::Receiver<Event>,
+}
+
+impl Network {
+    /// Starts the runtime's event loop for `keypair` with `config`.
+    pub fn spawn(keypair: Keypair, config: NetConfig) -> net::Result<Self> {
+        let (client, events, _task) = net::spawn(keypair, config)?;
+        Ok(Self {
+            transport: Transport::Plain(client),
+            events,
+        })
+    }
+
+    /// The same network behind the fault-injection layer; returns its control handle.
+    pub fn with_faults(self, seed: u64) -> (Self, Faults) {
+        let faulty = FaultyClient::new(self.transport.client().clone(), seed);
+        let faults = faulty.faults().clone();
+        let events = faulty.events(self.events);
+        (
+            Self {
+                transport: Transport::Faulty(faulty),
+                events,
+            },
+            faults,
+        )
+    }
+}
+
+/// An outbound message of a session.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Destination.
+    pub to: PeerId,
+    /// The message (its `seq` final).
+    pub msg: SecoMsg,
+    /// Who hears about a failure to deliver it.
+    pub notify: Option<ActorRef<SessionMsg>>,
+}
+
+/// Where a session's inbound messages go.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The session actor.
+    pub actor: ActorRef<SessionMsg>,
+    /// Messages queued for it and not yet handled (the actor decrements).
+    pub queue: Arc<AtomicUsize>,
+}
+
+/// Messages of the network actor.
+pub enum NetworkMsg {
+    /// An event of the runtime (from the pump task, which waits for the answer).
+    Net(Event, RpcReplyPort<()>),
+    /// A session actor's message to a peer.
+    Send(Outgoing),
+    /// Routes a session's messages to its actor (`None`: removes the route).
+    Route(SessionId, Option<Route>),
+    /// The addresses this node listens on.
+    Listening(RpcReplyPort<Vec<Multiaddr>>),
+}
+
+/// Arguments of the network actor.
+pub struct NetworkArgs {
+    /// Node name (logs).
+    pub name: String,
+    /// The network.
+    pub network: Network,
+    /// The topology (allowlist and parties).
+    pub topology: Arc<Topology>,
+    /// The node actor (unknown sessions).
+    pub node: ActorRef<NodeMsg>,
+    /// Counters.
+    pub stats: Stats,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+/// State of the network actor.
+pub struct NetworkState {
+    name: String,
+    transport: Transport,
+    topology: Arc<Topology>,
+    node: ActorRef<NodeMsg>,
+    stats: Stats,
+    timeouts: Timeouts,
+    limits: Limits,
+    routes: HashMap<SessionId, Route>,
+    senders: HashMap<PeerId, mpsc::UnboundedSender<Outgoing>>,
+    listening: Vec<Multiaddr>,
+}
+
+/// The network actor (see the module docs).
+pub struct NetworkActor;
+
+impl Actor for NetworkActor {
+    type Msg = NetworkMsg;
+    type State = NetworkState;
+    type Arguments = NetworkArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<NetworkMsg>,
+        args: NetworkArgs,
+    ) -> Result<NetworkState, ActorProcessingErr> {
+        let client = args.network.transport.client().clone();
+        for (peer, addr) in args.topology.known_addresses(&client.local_peer_id()) {
+            client.add_address(peer, addr).await?;
+        }
+        spawn_pump(args.network.events, myself);
+        Ok(NetworkState {
+            name: args.name,
+            transport: args.network.transport,
+            topology: args.topology,
+            node: args.node,
+            stats: args.stats,
+            timeouts: args.timeouts,
+            limits: args.limits,
+            routes: HashMap::new(),
+            senders: HashMap::new(),
+            listening: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NetworkMsg>,
+        msg: NetworkMsg,
+        state: &mut NetworkState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NetworkMsg::Net(event, done) => {
+                state.on_event(event);
+                let _ = done.send(());
+            }
+            NetworkMsg::Send(out) => state.send(out),
+            NetworkMsg::Route(session, Some(route)) => {
+                state.routes.insert(session, route);
+            }
+            NetworkMsg::Route(session, None) => {
+                state.routes.remove(&session);
+            }
+            NetworkMsg::Listening(reply) => {
+                let _ = reply.send(state.listening.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<NetworkMsg>,
+        state: &mut NetworkState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.transport.client().shutdown().await;
+        Ok(())
+    }
+}
+
+/// Forwards runtime events to the actor one at a time (the actor's mailbox is unbounded; the
+/// runtime's event queue is not, and stays the bound).
+fn spawn_pump(mut events: mpsc::Receiver<Event>, actor: ActorRef<NetworkMsg>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if actor
+                .call(|reply| NetworkMsg::Net(event, reply), None)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+impl NetworkState {
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Message(m) => self.on_message(m),
+            Event::Listening { address } => self.listening.push(address),
+            Event::PeerConnected { peer, address } => {
+                tracing::debug!(node = %self.name, %peer, %address, "peer connected");
+            }
+            Event::PeerDisconnected { peer } => {
+                tracing::debug!(node = %self.name, %peer, "peer disconnected");
+            }
+            _ => {}
+        }
+    }
+
+    /// Decode, map the sender, route (see the module docs).
+    fn on_message(&mut self, m: InboundMessage) {
+        let InboundMessage {
+            peer,
+            envelope,
+            reply,
+        } = m;
+        let Some(role) = self.topology.peer_role(&peer) else {
+            // The runtime's allowlist should have stopped it already (defense in depth).
+            tracing::warn!(node = %self.name, %peer, "dropping a message from a peer outside the topology");
+            self.stats.refused();
+            reply.reject(REJECT_UNKNOWN_SESSION);
+            return;
+        };
+        let msg = match wire::from_envelope(&envelope) {
+            Ok(msg) => msg,
+            Err(error) => {
+                tracing::warn!(node = %self.name, %peer, %error, "refusing an undecodable message");
+                self.stats.refused();
+                reply.reject(REJECT_MALFORMED);
+                return;
+            }
+        };
+        self.stats
+            .received(msg.body.phase(), envelope.payload.len());
+        let from = match role {
+            PeerRole::Server(i) => Party::Server(i),
+            PeerRole::User => Party::User,
+        };
+        match self.routes.get(&msg.session) {
+            Some(route) => {
+                if route.queue.load(Ordering::Relaxed) >= self.limits.max_session_queue {
+                    tracing::debug!(node = %self.name, %peer, "session queue full: answering busy");
+                    reply.answer(net::Ack::Rejected(Reject::Busy));
+                    return;
+                }
+                route.queue.fetch_add(1, Ordering::Relaxed);
+                match route.actor.cast(SessionMsg::Inbound { from, peer, msg }) {
+                    Ok(()) => reply.ack(),
+                    Err(_) => {
+                        route.queue.fetch_sub(1, Ordering::Relaxed);
+                        reply.answer(net::Ack::Rejected(Reject::Dropped));
+                    }
+                }
+            }
+            None => {
+                if self
+                    .node
+                    .cast(NodeMsg::Unrouted {
+                        from,
+                        peer,
+                        msg: Box::new(msg),
+                        reply,
+                    })
+                    .is_err()
+                {
+                    tracing::warn!(node = %self.name, "node actor gone: dropping a message");
+                }
+            }
+        }
+    }
+
+    /// Queues `out` on its peer's sender task (spawned on first use).
+    fn send(&mut self, out: Outgoing) {
+        let bytes = out.msg.to_bytes().len();
+        self.stats.sent(out.msg.body.phase(), bytes);
+        let peer = out.to;
+        let tx = self.senders.entry(peer).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let transport = self.transport.clone();
+            let retry = self.timeouts.retry;
+            tokio::spawn(peer_sender(transport, peer, rx, retry));
+            tx
+        });
+        if let Err(mpsc::error::SendError(out)) = tx.send(out) {
+            // The task ended (it never does while the actor lives); report the loss.
+            notify_failure(out, "sender task gone".into());
+        }
+    }
+}
+
+fn notify_failure(out: Outgoing, error: String) {
+    if let Some(session) = out.notify {
+        let _ = session.cast(SessionMsg::SendFailed {
+            to: out.to,
+            body: out.msg.body.name(),
+            bundle: out.msg.body.bundle(),
+            error,
+        });
+    }
+}
+
+/// Sends one peer's messages in order.
+async fn peer_sender(
+    transport: Transport,
+    peer: PeerId,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    retry: Duration,
+) {
+    while let Some(out) = rx.recv().await {
+        let env = wire::to_envelope(&out.msg);
+        if let Err(error) = send_with_retry(&transport, peer, env, retry).await {
+            tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
+            notify_failure(out, error.to_string());
+        }
+    }
+}
+
+/// Whether a failed send may succeed later (the peer is starting, or busy).
+fn retryable(e: &NetError) -> bool {
+    matches!(
+        e,
+        NetError::Failed { .. }
+            | NetError::Dial(_)
+            | NetError::Rejected {
+                reason: Reject::Busy | Reject::BufferFull,
+                ..
+            }
+    )
+}
+
+/// Sends with back-off for up to `budget`; a dial failure triggers a Kademlia lookup of the peer.
+async fn send_with_retry(
+    transport: &Transport,
+    peer: PeerId,
+    env: Envelope,
+    budget: Duration,
+) -> net::Result<()> {
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let error = match transport.send(peer, env.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !retryable(&error) || start.elapsed() + backoff > budget {
+            return Err(error);
+        }
+        if matches!(
+            error,
+            NetError::Failed {
+                kind: FailureKind::DialFailure,
+                ..
+            }
+        ) {
+            // No known address (a node that advertises none) or a stale one: ask the DHT.
+            match transport.client().find_peer(peer).await {
+                Ok(addrs) => tracing::debug!(%peer, ?addrs, "found by Kademlia"),
+                Err(e) => tracing::debug!(%peer, error = %e, "Kademlia lookup failed"),
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,349 @@
+//! Admission of sessions at a node, session actor spawning, crash handling.
+//!
+//! A message of a session with no live actor here is, in this order:
+//! 1. resumed: the store has the session's record (the node restarted, or the actor was stopped
+//!    for idleness) -> `ServerSession::resume` with the stored key, then the message;
+//! 2. opened: a `Hello` from a user at the gateway, or an `Open` from the gateway at a remote
+//!    -> a new `ServerSession` (with the stored collective key if there is one: else this
+//!    session runs key generation, and other new sessions wait until it is done);
+//! 3. refused (and logged): anything else. The sender gets an application reject code.
+//!
+//! A crashed session actor is restarted from the store (at most `Limits::max_restarts` times);
+//! a session that cannot be resumed (it crashed before becoming ready, or its record is gone) is
+//! aborted on every peer with the reason.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::RngCore;
+use ractor::{Actor, ActorRef};
+use seco_protocols::seco::msg::VERSION;
+use seco_protocols::seco::{
+    Body, Event, KeyMaterial, Party, Ready, SecoMsg, ServerConfig, ServerSession, SessionId,
+    UserConfig, UserSession,
+};
+use seco_runtime::net::Reply;
+use seco_runtime::PeerId;
+
+use super::{Entry, NodeKind, NodeMsg, NodeState};
+use crate::config::{PARAM, USER_PARAM};
+use crate::context::NodeEvent;
+use crate::error::{ActorError, Result};
+use crate::network::{
+    NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION,
+};
+use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
+
+/// 32 bytes from the OS-seeded CSPRNG: the seed of one session's state machine.
+fn fresh_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    seed
+}
+
+/// Why a message was not admitted.
+struct Refusal {
+    code: u16,
+    why: String,
+}
+
+impl NodeState {
+    /// See the module docs.
+    pub(super) async fn on_unrouted(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+        from: Party,
+        peer: PeerId,
+        msg: SecoMsg,
+        reply: Reply,
+    ) {
+        let sid = msg.session;
+        let body = msg.body.name();
+        match self.admit(myself, from, peer, &msg).await {
+            Ok(None) => match self.sessions.get(&sid) {
+                Some(e) => {
+                    e.route.queue.fetch_add(1, Ordering::Relaxed);
+                    let _ = e.route.actor.cast(SessionMsg::Inbound { from, peer, msg });
+                    reply.ack();
+                }
+                None => reply.reject(REJECT_UNKNOWN_SESSION),
+            },
+            Ok(Some(r)) => {
+                tracing::warn!(node = %self.ctx.name, session = %sid, %peer, %body, reason = %r.why, "refused");
+                self.ctx.stats.refused();
+                reply.reject(r.code);
+            }
+            Err(error) => {
+                tracing::warn!(node = %self.ctx.name, session = %sid, %peer, %body, %error, "cannot admit the session");
+                self.ctx.stats.refused();
+                reply.reject(REJECT_UNKNOWN_SESSION);
+            }
+        }
+    }
+
+    /// `Ok(None)`: the session has a live actor now.
+    async fn admit(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+        from: Party,
+        peer: PeerId,
+        msg: &SecoMsg,
+    ) -> Result<Option<Refusal>> {
+        let sid = msg.session;
+        if self.sessions.contains_key(&sid) {
+            return Ok(None);
+        }
+        let NodeKind::Server { part } = &self.kind else {
+            return Ok(Some(Refusal {
+                code: REJECT_UNKNOWN_SESSION,
+                why: "a user node has no session with this id".into(),
+            }));
+        };
+        let gateway = part.server_index == 0;
+        if self.resume(myself, sid, 0).await? {
+            return Ok(None);
+        }
+        let opens = match (&msg.body, from) {
+            (Body::Hello { .. }, Party::User) => gateway,
+            (Body::Open { .. }, Party::Server(0)) => !gateway,
+            _ => false,
+        };
+        if !opens {
+            return Ok(Some(Refusal {
+                code: REJECT_UNKNOWN_SESSION,
+                why: "unknown session (only a user's Hello at the gateway or the gateway's Open at a remote opens one)".into(),
+            }));
+        }
+        if self.sessions.len() >= self.ctx.limits.max_sessions {
+            return Ok(Some(Refusal {
+                code: REJECT_NO_SESSION_SLOT,
+                why: format!("{} sessions open already", self.sessions.len()),
+            }));
+        }
+        let keys = self.load_keys()?;
+        if keys.is_none() && self.keygen_running() {
+            return Ok(Some(Refusal {
+                code: REJECT_NO_SESSION_SLOT,
+                why: "collective key generation is running in another session".into(),
+            }));
+        }
+        let generating = keys.is_none();
+        let cfg = self.server_config(sid)?;
+        let session = ServerSession::new(cfg, keys, fresh_seed())?;
+        let user_peer = (from == Party::User).then_some(peer);
+        if let Some(u) = &user_peer {
+            self.ctx.store.put_user_peer(sid, u)?;
+        }
+        let machine = MachineKind::Server(Box::new(session));
+        self.spawn(myself, sid, machine, Ready::default(), user_peer, true, 0)
+            .await?;
+        if generating {
+            self.keygen = Some((sid, Instant::now()));
+        }
+        tracing::info!(node = %self.ctx.name, session = %sid, generating_key = generating, "session opened");
+        Ok(None)
+    }
+
+    fn keygen_running(&self) -> bool {
+        self.keygen.is_some_and(|(sid, since)| {
+            self.sessions.contains_key(&sid) && since.elapsed() < self.ctx.timeouts.open
+        })
+    }
+
+    fn server_config(&self, session: SessionId) -> Result<ServerConfig> {
+        let NodeKind::Server { part } = &self.kind else {
+            return Err(ActorError::Unsupported("a user node has no server part"));
+        };
+        Ok(ServerConfig {
+            session,
+            part: part.clone(),
+            param: PARAM,
+            user_param: USER_PARAM,
+        })
+    }
+
+    /// The stored collective key, decoded for this server.
+    fn load_keys(&self) -> Result<Option<KeyMaterial>> {
+        let NodeKind::Server { part } = &self.kind else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.ctx.store.keys()? else {
+            return Ok(None);
+        };
+        let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
+        Ok(Some(KeyMaterial::from_bytes(&bytes, PARAM, index)?))
+    }
+
+    /// Resumes `sid` from its stored record; `Ok(false)` when there is none.
+    async fn resume(&mut self, myself: &ActorRef<NodeMsg>, sid: SessionId, restarts: u32) -> Result<bool> {
+        let Some(record) = self.ctx.store.record(sid)? else {
+            return Ok(false);
+        };
+        let Some(keys) = self.load_keys()? else {
+            tracing::warn!(node = %self.ctx.name, session = %sid, "a session record but no collective key: cannot resume");
+            return Ok(false);
+        };
+        let key_id = keys.key_id;
+        let session = ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
+        let user_peer = self.ctx.store.user_peer(sid)?;
+        let bundles = self.ctx.store.bundles_of(sid)?;
+        let machine = MachineKind::Server(Box::new(session));
+        self.spawn(myself, sid, machine, Ready::default(), user_peer, false, restarts)
+            .await?;
+        let key: String = key_id[..6].iter().map(|b| format!("{b:02x}")).collect();
+        tracing::info!(node = %self.ctx.name, session = %sid, stored_bundles = bundles, key_id = %key, restarts, "session resumed from the store");
+        Ok(true)
+    }
+
+    /// Spawns a session actor under this node and routes the session to it.
+    #[allow(clippy::too_many_arguments)]
+    async fn spawn(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+        sid: SessionId,
+        machine: MachineKind,
+        initial: Ready,
+        user_peer: Option<PeerId>,
+        opening: bool,
+        restarts: u32,
+    ) -> Result<ActorRef<SessionMsg>> {
+        let queue = Arc::new(AtomicUsize::new(0));
+        let args = SessionArgs {
+            ctx: self.ctx.clone(),
+            session: sid,
+            machine,
+            initial,
+            user_peer,
+            queue: queue.clone(),
+            opening,
+        };
+        let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell())
+            .await
+            .map_err(|e| ActorError::Spawn {
+                actor: "session",
+                reason: e.to_string(),
+            })?;
+        let route = Route {
+            actor: actor.clone(),
+            queue,
+        };
+        let _ = self
+            .ctx
+            .network
+            .cast(NetworkMsg::Route(sid, Some(route.clone())));
+        self.by_actor.insert(actor.get_id(), sid);
+        self.sessions.insert(
+            sid,
+            Entry {
+                route,
+                user_peer,
+                restarts,
+            },
+        );
+        Ok(actor)
+    }
+
+    /// User nodes: a new session; its `Hello` goes out at once.
+    pub(super) async fn open_user_session(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+    ) -> Result<(SessionId, ActorRef<SessionMsg>)> {
+        let NodeKind::User { part } = &self.kind else {
+            return Err(ActorError::Unsupported("only a user node opens sessions"));
+        };
+        let sid = SessionId::random(&mut rand::rng());
+        let cfg = UserConfig {
+            session: sid,
+            part: part.clone(),
+            param: PARAM,
+            user_param: USER_PARAM,
+        };
+        let (session, hello) = UserSession::new(cfg, fresh_seed())?;
+        let machine = MachineKind::User(Box::new(session));
+        let actor = self.spawn(myself, sid, machine, hello, None, true, 0).await?;
+        Ok((sid, actor))
+    }
+
+    /// A session actor crashed: restart it from the store, or abort the session everywhere.
+    pub(super) async fn on_session_failed(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+        sid: SessionId,
+        err: &str,
+    ) -> Result<()> {
+        let Some(entry) = self.sessions.remove(&sid) else {
+            return Ok(());
+        };
+        let _ = self.ctx.network.cast(NetworkMsg::Route(sid, None));
+        tracing::error!(node = %self.ctx.name, session = %sid, error = %err, "session actor crashed");
+        if matches!(self.kind, NodeKind::User { .. }) {
+            return Ok(());
+        }
+        if entry.restarts < self.ctx.limits.max_restarts {
+            match self.resume(myself, sid, entry.restarts + 1).await {
+                Ok(true) => {
+                    self.ctx.stats.restarted();
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(node = %self.ctx.name, session = %sid, error = %e, "cannot restart the session")
+                }
+            }
+        }
+        self.abort_everywhere(sid, &format!("session actor crashed: {err}"), entry.user_peer)
+    }
+
+    /// Sends `Abort` to every other server (and the user, at the gateway) without a state
+    /// machine, numbering the messages from the stored lease, and forgets the session.
+    fn abort_everywhere(&self, sid: SessionId, reason: &str, user_peer: Option<PeerId>) -> Result<()> {
+        let Party::Server(me) = self.ctx.me else {
+            return Ok(());
+        };
+        let mut targets: Vec<PeerId> = self
+            .ctx
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != usize::from(me))
+            .map(|(_, p)| *p)
+            .collect();
+        targets.extend(user_peer.filter(|_| me == 0));
+        let first = self.ctx.store.seq_lease(sid)?;
+        let count = targets.len() as u64;
+        let lease = first + count + crate::session::LEASE_BLOCK;
+        self.ctx.store.commit(sid, &[], Some(lease))?;
+        for (k, to) in targets.into_iter().enumerate() {
+            let msg = SecoMsg {
+                version: VERSION,
+                session: sid,
+                from: Party::Server(me),
+                seq: first + k as u64,
+                body: Body::Abort {
+                    bundle: None,
+                    reason: reason.to_string(),
+                },
+            };
+            let out = Outgoing {
+                to,
+                msg,
+                notify: None,
+            };
+            let _ = self.ctx.network.cast(NetworkMsg::Send(out));
+        }
+        self.ctx.store.forget_session(sid)?;
+        let event = Event::Aborted {
+            bundle: None,
+            reason: reason.to_string(),
+        };
+        self.ctx.stats.event(&event);
+        tracing::warn!(node = %self.ctx.name, session = %sid, %reason, "session aborted on every peer");
+        let _ = self.ctx.events.send(NodeEvent {
+            node: self.ctx.name.clone(),
+            session: sid,
+            event,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+//! The raft drive loop of a session actor (STYLE.md 2; `seco_protocols::seco::io`):
+//!
+//! 1. step the state machine with one input;
+//! 2. **persist** every `Persist` of the step, together with the outbound sequence lease its
+//!    sends need, in one atomic batch, then **flush** (the commit point);
+//! 3. **take** every bundle the step asks for, durably (removed and flushed before use), and
+//!    feed it back as `Input::Loaded` (its outputs go through this loop again);
+//! 4. **send** what the step produced (to the network actor);
+//! 5. **report** the events (stats, logs, waiting callers, the node's event broadcast).
+//!
+//! Nothing is sent before the state that produced it is on disk, so a restart never contradicts
+//! a message already sent.
+//!
+//! **Sequence numbers.** A state machine numbers its messages from 0; after a restart a resumed
+//! session would reuse numbers its peers have seen and they would refuse its messages as
+//! duplicates. The session actor therefore numbers outbound messages itself (rewriting
+//! `SecoMsg::seq`) from a lease kept in the store: before sending beyond the lease, the next
+//! [`LEASE_BLOCK`] numbers are reserved in the same batch as the step's writes; a resumed
+//! session starts after the last reservation. Peers see a gap of at most `LEASE_BLOCK` per
+//! restart (their duplicate window accepts gaps up to 2^20).
+
+use std::time::Instant;
+
+use ractor::{ActorRef, RpcReplyPort};
+use seco_protocols::seco::{
+    Body, BundleId, Event, Input, Machine, Party, Phase, Ready, SecoError, SecoMsg,
+};
+use seco_runtime::PeerId;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::deadlines::Op;
+use super::{MachineKind, SessionMsg, SessionState};
+use crate::context::NodeEvent;
+use crate::error::{ActorError, Result};
+use crate::network::{NetworkMsg, Outgoing};
+
+/// Sequence numbers reserved per store write.
+pub const LEASE_BLOCK: u64 = 1024;
+
+/// Runs CPU- or disk-bound work (cryptography, sled flushes) without starving the runtime's
+/// other tasks: on a multi-threaded runtime the worker hands its other tasks over first.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Outbound sequence numbers leased from the store (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeqLease {
+    next: u64,
+    reserved: u64,
+}
+
+impl SeqLease {
+    /// Numbering starts at `next` (the stored lease; 0 for a new session).
+    pub(crate) fn new(next: u64) -> Self {
+        Self {
+            next,
+            reserved: next,
+        }
+    }
+
+    /// Before sending `n` messages: the new lease end to persist, if they go beyond the lease.
+    pub(crate) fn reserve(&mut self, n: u64) -> Option<u64> {
+        let end = self.next.saturating_add(n);
+        if n == 0 || end <= self.reserved {
+            return None;
+        }
+        self.reserved = end.saturating_add(LEASE_BLOCK);
+        Some(self.reserved)
+    }
+
+    /// The next number.
+    pub(crate) fn take(&mut self) -> u64 {
+        let s = self.next;
+        self.next = self.next.saturating_add(1);
+        s
+    }
+}
+
+impl SessionState {
+    fn machine(&mut self) -> &mut dyn Machine {
+        match &mut self.machine {
+            MachineKind::Server(s) => s.as_mut(),
+            MachineKind::User(u) => u.as_mut(),
+        }
+    }
+
+    fn is_gateway(&self) -> bool {
+        matches!(&self.machine, MachineKind::Server(s) if s.is_gateway())
+    }
+
+    /// A message from a peer.
+    pub(super) fn on_inbound(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        from: Party,
+        peer: PeerId,
+        msg: SecoMsg,
+    ) -> Result<()> {
+        if from == Party::User && self.user_peer.is_some_and(|u| u != peer) {
+            tracing::warn!(node = %self.ctx.name, session = %self.session, %peer, body = msg.body.name(), "refusing a message from a user peer that did not open this session");
+            self.ctx.stats.refused();
+            return Ok(());
+        }
+        // The gateway's deadline for a user request runs until the user gets its answer.
+        let start = match (&msg.body, from) {
+            (Body::PrepRequest { bundle, .. }, Party::User) => Some((Op::Prep, *bundle)),
+            (Body::Infer { bundle, .. }, Party::User) => Some((Op::Online, *bundle)),
+            _ => None,
+        };
+        let phase = msg.body.phase();
+        if self.step(myself, Input::Message { from, msg }, phase)? && self.is_gateway() {
+            if let Some((op, bundle)) = start {
+                self.deadlines.start(op, bundle, Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps the machine; returns whether the input was accepted.
+    fn step(&mut self, myself: &ActorRef<SessionMsg>, input: Input, phase: Phase) -> Result<bool> {
+        let t = Instant::now();
+        let result = self.machine().handle(input);
+        self.ctx.stats.cpu(phase, t.elapsed());
+        match result {
+            Ok(ready) => {
+                self.apply(myself, ready)?;
+                Ok(true)
+            }
+            Err(e) => {
+                self.refused(myself, e)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A refused input: logged and dropped, or the session aborts if the error is fatal.
+    fn refused(&mut self, myself: &ActorRef<SessionMsg>, e: SecoError) -> Result<()> {
+        if e.is_fatal() && !self.aborted {
+            tracing::warn!(node = %self.ctx.name, session = %self.session, error = %e, "fatal: aborting the session");
+            return self.abort(myself, None, &e.to_string());
+        }
+        tracing::warn!(node = %self.ctx.name, session = %self.session, error = %e, "refused");
+        self.ctx.stats.refused();
+        Ok(())
+    }
+
+    /// The drive loop (module docs): persist + flush, take, send, report, feed taken bundles.
+    pub(super) fn apply(&mut self, myself: &ActorRef<SessionMsg>, mut ready: Ready) -> Result<()> {
+        loop {
+            let lease = self.seq.reserve(ready.send.len() as u64);
+            self.ctx.store.commit(self.session, &ready.persist, lease)?;
+            ready.persist.clear();
+            let mut taken = Vec::with_capacity(ready.take.len());
+            for bundle in ready.take.drain(..) {
+                let bytes = self.ctx.store.take_bundle(self.session, bundle)?;
+                taken.push((bundle, bytes));
+            }
+            for (to, msg) in std::mem::take(&mut ready.send) {
+                self.send(myself, to, msg);
+            }
+            for event in std::mem::take(&mut ready.events) {
+                self.report(event)?;
+            }
+            self.observe_in_flight();
+            if taken.is_empty() {
+                return Ok(());
+            }
+            for (bundle, bytes) in taken {
+                let t = Instant::now();
+                let r = self.machine().handle(Input::Loaded { bundle, bytes });
+                self.ctx.stats.cpu(Phase::Online, t.elapsed());
+                match r {
+                    Ok(r) => ready.extend(r),
+                    Err(e) => self.refused(myself, e)?,
+                }
+            }
+        }
+    }
+
+    fn observe_in_flight(&mut self) {
+        if let MachineKind::Server(s) = &self.machine {
+            let (preps, onlines) = s.in_flight();
+            self.deadlines.observe(&preps, &onlines, Instant::now());
+        }
+    }
+
+    /// Numbers `msg`, maps its party to a peer and hands it to the network actor.
+    fn send(&mut self, myself: &ActorRef<SessionMsg>, to: Party, mut msg: SecoMsg) {
+        msg.seq = self.seq.take();
+        let peer = match to {
+            Party::Server(i) => self.ctx.server_peer(usize::from(i)),
+            Party::User => self.user_peer,
+        };
+        let Some(peer) = peer else {
+            tracing::error!(node = %self.ctx.name, session = %self.session, %to, "no peer for this party: message dropped");
+            return;
+        };
+        if to == Party::User {
+            match &msg.body {
+                Body::BundleReady { bundle } => self.deadlines.finish(Op::Prep, *bundle),
+                Body::Result { bundle, .. } => self.deadlines.finish(Op::Online, *bundle),
+                _ => {}
+            }
+        }
+        let out = Outgoing {
+            to: peer,
+            msg,
+            notify: Some(myself.clone()),
+        };
+        if self.ctx.network.cast(NetworkMsg::Send(out)).is_err() {
+            tracing::error!(node = %self.ctx.name, "network actor gone: message dropped");
+        }
+    }
+
+    /// Stats, logs, deadlines, waiting callers, the event broadcast.
+    fn report(&mut self, event: Event) -> Result<()> {
+        let (node, session) = (&self.ctx.name, self.session);
+        self.ctx.stats.event(&event);
+        match &event {
+            Event::SessionReady => {
+                self.deadlines.opened();
+                tracing::info!(%node, %session, "session ready");
+            }
+            Event::BundleReady(b) => tracing::info!(%node, %session, bundle = %b, "bundle ready"),
+            Event::InferenceDone(b) => {
+                tracing::info!(%node, %session, bundle = %b, "inference done")
+            }
+            Event::Logits { bundle, .. } => {
+                tracing::info!(%node, %session, bundle = %bundle, "logits decrypted")
+            }
+            Event::Aborted {
+                bundle: Some(b),
+                reason,
+            } => {
+                self.deadlines.forget(*b);
+                tracing::warn!(%node, %session, bundle = %b, %reason, "bundle aborted");
+            }
+            Event::Aborted {
+                bundle: None,
+                reason,
+            } => {
+                self.deadlines.clear();
+                self.aborted = true;
+                tracing::warn!(%node, %session, %reason, "session aborted");
+                if matches!(self.machine, MachineKind::Server(_)) {
+                    // Nothing of an aborted session is usable again; a later message for it is
+                    // refused as unknown instead of resuming it.
+                    self.ctx.store.forget_session(session)?;
+                }
+            }
+        }
+        self.waiters.on_event(&event);
+        let _ = self.ctx.events.send(NodeEvent {
+            node: node.clone(),
+            session,
+            event,
+        });
+        Ok(())
+    }
+
+    /// Aborts a bundle or the whole session on every peer (servers) or locally (user).
+    pub(super) fn abort(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        bundle: Option<BundleId>,
+        reason: &str,
+    ) -> Result<()> {
+        if self.aborted {
+            return Ok(());
+        }
+        match &mut self.machine {
+            MachineKind::Server(s) => {
+                let ready = s.abort(bundle, reason);
+                self.apply(myself, ready)
+            }
+            MachineKind::User(_) => self.report(Event::Aborted {
+                bundle,
+                reason: reason.to_string(),
+            }),
+        }
+    }
+
+    /// A message of this session was not delivered: abort what it belonged to.
+    pub(super) fn on_send_failed(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        to: PeerId,
+        body: &'static str,
+        bundle: Option<BundleId>,
+        error: &str,
+    ) -> Result<()> {
+        let name = self.ctx.peer_name(&to);
+        if self.aborted || body == "Abort" {
+            tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
+            return Ok(());
+        }
+        let reason = format!("lost peer {name}: {body} not delivered ({error})");
+        self.abort(myself, bundle, &reason)
+    }
+
+    /// Deadlines and idleness; returns whether the actor should stop (idle).
+    pub(super) fn on_tick(&mut self, myself: &ActorRef<SessionMsg>, now: Instant) -> Result<bool> {
+        if matches!(self.machine, MachineKind::User(_)) {
+            self.waiters.expire(now);
+            return Ok(false);
+        }
+        for e in self.deadlines.expired(now) {
+            tracing::warn!(node = %self.ctx.name, session = %self.session, reason = %e.reason, "deadline expired");
+            self.abort(myself, e.bundle, &e.reason)?;
+        }
+        let idle = now.saturating_duration_since(self.last_activity) >= self.ctx.timeouts.idle;
+        Ok(idle && !self.deadlines.busy())
+    }
+
+    /// User: requests one bundle.
+    pub(super) fn preprocess(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        port: RpcReplyPort<Result<BundleId>>,
+        now: Instant,
+    ) -> Result<()> {
+        let MachineKind::User(u) = &mut self.machine else {
+            let _ = port.send(Err(ActorError::Unsupported("preprocess is a user command")));
+            return Ok(());
+        };
+        let t = Instant::now();
+        let r = u.preprocess();
+        self.ctx.stats.cpu(Phase::Prep, t.elapsed());
+        match r {
+            Ok((bundle, ready)) => {
+                self.waiters.wait_prep(bundle, port, now);
+                self.apply(myself, ready)
+            }
+            Err(e) => {
+                let _ = port.send(Err(e.into()));
+                Ok(())
+            }
+        }
+    }
+
+    /// User: one inference.
+    pub(super) fn infer(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        x: &[u64],
+        port: RpcReplyPort<Result<(BundleId, Vec<i64>)>>,
+        now: Instant,
+    ) -> Result<()> {
+        let MachineKind::User(u) = &mut self.machine else {
+            let _ = port.send(Err(ActorError::Unsupported("infer is a user command")));
+            return Ok(());
+        };
+        let t = Instant::now();
+        let r = u.infer(x);
+        self.ctx.stats.cpu(Phase::Online, t.elapsed());
+        match r {
+            Ok((bundle, ready)) => {
+                self.waiters.wait_infer(bundle, port, now);
+                self.apply(myself, ready)
+            }
+            Err(e) => {
+                let _ = port.send(Err(e.into()));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_reserves_in_blocks() {
+        let mut l = SeqLease::new(0);
+        assert_eq!(l.reserve(0), None);
+        assert_eq!(l.reserve(3), Some(3 + LEASE_BLOCK));
+        for i in 0..3 {
+            assert_eq!(l.take(), i);
+        }
+        assert_eq!(l.reserve(LEASE_BLOCK), None);
+        assert_eq!(l.reserve(LEASE_BLOCK + 1), Some(3 + 2 * LEASE_BLOCK + 1));
+        // A resumed session starts after the stored lease.
+        let mut r = SeqLease::new(3 + LEASE_BLOCK);
+        assert_eq!(r.take(), 3 + LEASE_BLOCK);
+    }
+}

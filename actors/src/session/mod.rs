@@ -1,0 +1,206 @@
+//! The session actor: one per session, holding its state machine (`ServerSession` or
+//! `UserSession`) and driving it with the raft loop of `drive.rs` (STYLE.md 2, 9).
+//!
+//! # Layout
+//! - `mod.rs`: [`SessionActor`], [`SessionMsg`], [`SessionArgs`], the actor's `handle`.
+//! - `drive.rs`: step -> persist + flush -> take -> send -> report; aborts; sequence leases.
+//! - `deadlines.rs`: per-phase deadlines of server sessions.
+//! - `user.rs`: the user's waiting callers.
+
+mod deadlines;
+mod drive;
+mod user;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seco_protocols::seco::{BundleId, Party, Ready, SecoMsg, ServerSession, SessionId, UserSession};
+use seco_runtime::PeerId;
+
+pub use deadlines::{Deadlines, Expired, Op};
+pub use drive::LEASE_BLOCK;
+
+use crate::context::NodeContext;
+use crate::error::{ActorError, Result};
+use drive::SeqLease;
+use user::Waiters;
+
+/// The state machine a session actor drives.
+pub enum MachineKind {
+    /// A server's session (gateway or remote).
+    Server(Box<ServerSession>),
+    /// The user's session.
+    User(Box<UserSession>),
+}
+
+/// Messages of a session actor.
+pub enum SessionMsg {
+    /// A message from a peer (decoded, sender mapped through the topology).
+    Inbound {
+        /// The sender's party.
+        from: Party,
+        /// The sender's peer id.
+        peer: PeerId,
+        /// The message.
+        msg: SecoMsg,
+    },
+    /// A message of this session could not be delivered.
+    SendFailed {
+        /// Destination.
+        to: PeerId,
+        /// Message kind.
+        body: &'static str,
+        /// Its bundle, if any.
+        bundle: Option<BundleId>,
+        /// Why.
+        error: String,
+    },
+    /// Periodic: deadlines, idleness.
+    Tick,
+    /// User: answer once the session is open.
+    WaitOpen(RpcReplyPort<Result<()>>),
+    /// User: prepare one bundle; answers once it is ready at every server.
+    Preprocess(RpcReplyPort<Result<BundleId>>),
+    /// User: one inference on an encoded input; answers with the bundle used and the logits.
+    Infer(Vec<u64>, RpcReplyPort<Result<(BundleId, Vec<i64>)>>),
+    /// Fault injection (tests): the actor fails with this reason, as a crash would.
+    Fail(String),
+}
+
+/// Arguments of a session actor.
+pub struct SessionArgs {
+    /// The node's shared context.
+    pub ctx: Arc<NodeContext>,
+    /// The session.
+    pub session: SessionId,
+    /// Its state machine.
+    pub machine: MachineKind,
+    /// Outputs to apply first (the user's `Hello`).
+    pub initial: Ready,
+    /// Gateway: the user's peer id (the only peer that may speak as `Party::User`).
+    pub user_peer: Option<PeerId>,
+    /// Inbound backlog counter shared with the network actor.
+    pub queue: Arc<AtomicUsize>,
+    /// Whether the session is still opening (resumed sessions are open).
+    pub opening: bool,
+}
+
+/// State of a session actor.
+pub struct SessionState {
+    ctx: Arc<NodeContext>,
+    session: SessionId,
+    machine: MachineKind,
+    user_peer: Option<PeerId>,
+    queue: Arc<AtomicUsize>,
+    /// Outbound sequence numbers, leased from the store (see `drive.rs`).
+    seq: SeqLease,
+    deadlines: Deadlines,
+    waiters: Waiters,
+    last_activity: Instant,
+    ticker: Option<JoinHandle<()>>,
+    /// The whole session was aborted (further failures are only logged).
+    aborted: bool,
+    initial: Option<Ready>,
+}
+
+/// The session actor (see the module docs).
+pub struct SessionActor;
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let now = Instant::now();
+        let next = args.ctx.store.seq_lease(args.session)?;
+        Ok(SessionState {
+            seq: SeqLease::new(next),
+            deadlines: Deadlines::new(args.ctx.timeouts, args.opening, now),
+            waiters: Waiters::new(args.ctx.timeouts),
+            last_activity: now,
+            ticker: None,
+            aborted: false,
+            initial: Some(args.initial),
+            ctx: args.ctx,
+            session: args.session,
+            machine: args.machine,
+            user_peer: args.user_peer,
+            queue: args.queue,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ticker = Some(myself.send_interval(state.ctx.timeouts.tick, || SessionMsg::Tick));
+        if let Some(ready) = state.initial.take() {
+            drive::blocking(|| state.apply(&myself, ready))?;
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        state
+            .waiters
+            .fail_all(|| ActorError::Stopped("session"));
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        match msg {
+            SessionMsg::Inbound { from, peer, msg } => {
+                state.queue.fetch_sub(1, Ordering::Relaxed);
+                state.last_activity = now;
+                drive::blocking(|| state.on_inbound(&myself, from, peer, msg))?;
+            }
+            SessionMsg::SendFailed {
+                to,
+                body,
+                bundle,
+                error,
+            } => drive::blocking(|| state.on_send_failed(&myself, to, body, bundle, &error))?,
+            SessionMsg::Tick => {
+                if drive::blocking(|| state.on_tick(&myself, now))? {
+                    tracing::info!(node = %state.ctx.name, session = %state.session, "session idle: stopping its actor (it resumes from the store on the next message)");
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            SessionMsg::WaitOpen(port) => state.waiters.wait_open(port, now),
+            SessionMsg::Preprocess(port) => {
+                drive::blocking(|| state.preprocess(&myself, port, now))?;
+            }
+            SessionMsg::Infer(x, port) => drive::blocking(|| state.infer(&myself, &x, port, now))?,
+            SessionMsg::Fail(reason) => {
+                return Err(ActorError::Aborted {
+                    bundle: None,
+                    reason: format!("session actor failure injected: {reason}"),
+                }
+                .boxed())
+            }
+        }
+        Ok(())
+    }
+}

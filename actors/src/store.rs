@@ -1,0 +1,199 @@
+//! What a node keeps in its store, on top of the runtime's typed trees (DESIGN.md s.7).
+//!
+//! | tree | key | value | written |
+//! | --- | --- | --- | --- |
+//! | `KeyShares` | `collective` | `KeyMaterial` bytes (secret key share, collective public key, key id) | once, when key generation ends |
+//! | `SessionPhase` | session id | `SessionRecord` (CBOR) | when a session becomes ready |
+//! | `Bundles` | session id ‖ bundle id | the bundle (server: shares, masks, garbling; user: its input mask) | when a bundle is complete; removed by a durable `take` before its use |
+//! | `seco.seq` (named) | session id | next free outbound sequence number (u64 LE), reserved in blocks | before a message with a higher number is sent |
+//! | `seco.user` (named) | session id | the peer id of the user who opened it (gateway) | when the session is created |
+//!
+//! Every write of a step goes into one atomic batch followed by a flush: the commit point of the
+//! raft drive loop (STYLE.md 2), before anything that step produced is sent. The key share is
+//! stored as the protocol encodes it; protect the data directory like the identity key (it is
+//! created with mode 0700 by `seco node`).
+
+use std::sync::Arc;
+
+use seco_protocols::seco::{BundleId, Persist, SessionId};
+use seco_runtime::store::{Result, Store, Tree, WriteBatch};
+use seco_runtime::PeerId;
+use zeroize::Zeroizing;
+
+const KEY_SHARE: &[u8] = b"collective";
+const SEQ_TREE: Tree<'static> = Tree::Named("seco.seq");
+const USER_TREE: Tree<'static> = Tree::Named("seco.user");
+
+/// Counts of what a store holds (logged at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreSummary {
+    /// Whether a collective key share is stored.
+    pub has_key: bool,
+    /// Session records.
+    pub sessions: usize,
+    /// Stored (unused) bundles.
+    pub bundles: usize,
+}
+
+/// A node's store, shared by its session actors (cheap to clone).
+#[derive(Clone)]
+pub struct NodeStore {
+    inner: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeStore")
+    }
+}
+
+fn bundle_key(session: SessionId, bundle: BundleId) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(&session.0);
+    k[16..].copy_from_slice(&bundle.0);
+    k
+}
+
+impl NodeStore {
+    /// Wraps a store (a `SledStore` in nodes, a `MemStore` in tests and at the user).
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner }
+    }
+
+    /// The stored collective-key material, if any.
+    pub fn keys(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        Ok(self.inner.get(Tree::KeyShares, KEY_SHARE)?.map(Zeroizing::new))
+    }
+
+    /// The record of `session`, if it became ready before.
+    pub fn record(&self, session: SessionId) -> Result<Option<Vec<u8>>> {
+        self.inner.get(Tree::SessionPhase, &session.0)
+    }
+
+    /// The first sequence number `session` may use after a restart.
+    pub fn seq_lease(&self, session: SessionId) -> Result<u64> {
+        let v = self.inner.get(SEQ_TREE, &session.0)?;
+        Ok(v.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes))
+    }
+
+    /// Gateway: records which user peer opened `session` (flushed), so that a resumed session
+    /// answers the same user and refuses others.
+    pub fn put_user_peer(&self, session: SessionId, peer: &PeerId) -> Result<()> {
+        self.inner.put(USER_TREE, &session.0, &peer.to_bytes())?;
+        self.inner.flush()
+    }
+
+    /// Gateway: the user peer of `session`, if recorded (an undecodable value counts as none).
+    pub fn user_peer(&self, session: SessionId) -> Result<Option<PeerId>> {
+        let v = self.inner.get(USER_TREE, &session.0)?;
+        Ok(v.and_then(|b| PeerId::from_bytes(&b).ok()))
+    }
+
+    /// Number of stored bundles of `session`.
+    pub fn bundles_of(&self, session: SessionId) -> Result<usize> {
+        Ok(self.inner.scan_prefix(Tree::Bundles, &session.0)?.len())
+    }
+
+    /// The commit point of one step: `persist` plus an optional new sequence lease, atomically,
+    /// then flushed. Returns whether anything was written.
+    pub fn commit(
+        &self,
+        session: SessionId,
+        persist: &[Persist],
+        lease: Option<u64>,
+    ) -> Result<bool> {
+        if persist.is_empty() && lease.is_none() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::new();
+        for p in persist {
+            batch = match p {
+                Persist::Keys(bytes) => batch.put(Tree::KeyShares, KEY_SHARE, bytes.clone()),
+                Persist::Bundle { bundle, bytes } => {
+                    batch.put(Tree::Bundles, bundle_key(session, *bundle), bytes.clone())
+                }
+                Persist::Session(bytes) => batch.put(Tree::SessionPhase, session.0, bytes.clone()),
+            };
+        }
+        if let Some(next) = lease {
+            batch = batch.put(SEQ_TREE, session.0, next.to_le_bytes());
+        }
+        self.inner.apply(batch)?;
+        self.inner.flush()?;
+        Ok(true)
+    }
+
+    /// Removes a bundle durably and returns it (a bundle is consumed before its first use and
+    /// never twice, DESIGN.md s.5).
+    pub fn take_bundle(&self, session: SessionId, bundle: BundleId) -> Result<Option<Vec<u8>>> {
+        self.inner.take(Tree::Bundles, &bundle_key(session, bundle))
+    }
+
+    /// Deletes an aborted session's record and bundles (durably): nothing of it is usable again.
+    pub fn forget_session(&self, session: SessionId) -> Result<()> {
+        let mut batch = WriteBatch::new()
+            .delete(Tree::SessionPhase, session.0)
+            .delete(USER_TREE, session.0);
+        for (key, _) in self.inner.scan_prefix(Tree::Bundles, &session.0)? {
+            batch = batch.delete(Tree::Bundles, key);
+        }
+        self.inner.apply(batch)?;
+        self.inner.flush()
+    }
+
+    /// Flushes (at shutdown).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// What the store holds.
+    pub fn summary(&self) -> Result<StoreSummary> {
+        Ok(StoreSummary {
+            has_key: self.inner.get(Tree::KeyShares, KEY_SHARE)?.is_some(),
+            sessions: self.inner.scan_prefix(Tree::SessionPhase, &[])?.len(),
+            bundles: self.inner.scan_prefix(Tree::Bundles, &[])?.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seco_runtime::store::MemStore;
+
+    #[test]
+    fn commit_take_and_lease() {
+        let s = NodeStore::new(Arc::new(MemStore::new()));
+        let sid = SessionId([1; 16]);
+        let b = BundleId([2; 16]);
+        assert!(!s.commit(sid, &[], None).unwrap());
+        let persist = [
+            Persist::Keys(vec![9; 4]),
+            Persist::Bundle {
+                bundle: b,
+                bytes: vec![5; 3],
+            },
+            Persist::Session(vec![7]),
+        ];
+        assert!(s.commit(sid, &persist, Some(1024)).unwrap());
+        assert_eq!(s.keys().unwrap().unwrap().as_slice(), &[9; 4]);
+        assert_eq!(s.record(sid).unwrap(), Some(vec![7]));
+        assert_eq!(s.seq_lease(sid).unwrap(), 1024);
+        assert_eq!(s.seq_lease(SessionId([0; 16])).unwrap(), 0);
+        assert_eq!(s.bundles_of(sid).unwrap(), 1);
+        let sum = s.summary().unwrap();
+        assert!(sum.has_key && sum.sessions == 1 && sum.bundles == 1);
+        assert_eq!(s.take_bundle(sid, b).unwrap(), Some(vec![5; 3]));
+        assert_eq!(s.take_bundle(sid, b).unwrap(), None);
+        let p = [Persist::Bundle {
+            bundle: b,
+            bytes: vec![1],
+        }];
+        s.commit(sid, &p, None).unwrap();
+        s.forget_session(sid).unwrap();
+        assert_eq!(s.record(sid).unwrap(), None);
+        assert_eq!(s.bundles_of(sid).unwrap(), 0);
+        assert!(s.keys().unwrap().is_some());
+    }
+}
