@@ -24,7 +24,9 @@
 //! Outbound: one sender task per peer sends that peer's messages in order, each waiting for its
 //! ack; dial failures and `Busy` are retried (with a Kademlia lookup when the peer's address is
 //! unknown, as in the two-level hierarchy) for `Timeouts::retry`; a message that still cannot be
-//! delivered is reported to its session actor as [`SessionMsg::SendFailed`].
+//! delivered is reported to its session actor as [`SessionMsg::SendFailed`]. "Unknown session"
+//! refusals are retried too: a server's key-generation message can reach a remote before the
+//! gateway's `Open` does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -385,14 +387,18 @@ async fn peer_sender(
     }
 }
 
-/// Whether a failed send may succeed later (the peer is starting, or busy).
+/// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
+/// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
+/// it has no session slot now (key generation running in another session).
 fn retryable(e: &NetError) -> bool {
     matches!(
         e,
         NetError::Failed { .. }
             | NetError::Dial(_)
             | NetError::Rejected {
-                reason: Reject::Busy | Reject::BufferFull,
+                reason: Reject::Busy
+                    | Reject::BufferFull
+                    | Reject::Application(REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT),
                 ..
             }
     )

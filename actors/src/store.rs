@@ -62,7 +62,10 @@ impl NodeStore {
 
     /// The stored collective-key material, if any.
     pub fn keys(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        Ok(self.inner.get(Tree::KeyShares, KEY_SHARE)?.map(Zeroizing::new))
+        Ok(self
+            .inner
+            .get(Tree::KeyShares, KEY_SHARE)?
+            .map(Zeroizing::new))
     }
 
     /// The record of `session`, if it became ready before.

@@ -102,7 +102,10 @@ mod tests {
         let env = to_envelope(&m);
         assert_eq!(from_envelope(&env).unwrap(), m);
         let other = Envelope::new(env.session, 1, env.seq, env.payload.clone());
-        assert!(matches!(from_envelope(&other), Err(WireError::WrongKind(1))));
+        assert!(matches!(
+            from_envelope(&other),
+            Err(WireError::WrongKind(1))
+        ));
         let other = Envelope::new(net::SessionId([4; 16]), SECO_KIND, 7, env.payload.clone());
         assert!(matches!(
             from_envelope(&other),
@@ -117,7 +120,12 @@ mod tests {
 
     #[test]
     fn garbage_is_a_typed_error() {
-        for payload in [vec![], vec![0xff; 3], b"not cbor at all".to_vec(), vec![0xa1; 100]] {
+        for payload in [
+            vec![],
+            vec![0xff; 3],
+            b"not cbor at all".to_vec(),
+            vec![0xa1; 100],
+        ] {
             let env = Envelope::new(net::SessionId([0; 16]), SECO_KIND, 0, payload);
             assert!(matches!(from_envelope(&env), Err(WireError::Decode(_))));
         }

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::RngCore;
 use ractor::{Actor, ActorRef};
+use rand::RngCore;
 use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::{
     Body, Event, KeyMaterial, Party, Ready, SecoMsg, ServerConfig, ServerSession, SessionId,
@@ -30,9 +30,7 @@ use super::{Entry, NodeKind, NodeMsg, NodeState};
 use crate::config::{PARAM, USER_PARAM};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
-use crate::network::{
-    NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION,
-};
+use crate::network::{NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION};
 use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
 
 /// 32 bytes from the OS-seeded CSPRNG: the seed of one session's state machine.
@@ -176,7 +174,12 @@ impl NodeState {
     }
 
     /// Resumes `sid` from its stored record; `Ok(false)` when there is none.
-    async fn resume(&mut self, myself: &ActorRef<NodeMsg>, sid: SessionId, restarts: u32) -> Result<bool> {
+    async fn resume(
+        &mut self,
+        myself: &ActorRef<NodeMsg>,
+        sid: SessionId,
+        restarts: u32,
+    ) -> Result<bool> {
         let Some(record) = self.ctx.store.record(sid)? else {
             return Ok(false);
         };
@@ -189,8 +192,16 @@ impl NodeState {
         let user_peer = self.ctx.store.user_peer(sid)?;
         let bundles = self.ctx.store.bundles_of(sid)?;
         let machine = MachineKind::Server(Box::new(session));
-        self.spawn(myself, sid, machine, Ready::default(), user_peer, false, restarts)
-            .await?;
+        self.spawn(
+            myself,
+            sid,
+            machine,
+            Ready::default(),
+            user_peer,
+            false,
+            restarts,
+        )
+        .await?;
         let key: String = key_id[..6].iter().map(|b| format!("{b:02x}")).collect();
         tracing::info!(node = %self.ctx.name, session = %sid, stored_bundles = bundles, key_id = %key, restarts, "session resumed from the store");
         Ok(true)
@@ -261,7 +272,9 @@ impl NodeState {
         };
         let (session, hello) = UserSession::new(cfg, fresh_seed())?;
         let machine = MachineKind::User(Box::new(session));
-        let actor = self.spawn(myself, sid, machine, hello, None, true, 0).await?;
+        let actor = self
+            .spawn(myself, sid, machine, hello, None, true, 0)
+            .await?;
         Ok((sid, actor))
     }
 
@@ -292,12 +305,21 @@ impl NodeState {
                 }
             }
         }
-        self.abort_everywhere(sid, &format!("session actor crashed: {err}"), entry.user_peer)
+        self.abort_everywhere(
+            sid,
+            &format!("session actor crashed: {err}"),
+            entry.user_peer,
+        )
     }
 
     /// Sends `Abort` to every other server (and the user, at the gateway) without a state
     /// machine, numbering the messages from the stored lease, and forgets the session.
-    fn abort_everywhere(&self, sid: SessionId, reason: &str, user_peer: Option<PeerId>) -> Result<()> {
+    fn abort_everywhere(
+        &self,
+        sid: SessionId,
+        reason: &str,
+        user_peer: Option<PeerId>,
+    ) -> Result<()> {
         let Party::Server(me) = self.ctx.me else {
             return Ok(());
         };

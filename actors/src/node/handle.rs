@@ -104,7 +104,16 @@ impl Node {
         s.topology.check_part(&s.name, &s.part)?;
         let kind = NodeKind::Server { part: s.part };
         let store = NodeStore::new(s.store);
-        Self::start(s.name, kind, s.topology, s.network, store, s.stats_file, s.limits).await
+        Self::start(
+            s.name,
+            kind,
+            s.topology,
+            s.network,
+            store,
+            s.stats_file,
+            s.limits,
+        )
+        .await
     }
 
     /// Starts a user node.
@@ -113,7 +122,16 @@ impl Node {
         s.topology.check_model(&s.name, &s.part.model)?;
         let kind = NodeKind::User { part: s.part };
         let store = NodeStore::new(s.store);
-        Self::start(s.name, kind, s.topology, s.network, store, None, Limits::default()).await
+        Self::start(
+            s.name,
+            kind,
+            s.topology,
+            s.network,
+            store,
+            None,
+            Limits::default(),
+        )
+        .await
     }
 
     async fn start(
@@ -149,12 +167,13 @@ impl Node {
             events: events.clone(),
             stats_file,
         };
-        let (actor, join) = Actor::spawn(None, NodeActor, args)
-            .await
-            .map_err(|e| ActorError::Spawn {
-                actor: "node",
-                reason: e.to_string(),
-            })?;
+        let (actor, join) =
+            Actor::spawn(None, NodeActor, args)
+                .await
+                .map_err(|e| ActorError::Spawn {
+                    actor: "node",
+                    reason: e.to_string(),
+                })?;
         let network = call(&actor, NodeMsg::Network, None).await?;
         Ok(Node {
             name,

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::concurrency::JoinHandle;
-use ractor::{
-    Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use seco_protocols::plan::{ServerPart, UserPart};
 use seco_protocols::seco::{Party, SecoMsg, SessionId};
 use seco_runtime::net::Reply;
@@ -225,7 +223,10 @@ impl Actor for NodeActor {
             }
             NodeMsg::FailSession(sid) => {
                 if let Some(e) = state.sessions.get(&sid) {
-                    let _ = e.route.actor.cast(SessionMsg::Fail("requested by a test".into()));
+                    let _ = e
+                        .route
+                        .actor
+                        .cast(SessionMsg::Fail("requested by a test".into()));
                 }
             }
             NodeMsg::Tick => state.write_stats(false),
@@ -245,7 +246,9 @@ impl Actor for NodeActor {
                     return Err(format!("the network actor failed: {err}").into());
                 }
                 if let Some(sid) = state.by_actor.remove(&cell.get_id()) {
-                    state.on_session_failed(&myself, sid, &err.to_string()).await?;
+                    state
+                        .on_session_failed(&myself, sid, &err.to_string())
+                        .await?;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {

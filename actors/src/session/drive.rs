@@ -41,9 +41,7 @@ pub const LEASE_BLOCK: u64 = 1024;
 /// other tasks: on a multi-threaded runtime the worker hands its other tasks over first.
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
 }
@@ -94,18 +92,19 @@ impl SessionState {
         matches!(&self.machine, MachineKind::Server(s) if s.is_gateway())
     }
 
-    /// A message from a peer.
+    /// A message from a peer. Returns whether the actor should stop: a server session whose
+    /// opening message (`Hello` / `Open`) is refused is dropped at once.
     pub(super) fn on_inbound(
         &mut self,
         myself: &ActorRef<SessionMsg>,
         from: Party,
         peer: PeerId,
         msg: SecoMsg,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if from == Party::User && self.user_peer.is_some_and(|u| u != peer) {
             tracing::warn!(node = %self.ctx.name, session = %self.session, %peer, body = msg.body.name(), "refusing a message from a user peer that did not open this session");
             self.ctx.stats.refused();
-            return Ok(());
+            return Ok(false);
         }
         // The gateway's deadline for a user request runs until the user gets its answer.
         let start = match (&msg.body, from) {
@@ -114,12 +113,22 @@ impl SessionState {
             _ => None,
         };
         let phase = msg.body.phase();
-        if self.step(myself, Input::Message { from, msg }, phase)? && self.is_gateway() {
+        let opener = matches!(msg.body, Body::Hello { .. } | Body::Open { .. });
+        let accepted = self.step(myself, Input::Message { from, msg }, phase)?;
+        if accepted && self.is_gateway() {
             if let Some((op, bundle)) = start {
                 self.deadlines.start(op, bundle, Instant::now());
             }
         }
-        Ok(())
+        let drop_session = !accepted && opener && self.fresh && !self.aborted;
+        if accepted {
+            self.fresh = false;
+        }
+        if drop_session && matches!(self.machine, MachineKind::Server(_)) {
+            self.ctx.store.forget_session(self.session)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Steps the machine; returns whether the input was accepted.

@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seco_protocols::seco::{BundleId, Party, Ready, SecoMsg, ServerSession, SessionId, UserSession};
+use seco_protocols::seco::{
+    BundleId, Party, Ready, SecoMsg, ServerSession, SessionId, UserSession,
+};
 use seco_runtime::PeerId;
 
 pub use deadlines::{Deadlines, Expired, Op};
@@ -103,6 +105,8 @@ pub struct SessionState {
     ticker: Option<JoinHandle<()>>,
     /// The whole session was aborted (further failures are only logged).
     aborted: bool,
+    /// No inbound message was accepted yet (a refused opener then drops the session).
+    fresh: bool,
     initial: Option<Ready>,
 }
 
@@ -128,6 +132,7 @@ impl Actor for SessionActor {
             last_activity: now,
             ticker: None,
             aborted: false,
+            fresh: args.opening,
             initial: Some(args.initial),
             ctx: args.ctx,
             session: args.session,
@@ -157,9 +162,7 @@ impl Actor for SessionActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
-        state
-            .waiters
-            .fail_all(|| ActorError::Stopped("session"));
+        state.waiters.fail_all(|| ActorError::Stopped("session"));
         Ok(())
     }
 
@@ -174,7 +177,10 @@ impl Actor for SessionActor {
             SessionMsg::Inbound { from, peer, msg } => {
                 state.queue.fetch_sub(1, Ordering::Relaxed);
                 state.last_activity = now;
-                drive::blocking(|| state.on_inbound(&myself, from, peer, msg))?;
+                if drive::blocking(|| state.on_inbound(&myself, from, peer, msg))? {
+                    tracing::warn!(node = %state.ctx.name, session = %state.session, "opening message refused: session dropped");
+                    myself.stop(Some("opening message refused".into()));
+                }
             }
             SessionMsg::SendFailed {
                 to,

@@ -65,7 +65,8 @@ impl Waiters {
         port: Port<(BundleId, Vec<i64>)>,
         now: Instant,
     ) {
-        self.infer.insert(bundle, (now + self.timeouts.inference, port));
+        self.infer
+            .insert(bundle, (now + self.timeouts.inference, port));
     }
 
     /// Resolves waiters from an event of the state machine.

@@ -191,10 +191,7 @@ impl Topology {
 
     /// The user nodes.
     pub fn users(&self) -> Vec<&NodeSpec> {
-        self.nodes
-            .iter()
-            .filter(|n| n.role == Role::User)
-            .collect()
+        self.nodes.iter().filter(|n| n.role == Role::User).collect()
     }
 
     /// Every peer id of the file: the allowlist of each node.

@@ -195,13 +195,23 @@ fn addresses(node: &str, field: &'static str, list: &[String]) -> Result<Vec<Mul
                 match p {
                     Protocol::Tcp(_) => tcp = true,
                     Protocol::P2p(_) => {
-                        return Err(bad(node, field, s, "must not contain /p2p (the peer id is the node's)"))
+                        return Err(bad(
+                            node,
+                            field,
+                            s,
+                            "must not contain /p2p (the peer id is the node's)",
+                        ))
                     }
                     _ => {}
                 }
             }
             if !tcp {
-                return Err(bad(node, field, s, "has no /tcp/<port> (only TCP is supported)"));
+                return Err(bad(
+                    node,
+                    field,
+                    s,
+                    "has no /tcp/<port> (only TCP is supported)",
+                ));
             }
             Ok(a)
         })
