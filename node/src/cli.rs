@@ -19,4 +19,14 @@ pub enum Command {
     /// Garble and evaluate boolean circuits (plain, half-gates, multiparty BMR).
     #[command(subcommand)]
     Circuit(crate::cmd::circuit::CircuitCommand),
+    /// Create or show a node identity (Ed25519 key file, mode 0600).
+    #[command(subcommand)]
+    Identity(crate::cmd::identity::IdentityCommand),
+    /// Run a server node (gateway or remote) from a topology file.
+    Node(crate::cmd::node::NodeArgs),
+    /// Run the user side: secure inference of one input through the gateway.
+    Infer(crate::cmd::infer::InferArgs),
+    /// Start a whole local deployment as separate processes and run secure inference on a
+    /// shipped model's test inputs, checked against the fixed-point reference.
+    Demo(crate::cmd::demo::DemoArgs),
 }

@@ -62,7 +62,8 @@ pub struct Node {
     name: String,
     peer_id: PeerId,
     actor: ActorRef<NodeMsg>,
-    join: JoinHandle<()>,
+    /// `None` once the node actor has ended.
+    join: Option<JoinHandle<()>>,
     network: ActorRef<NetworkMsg>,
     client: Client,
     events: broadcast::Sender<NodeEvent>,
@@ -179,7 +180,7 @@ impl Node {
             name,
             peer_id,
             actor,
-            join,
+            join: Some(join),
             network,
             client,
             events,
@@ -257,7 +258,9 @@ impl Node {
     /// Stops the node: its actors, then its network; the store is flushed.
     pub async fn shutdown(self) -> Result<()> {
         self.actor.stop(Some("shutdown".into()));
-        let _ = self.join.await;
+        if let Some(join) = self.join {
+            let _ = join.await;
+        }
         self.client.shutdown().await;
         self.store.flush()?;
         Ok(())
@@ -270,7 +273,10 @@ impl Node {
 
     /// Waits until the node stops on its own (its network actor failed).
     pub async fn stopped(&mut self) {
-        let _ = (&mut self.join).await;
+        if let Some(join) = &mut self.join {
+            let _ = join.await;
+            self.join = None;
+        }
     }
 }
 

@@ -1,8 +1,13 @@
 //! One module per subcommand of `seco`.
 
 pub mod circuit;
+pub mod common;
+pub mod demo;
+pub mod identity;
 pub mod import;
+pub mod infer;
 pub mod model;
+pub mod node;
 
 use crate::cli::{Cli, Command};
 
@@ -11,5 +16,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model(cmd) => model::run(cmd),
         Command::Circuit(cmd) => circuit::run(cmd),
+        Command::Identity(cmd) => identity::run(cmd),
+        Command::Node(args) => node::run(args),
+        Command::Infer(args) => infer::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

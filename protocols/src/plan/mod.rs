@@ -16,7 +16,9 @@ mod file;
 mod parts;
 
 pub use file::PlanFile;
-pub use parts::{assemble, ServerPart, StageSpec, UserPart, PART_FILE};
+pub use parts::{
+    assemble, ServerPart, StageSpec, UserPart, PART_FILE, SERVER_PART_FORMAT, USER_PART_FORMAT,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,85 @@
+//! `seco infer --topology FILE --model-part user.json --input FILE [--count N]`: the user side.
+//! Opens a session with the gateway, prepares N bundles, runs N inferences of the input and
+//! prints the class and the logits of each, then the wall time of each phase.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use seco_protocols::model::argmax;
+
+use super::common::{self, fmt_duration};
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// The topology file (TOML, see docs/topology.md).
+    #[arg(long)]
+    pub topology: PathBuf,
+    /// The user's model part (user.json of `seco model split`).
+    #[arg(long)]
+    pub model_part: PathBuf,
+    /// The input: a JSON array of numbers (flat, CHW order), as for `seco model predict --input`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Number of inferences of this input (each consumes one preprocessed bundle).
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// This user's name in the topology (default: its only user).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// This user's key file (default: the `identity` the topology names for it).
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// Logs as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+pub fn run(args: InferArgs) -> Result<()> {
+    let topology = Arc::new(common::load_topology(&args.topology)?);
+    let part = common::read_user_part(&args.model_part)?;
+    let x = super::model::read_input(&args.input)?;
+    let encoded = common::encode_input(&part, &x)
+        .with_context(|| format!("input {}", args.input.display()))?;
+    if args.count == 0 {
+        anyhow::bail!("--count must be at least 1");
+    }
+    common::init_logs("warn", args.log_json)?;
+    let fp = part.fixed_point;
+    common::runtime()?.block_on(async move {
+        let node = common::start_user(
+            topology,
+            args.name.as_deref(),
+            args.identity.as_deref(),
+            part,
+        )
+        .await?;
+        let inputs = vec![encoded; args.count];
+        let run = tokio::select! {
+            r = common::run_user(&node, &inputs) => r,
+            _ = common::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        };
+        node.shutdown().await?;
+        let run = run?;
+        for (i, logits) in run.logits.iter().enumerate() {
+            let real = common::decode_logits(fp, logits);
+            let shown: Vec<String> = real.iter().map(|v| format!("{v:.3}")).collect();
+            println!(
+                "inference {i}: class {} logits [{}]",
+                argmax(&real),
+                shown.join(", ")
+            );
+        }
+        let mean = |v: &[std::time::Duration]| {
+            v.iter().sum::<std::time::Duration>() / u32::try_from(v.len().max(1)).unwrap_or(1)
+        };
+        println!(
+            "time: session open {} (incl. key generation on first use), preprocessing {} per bundle, online {} per inference",
+            fmt_duration(run.open),
+            fmt_duration(mean(&run.prep)),
+            fmt_duration(mean(&run.online))
+        );
+        Ok(())
+    })
+}

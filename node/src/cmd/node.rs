@@ -1,0 +1,203 @@
+//! `seco node --topology FILE --role gateway|remote --name NAME --data-dir DIR --part DIR`:
+//! runs one server until ctrl-c / SIGTERM.
+//!
+//! Everything is checked before the node starts, each failure a one-line error: the topology,
+//! the role and name, the data directory (created with mode 0700 if missing), the identity
+//! (`DIR/identity.key` unless `--identity`), its peer id against the topology, the model part
+//! against the topology and this node, the store and a stored key.
+//!
+//! On start it prints one line `ready: ...` on stdout (with the listen addresses and what the
+//! store holds); `seco demo` waits for it.
+
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use seco_actors::config::{Limits, PARAM};
+use seco_actors::node::{Node, ServerSetup};
+use seco_actors::store::NodeStore;
+use seco_actors::topology::Role;
+use seco_protocols::plan::{ServerPart, PART_FILE};
+use seco_protocols::seco::KeyMaterial;
+use seco_runtime::store::{SledStore, Store};
+
+use super::common;
+
+/// File name of a node's identity inside its data directory.
+pub const IDENTITY_FILE: &str = "identity.key";
+/// Directory of the sled store inside the data directory.
+pub const STORE_DIR: &str = "store";
+/// Counters written by the node inside its data directory.
+pub const STATS_FILE: &str = "stats.json";
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The topology file (TOML, see docs/topology.md).
+    #[arg(long)]
+    pub topology: PathBuf,
+    /// This node's role: gateway or remote.
+    #[arg(long)]
+    pub role: String,
+    /// This node's name in the topology (and in the split plan).
+    #[arg(long)]
+    pub name: String,
+    /// Data directory: identity.key, the sled store, stats.json (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// This server's model part: the directory written by `seco model split` (with part.cbor)
+    /// or the part file itself.
+    #[arg(long)]
+    pub part: PathBuf,
+    /// Key file (default: DATA_DIR/identity.key).
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// Also discover peers on the LAN with mDNS (off by default; multicasts on the LAN).
+    #[arg(long)]
+    pub mdns: bool,
+    /// Logs as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+    /// Stop when standard input closes (`seco demo` uses it so that its children never outlive it).
+    #[arg(long, hide = true)]
+    pub stop_on_stdin_eof: bool,
+}
+
+/// The data directory: created (0700) if missing, else it must be a writable directory.
+fn data_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("cannot use data directory {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("data directory {} is not a directory", dir.display());
+    }
+    if meta.permissions().readonly() {
+        bail!("data directory {} is not writable", dir.display());
+    }
+    std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read data directory {}", dir.display()))?;
+    Ok(())
+}
+
+fn load_part(path: &Path) -> Result<ServerPart> {
+    let file = if path.is_dir() {
+        path.join(PART_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    ServerPart::load(&file).with_context(|| format!("cannot load model part {}", file.display()))
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    let topology = Arc::new(common::load_topology(&args.topology)?);
+    let role = match Role::parse(&args.role) {
+        Some(r @ (Role::Gateway | Role::Remote)) => r,
+        _ => bail!("unknown role {:?} (expected gateway or remote)", args.role),
+    };
+    topology.node_with_role(&args.name, role)?;
+    data_dir(&args.data_dir)?;
+    let key_file = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(IDENTITY_FILE));
+    if !key_file.exists() {
+        bail!(
+            "no identity at {0}: create one with `seco identity new --file {0}` and put its peer id in the topology",
+            key_file.display()
+        );
+    }
+    let key = seco_runtime::identity::load(&key_file)?;
+    let part = Arc::new(load_part(&args.part)?);
+    topology.check_part(&args.name, &part)?;
+    let store_dir = args.data_dir.join(STORE_DIR);
+    let store = SledStore::open(&store_dir)
+        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
+    check_stored_key(&store, &part)?;
+    std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", args.data_dir.display()))?;
+    common::init_logs("info", args.log_json)?;
+    common::runtime()?.block_on(serve(args, topology, key, part, store))
+}
+
+/// A stored key that does not decode for this server means a corrupted or foreign store.
+fn check_stored_key(store: &SledStore, part: &ServerPart) -> Result<()> {
+    let s = NodeStore::new(Arc::new(store.clone()));
+    if let Some(bytes) = s.keys()? {
+        let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
+        KeyMaterial::from_bytes(&bytes, PARAM, index)
+            .context("the stored collective key does not decode for this server")?;
+    }
+    Ok(())
+}
+
+async fn serve(
+    args: NodeArgs,
+    topology: Arc<seco_actors::topology::Topology>,
+    key: seco_runtime::Keypair,
+    part: Arc<ServerPart>,
+    store: SledStore,
+) -> Result<()> {
+    let network = Node::network(&topology, &args.name, key, args.mdns)?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let setup = ServerSetup {
+        name: args.name.clone(),
+        topology: topology.clone(),
+        part,
+        store,
+        network,
+        stats_file: Some(args.data_dir.join(STATS_FILE)),
+        limits: Limits::default(),
+    };
+    let mut node = Node::start_server(setup).await?;
+    let addrs = node
+        .listen_addrs(std::time::Duration::from_secs(10))
+        .await?;
+    if addrs.is_empty() {
+        bail!(
+            "node {} listens on no address (are its listen ports free?)",
+            args.name
+        );
+    }
+    let s = node.store().summary()?;
+    let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    println!(
+        "ready: {} ({}) peer {} listening on {}; store: collective key {}, {} session records, {} bundles",
+        args.name,
+        args.role,
+        node.peer_id(),
+        addrs.join(" "),
+        if s.has_key { "present" } else { "absent" },
+        s.sessions,
+        s.bundles
+    );
+    let stdin_closed = async {
+        if args.stop_on_stdin_eof {
+            // A plain thread: a blocking read must not hold the runtime's shutdown.
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 64];
+                let mut stdin = std::io::stdin();
+                while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = common::shutdown_signal() => tracing::info!("signal: stopping"),
+        _ = stdin_closed => tracing::info!("standard input closed: stopping"),
+        _ = node.stopped() => bail!("node {} stopped: its network failed", args.name),
+    }
+    node.shutdown().await?;
+    Ok(())
+}
