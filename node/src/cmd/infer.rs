@@ -34,6 +34,10 @@ pub struct InferArgs {
     /// Logs as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+    /// Results as JSON lines: `{"inference", "class", "logits", "fixed"}` (`fixed`: the signed
+    /// fixed-point logits, scale 2^f).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
@@ -64,6 +68,16 @@ pub fn run(args: InferArgs) -> Result<()> {
         let run = run?;
         for (i, logits) in run.logits.iter().enumerate() {
             let real = common::decode_logits(fp, logits);
+            if args.json {
+                let line = serde_json::json!({
+                    "inference": i,
+                    "class": argmax(&real),
+                    "logits": real,
+                    "fixed": logits,
+                });
+                println!("{line}");
+                continue;
+            }
             let shown: Vec<String> = real.iter().map(|v| format!("{v:.3}")).collect();
             println!(
                 "inference {i}: class {} logits [{}]",

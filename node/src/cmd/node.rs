@@ -102,7 +102,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         Some(r @ (Role::Gateway | Role::Remote)) => r,
         _ => bail!("unknown role {:?} (expected gateway or remote)", args.role),
     };
-    topology.node_with_role(&args.name, role)?;
+    let spec = topology.node_with_role(&args.name, role)?;
     data_dir(&args.data_dir)?;
     let key_file = args
         .identity
@@ -115,6 +115,15 @@ pub fn run(args: NodeArgs) -> Result<()> {
         );
     }
     let key = seco_runtime::identity::load(&key_file)?;
+    let peer = seco_runtime::identity::peer_id(&key);
+    if peer != spec.peer_id {
+        bail!(
+            "the identity {} is peer {peer}, but the topology says node {:?} is {}",
+            key_file.display(),
+            args.name,
+            spec.peer_id
+        );
+    }
     let part = Arc::new(load_part(&args.part)?);
     topology.check_part(&args.name, &part)?;
     let store_dir = args.data_dir.join(STORE_DIR);

@@ -1,0 +1,272 @@
+//! Bad input to `seco identity|node|infer|demo`: each ends with exit code != 0 and a one-line
+//! `error: ...` naming what is wrong (missing topology, unknown role, unreadable data dir, wrong
+//! model part for this node, bad input file, ...).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{assert_one_line_error, seco, Deployment};
+
+fn node_args<'a>(
+    d: &'a Deployment,
+    topo: &'a str,
+    role: &'a str,
+    name: &'a str,
+    data: &'a str,
+    part: &'a str,
+) -> Vec<String> {
+    let _ = d;
+    [
+        "node",
+        "--topology",
+        topo,
+        "--role",
+        role,
+        "--name",
+        name,
+        "--data-dir",
+        data,
+        "--part",
+        part,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    let v: Vec<&str> = args.iter().map(String::as_str).collect();
+    seco(&v)
+}
+
+#[test]
+fn identity_new_show_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("a.key");
+    let k = key.to_str().unwrap();
+    let peer = common::new_identity(&key);
+    assert!(peer.starts_with("12D3KooW"), "{peer}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let o = seco(&["identity", "show", "--file", k]);
+    assert!(o.status.success());
+    assert_eq!(common::stdout(&o).trim(), peer);
+    assert_one_line_error(&seco(&["identity", "new", "--file", k]), "exists already");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_one_line_error(&seco(&["identity", "show", "--file", k]), "expected 600");
+    let missing = dir.path().join("nope/b.key");
+    assert_one_line_error(
+        &seco(&["identity", "show", "--file", missing.to_str().unwrap()]),
+        "No such file",
+    );
+}
+
+#[test]
+fn node_refuses_bad_input_with_one_line() {
+    let d = Deployment::new("digits-mlp", 3);
+    let topo = d.topology.to_str().unwrap().to_string();
+    let data = |n: &str| d.path(n).to_str().unwrap().to_string();
+    let part = |n: &str| d.path(&format!("parts/{n}")).to_str().unwrap().to_string();
+
+    // Missing topology.
+    let o = run(&node_args(
+        &d,
+        "/nonexistent/topology.toml",
+        "remote",
+        "remote-1",
+        &data("remote-1"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "cannot read topology");
+    // Unknown role on the command line, and in the file.
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "relay",
+        "remote-1",
+        &data("remote-1"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "unknown role \"relay\"");
+    let bad_role = d.path("bad-role.toml");
+    let text = std::fs::read_to_string(&d.topology).unwrap().replacen(
+        "role = \"remote\"",
+        "role = \"relay\"",
+        1,
+    );
+    std::fs::write(&bad_role, text).unwrap();
+    let o = run(&node_args(
+        &d,
+        bad_role.to_str().unwrap(),
+        "remote",
+        "remote-1",
+        &data("remote-1"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "unknown role \"relay\"");
+    // A role or name the topology does not have.
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "gateway",
+        "remote-1",
+        &data("remote-1"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "is a remote in the topology");
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-9",
+        &data("remote-1"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "no node called \"remote-9\"");
+    // Unreadable data directory (a file).
+    let file = d.path("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        file.to_str().unwrap(),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "is not a directory");
+    // No identity in the data directory; an identity of another peer.
+    let empty = d.path("empty");
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        empty.to_str().unwrap(),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "no identity at");
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        &data("remote-2"),
+        &part("remote-1"),
+    ));
+    assert_one_line_error(&o, "but the topology says");
+    // The model part of another node, of another split, missing.
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        &data("remote-1"),
+        &part("remote-2"),
+    ));
+    assert_one_line_error(&o, "wrong model part for node \"remote-1\"");
+    let other = d.path("other");
+    let o = seco(&[
+        "model",
+        "split",
+        "models/mnist-mlp",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        &data("remote-1"),
+        other.join("remote-1").to_str().unwrap(),
+    ));
+    assert_one_line_error(&o, "wrong model part");
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        &data("remote-1"),
+        d.path("parts/nope").to_str().unwrap(),
+    ));
+    assert_one_line_error(&o, "cannot load model part");
+}
+
+#[test]
+fn node_refuses_an_identity_that_is_not_the_topologys() {
+    let d = Deployment::new("digits-mlp", 2);
+    let topo = d.topology.to_str().unwrap().to_string();
+    // remote-1's data directory with the gateway's key.
+    std::fs::copy(
+        d.path("gateway/identity.key"),
+        d.path("remote-1/identity.key"),
+    )
+    .unwrap();
+    let o = run(&node_args(
+        &d,
+        &topo,
+        "remote",
+        "remote-1",
+        d.path("remote-1").to_str().unwrap(),
+        d.path("parts/remote-1").to_str().unwrap(),
+    ));
+    assert_one_line_error(&o, "but the topology says");
+}
+
+#[test]
+fn infer_and_demo_refuse_bad_input_with_one_line() {
+    let d = Deployment::new("digits-mlp", 2);
+    let topo = d.topology.to_str().unwrap();
+    let user = d.path("parts/user.json");
+    let user = user.to_str().unwrap();
+    let input = d.input_file(&[0.5; 64]);
+    let input = input.to_str().unwrap();
+    let infer = |topo: &str, part: &str, input: &str| {
+        seco(&[
+            "infer",
+            "--topology",
+            topo,
+            "--model-part",
+            part,
+            "--input",
+            input,
+        ])
+    };
+    assert_one_line_error(
+        &infer("/nonexistent.toml", user, input),
+        "cannot read topology",
+    );
+    assert_one_line_error(
+        &infer(topo, "/nonexistent.json", input),
+        "cannot read model part",
+    );
+    let gw_part = d.path("parts/gateway/part.cbor");
+    assert_one_line_error(
+        &infer(topo, gw_part.to_str().unwrap(), input),
+        "cannot read model part",
+    );
+    assert_one_line_error(&infer(topo, topo, input), "not a user model part");
+    let bad = d.path("bad.json");
+    std::fs::write(&bad, "[1, 2, \"three\"]").unwrap();
+    assert_one_line_error(
+        &infer(topo, user, bad.to_str().unwrap()),
+        "is not a JSON array",
+    );
+    std::fs::write(&bad, "[1, 2, 3]").unwrap();
+    assert_one_line_error(
+        &infer(topo, user, bad.to_str().unwrap()),
+        "the input has 3 values",
+    );
+    assert_one_line_error(
+        &infer(topo, user, "/nonexistent-input.json"),
+        "cannot read input",
+    );
+    assert_one_line_error(&seco(&["demo", "--servers", "1"]), "at least 2");
+    assert_one_line_error(
+        &seco(&["demo", "--model", "no-such-model"]),
+        "no model \"no-such-model\"",
+    );
+}

@@ -1,0 +1,209 @@
+//! Shared by the process tests: run the built `seco`, check one-line errors, set up a loopback
+//! deployment with the CLI itself (split, identities) and a topology on free ports, start
+//! `seco node` processes and wait for their `ready:` line.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn seco_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_seco")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn seco(args: &[&str]) -> Output {
+    Command::new(seco_bin())
+        .args(args)
+        .current_dir(repo())
+        .env("SECO_LOG", "warn")
+        .output()
+        .expect("run seco")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exit code != 0 and exactly one line on stderr starting with `error:`, containing `needle`.
+pub fn assert_one_line_error(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "expected failure, stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+}
+
+/// A free TCP port on 127.0.0.1 (bound by the OS, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A deployment prepared with the CLI: parts, identities, topology.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub model: String,
+    pub servers: Vec<String>,
+    pub topology: PathBuf,
+}
+
+impl Deployment {
+    /// `n` servers (gateway, remote-1, ...) and a user for shipped model `model`.
+    pub fn new(model: &str, n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let servers: Vec<String> = (0..n)
+            .map(|i| {
+                if i == 0 {
+                    "gateway".into()
+                } else {
+                    format!("remote-{i}")
+                }
+            })
+            .collect();
+        let parts = dir.path().join("parts");
+        let o = seco(&[
+            "model",
+            "split",
+            &format!("models/{model}"),
+            "--servers",
+            &servers.join(","),
+            "--out",
+            parts.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut toml =
+            format!("version = 1\nmodel = \"{model}\"\n\n[timeouts]\nack = 5\ninference = 20\n\n");
+        for (i, name) in servers.iter().enumerate() {
+            let key = dir.path().join(name).join("identity.key");
+            std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+            let peer = new_identity(&key);
+            let role = if i == 0 { "gateway" } else { "remote" };
+            let boot = if i == 0 {
+                ""
+            } else {
+                "bootstrap = [\"gateway\"]\n"
+            };
+            toml.push_str(&format!(
+                "[[node]]\nname = \"{name}\"\nrole = \"{role}\"\npeer_id = \"{peer}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\n{boot}\n",
+                free_port()
+            ));
+        }
+        let user_key = dir.path().join("user.key");
+        let peer = new_identity(&user_key);
+        toml.push_str(&format!(
+            "[[node]]\nname = \"user\"\nrole = \"user\"\npeer_id = \"{peer}\"\nbootstrap = [\"gateway\"]\nidentity = \"user.key\"\n"
+        ));
+        let topology = dir.path().join("topology.toml");
+        std::fs::write(&topology, toml).unwrap();
+        Self {
+            dir,
+            model: model.into(),
+            servers,
+            topology,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Starts `seco node` for server `name`, logging to `<dir>/<name>.log`; waits for `ready:`.
+    pub fn start(&self, name: &str) -> Node {
+        let i = self.servers.iter().position(|s| s == name).unwrap();
+        let role = if i == 0 { "gateway" } else { "remote" };
+        let log = self.path(&format!("{name}.log"));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut child = Command::new(seco_bin())
+            .args([
+                "node",
+                "--role",
+                role,
+                "--name",
+                name,
+                "--stop-on-stdin-eof",
+            ])
+            .arg("--topology")
+            .arg(&self.topology)
+            .arg("--data-dir")
+            .arg(self.path(name))
+            .arg("--part")
+            .arg(self.path(&format!("parts/{name}")))
+            .env("SECO_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let ready = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{name} not ready: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        assert!(ready.starts_with("ready:"), "{ready}");
+        Node { child, ready, log }
+    }
+
+    /// Writes a JSON input file of test input `i` of the model and returns its path.
+    pub fn input_file(&self, x: &[f32]) -> PathBuf {
+        let p = self.path("input.json");
+        std::fs::write(&p, serde_json::to_string(x).unwrap()).unwrap();
+        p
+    }
+}
+
+/// `seco identity new --file key`; returns the printed peer id.
+pub fn new_identity(key: &Path) -> String {
+    let o = seco(&["identity", "new", "--file", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stdout(&o).trim().to_string()
+}
+
+/// A running `seco node`; killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub ready: String,
+    pub log: PathBuf,
+}
+
+impl Node {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

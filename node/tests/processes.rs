@@ -1,0 +1,96 @@
+//! Gateway, remotes and user as separate OS processes of the built `seco` on loopback: the
+//! secure result equals the fixed-point reference; a node refuses peers outside its topology.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{seco, Deployment};
+use seco_protocols::model::{Model, TestSet};
+
+fn reference(model: &str, i: usize) -> (Vec<f32>, Vec<i64>) {
+    let dir = common::repo().join("models").join(model);
+    let m = Model::load(&dir).unwrap();
+    let x = TestSet::load(&dir).unwrap().input(i).unwrap().to_vec();
+    let q = m.quantize().unwrap();
+    let enc = m.encode_input(&x).unwrap();
+    let want = q
+        .infer(&enc)
+        .unwrap()
+        .iter()
+        .map(|&v| m.fixed_point.to_signed(v))
+        .collect();
+    (x, want)
+}
+
+#[test]
+fn gateway_two_remotes_and_user_as_processes_match_the_reference() {
+    let d = Deployment::new("digits-mlp", 3);
+    let nodes: Vec<_> = d.servers.iter().map(|s| d.start(s)).collect();
+    assert!(
+        nodes[0].ready.contains("collective key absent"),
+        "{}",
+        nodes[0].ready
+    );
+    let (x, want) = reference("digits-mlp", 0);
+    let input = d.input_file(&x);
+    let o = seco(&[
+        "infer",
+        "--topology",
+        d.topology.to_str().unwrap(),
+        "--model-part",
+        d.path("parts/user.json").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--count",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = common::stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        let got: Vec<i64> = serde_json::from_value(l["fixed"].clone()).unwrap();
+        assert_eq!(got, want);
+    }
+    // The gateway's counters reached its data directory.
+    std::thread::sleep(Duration::from_millis(800));
+    let stats = std::fs::read_to_string(d.path("gateway/stats.json")).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["inferences"], 2);
+    assert_eq!(stats["sessions_ready"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_process_refuses_peers_outside_its_topology() {
+    let d = Deployment::new("digits-mlp", 2);
+    let gateway = d.start("gateway");
+    let topology = seco_actors::topology::Topology::load(&d.topology).unwrap();
+    let gw = topology.gateway().unwrap().clone();
+    let outsider = seco_runtime::identity::generate();
+    let mut cfg = seco_runtime::net::NetConfig::loopback([gw.peer_id]);
+    cfg.ack_timeout = Duration::from_secs(3);
+    let (client, _events, _task) = seco_runtime::net::spawn(outsider, cfg).unwrap();
+    let _ = client.dial(gw.dial_addresses()[0].clone()).await;
+    let env = seco_runtime::net::Envelope::new(
+        seco_runtime::net::SessionId([1; 16]),
+        seco_actors::wire::SECO_KIND,
+        0,
+        b"hello".to_vec(),
+    );
+    assert!(client.send(gw.peer_id, env).await.is_err());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gateway.log_text().contains("outside the allowlist") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            gateway.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.shutdown().await;
+}

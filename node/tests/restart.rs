@@ -1,0 +1,76 @@
+//! A remote server process is killed (SIGKILL) between preprocessing and the online phase and
+//! restarted with the same data directory: its key share, its session record and its bundles
+//! come back from sled, it resumes the session, and the inference still equals the reference.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::Deployment;
+use seco_actors::node::{Node, UserSetup};
+use seco_actors::topology::Topology;
+use seco_protocols::model::{Model, TestSet};
+use seco_protocols::plan::UserPart;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_remote_resumes_from_sled() {
+    let d = Deployment::new("digits-mlp", 3);
+    let gateway = d.start("gateway");
+    let remote1 = d.start("remote-1");
+    let remote2 = d.start("remote-2");
+
+    // The user, in this process, over libp2p.
+    let topology = Arc::new(Topology::load(&d.topology).unwrap());
+    let part: UserPart =
+        serde_json::from_str(&std::fs::read_to_string(d.path("parts/user.json")).unwrap()).unwrap();
+    let key = seco_runtime::identity::load(&d.path("user.key")).unwrap();
+    let network = Node::network(&topology, "user", key, false).unwrap();
+    let user = Node::start_user(UserSetup {
+        name: "user".into(),
+        topology,
+        part,
+        store: Arc::new(seco_runtime::store::MemStore::new()),
+        network,
+    })
+    .await
+    .unwrap();
+    let session = user.open_session().await.unwrap();
+    session.preprocess().await.unwrap();
+    session.preprocess().await.unwrap();
+
+    // Crash remote-1 and start it again on the same data directory.
+    remote1.kill();
+    let remote1 = d.start("remote-1");
+    assert!(
+        remote1
+            .ready
+            .contains("collective key present, 1 session records, 2 bundles"),
+        "{}",
+        remote1.ready
+    );
+
+    let dir = common::repo().join("models/digits-mlp");
+    let model = Model::load(&dir).unwrap();
+    let tests = TestSet::load(&dir).unwrap();
+    let q = model.quantize().unwrap();
+    for i in 0..2 {
+        let x = model.encode_input(tests.input(i).unwrap()).unwrap();
+        let want: Vec<i64> = q
+            .infer(&x)
+            .unwrap()
+            .iter()
+            .map(|&v| model.fixed_point.to_signed(v))
+            .collect();
+        let (_, got) = session.infer(&x).await.unwrap();
+        assert_eq!(got, want, "input {i}");
+    }
+    assert!(
+        remote1
+            .log_text()
+            .contains("session resumed from the store"),
+        "{}",
+        remote1.log_text()
+    );
+    user.shutdown().await.unwrap();
+    drop((gateway, remote2));
+}
