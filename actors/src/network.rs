@@ -380,9 +380,16 @@ async fn peer_sender(
 ) {
     while let Some(out) = rx.recv().await {
         let env = wire::to_envelope(&out.msg);
-        if let Err(error) = send_with_retry(&transport, peer, env, retry).await {
-            tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-            notify_failure(out, error.to_string());
+        match send_with_retry(&transport, peer, env, retry).await {
+            Ok(()) => {}
+            Err(NetError::Shutdown) => {
+                // This node is stopping: nobody is left to care.
+                tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
+            }
+            Err(error) => {
+                tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
+                notify_failure(out, error.to_string());
+            }
         }
     }
 }

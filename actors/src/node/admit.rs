@@ -67,6 +67,12 @@ impl NodeState {
                 }
                 None => reply.reject(REJECT_UNKNOWN_SESSION),
             },
+            Ok(Some(r)) if from != Party::User && r.code == REJECT_UNKNOWN_SESSION => {
+                // Expected now and then: a server's key-generation message overtook the
+                // gateway's Open; the sender retries.
+                tracing::debug!(node = %self.ctx.name, session = %sid, %peer, %body, reason = %r.why, "refused (the sender retries)");
+                reply.reject(r.code);
+            }
             Ok(Some(r)) => {
                 tracing::warn!(node = %self.ctx.name, session = %sid, %peer, %body, reason = %r.why, "refused");
                 self.ctx.stats.refused();
