@@ -10,7 +10,7 @@ pub const PARAM: ParamId = ParamId::Bfv4096T32V1;
 pub const USER_PARAM: ParamId = ParamId::Bfv2048T32V1;
 
 /// Explicit timeouts per phase (DESIGN.md s.7: a lost peer surfaces as a session error, not a
-/// hang). A topology file may set the first four in `[timeouts]` (seconds).
+/// hang). A topology file may set the first five in `[timeouts]` (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Session open, including the collective key generation of the first session: from the

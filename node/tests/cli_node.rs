@@ -270,3 +270,25 @@ fn infer_and_demo_refuse_bad_input_with_one_line() {
         "no model \"no-such-model\"",
     );
 }
+
+#[test]
+fn infer_without_a_running_gateway_fails_with_one_line() {
+    let d = Deployment::new("digits-mlp", 2);
+    let fast = std::fs::read_to_string(&d.topology)
+        .unwrap()
+        .replace("ack = 5\n", "ack = 1\nretry = 1\nopen = 5\n");
+    std::fs::write(&d.topology, fast).unwrap();
+    let input = d.input_file(&[0.5; 64]);
+    let started = std::time::Instant::now();
+    let o = seco(&[
+        "infer",
+        "--topology",
+        d.topology.to_str().unwrap(),
+        "--model-part",
+        d.path("parts/user.json").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, "lost peer gateway");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

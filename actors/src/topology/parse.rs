@@ -39,6 +39,7 @@ struct TimeoutsShape {
     prep: Option<f64>,
     inference: Option<f64>,
     ack: Option<f64>,
+    retry: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -111,6 +112,7 @@ fn timeouts(t: TimeoutsShape) -> Result<Timeouts> {
         prep: get("prep", t.prep, d.prep)?,
         inference: get("inference", t.inference, d.inference)?,
         ack: get("ack", t.ack, d.ack)?,
+        retry: get("retry", t.retry, d.retry)?,
         ..d
     })
 }
@@ -304,6 +306,7 @@ pub(super) fn render(t: &Topology) -> String {
             prep: secs(t.timeouts.prep),
             inference: secs(t.timeouts.inference),
             ack: secs(t.timeouts.ack),
+            retry: secs(t.timeouts.retry),
         }),
         nodes: t
             .nodes

@@ -26,8 +26,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Logs on stderr: `SECO_LOG` if set, else `default` (e.g. `info` for nodes, `warn` for the
-/// user side whose results go to stdout).
+/// Logs on stderr: `SECO_LOG` if set, else `default` (e.g. `info` for nodes, `error` for the
+/// user side, whose results go to stdout and whose failures end in one error line).
 pub fn init_logs(default: &str, json: bool) -> Result<()> {
     let filter = std::env::var(telemetry::LOG_ENV).unwrap_or_else(|_| default.to_string());
     let format = if json {

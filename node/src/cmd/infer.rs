@@ -49,7 +49,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     if args.count == 0 {
         anyhow::bail!("--count must be at least 1");
     }
-    common::init_logs("warn", args.log_json)?;
+    common::init_logs("error", args.log_json)?;
     let fp = part.fixed_point;
     common::runtime()?.block_on(async move {
         let node = common::start_user(

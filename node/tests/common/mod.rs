@@ -18,11 +18,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Runs `seco` with the default log filter (as a user would).
 pub fn seco(args: &[&str]) -> Output {
     Command::new(seco_bin())
         .args(args)
         .current_dir(repo())
-        .env("SECO_LOG", "warn")
+        .env_remove("SECO_LOG")
         .output()
         .expect("run seco")
 }

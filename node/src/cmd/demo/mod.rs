@@ -168,7 +168,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             }
         }
     };
-    common::init_logs("warn", false)?;
+    common::init_logs("error", false)?;
     println!(
         "seco demo: model {} split over {} servers, {k} test inputs; work directory {}",
         model.name,
