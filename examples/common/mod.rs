@@ -123,8 +123,11 @@ pub async fn run(topology_file: &Path, model: &str, inputs: usize) -> Result<Rep
     })
 }
 
-/// `[MODEL [INPUTS]]` from the command line (default: mnist-mlp, 3 inputs).
+/// `[MODEL [INPUTS]]` from the command line (default: mnist-mlp, 3 inputs); logs on stderr
+/// filtered by `SECO_LOG` (default `warn`).
 pub fn args() -> (String, usize) {
+    let filter = std::env::var("SECO_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = seco::runtime::telemetry::init(Default::default(), Some(&filter));
     let mut a = std::env::args().skip(1);
     let model = a.next().unwrap_or_else(|| "mnist-mlp".into());
     let inputs = a.next().and_then(|s| s.parse().ok()).unwrap_or(3);
