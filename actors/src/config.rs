@@ -59,6 +59,9 @@ pub struct Limits {
     /// Times a crashed session actor is restarted from the store before the session is aborted.
     /// Default 3.
     pub max_restarts: u32,
+    /// Messages of sessions without an actor queued for the node actor; beyond, senders are
+    /// answered `Busy` and retry. Default 64.
+    pub max_unrouted: usize,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
             max_sessions: 64,
             max_session_queue: 256,
             max_restarts: 3,
+            max_unrouted: 64,
         }
     }
 }

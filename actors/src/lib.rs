@@ -34,6 +34,19 @@
 //! lost peer ends as an abort with a reason (servers) or a typed error (user), never a hang.
 //! Sends that cannot be delivered within `Timeouts::retry` abort what they belonged to.
 //!
+//! ## Decisions
+//!
+//! - **Acknowledgements.** An inbound message is acknowledged once it is queued for its session
+//!   actor, not after the state machine ran: acknowledging later would hold the sender for
+//!   seconds of cryptography and could deadlock two peers sending to each other. What a message
+//!   changes is persisted before anything it causes is sent; a crash between the ack and the
+//!   step loses the message and the phase deadline aborts the bundle (`network`).
+//! - **Sequence numbers.** Session actors number outbound messages from a lease kept in the
+//!   store, rewriting `SecoMsg::seq`: a resumed `ServerSession` numbers from 0 again, and its
+//!   peers would refuse those numbers as duplicates (`session::drive`).
+//! - **Ordering.** One sender task per peer keeps each peer's messages in order; messages of
+//!   different senders may interleave, which the state machines accept.
+//!
 //! # Layout
 //! - [`topology`]: the topology file (TOML): nodes, roles, peer ids, addresses, validation.
 //! - [`config`]: parameter sets, [`config::Timeouts`], [`config::Limits`].

@@ -19,7 +19,8 @@
 //!
 //! Bounds: the pump hands one event at a time to this actor (the runtime's bounded queue then
 //! answers `Busy` to senders); each session actor has at most `Limits::max_session_queue`
-//! messages waiting, beyond which senders get `Busy` and retry with back-off.
+//! messages waiting, and the node actor at most `Limits::max_unrouted` messages of sessions it
+//! has not admitted yet; beyond, senders get `Busy` and retry with back-off.
 //!
 //! Outbound: one sender task per peer sends that peer's messages in order, each waiting for its
 //! ack; dial failures and `Busy` are retried (with a Kademlia lookup when the peer's address is
@@ -165,6 +166,8 @@ pub struct NetworkArgs {
     pub timeouts: Timeouts,
     /// Bounds.
     pub limits: Limits,
+    /// Messages handed to the node actor and not yet handled (the node actor decrements).
+    pub unrouted: Arc<AtomicUsize>,
 }
 
 /// State of the network actor.
@@ -177,6 +180,7 @@ pub struct NetworkState {
     timeouts: Timeouts,
     limits: Limits,
     routes: HashMap<SessionId, Route>,
+    unrouted: Arc<AtomicUsize>,
     senders: HashMap<PeerId, mpsc::UnboundedSender<Outgoing>>,
     listening: Vec<Multiaddr>,
 }
@@ -208,6 +212,7 @@ impl Actor for NetworkActor {
             timeouts: args.timeouts,
             limits: args.limits,
             routes: HashMap::new(),
+            unrouted: args.unrouted,
             senders: HashMap::new(),
             listening: Vec::new(),
         })
@@ -325,6 +330,12 @@ impl NetworkState {
                 }
             }
             None => {
+                if self.unrouted.load(Ordering::Relaxed) >= self.limits.max_unrouted {
+                    tracing::debug!(node = %self.name, %peer, "node queue full: answering busy");
+                    reply.answer(net::Ack::Rejected(Reject::Busy));
+                    return;
+                }
+                self.unrouted.fetch_add(1, Ordering::Relaxed);
                 if self
                     .node
                     .cast(NodeMsg::Unrouted {

@@ -15,6 +15,7 @@ mod handle;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,8 @@ pub struct NodeState {
     by_actor: HashMap<ActorId, SessionId>,
     /// A session running the collective key generation, and since when (others wait for it).
     keygen: Option<(SessionId, Instant)>,
+    /// Unrouted messages queued here (shared with the network actor, which bounds it).
+    unrouted: Arc<AtomicUsize>,
     stats_file: Option<PathBuf>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -133,7 +136,9 @@ impl Actor for NodeActor {
         args: NodeArgs,
     ) -> Result<NodeState, ActorProcessingErr> {
         let timeouts: Timeouts = args.topology.timeouts;
+        let unrouted = Arc::new(AtomicUsize::new(0));
         let net_args = NetworkArgs {
+            unrouted: unrouted.clone(),
             name: args.name.clone(),
             network: args.network,
             topology: args.topology.clone(),
@@ -171,6 +176,7 @@ impl Actor for NodeActor {
             sessions: HashMap::new(),
             by_actor: HashMap::new(),
             keygen: None,
+            unrouted,
             stats_file: args.stats_file,
             ticker: None,
         })
@@ -210,7 +216,10 @@ impl Actor for NodeActor {
                 peer,
                 msg,
                 reply,
-            } => state.on_unrouted(&myself, from, peer, *msg, reply).await,
+            } => {
+                state.unrouted.fetch_sub(1, Ordering::Relaxed);
+                state.on_unrouted(&myself, from, peer, *msg, reply).await
+            }
             NodeMsg::OpenUserSession(port) => {
                 let r = state.open_user_session(&myself).await;
                 let _ = port.send(r);

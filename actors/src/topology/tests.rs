@@ -230,3 +230,16 @@ fn remapping_ports_keeps_addresses_consistent() {
         "/ip4/127.0.0.1/tcp/0"
     );
 }
+
+proptest::proptest! {
+    /// No text makes the parser panic: garbage, and the sample with bytes replaced.
+    #[test]
+    fn garbage_never_panics(text in ".{0,400}", cut in 0usize..2000, byte in 0u8..128) {
+        let _ = parse(&text);
+        let mut s = sample().into_bytes();
+        if let Some(b) = s.get_mut(cut) {
+            *b = byte;
+        }
+        let _ = parse(&String::from_utf8_lossy(&s));
+    }
+}

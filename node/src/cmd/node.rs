@@ -51,7 +51,8 @@ pub struct NodeArgs {
     /// or the part file itself.
     #[arg(long)]
     pub part: PathBuf,
-    /// Key file (default: DATA_DIR/identity.key).
+    /// Key file (default: the `identity` the topology names for this node, else
+    /// DATA_DIR/identity.key).
     #[arg(long)]
     pub identity: Option<PathBuf>,
     /// Also discover peers on the LAN with mDNS (off by default; multicasts on the LAN).
@@ -107,6 +108,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     let key_file = args
         .identity
         .clone()
+        .or_else(|| spec.identity.clone())
         .unwrap_or_else(|| args.data_dir.join(IDENTITY_FILE));
     if !key_file.exists() {
         bail!(
