@@ -19,4 +19,7 @@ pub enum Command {
     /// Garble and evaluate boolean circuits (plain, half-gates, multiparty BMR).
     #[command(subcommand)]
     Circuit(crate::cmd::circuit::CircuitCommand),
+    /// Benchmark secure inference with every party in this process: time and bytes per phase
+    /// and party, against plaintext fixed point.
+    Bench(crate::cmd::bench::BenchArgs),
 }
