@@ -8,15 +8,29 @@ use seco_protocols::plan::{PlanFile, SplitPlan};
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 
 fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
 }
 
 fn servers(n: usize) -> Vec<String> {
-    (0..n).map(|i| if i == 0 { "gateway".to_string() } else { format!("remote-{i}") }).collect()
+    (0..n)
+        .map(|i| {
+            if i == 0 {
+                "gateway".to_string()
+            } else {
+                format!("remote-{i}")
+            }
+        })
+        .collect()
 }
 
 fn reference(model: &Model, q: &QuantModel, x: &[u64]) -> Vec<i64> {
-    q.infer(x).unwrap().iter().map(|&v| model.fixed_point.to_signed(v)).collect()
+    q.infer(x)
+        .unwrap()
+        .iter()
+        .map(|&v| model.fixed_point.to_signed(v))
+        .collect()
 }
 
 /// Runs test inputs `range` of `name` under `plan` and checks them against the reference.
@@ -30,16 +44,30 @@ fn check_plan(name: &str, plan: &SplitPlan, range: std::ops::Range<usize>, opts:
         d.preprocess(1).unwrap();
         let x = model.encode_input(tests.input(i).unwrap()).unwrap();
         let got = d.infer(&x).unwrap();
-        assert_eq!(got, reference(&model, &q, &x), "{name}, {:?}, input {i}", plan.owners);
+        assert_eq!(
+            got,
+            reference(&model, &q, &x),
+            "{name}, {:?}, input {i}",
+            plan.owners
+        );
         agree += 1;
     }
     assert_eq!(agree, range.len());
+    assert!(d.refused.is_empty(), "refused messages: {:?}", d.refused);
 }
 
 fn check(name: &str, n: usize, range: std::ops::Range<usize>, seed: u64) {
     let q = Model::load(model_dir(name)).unwrap().quantize().unwrap();
     let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
-    check_plan(name, &plan, range, LocalOptions { seed, ..LocalOptions::default() });
+    check_plan(
+        name,
+        &plan,
+        range,
+        LocalOptions {
+            seed,
+            ..LocalOptions::default()
+        },
+    );
 }
 
 #[test]
@@ -72,23 +100,50 @@ fn digits_cnn_with_2_3_and_5_servers() {
 fn hand_written_plans_with_repeated_owners() {
     // One server owns consecutive stages (the evaluator then moves to another server), and a
     // remote owns the first stage (the gateway relays the user's input).
-    let q = Model::load(model_dir("mnist-mlp")).unwrap().quantize().unwrap();
-    for owners in [["remote-1", "remote-1", "gateway"], ["gateway", "gateway", "gateway"], ["remote-2", "gateway", "remote-2"]] {
+    let q = Model::load(model_dir("mnist-mlp"))
+        .unwrap()
+        .quantize()
+        .unwrap();
+    for owners in [
+        ["remote-1", "remote-1", "gateway"],
+        ["gateway", "gateway", "gateway"],
+        ["remote-2", "gateway", "remote-2"],
+    ] {
         let text = format!(
             "model = \"mnist-mlp\"\nservers = [\"gateway\", \"remote-1\", \"remote-2\"]\n[owners]\nfc1 = \"{}\"\nfc2 = \"{}\"\nfc3 = \"{}\"\n",
             owners[0], owners[1], owners[2]
         );
         let plan = PlanFile::from_toml(&text).unwrap().resolve(&q).unwrap();
-        check_plan("mnist-mlp", &plan, 10..11, LocalOptions { seed: 10, ..LocalOptions::default() });
+        check_plan(
+            "mnist-mlp",
+            &plan,
+            10..11,
+            LocalOptions {
+                seed: 10,
+                ..LocalOptions::default()
+            },
+        );
     }
 }
 
 #[test]
 fn any_delivery_order_gives_the_same_result() {
-    let q = Model::load(model_dir("digits-cnn")).unwrap().quantize().unwrap();
+    let q = Model::load(model_dir("digits-cnn"))
+        .unwrap()
+        .quantize()
+        .unwrap();
     let plan = SplitPlan::balanced(&q, &servers(3)).unwrap();
     for seed in 20..23 {
-        check_plan("digits-cnn", &plan, 7..8, LocalOptions { seed, shuffle: true, ..LocalOptions::default() });
+        check_plan(
+            "digits-cnn",
+            &plan,
+            7..8,
+            LocalOptions {
+                seed,
+                shuffle: true,
+                ..LocalOptions::default()
+            },
+        );
     }
 }
 
@@ -100,7 +155,10 @@ fn a_stored_key_is_reused_without_key_generation() {
     let first = LocalDeployment::new(&q, &plan, LocalOptions::default()).unwrap();
     let keys = first.stored_keys();
     assert_eq!(keys.len(), 3);
-    let opts = LocalOptions { seed: 11, ..LocalOptions::default() };
+    let opts = LocalOptions {
+        seed: 11,
+        ..LocalOptions::default()
+    };
     let mut again = LocalDeployment::with_keys(&q, &plan, opts, keys).unwrap();
     let keygen_bytes: u64 = again
         .accounting
