@@ -29,4 +29,7 @@ pub enum Command {
     /// Start a whole local deployment as separate processes and run secure inference on a
     /// shipped model's test inputs, checked against the fixed-point reference.
     Demo(crate::cmd::demo::DemoArgs),
+    /// Benchmark secure inference with every party in this process: time and bytes per phase
+    /// and party, against plaintext fixed point.
+    Bench(crate::cmd::bench::BenchArgs),
 }

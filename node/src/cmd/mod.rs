@@ -1,5 +1,6 @@
 //! One module per subcommand of `seco`.
 
+pub mod bench;
 pub mod circuit;
 pub mod common;
 pub mod demo;
@@ -20,5 +21,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(args),
         Command::Infer(args) => infer::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

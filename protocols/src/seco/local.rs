@@ -153,6 +153,8 @@ pub struct LocalDeployment {
     pub events: Vec<(Party, Event)>,
     /// Delivered messages, when `opts.record`.
     pub trace: Vec<Delivered>,
+    /// Messages refused by their receiver (a real node logs and drops them).
+    pub refused: Vec<(Party, &'static str, String)>,
 }
 
 fn party_seed(seed: u64, p: Party) -> [u8; 32] {
@@ -221,6 +223,7 @@ impl LocalDeployment {
             accounting: Accounting::default(),
             events: Vec::new(),
             trace: Vec::new(),
+            refused: Vec::new(),
         };
         d.accounting.entry(Party::User, Phase::Session).cpu += start.elapsed();
         d.apply(Party::User, hello)?;
@@ -235,13 +238,15 @@ impl LocalDeployment {
     }
 
     fn aborts(&self) -> Vec<String> {
-        self.events
+        let aborts = self.events.iter().filter_map(|(p, e)| match e {
+            Event::Aborted { reason, .. } => Some(format!("{p}: {reason}")),
+            _ => None,
+        });
+        let refused = self
+            .refused
             .iter()
-            .filter_map(|(p, e)| match e {
-                Event::Aborted { reason, .. } => Some(format!("{p}: {reason}")),
-                _ => None,
-            })
-            .collect()
+            .map(|(p, kind, e)| format!("{p} refused {kind}: {e}"));
+        aborts.chain(refused).collect()
     }
 
     /// The key material each server persisted (to reopen a deployment with stored keys).
@@ -253,6 +258,20 @@ impl LocalDeployment {
                     .and_then(|s| s.keys.clone())
             })
             .collect()
+    }
+
+    /// The session id.
+    pub fn session(&self) -> SessionId {
+        self.servers[0].session()
+    }
+
+    /// Overwrites (or adds) a stored bundle of a party (tests of corrupt stores).
+    pub fn put_bundle(&mut self, p: Party, bundle: BundleId, bytes: Vec<u8>) {
+        self.stores
+            .entry(p)
+            .or_default()
+            .bundles
+            .insert(bundle, bytes);
     }
 
     /// Server `i`'s state machine (tests).
@@ -338,11 +357,18 @@ impl LocalDeployment {
         }
     }
 
-    /// Delivers queued messages until none is left. The first refused message is an error.
+    /// Delivers queued messages until none is left. A refused message is recorded in
+    /// [`LocalDeployment::refused`] and dropped, as a node would log and drop it.
     pub fn run(&mut self) -> Result<()> {
         while let Some((from, to, bytes)) = self.next() {
-            let msg = SecoMsg::from_bytes(&bytes)?;
-            let phase = msg.body.phase();
+            let msg = match SecoMsg::from_bytes(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.refused.push((to, "undecodable", e.to_string()));
+                    continue;
+                }
+            };
+            let (phase, kind) = (msg.body.phase(), msg.body.name());
             self.accounting.entry(to, phase).bytes_received += bytes.len() as u64;
             if self.opts.record {
                 self.trace.push(Delivered {
@@ -355,8 +381,10 @@ impl LocalDeployment {
             let start = Instant::now();
             let ready = self.machine(to)?.handle(Input::Message { from, msg });
             self.accounting.entry(to, phase).cpu += start.elapsed();
-            let ready = ready?;
-            self.apply_phase(to, phase, ready)?;
+            match ready {
+                Ok(ready) => self.apply_phase(to, phase, ready)?,
+                Err(e) => self.refused.push((to, kind, e.to_string())),
+            }
         }
         Ok(())
     }
@@ -410,7 +438,10 @@ impl LocalDeployment {
                 let start = Instant::now();
                 let r = self.machine(p)?.handle(Input::Loaded { bundle, bytes });
                 self.accounting.entry(p, Phase::Online).cpu += start.elapsed();
-                ready.extend(r?);
+                match r {
+                    Ok(r) => ready.extend(r),
+                    Err(e) => self.refused.push((p, "Loaded", e.to_string())),
+                }
             }
         }
     }

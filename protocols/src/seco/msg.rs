@@ -163,8 +163,8 @@ pub enum Body {
     Infer {
         /// The bundle.
         bundle: BundleId,
-        /// The masked input `x - r_1` in `Z_{2^k}`.
-        masked_input: Vec<u64>,
+        /// The masked input `x - r_1` in `Z_{2^k}`, packed ([`pack_ring`]).
+        masked_input: Bytes,
     },
     /// G -> remotes: start the online phase of a bundle.
     OnlineStart {
@@ -175,8 +175,8 @@ pub enum Body {
     MaskedInput {
         /// The bundle.
         bundle: BundleId,
-        /// The masked input.
-        values: Vec<u64>,
+        /// The masked input, packed ([`pack_ring`]).
+        values: Bytes,
     },
     /// Server <-> server: one round of the BMR evaluation of `stage`'s circuit.
     BmrOnline {
@@ -319,4 +319,51 @@ impl SecoMsg {
         }
         Ok(msg)
     }
+}
+
+/// Bytes per ring element on the wire: `ceil(k / 8)`.
+pub fn ring_bytes(ring_bits: u32) -> usize {
+    ring_bits.div_ceil(8) as usize
+}
+
+/// Packs ring elements little-endian, `ceil(k/8)` bytes each (exact sizes: the user's bytes
+/// depend only on the input length).
+pub fn pack_ring(values: &[u64], ring_bits: u32) -> Bytes {
+    let w = ring_bytes(ring_bits);
+    Bytes::from(
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes().into_iter().take(w))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// Unpacks [`pack_ring`] bytes into exactly `len` elements below `2^k`.
+pub fn unpack_ring(bytes: &[u8], ring_bits: u32, len: usize) -> Result<Vec<u64>> {
+    let w = ring_bytes(ring_bits);
+    if Some(bytes.len()) != len.checked_mul(w) {
+        return Err(SecoError::Length {
+            what: "packed ring elements (bytes)",
+            expected: len.saturating_mul(w),
+            actual: bytes.len(),
+        });
+    }
+    let mask = if ring_bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << ring_bits) - 1
+    };
+    bytes
+        .chunks_exact(w)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..w].copy_from_slice(c);
+            let v = u64::from_le_bytes(b);
+            if v & !mask != 0 {
+                Err(SecoError::Decode("ring element out of range".into()))
+            } else {
+                Ok(v)
+            }
+        })
+        .collect()
 }

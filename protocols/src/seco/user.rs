@@ -20,7 +20,7 @@ use super::bundle::{UserBundle, BUNDLE_VERSION};
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 use super::io::{Event, Input, Machine, Persist, Ready};
-use super::msg::{Body, Bytes, SecoMsg, VERSION};
+use super::msg::{pack_ring, Body, Bytes, SecoMsg, VERSION};
 use super::seq::SeqWindow;
 use crate::mhe::{LayerPacking, ParamId, PublicKey, ResultCiphertext, SessionKey};
 use crate::plan::UserPart;
@@ -191,11 +191,12 @@ impl UserSession {
             });
         }
         let fp = self.cfg.part.fixed_point;
-        let masked_input = x
+        let masked: Vec<u64> = x
             .iter()
             .zip(&record.r1)
             .map(|(&a, &r)| fp.sub(a, r))
             .collect();
+        let masked_input = pack_ring(&masked, fp.ring_bits);
         let mut ready = Ready::default();
         self.send(
             &mut ready,

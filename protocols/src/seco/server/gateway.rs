@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Ready};
-use super::super::msg::{Body, Bytes};
+use super::super::msg::{unpack_ring, Body, Bytes};
 use super::{ServerSession, MAX_IN_FLIGHT};
 use crate::mhe::{Ciphertext, Layout, ResultCiphertext, S2eAggregator};
 
@@ -120,15 +120,9 @@ impl ServerSession {
     }
 
     /// Gateway: the user runs an inference.
-    pub(super) fn on_infer(&mut self, bundle: BundleId, masked_input: Vec<u64>) -> Result<Ready> {
+    pub(super) fn on_infer(&mut self, bundle: BundleId, masked_input: Bytes) -> Result<Ready> {
         let expected = self.sched.stages[0].spec.linear.in_len();
-        if masked_input.len() != expected {
-            return Err(SecoError::Length {
-                what: "masked input",
-                expected,
-                actual: masked_input.len(),
-            });
-        }
+        let values = unpack_ring(&masked_input, self.sched.fp.ring_bits, expected)?;
         if self.gw.results.contains_key(&bundle) || self.onlines.contains_key(&bundle) {
             return Err(SecoError::Bundle {
                 bundle,
@@ -146,7 +140,7 @@ impl ServerSession {
         self.broadcast(&mut ready, &Body::OnlineStart { bundle });
         let owner0 = self.sched.stages[0].owner;
         if owner0 == self.me {
-            ready.extend(self.online_masked_input(bundle, masked_input)?);
+            ready.extend(self.online_masked_input(bundle, values)?);
         } else {
             ready.extend(self.online_mut(bundle)?);
             let to = Party::Server(owner0 as u16);

@@ -14,7 +14,7 @@ use super::super::bundle::ServerBundle;
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Ready};
-use super::super::msg::{Body, Bytes};
+use super::super::msg::{unpack_ring, Body, Bytes};
 use super::{ServerSession, State, MAX_IN_FLIGHT};
 use crate::bmr::{BmrMsg, OnlineParty, Prepared};
 
@@ -65,6 +65,8 @@ impl ServerSession {
             }
             Body::MaskedInput { bundle, values } if self.sched.stages[0].owner == self.me => {
                 self.expect_from(from, "MaskedInput", &[g])?;
+                let len = self.sched.stages[0].spec.linear.in_len();
+                let values = unpack_ring(&values, self.sched.fp.ring_bits, len)?;
                 self.online_masked_input(bundle, values)
             }
             Body::BmrOnline { bundle, stage, msg } => {

@@ -1,0 +1,370 @@
+//! Hostile or mistaken messages: typed errors, never a panic, no bundle used twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use seco_protocols::mhe::ParamId;
+use seco_protocols::model::{Model, QuantModel, TestSet};
+use seco_protocols::plan::SplitPlan;
+use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
+use seco_protocols::seco::msg::{pack_ring, Body, Bytes, SecoMsg, VERSION};
+use seco_protocols::seco::{
+    BundleId, Event, Input, Machine, Party, SecoError, ServerConfig, ServerSession, SessionId,
+};
+
+fn model_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
+}
+
+fn setup() -> (Model, QuantModel, SplitPlan) {
+    let model = Model::load(model_dir("digits-mlp")).unwrap();
+    let q = model.quantize().unwrap();
+    let names: Vec<String> = ["gateway", "remote-1", "remote-2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let plan = SplitPlan::balanced(&q, &names).unwrap();
+    (model, q, plan)
+}
+
+fn msg(session: SessionId, from: Party, seq: u64, body: Body) -> Vec<u8> {
+    SecoMsg {
+        version: VERSION,
+        session,
+        from,
+        seq,
+        body,
+    }
+    .to_bytes()
+}
+
+fn fresh_server(q: &QuantModel, plan: &SplitPlan, i: usize) -> ServerSession {
+    let part = Arc::new(plan.server_part(q, i).unwrap());
+    let cfg = ServerConfig {
+        session: SessionId([7; 16]),
+        part,
+        param: ParamId::Bfv4096T32V1,
+        user_param: ParamId::Bfv2048T32V1,
+    };
+    ServerSession::new(cfg, None, [1; 32]).unwrap()
+}
+
+#[test]
+fn a_bundle_is_never_used_twice() {
+    let (model, q, plan) = setup();
+    let mut d = LocalDeployment::new(
+        &q,
+        &plan,
+        LocalOptions {
+            record: true,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    let bundle = d.preprocess(1).unwrap()[0];
+    let x = model
+        .encode_input(
+            TestSet::load(model_dir("digits-mlp"))
+                .unwrap()
+                .input(0)
+                .unwrap(),
+        )
+        .unwrap();
+    d.infer(&x).unwrap();
+    let s = d.session();
+    // The user (or anyone replaying its request) asks again with the same bundle.
+    let again = msg(
+        s,
+        Party::User,
+        1_000,
+        Body::Infer {
+            bundle,
+            masked_input: pack_ring(&x, 32),
+        },
+    );
+    let err = d
+        .deliver_one(Party::User, Party::GATEWAY, &again)
+        .unwrap_err();
+    assert!(matches!(err, SecoError::Bundle { .. }), "{err}");
+    // A remote asked to start the online phase of a used bundle refuses too.
+    let start = msg(s, Party::GATEWAY, 1_000, Body::OnlineStart { bundle });
+    let err = d
+        .deliver_one(Party::GATEWAY, Party::Server(1), &start)
+        .unwrap_err();
+    assert!(matches!(err, SecoError::Bundle { .. }), "{err}");
+    // The user has no bundle left.
+    assert!(matches!(d.infer(&x), Err(SecoError::NotReady(_))));
+}
+
+#[test]
+fn an_unknown_or_corrupt_stored_bundle_aborts_that_inference() {
+    let (model, q, plan) = setup();
+    let mut d = LocalDeployment::new(&q, &plan, LocalOptions::default()).unwrap();
+    let s = d.session();
+    // Never prepared: the store has nothing, the remote aborts that bundle on every peer.
+    let ghost = BundleId([9; 16]);
+    d.deliver_one(
+        Party::GATEWAY,
+        Party::Server(1),
+        &msg(s, Party::GATEWAY, 500, Body::OnlineStart { bundle: ghost }),
+    )
+    .unwrap();
+    d.run().unwrap();
+    let aborted = |d: &LocalDeployment, b: BundleId, p: Party| {
+        d.events
+            .iter()
+            .any(|(q, e)| *q == p && matches!(e, Event::Aborted { bundle: Some(x), .. } if *x == b))
+    };
+    assert!(aborted(&d, ghost, Party::Server(1)));
+    assert!(
+        aborted(&d, ghost, Party::Server(2)),
+        "the abort reaches the other servers"
+    );
+    // Corrupt bytes in the store: the inference aborts with a reason, nothing panics, and the
+    // session goes on with the next bundle.
+    let ids = d.preprocess(2).unwrap();
+    d.put_bundle(Party::Server(2), ids[0], b"not a bundle".to_vec());
+    let x = model
+        .encode_input(
+            TestSet::load(model_dir("digits-mlp"))
+                .unwrap()
+                .input(1)
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(d.infer(&x).is_err());
+    assert!(
+        aborted(&d, ids[0], Party::User),
+        "the user learns of the abort"
+    );
+    let want: Vec<i64> = q
+        .infer(&x)
+        .unwrap()
+        .iter()
+        .map(|&v| model.fixed_point.to_signed(v))
+        .collect();
+    assert_eq!(d.infer(&x).unwrap(), want);
+}
+
+#[test]
+fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
+    let (_, q, plan) = setup();
+    let s = SessionId([7; 16]);
+    let mut g = fresh_server(&q, &plan, 0);
+    let deliver = |m: &mut ServerSession, from: Party, bytes: Vec<u8>| {
+        m.handle(Input::Message {
+            from,
+            msg: SecoMsg::from_bytes(&bytes).unwrap(),
+        })
+    };
+    // Preprocessing before the session is open.
+    let prep = msg(
+        s,
+        Party::User,
+        0,
+        Body::PrepRequest {
+            bundle: BundleId([1; 16]),
+            input_mask: vec![],
+        },
+    );
+    assert!(matches!(
+        deliver(&mut g, Party::User, prep),
+        Err(SecoError::WrongPhase { .. })
+    ));
+    // Another session.
+    let other = msg(
+        SessionId([8; 16]),
+        Party::User,
+        1,
+        Body::Hello {
+            model: "digits-mlp".into(),
+            user_pk: Bytes::new(),
+        },
+    );
+    assert!(matches!(
+        deliver(&mut g, Party::User, other),
+        Err(SecoError::WrongSession)
+    ));
+    // A claimed sender that is not the transport's sender.
+    let spoof = msg(s, Party::Server(2), 2, Body::OpenAck { key_id: None });
+    assert!(matches!(
+        deliver(&mut g, Party::Server(1), spoof),
+        Err(SecoError::WrongSender { .. })
+    ));
+    // A remote does not take a Hello (only the gateway talks to users) nor Infer.
+    let mut r = fresh_server(&q, &plan, 1);
+    let hello = msg(
+        s,
+        Party::User,
+        0,
+        Body::Hello {
+            model: "digits-mlp".into(),
+            user_pk: Bytes::new(),
+        },
+    );
+    assert!(matches!(
+        deliver(&mut r, Party::User, hello),
+        Err(SecoError::WrongSender { .. })
+    ));
+    let open = msg(
+        s,
+        Party::Server(2),
+        0,
+        Body::Open {
+            model: "digits-mlp".into(),
+            skeleton: [0; 32],
+            key_id: None,
+            user_pk: Bytes::new(),
+        },
+    );
+    assert!(matches!(
+        deliver(&mut r, Party::Server(2), open),
+        Err(SecoError::WrongSender { .. })
+    ));
+    // A gateway's Open for another split is refused as a mismatch.
+    let open = msg(
+        s,
+        Party::GATEWAY,
+        0,
+        Body::Open {
+            model: "digits-mlp".into(),
+            skeleton: [0; 32],
+            key_id: None,
+            user_pk: Bytes::new(),
+        },
+    );
+    assert!(matches!(
+        deliver(&mut r, Party::GATEWAY, open),
+        Err(SecoError::Mismatch(_))
+    ));
+    // The same sequence number twice.
+    let a = msg(
+        s,
+        Party::User,
+        5,
+        Body::PrepStart {
+            bundle: BundleId([1; 16]),
+        },
+    );
+    let _ = deliver(&mut g, Party::User, a.clone());
+    assert!(matches!(
+        deliver(&mut g, Party::User, a),
+        Err(SecoError::Duplicate { .. })
+    ));
+}
+
+#[test]
+fn replayed_messages_are_duplicates() {
+    let (_, q, plan) = setup();
+    let mut d = LocalDeployment::new(
+        &q,
+        &plan,
+        LocalOptions {
+            record: true,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    d.preprocess(1).unwrap();
+    let trace = d.trace.clone();
+    for m in trace.iter().filter(|m| m.to != Party::User).step_by(3) {
+        let err = d.deliver_one(m.from, m.to, &m.msg.to_bytes()).unwrap_err();
+        assert!(
+            matches!(err, SecoError::Duplicate { .. }),
+            "{}: {err}",
+            m.msg.body.name()
+        );
+    }
+}
+
+#[test]
+fn garbage_bytes_are_decode_errors() {
+    for bytes in [
+        &b""[..],
+        b"\x00",
+        b"\xff\xff\xff",
+        b"garbage that is not cbor",
+    ] {
+        assert!(matches!(
+            SecoMsg::from_bytes(bytes),
+            Err(SecoError::Decode(_))
+        ));
+    }
+    let mut old = SecoMsg {
+        version: 99,
+        session: SessionId([0; 16]),
+        from: Party::User,
+        seq: 0,
+        body: Body::PrepStart {
+            bundle: BundleId([0; 16]),
+        },
+    }
+    .to_bytes();
+    assert!(matches!(
+        SecoMsg::from_bytes(&old),
+        Err(SecoError::Version { .. })
+    ));
+    old.truncate(old.len() / 2);
+    assert!(SecoMsg::from_bytes(&old).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = SecoMsg::from_bytes(&bytes);
+    }
+}
+
+/// Every recorded message of a real run, mutated and delivered to its receiver: errors, no
+/// panic (the deployment may end up aborted, which is fine).
+#[test]
+fn mutated_protocol_messages_never_panic() {
+    let (model, q, plan) = setup();
+    let mut d = LocalDeployment::new(
+        &q,
+        &plan,
+        LocalOptions {
+            record: true,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    d.preprocess(2).unwrap();
+    let x = model
+        .encode_input(
+            TestSet::load(model_dir("digits-mlp"))
+                .unwrap()
+                .input(0)
+                .unwrap(),
+        )
+        .unwrap();
+    d.infer(&x).unwrap();
+    let trace = d.trace.clone();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let mut refused = 0;
+    for round in 0..600 {
+        let m = &trace[rng.random_range(0..trace.len())];
+        // Re-encode with a fresh sequence number so the duplicate check does not hide the rest.
+        let mut msg = m.msg.clone();
+        msg.seq = 10_000 + round;
+        let mut bytes = msg.to_bytes();
+        for _ in 0..rng.random_range(1..4) {
+            let i = rng.random_range(0..bytes.len());
+            bytes[i] ^= 1 << rng.random_range(0..8);
+        }
+        if rng.random_bool(0.2) {
+            bytes.truncate(rng.random_range(0..bytes.len()));
+        }
+        if d.deliver_one(m.from, m.to, &bytes).is_err() {
+            refused += 1;
+        }
+        let _ = d.run();
+    }
+    assert!(refused > 0);
+}
