@@ -1,6 +1,7 @@
-//! A remote server process is killed (SIGKILL) between preprocessing and the online phase and
-//! restarted with the same data directory: its key share, its session record and its bundles
-//! come back from sled, it resumes the session, and the inference still equals the reference.
+//! A server process (a remote, then the gateway) is killed (SIGKILL) between preprocessing and
+//! the online phase and restarted with the same data directory: its key share, its session
+//! record and its bundles come back from sled, it resumes the session, and the inferences still
+//! equal the reference.
 
 mod common;
 
@@ -14,10 +15,18 @@ use seco_protocols::plan::UserPart;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_remote_resumes_from_sled() {
+    restart_between_phases("remote-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_resumes_from_sled() {
+    restart_between_phases("gateway").await;
+}
+
+/// Prepares two bundles, kills `victim` (SIGKILL), restarts it, runs two inferences.
+async fn restart_between_phases(victim: &str) {
     let d = Deployment::new("digits-mlp", 3);
-    let gateway = d.start("gateway");
-    let remote1 = d.start("remote-1");
-    let remote2 = d.start("remote-2");
+    let mut nodes: Vec<_> = d.servers.iter().map(|s| d.start(s)).collect();
 
     // The user, in this process, over libp2p.
     let topology = Arc::new(Topology::load(&d.topology).unwrap());
@@ -38,15 +47,16 @@ async fn a_restarted_remote_resumes_from_sled() {
     session.preprocess().await.unwrap();
     session.preprocess().await.unwrap();
 
-    // Crash remote-1 and start it again on the same data directory.
-    remote1.kill();
-    let remote1 = d.start("remote-1");
+    // Crash the victim and start it again on the same data directory.
+    let i = d.servers.iter().position(|s| s == victim).unwrap();
+    nodes.remove(i).kill();
+    let restarted = d.start(victim);
     assert!(
-        remote1
+        restarted
             .ready
             .contains("collective key present, 1 session records, 2 bundles"),
         "{}",
-        remote1.ready
+        restarted.ready
     );
 
     let dir = common::repo().join("models/digits-mlp");
@@ -65,12 +75,12 @@ async fn a_restarted_remote_resumes_from_sled() {
         assert_eq!(got, want, "input {i}");
     }
     assert!(
-        remote1
+        restarted
             .log_text()
             .contains("session resumed from the store"),
         "{}",
-        remote1.log_text()
+        restarted.log_text()
     );
     user.shutdown().await.unwrap();
-    drop((gateway, remote2));
+    drop(nodes);
 }
