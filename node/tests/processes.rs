@@ -58,10 +58,17 @@ fn gateway_two_remotes_and_user_as_processes_match_the_reference() {
         assert_eq!(got, want);
     }
     // The gateway's counters reached its data directory.
-    std::thread::sleep(Duration::from_millis(800));
-    let stats = std::fs::read_to_string(d.path("gateway/stats.json")).unwrap();
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["inferences"], 2);
+    // (written every 0.5 s when they change).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let text = std::fs::read_to_string(d.path("gateway/stats.json")).unwrap_or_default();
+        let stats: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if stats["inferences"] == 2 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(stats["inferences"], 2, "{stats}");
     assert_eq!(stats["sessions_ready"], 1);
 }
 
