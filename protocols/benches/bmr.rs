@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.bench_function("evaluate_relu512", |b| {
-        b.iter(|| bmr::evaluate(&p, n, &tables, &keys).unwrap())
+        b.iter(|| bmr::evaluate(&p, n, cfg.tweak_nonce(), &tables, &keys).unwrap())
     });
     group.finish();
 }

@@ -8,6 +8,9 @@ use crate::circuit::{Circuit, PartyId, Program};
 /// Most garblers in one session (tweaks reserve 8 bits for the party index).
 pub const MAX_GARBLERS: usize = 64;
 
+/// Most AND gates in one garbling (tweak indices are 64 bits: gate index, then 16 bits).
+pub const MAX_AND: usize = 1 << 40;
+
 /// Public parameters of one BMR garbling, identical at every party.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BmrConfig {
@@ -52,6 +55,7 @@ impl BmrConfig {
         self.check_parts(
             circuit.num_inputs(),
             circuit.num_outputs(),
+            circuit.counts().and as usize,
             &circuit.digest(),
         )
     }
@@ -61,11 +65,23 @@ impl BmrConfig {
         self.check_parts(
             program.num_inputs as usize,
             program.outputs.len(),
+            program.num_and,
             &program.circuit_digest,
         )
     }
 
-    fn check_parts(&self, n_in: usize, n_out: usize, digest: &[u8; 32]) -> Result<()> {
+    fn check_parts(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        n_and: usize,
+        digest: &[u8; 32],
+    ) -> Result<()> {
+        if n_and >= MAX_AND {
+            return Err(BmrError::Config(format!(
+                "{n_and} AND gates: at most {MAX_AND} per garbling"
+            )));
+        }
         if self.garblers == 0 || self.garblers > MAX_GARBLERS {
             return Err(BmrError::Config(format!(
                 "garblers must be 1..={MAX_GARBLERS}, got {}",
@@ -99,6 +115,19 @@ impl BmrConfig {
             return Err(BmrError::CircuitMismatch);
         }
         Ok(())
+    }
+
+    /// The 56-bit nonce in every hash tweak of this garbling (`gc::hash::tweak_in`), derived
+    /// from the garbling id: garblings that share offsets (one OT setup per session) never
+    /// share tweaks unless their ids' nonces collide (probability `2^-56` per pair, and then
+    /// the hashed keys are still fresh and independent).
+    pub fn tweak_nonce(&self) -> u64 {
+        let h = blake3::Hasher::new_derive_key("seco bmr tweak nonce v1")
+            .update(&self.session)
+            .finalize();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        u64::from_le_bytes(b) & ((1u64 << 56) - 1)
     }
 
     /// Garblers plus the evaluator if it is an extra party.

@@ -243,7 +243,13 @@ impl OnlineParty {
         }
         if !self.evaluated && self.have_keys.iter().all(|&h| h) {
             let tables = self.prep.tables.as_deref().unwrap_or(&[]);
-            let lambda = evaluate(&self.program, cfg.garblers, tables, &self.keys)?;
+            let lambda = evaluate(
+                &self.program,
+                cfg.garblers,
+                cfg.tweak_nonce(),
+                tables,
+                &self.keys,
+            )?;
             for p in (0..cfg.num_parties()).filter(|&p| p != self.me) {
                 let pos = cfg.outputs_of(p);
                 if !pos.is_empty() {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! every server, at start:  for l >= 1: r_l^(i) random; Enc(r_l^(i)) -> O(l)   (MaskShare)
-//!                          for every circuit: BMR offline party            (BmrOffline rounds)
+//!                          for every circuit: BMR offline party drawn from the session's
+//!                          OT setup (`setup.rs`)                          (BmrOffline rounds 2-5)
 //! O(0):                    Enc(r_1) from the user (via G, InputMask)
 //! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
 //!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
@@ -142,9 +143,21 @@ impl ServerSession {
                 }
             }
             if let Some(gc) = &st.gc {
+                // Drawn from the session's OT setup: no base OTs, fresh IKNP extensions for
+                // this garbling id (each id is drawn once per setup; a repeated one is refused).
                 let cfg = gc.bmr_config(derive_id(b"seco bmr", &bundle.0, l as u16));
-                let (party, out) =
-                    OfflineParty::with_program(&mut self.rng, cfg, gc.program.clone(), self.me)?;
+                let setup = self
+                    .ot
+                    .as_mut()
+                    .ok_or_else(|| SecoError::NotReady("no OT setup".into()))?
+                    .pairwise_mut()?;
+                let (party, out) = OfflineParty::with_setup(
+                    &mut self.rng,
+                    cfg,
+                    gc.program.clone(),
+                    self.me,
+                    setup,
+                )?;
                 stages[l].bmr = Some(party);
                 self.send_bmr(&mut ready, bundle, l as u16, out, false);
             }
