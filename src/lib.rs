@@ -15,3 +15,7 @@
 pub use seco_actors as actors;
 pub use seco_protocols as protocols;
 pub use seco_runtime as runtime;
+
+/// Secure inference with every party in this process (in-memory router, exact byte counts):
+/// see [`seco_protocols::seco::local`].
+pub use seco_protocols::seco::local::{run_local, LocalDeployment, LocalOptions, LocalRun};
