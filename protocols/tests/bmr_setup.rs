@@ -62,7 +62,7 @@ fn garblings_drawn_from_one_setup_are_correct() {
         for id in 0..4u8 {
             let cfg = cfg(id, &spec, &c);
             let (prepared, _) =
-                driver::run_offline_with_setup(&mut r, &cfg, &c, &mut setups).unwrap();
+                driver::run_offline_with_setup(&mut r, &cfg, &c, &mut setups, &[]).unwrap();
             let inputs = random_inputs(&mut r, &cfg);
             let want = c.eval_plain(&flat(&cfg, &inputs)).unwrap();
             let (outs, _) = driver::run_online(prepared, &c, &inputs).unwrap();
@@ -249,7 +249,7 @@ fn deliver(r: &mut ChaCha12Rng, ps: &mut [OtSetup], outs: Vec<Vec<(usize, SetupM
 fn garble_and_check(r: &mut ChaCha12Rng, setups: &mut [PairwiseOt], id: u8) {
     let (spec, c) = relu(setups.len());
     let cfg = cfg(id, &spec, &c);
-    let (prepared, _) = driver::run_offline_with_setup(r, &cfg, &c, setups).unwrap();
+    let (prepared, _) = driver::run_offline_with_setup(r, &cfg, &c, setups, &[]).unwrap();
     let inputs = random_inputs(r, &cfg);
     let want = c.eval_plain(&flat(&cfg, &inputs)).unwrap();
     let (outs, _) = driver::run_online(prepared, &c, &inputs).unwrap();

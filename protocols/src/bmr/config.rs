@@ -26,6 +26,12 @@ pub struct BmrConfig {
     pub output_owners: Vec<PartyId>,
     /// Digest of the circuit ([`Circuit::digest`]).
     pub circuit_digest: [u8; 32],
+    /// Input wires whose values their owner fixes during preprocessing
+    /// ([`super::OfflineParty::provide_inputs`]): their masked bits and the garblers' keys
+    /// reach the evaluator offline, so the online phase carries only the other wires. Empty:
+    /// every input arrives online.
+    #[serde(default)]
+    pub offline: Vec<bool>,
 }
 
 impl BmrConfig {
@@ -45,9 +51,24 @@ impl BmrConfig {
             input_owners,
             output_owners,
             circuit_digest: circuit.digest(),
+            offline: Vec::new(),
         };
         c.check(circuit)?;
         Ok(c)
+    }
+
+    /// Marks the input wires whose values are known in preprocessing (`offline[w]`, one flag
+    /// per input wire).
+    pub fn with_offline_inputs(mut self, offline: Vec<bool>) -> Result<Self> {
+        if offline.len() != self.input_owners.len() {
+            return Err(BmrError::Config(format!(
+                "{} offline flags for {} input wires",
+                offline.len(),
+                self.input_owners.len()
+            )));
+        }
+        self.offline = offline;
+        Ok(self)
     }
 
     /// Checks ids, counts and the circuit digest.
@@ -99,6 +120,11 @@ impl BmrConfig {
                 "owner lists do not match the circuit's inputs/outputs".into(),
             ));
         }
+        if !self.offline.is_empty() && self.offline.len() != n_in {
+            return Err(BmrError::Config(
+                "offline flags do not match the circuit's inputs".into(),
+            ));
+        }
         if let Some(p) = self.input_owners.iter().find(|&&p| p >= self.garblers) {
             return Err(BmrError::Config(format!(
                 "input owner {p} is not a garbler"
@@ -148,6 +174,62 @@ impl BmrConfig {
             .filter(|(_, &o)| o == p)
             .map(|(w, _)| w)
             .collect()
+    }
+
+    /// Whether input wire `w` is fixed in preprocessing.
+    pub fn is_offline(&self, w: usize) -> bool {
+        self.offline.get(w).copied().unwrap_or(false)
+    }
+
+    /// Input wires owned by `p` whose values arrive online, in order.
+    pub fn online_inputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.inputs_of(p)
+            .into_iter()
+            .filter(|&w| !self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires owned by `p` that it fixes in preprocessing, in order.
+    pub fn offline_inputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.inputs_of(p)
+            .into_iter()
+            .filter(|&w| self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires fixed in preprocessing, in order.
+    pub fn offline_wires(&self) -> Vec<usize> {
+        (0..self.input_owners.len())
+            .filter(|&w| self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires whose values arrive online, in order.
+    pub fn online_wires(&self) -> Vec<usize> {
+        (0..self.input_owners.len())
+            .filter(|&w| !self.is_offline(w))
+            .collect()
+    }
+
+    /// Splits party `p`'s input bits (all its wires, in order) into (offline, online) bits.
+    pub fn split_own_inputs(&self, p: PartyId, bits: &[bool]) -> Result<(Vec<bool>, Vec<bool>)> {
+        let wires = self.inputs_of(p);
+        if bits.len() != wires.len() {
+            return Err(BmrError::Length {
+                what: "input bits",
+                expected: wires.len(),
+                actual: bits.len(),
+            });
+        }
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for (&w, &b) in wires.iter().zip(bits) {
+            if self.is_offline(w) {
+                off.push(b);
+            } else {
+                on.push(b);
+            }
+        }
+        Ok((off, on))
     }
 
     /// Output positions owned by `p`, in order.

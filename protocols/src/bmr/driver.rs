@@ -148,12 +148,14 @@ pub fn run_setup<R: Rng + CryptoRng + ?Sized>(
 }
 
 /// [`run_offline`] for a garbling drawn from the parties' OT setups (`setups[p]` for garbler
-/// p): rounds 2-5 only.
+/// p): rounds 2-5 only. `known[p]` are party p's offline input bits (`BmrConfig::offline`;
+/// missing entries: none).
 pub fn run_offline_with_setup<R: Rng + CryptoRng + ?Sized>(
     rng: &mut R,
     cfg: &BmrConfig,
     circuit: &Circuit,
     setups: &mut [PairwiseOt],
+    known: &[Vec<bool>],
 ) -> Result<(Vec<Prepared>, Traffic)> {
     let mut parties = Vec::with_capacity(cfg.num_parties());
     let mut initial = Vec::with_capacity(cfg.num_parties());
@@ -166,6 +168,11 @@ pub fn run_offline_with_setup<R: Rng + CryptoRng + ?Sized>(
             }
             None => return Err(BmrError::MissingPair { peer: p }),
         };
+        let mut party = party;
+        let mut out = out;
+        if let Some(bits) = known.get(p).filter(|b| !b.is_empty()) {
+            out.extend(party.provide_inputs(bits)?);
+        }
         parties.push(party);
         initial.push(out);
     }

@@ -24,6 +24,8 @@
 //! - `setup.rs`: [`OtSetup`] -> [`PairwiseOt`], the session's pairwise base OTs (one round),
 //!   from which [`OfflineParty::with_setup`] draws fresh IKNP extensions per garbling (round 1
 //!   skipped); why a session-wide offset `R^i` is fine is argued there.
+//! - `known.rs`: inputs known in preprocessing ([`BmrConfig::offline`],
+//!   [`OfflineParty::provide_inputs`]): their masked bits and keys reach the evaluator offline.
 //! - `prepared.rs`: [`Prepared`], serializable, consumed by the online phase.
 //! - `online.rs`: [`OnlineParty`], rounds 1-3 of the online phase.
 //! - `eval.rs`: the evaluator's BMR evaluation.
@@ -87,9 +89,10 @@
 //! # Costs (n garblers, per AND gate)
 //! Offline, per garbler: 2 COTs with each other garbler (32 bytes each way of IKNP columns) plus
 //! 2 bits; the table share `4 n` blocks to the evaluator (none if it is the evaluator). Work: `8n`
-//! hashes (rows) + 4 (bit OTs) per peer. Online: evaluator `2 n^2` hashes per AND; traffic is
-//! independent of the circuit size except for inputs (16 bytes per input wire per garbler) and
-//! outputs (1 bit).
+//! hashes (rows) + 4 (bit OTs) per peer. Base OTs: 128 per ordered pair per garbling, or once
+//! per session with a setup. Online: evaluator `2 n^2` hashes per AND; traffic is independent
+//! of the circuit size except for inputs (16 bytes per online input wire per garbler; offline
+//! input wires cost the same in preprocessing instead) and outputs (1 bit).
 //!
 //! # Security notes
 //! Semi-honest only: nothing checks that a garbler's table share is consistent (the evaluator's
@@ -100,6 +103,7 @@
 mod config;
 pub mod driver;
 mod eval;
+mod known;
 mod material;
 mod msg;
 mod offline;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use rand::{CryptoRng, Rng};
 
 use super::config::BmrConfig;
+use super::known::{InputMaterial, Known};
 use super::material::{Fresh, Material};
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::{GarblerPrep, Prepared};
@@ -40,6 +41,17 @@ pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8;
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     out
+}
+
+/// A garbler's input-wire secrets, copied at the start (the offline inputs need them before
+/// the garbling completes).
+fn input_material(fresh: &Fresh, program: &Program) -> InputMaterial {
+    let n_in = program.num_inputs as usize;
+    InputMaterial {
+        offset: fresh.r,
+        key0: fresh.key0[..n_in].to_vec(),
+        lam: fresh.lam[..n_in].to_vec(),
+    }
 }
 
 fn msg_of(cfg: &BmrConfig, me: PartyId, body: Body) -> BmrMsg {
@@ -94,6 +106,8 @@ pub struct OfflineParty {
     /// Output owner: XOR of the mask shares of its output wires so far.
     pub(super) out_masks: Vec<bool>,
     pub(super) garbler_prep: Option<GarblerPrep>,
+    /// Inputs known in preprocessing (`known.rs`).
+    pub(super) known: Known,
 }
 
 impl OfflineParty {
@@ -145,7 +159,11 @@ impl OfflineParty {
             Phase::Garbled
         };
         let round = if cfg.is_garbler(me) { 1 } else { 5 };
-        let mut party = Self::init(cfg, program, me, phase, round);
+        let mat = match &phase {
+            Phase::Base { fresh, .. } => Some(input_material(fresh, &program)),
+            _ => None,
+        };
+        let mut party = Self::init(cfg, program, me, phase, round, mat);
         out.extend(party.advance()?);
         Ok((party, out))
     }
@@ -164,7 +182,7 @@ impl OfflineParty {
     ) -> Result<(Self, Vec<Outgoing>)> {
         Self::check_start(&cfg, &program, me)?;
         if !cfg.is_garbler(me) {
-            let party = Self::init(cfg, program, me, Phase::Garbled, 5);
+            let party = Self::init(cfg, program, me, Phase::Garbled, 5, None);
             return Ok((party, Vec::new()));
         }
         if setup.garblers() != cfg.garblers || setup.party() != me {
@@ -177,7 +195,8 @@ impl OfflineParty {
         }
         let ext = setup.extensions(&cfg.session)?;
         let fresh = Fresh::sample(rng, me, &cfg, &program, setup.offset());
-        let mut party = Self::init(cfg, program, me, Phase::Garbled, 2);
+        let mat = Some(input_material(&fresh, &program));
+        let mut party = Self::init(cfg, program, me, Phase::Garbled, 2, mat);
         let out = party.start_extend(fresh, ext.receivers, ext.senders)?;
         Ok((party, out))
     }
@@ -196,8 +215,10 @@ impl OfflineParty {
         me: PartyId,
         phase: Phase,
         round: usize,
+        mat: Option<InputMaterial>,
     ) -> Self {
         let n = cfg.garblers;
+        let known = Known::new(&cfg, me, mat);
         let tables = if me == cfg.evaluator {
             vec![Block::ZERO; cfg.table_len(&program)]
         } else {
@@ -215,12 +236,23 @@ impl OfflineParty {
             tables,
             out_masks,
             garbler_prep: None,
+            known,
         }
     }
 
-    /// Whether the offline phase is complete for this party.
+    /// The owner fixes the values of its offline input wires (`BmrConfig::offline`, its
+    /// wires in order), at any time after the start; their masked bits and keys reach the
+    /// evaluator in the offline phase (`known.rs`). Returns the messages to send.
+    pub fn provide_inputs(&mut self, bits: &[bool]) -> Result<Vec<Outgoing>> {
+        if matches!(self.phase, Phase::Failed) {
+            return Err(BmrError::Failed);
+        }
+        self.known.provide(&self.cfg, self.me, bits)
+    }
+
+    /// Whether the offline phase is complete for this party (garbling and offline inputs).
     pub fn is_done(&self) -> bool {
-        self.round == 6
+        self.round == 6 && self.known.is_complete()
     }
 
     /// The current round (1..=5, 6 when complete).
@@ -238,6 +270,7 @@ impl OfflineParty {
         match r {
             1..=4 => self.store(from, r, msg.body)?,
             5 => self.take_final(from, msg.body)?,
+            6 | 7 => return self.known.handle(&self.cfg, self.me, from, msg.body),
             _ => return Err(self.wrong_round(&msg.body)),
         }
         self.advance()
@@ -413,11 +446,12 @@ impl OfflineParty {
     }
 
     /// The preprocessed material, once complete.
-    pub fn into_prepared(self) -> Result<Prepared> {
-        if self.round != 6 {
+    pub fn into_prepared(mut self) -> Result<Prepared> {
+        if !self.is_done() {
             return Err(BmrError::NotFinished { round: self.round });
         }
         Ok(Prepared {
+            offline_keys: std::mem::take(&mut self.known.keys),
             tables: if self.me == self.cfg.evaluator {
                 Some(self.tables)
             } else {

@@ -225,16 +225,21 @@ impl OfflineParty {
             .iter_mut()
             .enumerate()
             .for_each(|(i, m)| *m ^= own.get(i));
-        let n_in = self.program.num_inputs as usize;
+        // Only the online input wires: the offline ones went to the evaluator (`known.rs`).
         let mine: Vec<bool> = self
             .cfg
-            .inputs_of(self.me)
+            .online_inputs_of(self.me)
             .iter()
             .map(|&w| mat.lam[w])
             .collect();
         self.garbler_prep = Some(GarblerPrep {
             offset: mat.r,
-            input_keys: mat.key0[..n_in].to_vec(),
+            input_keys: self
+                .cfg
+                .online_wires()
+                .iter()
+                .map(|&w| mat.key0[w])
+                .collect(),
             input_masks: PackedBits::from_bools(&mine),
         });
         out

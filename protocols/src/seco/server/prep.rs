@@ -8,6 +8,8 @@
 //! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
 //!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
 //! O(l), all shares in:     its own u_l^(O)
+//! inputs known here:       r_{l+1}^(i) from the start, u_l^(i) (non-owners) after E2S, go to
+//!                          the garbling now (bmr/known.rs); only O(l)'s z is left for online
 //! bundle complete:         persist it, then PrepDone -> G; G: BundleReady -> U when all done
 //! ```
 //! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
@@ -40,6 +42,8 @@ pub(crate) struct PrepStage {
     r_next: Option<Vec<u64>>,
     /// The BMR garbling in progress.
     bmr: Option<OfflineParty>,
+    /// Whether this server's offline circuit inputs went to the garbling.
+    fed: bool,
     /// The finished BMR state (CBOR).
     prepared: Option<Vec<u8>>,
 }
@@ -163,6 +167,61 @@ impl ServerSession {
             }
         }
         self.preps.insert(bundle, Prep { stages });
+        for l in 0..sched.len() {
+            ready.extend(self.feed_known(bundle, l)?);
+        }
+        Ok(ready)
+    }
+
+    /// Gives stage `l`'s garbling this server's inputs known in preprocessing, once they are:
+    /// its share `r_{l+1}^(i)` (from the start) and, unless it owns the stage, its share `u_l^(i)`
+    /// (once its encryption-to-shares answer is out). Only the owner's `y` (its `z`) remains
+    /// for the online phase (`StageCircuitSpec::known_offline`, `bmr/known.rs`).
+    fn feed_known(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
+        let sched = self.sched.clone();
+        let (Some(gc), owner) = (&sched.stages[l].gc, sched.stages[l].owner) else {
+            return Ok(Ready::default());
+        };
+        let Some(st) = self.preps.get_mut(&bundle).map(|p| &mut p.stages[l]) else {
+            return Ok(Ready::default());
+        };
+        let y = match (&st.u, self.me == owner) {
+            (_, true) => vec![0; gc.spec.y_len],
+            (Some(u), false) => u.clone(),
+            (None, false) => return Ok(Ready::default()),
+        };
+        let (Some(r), Some(party), false) = (&st.r_next, st.bmr.as_mut(), st.fed) else {
+            return Ok(Ready::default());
+        };
+        let bits = gc.spec.encode_inputs(self.me, &y, r);
+        let (known, _) = gc.bmr.split_own_inputs(self.me, &bits)?;
+        let out = party.provide_inputs(&known)?;
+        st.fed = true;
+        self.bmr_sent(bundle, l, out)
+    }
+
+    /// After a step of stage `l`'s garbling: keep its result once done, send, maybe complete.
+    fn bmr_sent(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        out: Vec<crate::bmr::Outgoing>,
+    ) -> Result<Ready> {
+        let st = self
+            .preps
+            .get_mut(&bundle)
+            .and_then(|p| p.stages.get_mut(l));
+        if let Some(st) = st {
+            if st.bmr.as_ref().is_some_and(OfflineParty::is_done) {
+                let prepared = st.bmr.take().map(OfflineParty::into_prepared).transpose()?;
+                let mut bytes = Vec::new();
+                let _ = ciborium::into_writer(&prepared, &mut bytes);
+                st.prepared = Some(bytes);
+            }
+        }
+        let mut ready = Ready::default();
+        self.send_bmr(&mut ready, bundle, l as u16, out, false);
+        ready.extend(self.try_complete(bundle)?);
         Ok(ready)
     }
 
@@ -350,6 +409,7 @@ impl ServerSession {
                 share: Bytes::from(bytes),
             },
         );
+        ready.extend(self.feed_known(bundle, l)?);
         ready.extend(self.try_complete(bundle)?);
         Ok(ready)
     }
@@ -425,14 +485,7 @@ impl ServerSession {
             "stage {stage} has no circuit or it is done"
         )))?;
         let out = party.handle(sender, msg)?;
-        if party.is_done() {
-            let prepared = st.bmr.take().map(OfflineParty::into_prepared).transpose()?;
-            let mut bytes = Vec::new();
-            let _ = ciborium::into_writer(&prepared, &mut bytes);
-            st.prepared = Some(bytes);
-        }
-        self.send_bmr(&mut ready, bundle, stage, out, false);
-        ready.extend(self.try_complete(bundle)?);
+        ready.extend(self.bmr_sent(bundle, usize::from(stage), out)?);
         Ok(ready)
     }
 
