@@ -51,6 +51,8 @@
 //! peer and time out.
 //!
 //! Private: the offsets, the base-OT scalars and seeds. Public: the nonces and points.
+//! Memory: a [`PairwiseOt`] remembers every garbling id it handed out (16 bytes each) for its
+//! lifetime, and at most [`MAX_SETUPS_PER_PEER`] nonces per peer.
 
 use rand::{CryptoRng, Rng};
 use serde::{Deserialize, Serialize};
