@@ -6,11 +6,13 @@
 //! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
 //! - `setup.rs`: phase 1b, the servers' pairwise OT setup (`bmr::OtSetup`), once per session
 //!   and again when a server restarts; every garbling of the session draws from it.
-//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation.
+//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its stage
+//!   garblings (BMR offline, inputs known in preprocessing).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference.
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
+mod garble;
 mod gateway;
 mod online;
 mod open;

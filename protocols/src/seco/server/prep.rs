@@ -24,33 +24,33 @@ use super::super::io::{Event, Persist, Ready};
 use super::super::msg::{Body, Bytes};
 use super::super::schedule::derive_id;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
-use crate::bmr::{BmrMsg, OfflineParty};
+use crate::bmr::OfflineParty;
 use crate::mhe::{e2s, Ciphertext, E2sConfig, E2sLeader, E2sRequest, E2sShare};
 
 /// One stage of a bundle in preparation.
 #[derive(Default)]
 pub(crate) struct PrepStage {
     /// Owner: `Enc(r_l^(i))` per contributor (stage 0: the user in slot 0).
-    masks: Vec<Option<Vec<Ciphertext>>>,
+    pub(super) masks: Vec<Option<Vec<Ciphertext>>>,
     /// Owner: the encryption-to-shares leader, once `Enc(W r - s)` is computed.
-    leader: Option<E2sLeader>,
+    pub(super) leader: Option<E2sLeader>,
     /// Owner: its mask `s_l`.
-    s: Option<Vec<u64>>,
+    pub(super) s: Option<Vec<u64>>,
     /// This server's share of `W_l r_l - s_l`.
-    u: Option<Vec<u64>>,
+    pub(super) u: Option<Vec<u64>>,
     /// This server's share of the next stage's mask.
-    r_next: Option<Vec<u64>>,
+    pub(super) r_next: Option<Vec<u64>>,
     /// The BMR garbling in progress.
-    bmr: Option<OfflineParty>,
+    pub(super) bmr: Option<OfflineParty>,
     /// Whether this server's offline circuit inputs went to the garbling.
-    fed: bool,
+    pub(super) fed: bool,
     /// The finished BMR state (CBOR).
-    prepared: Option<Vec<u8>>,
+    pub(super) prepared: Option<Vec<u8>>,
 }
 
 /// A bundle in preparation.
 pub(crate) struct Prep {
-    stages: Vec<PrepStage>,
+    pub(super) stages: Vec<PrepStage>,
 }
 
 impl ServerSession {
@@ -171,79 +171,6 @@ impl ServerSession {
             ready.extend(self.feed_known(bundle, l)?);
         }
         Ok(ready)
-    }
-
-    /// Gives stage `l`'s garbling this server's inputs known in preprocessing, once they are:
-    /// its share `r_{l+1}^(i)` (from the start) and, unless it owns the stage, its share `u_l^(i)`
-    /// (once its encryption-to-shares answer is out). Only the owner's `y` (its `z`) remains
-    /// for the online phase (`StageCircuitSpec::known_offline`, `bmr/known.rs`).
-    fn feed_known(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
-        let sched = self.sched.clone();
-        let (Some(gc), owner) = (&sched.stages[l].gc, sched.stages[l].owner) else {
-            return Ok(Ready::default());
-        };
-        let Some(st) = self.preps.get_mut(&bundle).map(|p| &mut p.stages[l]) else {
-            return Ok(Ready::default());
-        };
-        let y = match (&st.u, self.me == owner) {
-            (_, true) => vec![0; gc.spec.y_len],
-            (Some(u), false) => u.clone(),
-            (None, false) => return Ok(Ready::default()),
-        };
-        let (Some(r), Some(party), false) = (&st.r_next, st.bmr.as_mut(), st.fed) else {
-            return Ok(Ready::default());
-        };
-        let bits = gc.spec.encode_inputs(self.me, &y, r);
-        let (known, _) = gc.bmr.split_own_inputs(self.me, &bits)?;
-        let out = party.provide_inputs(&known)?;
-        st.fed = true;
-        self.bmr_sent(bundle, l, out)
-    }
-
-    /// After a step of stage `l`'s garbling: keep its result once done, send, maybe complete.
-    fn bmr_sent(
-        &mut self,
-        bundle: BundleId,
-        l: usize,
-        out: Vec<crate::bmr::Outgoing>,
-    ) -> Result<Ready> {
-        let st = self
-            .preps
-            .get_mut(&bundle)
-            .and_then(|p| p.stages.get_mut(l));
-        if let Some(st) = st {
-            if st.bmr.as_ref().is_some_and(OfflineParty::is_done) {
-                let prepared = st.bmr.take().map(OfflineParty::into_prepared).transpose()?;
-                let mut bytes = Vec::new();
-                let _ = ciborium::into_writer(&prepared, &mut bytes);
-                st.prepared = Some(bytes);
-            }
-        }
-        let mut ready = Ready::default();
-        self.send_bmr(&mut ready, bundle, l as u16, out, false);
-        ready.extend(self.try_complete(bundle)?);
-        Ok(ready)
-    }
-
-    pub(super) fn send_bmr(
-        &mut self,
-        ready: &mut Ready,
-        bundle: BundleId,
-        stage: u16,
-        out: Vec<crate::bmr::Outgoing>,
-        online: bool,
-    ) {
-        for (to, msg) in out {
-            let mut bytes = Vec::new();
-            let _ = ciborium::into_writer(&msg, &mut bytes);
-            let msg = Bytes::from(bytes);
-            let body = if online {
-                Body::BmrOnline { bundle, stage, msg }
-            } else {
-                Body::BmrOffline { bundle, stage, msg }
-            };
-            self.send(ready, Party::Server(to as u16), body);
-        }
     }
 
     /// Owner of stage 0: the user's `Enc(r_1)`.
@@ -453,44 +380,8 @@ impl ServerSession {
         Ok(Ready::default())
     }
 
-    fn on_bmr_offline(
-        &mut self,
-        from: Party,
-        bundle: BundleId,
-        stage: u16,
-        msg: &[u8],
-    ) -> Result<Ready> {
-        let sender = from.server().ok_or(SecoError::WrongSender {
-            body: "BmrOffline",
-            claimed: from,
-            actual: from,
-            expected: "a server".into(),
-        })?;
-        let msg: BmrMsg = ciborium::from_reader(msg)
-            .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
-        let mut ready = self.prep_mut(bundle)?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
-        let st = prep
-            .stages
-            .get_mut(stage as usize)
-            .ok_or(SecoError::Length {
-                what: "stage index",
-                expected: 0,
-                actual: stage as usize,
-            })?;
-        let party = st.bmr.as_mut().ok_or(SecoError::NotReady(format!(
-            "stage {stage} has no circuit or it is done"
-        )))?;
-        let out = party.handle(sender, msg)?;
-        ready.extend(self.bmr_sent(bundle, usize::from(stage), out)?);
-        Ok(ready)
-    }
-
     /// When every piece is in: persist the bundle, then announce it.
-    fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
+    pub(super) fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
         let last = self.sched.len() - 1;
         let me = self.me;
         let Some(prep) = self.preps.get(&bundle) else {
