@@ -60,6 +60,22 @@ fn bench(c: &mut Criterion) {
     group.bench_function("offline_all_parties_relu512", |b| {
         b.iter(|| driver::run_offline(&mut r, &cfg, &circuit).unwrap())
     });
+    // Garblings drawn from one session OT setup (no base OTs; each needs a fresh id).
+    let (mut setups, setup_traffic) = driver::run_setup(&mut r, [7; 16], n).unwrap();
+    println!(
+        "session OT setup (3 parties): {} B total, {} messages",
+        setup_traffic.total(),
+        setup_traffic.messages
+    );
+    let mut id = 0u64;
+    group.bench_function("offline_all_parties_relu512_with_setup", |b| {
+        b.iter(|| {
+            id += 1;
+            let mut c2 = cfg.clone();
+            c2.session[..8].copy_from_slice(&id.to_le_bytes());
+            driver::run_offline_with_setup(&mut r, &c2, &circuit, &mut setups, &[]).unwrap()
+        })
+    });
     group.bench_function("online_all_parties_relu512", |b| {
         b.iter(|| driver::run_online(prepared.clone(), &circuit, &inputs).unwrap())
     });
@@ -83,7 +99,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.bench_function("evaluate_relu512", |b| {
-        b.iter(|| bmr::evaluate(&p, n, &tables, &keys).unwrap())
+        b.iter(|| bmr::evaluate(&p, n, cfg.tweak_nonce(), &tables, &keys).unwrap())
     });
     group.finish();
 }

@@ -118,9 +118,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("model {}, {} servers, {} inferences; secure logits equal the fixed-point reference: {correct}/{}", model.name, args.servers, args.inputs, args.inputs);
-        println!("wall time (one thread runs every party): session+keygen {:.1} ms, preprocessing {:.1} ms/inference, online {:.1} ms/inference; plaintext fixed point {:.1} us/inference (online/plaintext = {:.0}x)",
+        println!("wall time (one thread runs every party): session+keygen+OT setup {:.1} ms, preprocessing {:.1} ms/inference, online {:.1} ms/inference; plaintext fixed point {:.1} us/inference (online/plaintext = {:.0}x)",
             ms(setup_wall), ms(prep_wall), ms(online_wall), plain.as_secs_f64() * 1e6, online_wall.as_secs_f64() / plain.as_secs_f64().max(1e-9));
-        table("session + key generation (once)", &setup, args.servers, 1);
+        table(
+            "session + key generation + OT setup (once)",
+            &setup,
+            args.servers,
+            1,
+        );
         table(
             "preprocessing (per inference)",
             &prep,
@@ -189,17 +194,23 @@ fn table(title: &str, acc: &Accounting, servers: usize, per: usize) {
             ms(u.cpu) / per as f64
         );
     }
-    let phases: Vec<String> = [Phase::Session, Phase::Keygen, Phase::Prep, Phase::Online]
-        .iter()
-        .filter_map(|ph| {
-            let total: u64 = acc
-                .usage
-                .iter()
-                .filter(|((_, q), _)| q == ph)
-                .map(|(_, u)| u.bytes_sent)
-                .sum();
-            (total > 0).then(|| format!("{ph:?} {}", total / per))
-        })
-        .collect();
+    let phases: Vec<String> = [
+        Phase::Session,
+        Phase::Keygen,
+        Phase::Setup,
+        Phase::Prep,
+        Phase::Online,
+    ]
+    .iter()
+    .filter_map(|ph| {
+        let total: u64 = acc
+            .usage
+            .iter()
+            .filter(|((_, q), _)| q == ph)
+            .map(|(_, u)| u.bytes_sent)
+            .sum();
+        (total > 0).then(|| format!("{ph:?} {}", total / per))
+    })
+    .collect();
     println!("bytes by phase: {}", phases.join(", "));
 }

@@ -8,6 +8,9 @@ use crate::circuit::{Circuit, PartyId, Program};
 /// Most garblers in one session (tweaks reserve 8 bits for the party index).
 pub const MAX_GARBLERS: usize = 64;
 
+/// Most AND gates in one garbling (tweak indices are 64 bits: gate index, then 16 bits).
+pub const MAX_AND: usize = 1 << 40;
+
 /// Public parameters of one BMR garbling, identical at every party.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BmrConfig {
@@ -23,6 +26,12 @@ pub struct BmrConfig {
     pub output_owners: Vec<PartyId>,
     /// Digest of the circuit ([`Circuit::digest`]).
     pub circuit_digest: [u8; 32],
+    /// Input wires whose values their owner fixes during preprocessing
+    /// ([`super::OfflineParty::provide_inputs`]): their masked bits and the garblers' keys
+    /// reach the evaluator offline, so the online phase carries only the other wires. Empty:
+    /// every input arrives online.
+    #[serde(default)]
+    pub offline: Vec<bool>,
 }
 
 impl BmrConfig {
@@ -42,9 +51,24 @@ impl BmrConfig {
             input_owners,
             output_owners,
             circuit_digest: circuit.digest(),
+            offline: Vec::new(),
         };
         c.check(circuit)?;
         Ok(c)
+    }
+
+    /// Marks the input wires whose values are known in preprocessing (`offline[w]`, one flag
+    /// per input wire).
+    pub fn with_offline_inputs(mut self, offline: Vec<bool>) -> Result<Self> {
+        if offline.len() != self.input_owners.len() {
+            return Err(BmrError::Config(format!(
+                "{} offline flags for {} input wires",
+                offline.len(),
+                self.input_owners.len()
+            )));
+        }
+        self.offline = offline;
+        Ok(self)
     }
 
     /// Checks ids, counts and the circuit digest.
@@ -52,6 +76,7 @@ impl BmrConfig {
         self.check_parts(
             circuit.num_inputs(),
             circuit.num_outputs(),
+            circuit.counts().and as usize,
             &circuit.digest(),
         )
     }
@@ -61,11 +86,23 @@ impl BmrConfig {
         self.check_parts(
             program.num_inputs as usize,
             program.outputs.len(),
+            program.num_and,
             &program.circuit_digest,
         )
     }
 
-    fn check_parts(&self, n_in: usize, n_out: usize, digest: &[u8; 32]) -> Result<()> {
+    fn check_parts(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        n_and: usize,
+        digest: &[u8; 32],
+    ) -> Result<()> {
+        if n_and >= MAX_AND {
+            return Err(BmrError::Config(format!(
+                "{n_and} AND gates: at most {MAX_AND} per garbling"
+            )));
+        }
         if self.garblers == 0 || self.garblers > MAX_GARBLERS {
             return Err(BmrError::Config(format!(
                 "garblers must be 1..={MAX_GARBLERS}, got {}",
@@ -81,6 +118,11 @@ impl BmrConfig {
         if self.input_owners.len() != n_in || self.output_owners.len() != n_out {
             return Err(BmrError::Config(
                 "owner lists do not match the circuit's inputs/outputs".into(),
+            ));
+        }
+        if !self.offline.is_empty() && self.offline.len() != n_in {
+            return Err(BmrError::Config(
+                "offline flags do not match the circuit's inputs".into(),
             ));
         }
         if let Some(p) = self.input_owners.iter().find(|&&p| p >= self.garblers) {
@@ -101,6 +143,19 @@ impl BmrConfig {
         Ok(())
     }
 
+    /// The 56-bit nonce in every hash tweak of this garbling (`gc::hash::tweak_in`), derived
+    /// from the garbling id: garblings that share offsets (one OT setup per session) never
+    /// share tweaks unless their ids' nonces collide (probability `2^-56` per pair, and then
+    /// the hashed keys are still fresh and independent).
+    pub fn tweak_nonce(&self) -> u64 {
+        let h = blake3::Hasher::new_derive_key("seco bmr tweak nonce v1")
+            .update(&self.session)
+            .finalize();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        u64::from_le_bytes(b) & ((1u64 << 56) - 1)
+    }
+
     /// Garblers plus the evaluator if it is an extra party.
     pub fn num_parties(&self) -> usize {
         self.garblers + usize::from(self.evaluator == self.garblers)
@@ -119,6 +174,62 @@ impl BmrConfig {
             .filter(|(_, &o)| o == p)
             .map(|(w, _)| w)
             .collect()
+    }
+
+    /// Whether input wire `w` is fixed in preprocessing.
+    pub fn is_offline(&self, w: usize) -> bool {
+        self.offline.get(w).copied().unwrap_or(false)
+    }
+
+    /// Input wires owned by `p` whose values arrive online, in order.
+    pub fn online_inputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.inputs_of(p)
+            .into_iter()
+            .filter(|&w| !self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires owned by `p` that it fixes in preprocessing, in order.
+    pub fn offline_inputs_of(&self, p: PartyId) -> Vec<usize> {
+        self.inputs_of(p)
+            .into_iter()
+            .filter(|&w| self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires fixed in preprocessing, in order.
+    pub fn offline_wires(&self) -> Vec<usize> {
+        (0..self.input_owners.len())
+            .filter(|&w| self.is_offline(w))
+            .collect()
+    }
+
+    /// Input wires whose values arrive online, in order.
+    pub fn online_wires(&self) -> Vec<usize> {
+        (0..self.input_owners.len())
+            .filter(|&w| !self.is_offline(w))
+            .collect()
+    }
+
+    /// Splits party `p`'s input bits (all its wires, in order) into (offline, online) bits.
+    pub fn split_own_inputs(&self, p: PartyId, bits: &[bool]) -> Result<(Vec<bool>, Vec<bool>)> {
+        let wires = self.inputs_of(p);
+        if bits.len() != wires.len() {
+            return Err(BmrError::Length {
+                what: "input bits",
+                expected: wires.len(),
+                actual: bits.len(),
+            });
+        }
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for (&w, &b) in wires.iter().zip(bits) {
+            if self.is_offline(w) {
+                off.push(b);
+            } else {
+                on.push(b);
+            }
+        }
+        Ok((off, on))
     }
 
     /// Output positions owned by `p`, in order.

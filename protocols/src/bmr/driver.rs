@@ -1,6 +1,8 @@
 //! A deterministic in-process driver: all parties in one loop, messages routed in waves
 //! (every message of a wave is delivered, in send order, before any message it caused), the
 //! exact encoded size of every message counted. Used by tests, benchmarks and `seco circuit`.
+//! [`run_setup`] and [`run_offline_with_setup`] run the session OT setup once and garblings
+//! drawn from it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use super::msg::{BmrMsg, Outgoing};
 use super::offline::OfflineParty;
 use super::online::OnlineParty;
 use super::prepared::Prepared;
+use super::setup::{OtSetup, PairwiseOt, SetupMsg};
 use super::{BmrError, Result};
 use crate::circuit::{Circuit, PartyId, Program};
 
@@ -94,6 +97,82 @@ pub fn run_offline<R: Rng + CryptoRng + ?Sized>(
     let program = Arc::new(Program::compile(circuit)?);
     for p in 0..cfg.num_parties() {
         let (party, out) = OfflineParty::with_program(rng, cfg.clone(), program.clone(), p)?;
+        parties.push(party);
+        initial.push(out);
+    }
+    let traffic = drive(&mut parties, initial)?;
+    let prepared = parties
+        .into_iter()
+        .map(OfflineParty::into_prepared)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((prepared, traffic))
+}
+
+/// Runs the pairwise OT setup of `garblers` parties (one round); returns each party's
+/// [`PairwiseOt`] and the traffic.
+pub fn run_setup<R: Rng + CryptoRng + ?Sized>(
+    rng: &mut R,
+    session: [u8; 16],
+    garblers: usize,
+) -> Result<(Vec<PairwiseOt>, Traffic)> {
+    let mut traffic = Traffic {
+        bytes_sent: vec![0; garblers],
+        ..Traffic::default()
+    };
+    let mut parties = Vec::with_capacity(garblers);
+    let mut queue: VecDeque<(PartyId, PartyId, SetupMsg)> = VecDeque::new();
+    for me in 0..garblers {
+        let (s, out) = OtSetup::new(rng, session, garblers, me)?;
+        for (to, m) in out {
+            traffic.bytes_sent[me] += m.encoded_len();
+            queue.push_back((me, to, m));
+        }
+        parties.push(s);
+    }
+    traffic.rounds = 1;
+    while let Some((from, to, msg)) = queue.pop_front() {
+        let party: &mut OtSetup = parties
+            .get_mut(to)
+            .ok_or(BmrError::UnknownParty { party: to })?;
+        traffic.messages += 1;
+        for (t, m) in party.handle(rng, from, msg)? {
+            traffic.bytes_sent[to] += m.encoded_len();
+            queue.push_back((to, t, m));
+        }
+    }
+    let setups = parties
+        .into_iter()
+        .map(OtSetup::into_pairwise)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((setups, traffic))
+}
+
+/// [`run_offline`] for a garbling drawn from the parties' OT setups (`setups[p]` for garbler
+/// p): rounds 2-5 only. `known[p]` are party p's offline input bits (`BmrConfig::offline`;
+/// missing entries: none).
+pub fn run_offline_with_setup<R: Rng + CryptoRng + ?Sized>(
+    rng: &mut R,
+    cfg: &BmrConfig,
+    circuit: &Circuit,
+    setups: &mut [PairwiseOt],
+    known: &[Vec<bool>],
+) -> Result<(Vec<Prepared>, Traffic)> {
+    let mut parties = Vec::with_capacity(cfg.num_parties());
+    let mut initial = Vec::with_capacity(cfg.num_parties());
+    let program = Arc::new(Program::compile(circuit)?);
+    for p in 0..cfg.num_parties() {
+        let (party, out) = match setups.get_mut(p) {
+            Some(setup) => OfflineParty::with_setup(rng, cfg.clone(), program.clone(), p, setup)?,
+            None if !cfg.is_garbler(p) => {
+                OfflineParty::with_program(rng, cfg.clone(), program.clone(), p)?
+            }
+            None => return Err(BmrError::MissingPair { peer: p }),
+        };
+        let mut party = party;
+        let mut out = out;
+        if let Some(bits) = known.get(p).filter(|b| !b.is_empty()) {
+            out.extend(party.provide_inputs(bits)?);
+        }
         parties.push(party);
         initial.push(out);
     }

@@ -16,10 +16,12 @@ use crate::gc::hash::fixed_aes;
 const CHUNK: usize = 16;
 
 /// Evaluates `program` with `n` garblers' keys on the input wires (`keys[w * n + j]`); returns
-/// the external values `Lambda` of the output wires.
+/// the external values `Lambda` of the output wires. `nonce` is the garbling's
+/// [`super::BmrConfig::tweak_nonce`].
 pub fn evaluate(
     program: &Program,
     n: usize,
+    nonce: u64,
     tables: &[Block],
     input_keys: &[Block],
 ) -> Result<Vec<bool>> {
@@ -58,6 +60,7 @@ pub fn evaluate(
                 prepare(
                     &keys,
                     n,
+                    nonce,
                     op,
                     g + k,
                     &mut xs[k * per_gate..],
@@ -112,11 +115,22 @@ fn linear(keys: &mut [Block], n: usize, op: &LinOp) {
 
 /// PRF inputs of one gate: for j, for i: `(k^i_a, tweak(g, j, r, a))`, `(k^i_b, tweak(.., b))`.
 #[inline(always)]
-fn prepare(keys: &[Block], n: usize, op: &AndOp, g: usize, xs: &mut [Block], tws: &mut [Block]) {
+fn prepare(
+    keys: &[Block],
+    n: usize,
+    nonce: u64,
+    op: &AndOp,
+    g: usize,
+    xs: &mut [Block],
+    tws: &mut [Block],
+) {
     let (a, b) = (op.a as usize * n, op.b as usize * n);
     let row = 2 * usize::from(keys[a].lsb()) + usize::from(keys[b].lsb());
     for j in 0..n {
-        let (ta, tb) = (prf_tweak(g, j, row, 0), prf_tweak(g, j, row, 1));
+        let (ta, tb) = (
+            prf_tweak(nonce, g, j, row, 0),
+            prf_tweak(nonce, g, j, row, 1),
+        );
         for i in 0..n {
             let k = (j * n + i) * 2;
             xs[k] = keys[a + i];

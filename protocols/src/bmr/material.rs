@@ -23,7 +23,7 @@ use rand::{CryptoRng, Rng};
 use super::config::BmrConfig;
 use crate::circuit::{LinOp, PartyId, Program};
 use crate::gc::block::Block;
-use crate::gc::hash::{domain, fixed_aes, tweak};
+use crate::gc::hash::{domain, fixed_aes, tweak_in};
 
 /// Randomness a garbler samples before any message (inputs to the OTs). Zeroized on drop.
 #[derive(zeroize::ZeroizeOnDrop)]
@@ -42,15 +42,17 @@ pub(super) struct Fresh {
 }
 
 impl Fresh {
+    /// Fresh keys and masks for one garbling under the offset `r` (lsb 1): a fresh random one
+    /// (standalone garbling) or the session's (the IKNP correlation of an [`super::OtSetup`]).
     pub fn sample<R: Rng + CryptoRng + ?Sized>(
         rng: &mut R,
         me: PartyId,
         cfg: &BmrConfig,
         p: &Program,
+        r: Block,
     ) -> Self {
         let n_in = p.num_inputs as usize;
         let fresh = n_in + p.num_and;
-        let r = Block(Block::random(rng).0 | 1);
         let key0 = (0..fresh)
             .map(|_| Block(Block::random(rng).0 & !1))
             .collect();
@@ -97,6 +99,9 @@ pub(super) struct Material {
     pub me: PartyId,
     #[zeroize(skip)]
     pub n: usize,
+    /// The garbling's tweak nonce ([`BmrConfig::tweak_nonce`]).
+    #[zeroize(skip)]
+    pub nonce: u64,
     pub r: Block,
     pub lam: Vec<bool>,
     pub key0: Vec<Block>,
@@ -115,6 +120,7 @@ impl Material {
     /// [`Fresh::choices`] (of the receiver); `inputs_of[x]` are party x's input wires.
     pub fn build(
         me: PartyId,
+        nonce: u64,
         p: &Program,
         fresh: Fresh,
         inputs_of: &[Vec<usize>],
@@ -136,6 +142,7 @@ impl Material {
         let mut m = Material {
             me,
             n,
+            nonce,
             r: fresh.r,
             lam: vec![false; wires],
             key0: vec![Block::ZERO; wires],
@@ -249,11 +256,13 @@ impl Material {
     }
 }
 
-/// Tweak of the bit OT of gate g in the instance "recv receives from send".
-fn bit_tweak(g: usize, recv: PartyId, send: PartyId) -> Block {
-    tweak(
+/// Tweak of the bit OT of gate g in the instance "recv receives from send" of the garbling
+/// with tweak nonce `nonce`.
+fn bit_tweak(nonce: u64, g: usize, recv: PartyId, send: PartyId) -> Block {
+    tweak_in(
         domain::BIT_OT,
-        ((g as u128) << 16) | ((recv as u128) << 8) | send as u128,
+        nonce,
+        ((g as u64) << 16) | ((recv as u64) << 8) | send as u64,
     )
 }
 
@@ -267,7 +276,7 @@ impl Material {
         let x1: Vec<Block> = x0.iter().map(|&x| x ^ self.r).collect();
         let mut h0 = vec![Block::ZERO; ands.len()];
         let mut h1 = vec![Block::ZERO; ands.len()];
-        let tw = |g: usize| bit_tweak(g, recv, self.me);
+        let tw = |g: usize| bit_tweak(self.nonce, g, recv, self.me);
         fixed_aes().hash_many(&x0, tw, &mut h0);
         fixed_aes().hash_many(&x1, tw, &mut h1);
         let d = ands
@@ -285,7 +294,7 @@ impl Material {
         let ands: Vec<_> = p.ands().collect();
         let x: Vec<Block> = ands.iter().map(|g| self.t[send][g.a as usize]).collect();
         let mut h = vec![Block::ZERO; ands.len()];
-        fixed_aes().hash_many(&x, |g| bit_tweak(g, self.me, send), &mut h);
+        fixed_aes().hash_many(&x, |g| bit_tweak(self.nonce, g, self.me, send), &mut h);
         ands.iter()
             .enumerate()
             .map(|(g, op)| h[g].lsb() ^ (self.lam[op.a as usize] & d[g]))
@@ -302,12 +311,14 @@ impl Material {
     }
 }
 
-/// PRF tweak: gate g, key index j, row r = 2 alpha + beta, side (0 = wire a, 1 = wire b).
+/// PRF tweak: garbling nonce, gate g, key index j, row r = 2 alpha + beta, side (0 = wire a,
+/// 1 = wire b). Unique within a garbling (g < 2^40, j < 64); the nonce separates garblings.
 #[inline(always)]
-pub(super) fn prf_tweak(g: usize, j: usize, row: usize, side: usize) -> Block {
-    tweak(
+pub(super) fn prf_tweak(nonce: u64, g: usize, j: usize, row: usize, side: usize) -> Block {
+    tweak_in(
         domain::BMR_PRF,
-        ((g as u128) << 9) | ((j as u128) << 3) | ((side as u128) << 2) | row as u128,
+        nonce,
+        ((g as u64) << 9) | ((j as u64) << 3) | ((side as u64) << 2) | row as u64,
     )
 }
 
@@ -342,9 +353,9 @@ impl Material {
                     for j in 0..n {
                         let i = k * per_gate + (row * n + j) * 2;
                         xs[i] = ka ^ self.r.select(al);
-                        tws[i] = prf_tweak(g, j, row, 0);
+                        tws[i] = prf_tweak(self.nonce, g, j, row, 0);
                         xs[i + 1] = kb ^ self.r.select(be);
-                        tws[i + 1] = prf_tweak(g, j, row, 1);
+                        tws[i + 1] = prf_tweak(self.nonce, g, j, row, 1);
                     }
                 }
             }

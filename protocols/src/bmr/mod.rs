@@ -7,7 +7,7 @@
 //! | BLO16 | here |
 //! | --- | --- |
 //! | per-party offset `R^i`, keys `k^i_{w,0}`, mask shares `lambda^i_w` | `material.rs` (`Fresh`) |
-//! | products `lambda^i R^j` by OT | IKNP correlated OT with correlation `R^j` (`ot`), round 2 |
+//! | products `lambda^i R^j` by OT | IKNP correlated OT with correlation `R^j` (`ot`), round 2; base OTs in round 1 or once per session (`setup.rs`) |
 //! | products `lambda_a lambda_b` by OT | bit OT from the same COTs (Gilboa), round 3 |
 //! | `lambda_a lambda_b R^j` | derandomized random COT, round 4 |
 //! | garbled row shares with PRF `F_k(g, j, row)` | `Material::table_share` (fixed-key-AES hash) |
@@ -21,6 +21,11 @@
 //! - `material.rs`: a garbler's secrets and local computations (propagation, bit OT, rows).
 //! - `offline.rs`: [`OfflineParty`], rounds 1-5 (message intake), ends in a [`Prepared`];
 //!   `rounds.rs`: what each round computes once complete.
+//! - `setup.rs`: [`OtSetup`] -> [`PairwiseOt`], the session's pairwise base OTs (one round),
+//!   from which [`OfflineParty::with_setup`] draws fresh IKNP extensions per garbling (round 1
+//!   skipped); why a session-wide offset `R^i` is fine is argued there.
+//! - `known.rs`: inputs known in preprocessing ([`BmrConfig::offline`],
+//!   [`OfflineParty::provide_inputs`]): their masked bits and keys reach the evaluator offline.
 //! - `prepared.rs`: [`Prepared`], serializable, consumed by the online phase.
 //! - `online.rs`: [`OnlineParty`], rounds 1-3 of the online phase.
 //! - `eval.rs`: the evaluator's BMR evaluation.
@@ -84,31 +89,36 @@
 //! # Costs (n garblers, per AND gate)
 //! Offline, per garbler: 2 COTs with each other garbler (32 bytes each way of IKNP columns) plus
 //! 2 bits; the table share `4 n` blocks to the evaluator (none if it is the evaluator). Work: `8n`
-//! hashes (rows) + 4 (bit OTs) per peer. Online: evaluator `2 n^2` hashes per AND; traffic is
-//! independent of the circuit size except for inputs (16 bytes per input wire per garbler) and
-//! outputs (1 bit).
+//! hashes (rows) + 4 (bit OTs) per peer. Base OTs: 128 per ordered pair per garbling, or once
+//! per session with a setup. Online: evaluator `2 n^2` hashes per AND; traffic is independent
+//! of the circuit size except for inputs (16 bytes per online input wire per garbler; offline
+//! input wires cost the same in preprocessing instead) and outputs (1 bit).
 //!
 //! # Security notes
 //! Semi-honest only: nothing checks that a garbler's table share is consistent (the evaluator's
-//! lsb agreement check catches only accidents). The hash is the one of `gc::hash`. A
-//! [`Prepared`] must be used at most once.
+//! lsb agreement check catches only accidents). The hash is the one of `gc::hash`; every tweak
+//! carries the garbling's nonce ([`BmrConfig::tweak_nonce`]). A [`Prepared`] must be used at
+//! most once; a garbling id at most once per [`PairwiseOt`] (enforced).
 
 mod config;
 pub mod driver;
 mod eval;
+mod known;
 mod material;
 mod msg;
 mod offline;
 mod online;
 mod prepared;
 mod rounds;
+mod setup;
 
-pub use config::{owners_round_robin, BmrConfig, MAX_GARBLERS};
+pub use config::{owners_round_robin, BmrConfig, MAX_AND, MAX_GARBLERS};
 pub use eval::evaluate;
 pub use msg::{BmrMsg, Body, Outgoing};
 pub use offline::OfflineParty;
 pub use online::OnlineParty;
 pub use prepared::{GarblerPrep, Prepared};
+pub use setup::{OtSetup, PairwiseOt, SetupMsg, SetupOutgoing, MAX_SETUPS_PER_PEER};
 
 use crate::circuit::PartyId;
 
@@ -146,6 +156,14 @@ pub enum BmrError {
     NotFinished { round: usize },
     #[error("party failed earlier in this session")]
     Failed,
+    #[error("no OT setup with party {peer} (yet)")]
+    MissingPair { peer: PartyId },
+    #[error("garbling id used before with this OT setup (its extensions would repeat)")]
+    GarblingReused,
+    #[error("OT setup answer from party {from} does not answer this party's pending half")]
+    StaleSetup { from: PartyId },
+    #[error("too many {what} (limit {limit})")]
+    Limit { what: &'static str, limit: usize },
     #[error("internal state error: {0}")]
     Internal(&'static str),
     #[error(transparent)]

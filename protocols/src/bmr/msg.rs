@@ -40,9 +40,15 @@ pub enum Body {
         tables: Vec<Block>,
         output_masks: PackedBits,
     },
-    /// Online (1), input owner -> garblers: masked input bits `x ^ lambda` of its wires.
+    /// Offline, input owner -> garblers: masked bits `x ^ lambda` of its input wires whose
+    /// values it fixed in preprocessing (`BmrConfig::offline`), any time after the start.
+    OfflineInputs(PackedBits),
+    /// Offline, garbler -> evaluator: its keys of the active values of all offline input wires.
+    OfflineKeys(#[serde(with = "blocks_bytes")] Vec<Block>),
+    /// Online (1), input owner -> garblers: masked input bits `x ^ lambda` of its online wires.
     MaskedInputs(PackedBits),
-    /// Online (2), garbler -> evaluator: its keys of the active values of all input wires.
+    /// Online (2), garbler -> evaluator: its keys of the active values of all online input
+    /// wires.
     InputKeys(#[serde(with = "blocks_bytes")] Vec<Block>),
     /// Online (3), evaluator -> output owner: masked output values of the owner's wires.
     Outputs(PackedBits),
@@ -57,13 +63,16 @@ impl Body {
             Body::BitOt(_) => "offline 3 (bit products)",
             Body::Derand(_) => "offline 4 (derandomization)",
             Body::Final { .. } => "offline 5 (tables and output masks)",
+            Body::OfflineInputs(_) => "offline (masked inputs known in preprocessing)",
+            Body::OfflineKeys(_) => "offline (keys of inputs known in preprocessing)",
             Body::MaskedInputs(_) => "online 1 (masked inputs)",
             Body::InputKeys(_) => "online 2 (input keys)",
             Body::Outputs(_) => "online 3 (outputs)",
         }
     }
 
-    /// Offline round number (1..=5), or online round number + 10.
+    /// Offline round number (1..=5; 6 and 7 for the offline inputs and their keys, which
+    /// run beside rounds 2-5), or online round number + 10.
     pub fn round_index(&self) -> usize {
         match self {
             Body::Base { .. } => 1,
@@ -71,6 +80,8 @@ impl Body {
             Body::BitOt(_) => 3,
             Body::Derand(_) => 4,
             Body::Final { .. } => 5,
+            Body::OfflineInputs(_) => 6,
+            Body::OfflineKeys(_) => 7,
             Body::MaskedInputs(_) => 11,
             Body::InputKeys(_) => 12,
             Body::Outputs(_) => 13,

@@ -10,7 +10,8 @@
 //!     ...then every garbler computes its share of all garbled rows
 //! (5) Final    table share -> evaluator, output-mask shares -> output owners
 //! ```
-//! An evaluator that is not a garbler only waits for (5). Messages may arrive early by at most
+//! A garbling drawn from the session's OT setup ([`OfflineParty::with_setup`]) skips (1) and
+//! starts by sending its (2) columns. An evaluator that is not a garbler only waits for (5). Messages may arrive early by at most
 //! one round (a peer cannot get further ahead); they wait in a bounded inbox (one slot per round
 //! and peer). Wrong session, wrong sender, duplicates, other rounds and wrong lengths are typed
 //! errors that leave the state unchanged; a failure while completing a round (an invalid point,
@@ -21,9 +22,11 @@ use std::sync::Arc;
 use rand::{CryptoRng, Rng};
 
 use super::config::BmrConfig;
+use super::known::{InputMaterial, Known};
 use super::material::{Fresh, Material};
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::{GarblerPrep, Prepared};
+use super::setup::PairwiseOt;
 use super::{BmrError, Result};
 use crate::circuit::{Circuit, PartyId, Program};
 use crate::gc::block::{Block, PackedBits};
@@ -38,6 +41,25 @@ pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8;
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     out
+}
+
+/// A garbler's input-wire secrets, copied at the start (the offline inputs need them before
+/// the garbling completes).
+fn input_material(fresh: &Fresh, program: &Program) -> InputMaterial {
+    let n_in = program.num_inputs as usize;
+    InputMaterial {
+        offset: fresh.r,
+        key0: fresh.key0[..n_in].to_vec(),
+        lam: fresh.lam[..n_in].to_vec(),
+    }
+}
+
+fn msg_of(cfg: &BmrConfig, me: PartyId, body: Body) -> BmrMsg {
+    BmrMsg {
+        session: cfg.session,
+        from: me,
+        body,
+    }
 }
 
 pub(super) enum Phase {
@@ -84,6 +106,8 @@ pub struct OfflineParty {
     /// Output owner: XOR of the mask shares of its output wires so far.
     pub(super) out_masks: Vec<bool>,
     pub(super) garbler_prep: Option<GarblerPrep>,
+    /// Inputs known in preprocessing (`known.rs`).
+    pub(super) known: Known,
 }
 
 impl OfflineParty {
@@ -105,14 +129,12 @@ impl OfflineParty {
         program: Arc<Program>,
         me: PartyId,
     ) -> Result<(Self, Vec<Outgoing>)> {
-        cfg.check_program(&program)?;
-        if me >= cfg.num_parties() {
-            return Err(BmrError::UnknownParty { party: me });
-        }
+        Self::check_start(&cfg, &program, me)?;
         let n = cfg.garblers;
         let mut out = Vec::new();
         let phase = if cfg.is_garbler(me) {
-            let fresh = Fresh::sample(rng, me, &cfg, &program);
+            let offset = Block(Block::random(rng).0 | 1);
+            let fresh = Fresh::sample(rng, me, &cfg, &program, offset);
             let mut recv = Vec::with_capacity(n);
             let mut send = Vec::with_capacity(n);
             for p in 0..n {
@@ -126,30 +148,85 @@ impl OfflineParty {
                     IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
                 recv.push(Some(rs));
                 send.push(Some(ss));
-                out.push((
-                    p,
-                    BmrMsg {
-                        session: cfg.session,
-                        from: me,
-                        body: Body::Base {
-                            ot_sender,
-                            ot_receiver,
-                        },
-                    },
-                ));
+                let body = Body::Base {
+                    ot_sender,
+                    ot_receiver,
+                };
+                out.push((p, msg_of(&cfg, me, body)));
             }
             Phase::Base { fresh, recv, send }
         } else {
             Phase::Garbled
         };
+        let round = if cfg.is_garbler(me) { 1 } else { 5 };
+        let mat = match &phase {
+            Phase::Base { fresh, .. } => Some(input_material(fresh, &program)),
+            _ => None,
+        };
+        let mut party = Self::init(cfg, program, me, phase, round, mat);
+        out.extend(party.advance()?);
+        Ok((party, out))
+    }
+
+    /// Starts party `me` of a garbling drawn from the session's pairwise OT setup: no base OTs
+    /// (round 1 is skipped), fresh IKNP extensions derived for this garbling's id (refused if
+    /// the id was drawn from `setup` before), and the session's offset `R^me` (see
+    /// `setup.rs` for why a fixed offset is fine). The first messages are the round-2 IKNP
+    /// columns. An evaluator that does not garble ignores `setup`.
+    pub fn with_setup<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        cfg: BmrConfig,
+        program: Arc<Program>,
+        me: PartyId,
+        setup: &mut PairwiseOt,
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        Self::check_start(&cfg, &program, me)?;
+        if !cfg.is_garbler(me) {
+            let party = Self::init(cfg, program, me, Phase::Garbled, 5, None);
+            return Ok((party, Vec::new()));
+        }
+        if setup.garblers() != cfg.garblers || setup.party() != me {
+            return Err(BmrError::Config(format!(
+                "OT setup of party {} among {} garblers used by party {me} among {}",
+                setup.party(),
+                setup.garblers(),
+                cfg.garblers
+            )));
+        }
+        let ext = setup.extensions(&cfg.session)?;
+        let fresh = Fresh::sample(rng, me, &cfg, &program, setup.offset());
+        let mat = Some(input_material(&fresh, &program));
+        let mut party = Self::init(cfg, program, me, Phase::Garbled, 2, mat);
+        let out = party.start_extend(fresh, ext.receivers, ext.senders)?;
+        Ok((party, out))
+    }
+
+    fn check_start(cfg: &BmrConfig, program: &Program, me: PartyId) -> Result<()> {
+        cfg.check_program(program)?;
+        if me >= cfg.num_parties() {
+            return Err(BmrError::UnknownParty { party: me });
+        }
+        Ok(())
+    }
+
+    fn init(
+        cfg: BmrConfig,
+        program: Arc<Program>,
+        me: PartyId,
+        phase: Phase,
+        round: usize,
+        mat: Option<InputMaterial>,
+    ) -> Self {
+        let n = cfg.garblers;
+        let known = Known::new(&cfg, me, mat);
         let tables = if me == cfg.evaluator {
             vec![Block::ZERO; cfg.table_len(&program)]
         } else {
             Vec::new()
         };
         let out_masks = vec![false; cfg.outputs_of(me).len()];
-        let mut party = OfflineParty {
-            round: if cfg.is_garbler(me) { 1 } else { 5 },
+        OfflineParty {
+            round,
             inbox: (0..4).map(|_| vec![None; n]).collect(),
             finals: vec![false; n],
             cfg,
@@ -159,14 +236,23 @@ impl OfflineParty {
             tables,
             out_masks,
             garbler_prep: None,
-        };
-        out.extend(party.advance()?);
-        Ok((party, out))
+            known,
+        }
     }
 
-    /// Whether the offline phase is complete for this party.
+    /// The owner fixes the values of its offline input wires (`BmrConfig::offline`, its
+    /// wires in order), at any time after the start; their masked bits and keys reach the
+    /// evaluator in the offline phase (`known.rs`). Returns the messages to send.
+    pub fn provide_inputs(&mut self, bits: &[bool]) -> Result<Vec<Outgoing>> {
+        if matches!(self.phase, Phase::Failed) {
+            return Err(BmrError::Failed);
+        }
+        self.known.provide(&self.cfg, self.me, bits)
+    }
+
+    /// Whether the offline phase is complete for this party (garbling and offline inputs).
     pub fn is_done(&self) -> bool {
-        self.round == 6
+        self.round == 6 && self.known.is_complete()
     }
 
     /// The current round (1..=5, 6 when complete).
@@ -184,6 +270,7 @@ impl OfflineParty {
         match r {
             1..=4 => self.store(from, r, msg.body)?,
             5 => self.take_final(from, msg.body)?,
+            6 | 7 => return self.known.handle(&self.cfg, self.me, from, msg.body),
             _ => return Err(self.wrong_round(&msg.body)),
         }
         self.advance()
@@ -339,14 +426,7 @@ impl OfflineParty {
     }
 
     pub(super) fn msg(&self, to: PartyId, body: Body) -> Outgoing {
-        (
-            to,
-            BmrMsg {
-                session: self.cfg.session,
-                from: self.me,
-                body,
-            },
-        )
+        (to, msg_of(&self.cfg, self.me, body))
     }
 
     pub(super) fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
@@ -366,11 +446,12 @@ impl OfflineParty {
     }
 
     /// The preprocessed material, once complete.
-    pub fn into_prepared(self) -> Result<Prepared> {
-        if self.round != 6 {
+    pub fn into_prepared(mut self) -> Result<Prepared> {
+        if !self.is_done() {
             return Err(BmrError::NotFinished { round: self.round });
         }
         Ok(Prepared {
+            offline_keys: std::mem::take(&mut self.known.keys),
             tables: if self.me == self.cfg.evaluator {
                 Some(self.tables)
             } else {

@@ -1,8 +1,10 @@
 //! The online phase of BMR as a sans-IO state machine, built from a [`Prepared`] (consumed).
 //!
 //! ```text
-//! (1) MaskedInputs  input owner p -> every other garbler: Lambda_w = x_w ^ lambda_w, p's wires
-//! (2) InputKeys     every garbler j -> evaluator: k^j_{w,Lambda_w} for all input wires
+//! (1) MaskedInputs  input owner p -> every other garbler: Lambda_w = x_w ^ lambda_w, p's
+//!                   online wires
+//! (2) InputKeys     every garbler j -> evaluator: k^j_{w,Lambda_w} for all online input wires
+//!                   (the offline wires' keys are in the evaluator's Prepared, `known.rs`)
 //!     evaluator: BMR evaluation (eval.rs) -> Lambda of the output wires
 //! (3) Outputs       evaluator -> each output owner: Lambda of its output wires
 //!     owner: v = Lambda ^ lambda (its output masks from the offline phase)
@@ -24,6 +26,8 @@ pub struct OnlineParty {
     prep: Prepared,
     program: Arc<Program>,
     me: PartyId,
+    /// The input wires whose values arrive online, in order.
+    online: Vec<usize>,
     /// Garbler: the external values of the input wires known so far.
     masked: Vec<bool>,
     /// Garbler: which input owners' masked bits arrived (own included).
@@ -38,7 +42,8 @@ pub struct OnlineParty {
 }
 
 impl OnlineParty {
-    /// Starts the online phase with this party's input bits (for its input wires, in order).
+    /// Starts the online phase with this party's input bits (for its online input wires, in
+    /// order; `BmrConfig::split_own_inputs` separates them from the offline ones).
     pub fn new(
         prep: Prepared,
         circuit: &Circuit,
@@ -61,7 +66,7 @@ impl OnlineParty {
         prep.validate(&program)?;
         let cfg = &prep.config;
         let me = prep.party;
-        let mine = cfg.inputs_of(me);
+        let mine = cfg.online_inputs_of(me);
         if inputs.len() != mine.len() {
             return Err(BmrError::Length {
                 what: "input bits",
@@ -71,15 +76,20 @@ impl OnlineParty {
         }
         let n_in = program.num_inputs as usize;
         let n = cfg.garblers;
+        let online = cfg.online_wires();
+        let mut keys = Vec::new();
+        if me == cfg.evaluator {
+            keys = vec![Block::ZERO; n_in * n];
+            for (i, &w) in cfg.offline_wires().iter().enumerate() {
+                keys[w * n..(w + 1) * n].copy_from_slice(&prep.offline_keys[i * n..(i + 1) * n]);
+            }
+        }
         let mut party = OnlineParty {
             masked: vec![false; n_in],
-            have_masked: (0..n).map(|p| !cfg.input_owners.contains(&p)).collect(),
+            have_masked: (0..n).map(|p| cfg.online_inputs_of(p).is_empty()).collect(),
             keys_sent: !cfg.is_garbler(me),
-            keys: if me == cfg.evaluator {
-                vec![Block::ZERO; n_in * n]
-            } else {
-                Vec::new()
-            },
+            keys,
+            online,
             have_keys: vec![false; n],
             evaluated: me != cfg.evaluator,
             output: if cfg.outputs_of(me).is_empty() {
@@ -155,16 +165,14 @@ impl OnlineParty {
             got: body.round(),
         };
         match msg.body {
-            Body::MaskedInputs(bits)
-                if cfg.is_garbler(self.me) && cfg.input_owners.contains(&from) =>
-            {
+            Body::MaskedInputs(bits) if cfg.is_garbler(self.me) && cfg.is_garbler(from) => {
+                let wires = cfg.online_inputs_of(from);
                 if self.have_masked[from] {
                     return Err(BmrError::Duplicate {
                         from,
                         round: "online 1 (masked inputs)",
                     });
                 }
-                let wires = cfg.inputs_of(from);
                 expect("masked input bits", wires.len(), bits.len())?;
                 for (i, &w) in wires.iter().enumerate() {
                     self.masked[w] = bits.get(i);
@@ -178,8 +186,7 @@ impl OnlineParty {
                         round: "online 2 (input keys)",
                     });
                 }
-                let n_in = self.program.num_inputs as usize;
-                expect("input keys", n_in, keys.len())?;
+                expect("input keys", self.online.len(), keys.len())?;
                 self.place_keys(from, &keys);
             }
             Body::Outputs(bits) if from == cfg.evaluator && !cfg.outputs_of(self.me).is_empty() => {
@@ -197,9 +204,10 @@ impl OnlineParty {
         self.progress()
     }
 
+    /// Places a garbler's keys of the online wires (in order).
     fn place_keys(&mut self, from: PartyId, keys: &[Block]) {
         let n = self.prep.config.garblers;
-        for (w, &k) in keys.iter().enumerate() {
+        for (&w, &k) in self.online.iter().zip(keys) {
             self.keys[w * n + from] = k;
         }
         self.have_keys[from] = true;
@@ -222,8 +230,8 @@ impl OnlineParty {
                 let keys: Vec<Block> = g
                     .input_keys
                     .iter()
-                    .zip(&self.masked)
-                    .map(|(&k, &m)| k ^ g.offset.select(m))
+                    .zip(&self.online)
+                    .map(|(&k, &w)| k ^ g.offset.select(self.masked[w]))
                     .collect();
                 if self.me == cfg.evaluator {
                     self.place_keys(self.me, &keys);
@@ -243,7 +251,13 @@ impl OnlineParty {
         }
         if !self.evaluated && self.have_keys.iter().all(|&h| h) {
             let tables = self.prep.tables.as_deref().unwrap_or(&[]);
-            let lambda = evaluate(&self.program, cfg.garblers, tables, &self.keys)?;
+            let lambda = evaluate(
+                &self.program,
+                cfg.garblers,
+                cfg.tweak_nonce(),
+                tables,
+                &self.keys,
+            )?;
             for p in (0..cfg.num_parties()).filter(|&p| p != self.me) {
                 let pos = cfg.outputs_of(p);
                 if !pos.is_empty() {

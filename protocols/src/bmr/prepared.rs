@@ -19,10 +19,12 @@ use crate::gc::block::{blocks_bytes, Block, PackedBits};
 pub struct GarblerPrep {
     /// Its free-XOR offset `R^i` (secret).
     pub offset: Block,
-    /// `k^i_{w,0}` of every input wire (secret); the online key is `k ^ Lambda_w R^i`.
+    /// `k^i_{w,0}` of every online input wire (secret; wire order, `BmrConfig::online_wires`);
+    /// the online key is `k ^ Lambda_w R^i`.
     #[serde(with = "blocks_bytes")]
     pub input_keys: Vec<Block>,
-    /// `lambda_w` of its own input wires (secret; it masks the input bits it will broadcast).
+    /// `lambda_w` of its own online input wires (secret; it masks the input bits it will
+    /// broadcast).
     #[zeroize(skip)]
     pub input_masks: PackedBits,
 }
@@ -39,6 +41,11 @@ pub struct Prepared {
     pub tables: Option<Vec<Block>>,
     /// `lambda_w` of the output wires this party owns, in output order.
     pub output_masks: PackedBits,
+    /// Evaluator: every garbler's key of the active value of each offline input wire
+    /// (`keys[i * n + j]` for the i-th offline wire), received in preprocessing. Empty for the
+    /// other parties and when every input arrives online.
+    #[serde(default, with = "blocks_bytes")]
+    pub offline_keys: Vec<Block>,
 }
 
 impl Prepared {
@@ -49,13 +56,13 @@ impl Prepared {
         if self.party >= cfg.num_parties() {
             return Err(BmrError::UnknownParty { party: self.party });
         }
-        let n_in = program.num_inputs as usize;
+        cfg.check_program(program)?;
         match (&self.garbler, cfg.is_garbler(self.party)) {
             (Some(g), true) => {
-                len("input keys", n_in, g.input_keys.len())?;
+                len("input keys", cfg.online_wires().len(), g.input_keys.len())?;
                 len(
                     "own input masks",
-                    cfg.inputs_of(self.party).len(),
+                    cfg.online_inputs_of(self.party).len(),
                     g.input_masks.len(),
                 )?;
                 if !g.offset.lsb() {
@@ -69,6 +76,12 @@ impl Prepared {
                 ))
             }
         }
+        let offline = if self.party == cfg.evaluator {
+            cfg.offline_wires().len() * cfg.garblers
+        } else {
+            0
+        };
+        len("offline input keys", offline, self.offline_keys.len())?;
         match (&self.tables, self.party == cfg.evaluator) {
             (Some(t), true) => len("garbled table blocks", cfg.table_len(program), t.len())?,
             (None, false) => {}

@@ -8,7 +8,7 @@ use super::prepared::GarblerPrep;
 use super::{BmrError, Result};
 use crate::circuit::PartyId;
 use crate::gc::block::{Block, PackedBits};
-use crate::ot::{IknpReceiverSetup, IknpSender, IknpSenderSetup};
+use crate::ot::{IknpReceiver, IknpReceiverSetup, IknpSender, IknpSenderSetup};
 
 /// The body a peer sent for the round being completed.
 fn take(bodies: &mut [Option<Body>], p: PartyId) -> Result<Body> {
@@ -50,10 +50,8 @@ impl OfflineParty {
         mut send: Vec<Option<IknpSenderSetup>>,
     ) -> Result<Vec<Outgoing>> {
         let n = self.cfg.garblers;
-        let choices = fresh.choices();
+        let mut receivers: Vec<Option<IknpReceiver>> = (0..n).map(|_| None).collect();
         let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
-        let mut rows_t = vec![Vec::new(); n];
-        let mut out = Vec::new();
         for p in self.peers() {
             let Body::Base {
                 ot_sender,
@@ -64,8 +62,27 @@ impl OfflineParty {
             };
             let rs = recv[p].take().ok_or(BmrError::Internal("receiver setup"))?;
             let ss = send[p].take().ok_or(BmrError::Internal("sender setup"))?;
-            let mut receiver = rs.finish(&ot_receiver)?;
+            receivers[p] = Some(rs.finish(&ot_receiver)?);
             senders[p] = Some(ss.finish(&ot_sender)?);
+        }
+        self.start_extend(fresh, receivers, senders)
+    }
+
+    /// Start of (2): extend with this party's choices as receiver from every peer (the sender
+    /// side waits for the peers' columns).
+    pub(super) fn start_extend(
+        &mut self,
+        fresh: Fresh,
+        mut receivers: Vec<Option<IknpReceiver>>,
+        senders: Vec<Option<IknpSender>>,
+    ) -> Result<Vec<Outgoing>> {
+        let choices = fresh.choices();
+        let mut rows_t = vec![Vec::new(); self.cfg.garblers];
+        let mut out = Vec::new();
+        for p in self.peers() {
+            let receiver = receivers[p]
+                .as_mut()
+                .ok_or(BmrError::Internal("receiver"))?;
             let (ext, t, _) = receiver.extend(&choices);
             rows_t[p] = t;
             out.push(self.msg(p, Body::Extend(ext)));
@@ -99,7 +116,16 @@ impl OfflineParty {
                 .0;
         }
         let c = fresh.c.clone();
-        let mat = Material::build(self.me, &self.program, fresh, &inputs_of, rows_t, rows_q);
+        let nonce = self.cfg.tweak_nonce();
+        let mat = Material::build(
+            self.me,
+            nonce,
+            &self.program,
+            fresh,
+            &inputs_of,
+            rows_t,
+            rows_q,
+        );
         // This party's own term lambda^me_a lambda^me_b, then its sender shares.
         let mut mu: Vec<bool> = self
             .program
@@ -199,16 +225,21 @@ impl OfflineParty {
             .iter_mut()
             .enumerate()
             .for_each(|(i, m)| *m ^= own.get(i));
-        let n_in = self.program.num_inputs as usize;
+        // Only the online input wires: the offline ones went to the evaluator (`known.rs`).
         let mine: Vec<bool> = self
             .cfg
-            .inputs_of(self.me)
+            .online_inputs_of(self.me)
             .iter()
             .map(|&w| mat.lam[w])
             .collect();
         self.garbler_prep = Some(GarblerPrep {
             offset: mat.r,
-            input_keys: mat.key0[..n_in].to_vec(),
+            input_keys: self
+                .cfg
+                .online_wires()
+                .iter()
+                .map(|&w| mat.key0[w])
+                .collect(),
             input_masks: PackedBits::from_bools(&mine),
         });
         out

@@ -69,6 +69,19 @@ pub fn tweak(domain: u8, index: u128) -> Block {
     Block((u128::from(domain) << 120) | (index & ((1u128 << 120) - 1)))
 }
 
+/// A tweak of one protocol instance among many that share an offset: domain byte on top, then
+/// a 56-bit instance nonce, then a 64-bit index. BMR garblings drawn from one OT setup share
+/// each garbler's offset for the whole session; the nonce (derived from the garbling id) keeps
+/// their tweaks apart, so no (input, tweak) pair of one garbling recurs in another.
+#[inline(always)]
+pub fn tweak_in(domain: u8, nonce: u64, index: u64) -> Block {
+    Block(
+        (u128::from(domain) << 120)
+            | (u128::from(nonce & ((1u64 << 56) - 1)) << 64)
+            | u128::from(index),
+    )
+}
+
 /// The linear orthomorphism `sigma(xL || xR) = (xL ^ xR) || xL`.
 #[inline(always)]
 pub fn sigma(x: Block) -> Block {

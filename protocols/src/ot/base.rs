@@ -118,7 +118,19 @@ impl BaseOtSender {
     }
 
     /// Finishes with the receiver's message: `(m0, m1)` per OT.
-    pub fn finish(self, msg: &BaseReceiverMsg) -> Result<Vec<[Block; 2]>> {
+    pub fn finish(&self, msg: &BaseReceiverMsg) -> Result<Vec<[Block; 2]>> {
+        self.finish_with_sid(&self.sid, msg)
+    }
+
+    /// [`BaseOtSender::finish`] in session `sid` instead of the one given to `new`: for setups
+    /// in which the receiver picks the session id and sends it along (A does not depend on
+    /// it, so the sender's message can leave before the id is known). The state is not
+    /// consumed: a refused message leaves the sender able to finish with another one.
+    pub fn finish_with_sid(
+        &self,
+        sid: &[u8; 16],
+        msg: &BaseReceiverMsg,
+    ) -> Result<Vec<[Block; 2]>> {
         if msg.r.len() != self.count {
             return Err(OtError::Length {
                 what: "base OT receiver points",
@@ -130,11 +142,11 @@ impl BaseOtSender {
         for (i, r) in msg.r.iter().enumerate() {
             let r0 = decode(&r.0, "r_0")?;
             let r1 = decode(&r.1, "r_1")?;
-            let p0 = *self.a * (r0 + hash_to_group(&self.sid, i, &r.1));
-            let p1 = *self.a * (r1 + hash_to_group(&self.sid, i, &r.0));
+            let p0 = *self.a * (r0 + hash_to_group(sid, i, &r.1));
+            let p1 = *self.a * (r1 + hash_to_group(sid, i, &r.0));
             out.push([
-                kdf(&self.sid, i, &self.a_bytes, r, &p0),
-                kdf(&self.sid, i, &self.a_bytes, r, &p1),
+                kdf(sid, i, &self.a_bytes, r, &p0),
+                kdf(sid, i, &self.a_bytes, r, &p1),
             ]);
         }
         Ok(out)
@@ -175,8 +187,9 @@ impl BaseOtReceiver {
         (BaseOtReceiver { sid, b, r }, msg)
     }
 
-    /// Finishes with the sender's message: `m_c` per OT.
-    pub fn finish(self, msg: &BaseSenderMsg) -> Result<Vec<Block>> {
+    /// Finishes with the sender's message: `m_c` per OT (the state is not consumed: a refused
+    /// message leaves the receiver able to finish with another one).
+    pub fn finish(&self, msg: &BaseSenderMsg) -> Result<Vec<Block>> {
         let a = decode(&msg.a, "A")?;
         if a == RistrettoPoint::identity() {
             return Err(OtError::BadPoint {

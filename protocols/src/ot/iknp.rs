@@ -15,6 +15,10 @@
 //! `H(t_i)` with the correlation-robust hash of `gc::hash` (tweak = global OT index).
 //! Private: `delta`, the seeds, `r`. Public: the columns `u` (16 bytes per OT).
 //!
+//! Reuse: [`IknpReceiverBase`] / [`IknpSenderBase`] keep the base-OT outputs and derive one
+//! independent extension per nonce (`extension_seed`), so a pair of parties runs its 128 base
+//! OTs once per session and every later protocol instance extends with its own nonce.
+//!
 //! `delta` is chosen by the sender: garbling uses its free-XOR offset (lsb 1), so the rows are
 //! directly the label correlation (127 bits of the offset stay secret).
 
@@ -146,6 +150,107 @@ impl IknpReceiverSetup {
             ctr: 0,
             next_index: 0,
         })
+    }
+}
+
+/// The base OTs of an extension receiver, kept to derive any number of independent
+/// extensions ([`IknpReceiverBase::extension`]): the base OTs run once per pair of parties and
+/// session, each extension gets its own PRG streams (zeroized on drop).
+#[derive(zeroize::ZeroizeOnDrop)]
+pub struct IknpReceiverBase {
+    seeds: Vec<[Block; 2]>,
+}
+
+/// The base OTs of an extension sender (its correlation `delta` = its base-OT choices and the
+/// seeds it received), kept to derive any number of extensions (zeroized on drop).
+#[derive(zeroize::ZeroizeOnDrop)]
+pub struct IknpSenderBase {
+    delta: Block,
+    seeds: Vec<Block>,
+}
+
+/// The seed of column `j` of the extension `nonce`: `BLAKE3-derive("seco iknp extension seed
+/// v1"; nonce, j, seed)`, i.e. a PRF keyed by the base-OT seed. Both ends derive the same seed
+/// from `k_j^{s_j}`; extensions with distinct nonces get independent streams, as if one long
+/// PRG output had been cut into pieces, which is what IKNP's security allows (one set of base
+/// OTs, one correlation `delta`, any number of extension calls).
+fn extension_seed(seed: Block, nonce: &[u8; 16], j: usize) -> Block {
+    let mut h = blake3::Hasher::new_derive_key("seco iknp extension seed v1");
+    h.update(nonce);
+    h.update(&(j as u64).to_le_bytes());
+    h.update(&seed.to_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    Block::from_bytes(out)
+}
+
+fn check_kappa(what: &'static str, actual: usize) -> Result<()> {
+    if actual != KAPPA {
+        return Err(OtError::Length {
+            what,
+            expected: KAPPA,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+impl IknpReceiverBase {
+    /// From the base-OT sender's outputs `(k_j^0, k_j^1)`, `j < 128`.
+    pub fn new(seeds: Vec<[Block; 2]>) -> Result<Self> {
+        check_kappa("base OT seed pairs", seeds.len())?;
+        Ok(Self { seeds })
+    }
+
+    /// A fresh extension receiver for `nonce`. A nonce must be used at most once per base
+    /// (two extensions with one nonce would reveal the XOR of their choice vectors).
+    pub fn extension(&self, nonce: &[u8; 16]) -> IknpReceiver {
+        let prgs = self
+            .seeds
+            .iter()
+            .enumerate()
+            .map(|(j, [k0, k1])| {
+                [
+                    Prg::new(extension_seed(*k0, nonce, j)),
+                    Prg::new(extension_seed(*k1, nonce, j)),
+                ]
+            })
+            .collect();
+        IknpReceiver {
+            prgs,
+            ctr: 0,
+            next_index: 0,
+        }
+    }
+}
+
+impl IknpSenderBase {
+    /// From the base-OT receiver's choices `delta` and outputs `k_j^{delta_j}`.
+    pub fn new(delta: Block, seeds: Vec<Block>) -> Result<Self> {
+        check_kappa("base OT seeds", seeds.len())?;
+        Ok(Self { delta, seeds })
+    }
+
+    /// The correlation of every extension of this base.
+    pub fn delta(&self) -> Block {
+        self.delta
+    }
+
+    /// A fresh extension sender for `nonce` (the receiver's [`IknpReceiverBase::extension`]
+    /// with the same nonce is its peer).
+    pub fn extension(&self, nonce: &[u8; 16]) -> IknpSender {
+        let prgs = self
+            .seeds
+            .iter()
+            .enumerate()
+            .map(|(j, k)| Prg::new(extension_seed(*k, nonce, j)))
+            .collect();
+        IknpSender {
+            delta: self.delta,
+            prgs,
+            ctr: 0,
+            next_index: 0,
+        }
     }
 }
 

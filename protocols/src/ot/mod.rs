@@ -6,7 +6,8 @@
 //! - `base.rs`: [`BaseOtSender`], [`BaseOtReceiver`] (one round, random OT); why Masny-Rindal
 //!   and not Chou-Orlandi is documented there.
 //! - `iknp.rs`: [`IknpSenderSetup`] / [`IknpSender`], [`IknpReceiverSetup`] / [`IknpReceiver`],
-//!   [`ExtendMsg`]; helpers [`rot_sender`], [`rot_receiver`], [`chosen_encrypt`],
+//!   [`ExtendMsg`]; reusable bases [`IknpSenderBase`] / [`IknpReceiverBase`] (one extension
+//!   per nonce); helpers [`rot_sender`], [`rot_receiver`], [`chosen_encrypt`],
 //!   [`chosen_decrypt`].
 //! - `transpose.rs`: the 128 x m bit-matrix transpose.
 //!
@@ -27,7 +28,8 @@ pub mod transpose;
 pub use base::{BaseOtReceiver, BaseOtSender, BaseReceiverMsg, BaseSenderMsg};
 pub use iknp::{
     chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, ExtendMsg, IknpReceiver,
-    IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA, MAX_EXTEND,
+    IknpReceiverBase, IknpReceiverSetup, IknpSender, IknpSenderBase, IknpSenderSetup, KAPPA,
+    MAX_EXTEND,
 };
 
 /// Errors of the OT protocols.

@@ -54,6 +54,19 @@ impl StageCircuitSpec {
             .collect()
     }
 
+    /// Which input wires are known in preprocessing when `owner` owns the stage's linear
+    /// layer: every wire but the owner's `y` words (its `z = W (x - r) + b + s + u`, computed
+    /// online); the others' `y` are their E2S shares `u`, every `r` is sampled in
+    /// preprocessing (`bmr::BmrConfig::offline`).
+    pub fn known_offline(&self, owner: PartyId) -> Vec<bool> {
+        (0..self.parties)
+            .flat_map(|p| {
+                let y = std::iter::repeat_n(p != owner, self.y_len * self.k);
+                y.chain(std::iter::repeat_n(true, self.r_words(p) * self.k))
+            })
+            .collect()
+    }
+
     /// Party `p`'s input bits from its `y` shares and `r` shares (`r` ignored for the
     /// receiver).
     pub fn encode_inputs(&self, p: PartyId, y: &[u64], r: &[u64]) -> Vec<bool> {

@@ -123,6 +123,7 @@ impl Default for LocalOptions {
 #[derive(Default)]
 struct MemStore {
     keys: Option<Vec<u8>>,
+    session: Option<Vec<u8>>,
     bundles: HashMap<BundleId, Vec<u8>>,
 }
 
@@ -279,6 +280,38 @@ impl LocalDeployment {
         &mut self.servers[i]
     }
 
+    /// Restarts server `i`: its in-memory state is lost, and it resumes from its store (keys,
+    /// session record, bundles) with a fresh RNG seed, sets up its OTs again with the other
+    /// servers, and the router runs until quiet. Messages still queued for the old instance
+    /// are delivered to the new one (as a transport would after a reconnect).
+    pub fn restart_server(&mut self, i: usize, seed: u64) -> Result<()> {
+        let p = Party::Server(i as u16);
+        let old = self.servers.get(i).ok_or(SecoError::Length {
+            what: "server index",
+            expected: self.servers.len(),
+            actual: i,
+        })?;
+        let cfg = old.cfg.clone();
+        let store = self.stores.get(&p);
+        let (keys, record) = match store.map(|s| (&s.keys, &s.session)) {
+            Some((Some(k), Some(r))) => (k.clone(), r.clone()),
+            _ => return Err(SecoError::NotReady(format!("{p} has no stored session"))),
+        };
+        let keys = KeyMaterial::from_bytes(&keys, cfg.param, i as u16)?;
+        let start = Instant::now();
+        let (server, ready) =
+            ServerSession::resume(cfg, keys, &record, party_seed(seed ^ 0x7e57a47, p))?;
+        self.servers[i] = server;
+        self.accounting.entry(p, Phase::Setup).cpu += start.elapsed();
+        self.apply_phase(p, Phase::Setup, ready)?;
+        self.run()
+    }
+
+    /// Whether server `i` is ready for preprocessing (tests).
+    pub fn server_ready(&self, i: usize) -> bool {
+        self.servers.get(i).is_some_and(ServerSession::is_ready)
+    }
+
     /// Bundles stored by a party (tests).
     pub fn stored_bundles(&self, p: Party) -> usize {
         self.stores.get(&p).map_or(0, |s| s.bundles.len())
@@ -412,7 +445,7 @@ impl LocalDeployment {
                     Persist::Bundle { bundle, bytes } => {
                         store.bundles.insert(bundle, bytes);
                     }
-                    Persist::Session(_) => {}
+                    Persist::Session(b) => store.session = Some(b),
                 }
             }
             let taken: Vec<(BundleId, Option<Vec<u8>>)> = ready

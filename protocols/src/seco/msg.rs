@@ -23,6 +23,8 @@ pub enum Phase {
     Session,
     /// Phase 1: collective key generation.
     Keygen,
+    /// Phase 1b: the pairwise OT setup of the servers (once per session, in memory).
+    Setup,
     /// Phase 2: preprocessing (bundles).
     Prep,
     /// Phase 3: online inference and result delivery.
@@ -90,6 +92,13 @@ pub enum Body {
         /// Id of the collective public key.
         key_id: [u8; 32],
     },
+
+    // ---- Phase 1b: pairwise OT setup ----
+    /// Server <-> server: one half of the pair's base OTs (`bmr::SetupMsg`), at session open
+    /// and when a server restarts.
+    OtSetup(Bytes),
+    /// Remote -> G: this server's OT setup with every other server is complete.
+    OtReady,
 
     // ---- Phase 2: preprocessing ----
     /// U -> G: prepare a bundle; `Enc(r_1)` under the collective key (stage 0's input layout).
@@ -221,6 +230,7 @@ impl Body {
             | Body::OpenAck { .. }
             | Body::Welcome { .. } => Phase::Session,
             Body::Keygen(_) | Body::KeyReady { .. } => Phase::Keygen,
+            Body::OtSetup(_) | Body::OtReady => Phase::Setup,
             Body::PrepRequest { .. }
             | Body::PrepStart { .. }
             | Body::InputMask { .. }
@@ -249,6 +259,8 @@ impl Body {
             Body::Welcome { .. } => "Welcome",
             Body::Keygen(_) => "Keygen",
             Body::KeyReady { .. } => "KeyReady",
+            Body::OtSetup(_) => "OtSetup",
+            Body::OtReady => "OtReady",
             Body::PrepRequest { .. } => "PrepRequest",
             Body::PrepStart { .. } => "PrepStart",
             Body::InputMask { .. } => "InputMask",

@@ -1,5 +1,6 @@
 //! The persisted session record: what a server needs to resume a session after a restart
-//! (DESIGN.md s.7): the session id, the user's session public key and the phase reached.
+//! (DESIGN.md s.7): the session id, the user's session public key, the key id and the
+//! sequence-number epoch. The pairwise OT setup is not persisted: a resumed server redoes it.
 //! Bundles are persisted separately; a bundle in preparation at the crash is lost and its
 //! preparation times out (the user asks for another).
 
@@ -25,6 +26,10 @@ pub struct SessionRecord {
     pub user_pk: Bytes,
     /// Id of the collective key the session runs under.
     pub key_id: [u8; 32],
+    /// Sequence-number epoch of the server's messages: 0 at open, +1 at every resume
+    /// (`seq.rs`); records written before epochs existed read as 0.
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 impl SessionRecord {

@@ -32,7 +32,8 @@ pub struct StageGc {
     pub evaluator: usize,
     /// Owner of the next stage: the only party that learns the output.
     pub receiver: usize,
-    /// The BMR configuration with a placeholder session id (the digest is computed once).
+    /// The BMR configuration with a placeholder session id (the digest is computed once);
+    /// every input but the owner's `y` words is fixed in preprocessing.
     pub bmr: BmrConfig,
 }
 
@@ -114,7 +115,8 @@ impl Schedule {
                     let ev = evaluator(spec.owner, receiver, n);
                     let outputs = vec![receiver; circuit.num_outputs()];
                     let bmr =
-                        BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?;
+                        BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
+                            .with_offline_inputs(cspec.known_offline(spec.owner))?;
                     Some(StageGc {
                         bmr,
                         spec: cspec,

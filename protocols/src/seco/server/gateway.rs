@@ -15,6 +15,8 @@ use crate::mhe::{Ciphertext, Layout, ResultCiphertext, S2eAggregator};
 pub(crate) struct GatewayState {
     /// `KeyReady` key id of every remote (index 0 unused).
     key_ready: Vec<Option<[u8; 32]>>,
+    /// Which remotes reported their OT setup complete (index 0 unused).
+    ot_ready: Vec<bool>,
     /// Which servers finished each bundle.
     prep_done: HashMap<BundleId, Vec<bool>>,
     /// Result ciphertexts of each inference, aggregated (shares-to-encryption).
@@ -25,6 +27,7 @@ impl GatewayState {
     pub(crate) fn new(n: usize) -> Self {
         Self {
             key_ready: vec![None; n],
+            ot_ready: vec![false; n],
             prep_done: HashMap::new(),
             results: HashMap::new(),
         }
@@ -39,6 +42,18 @@ impl GatewayState {
             }
             _ => Err(SecoError::Duplicate { from, seq: 0 }),
         }
+    }
+
+    /// A remote's `OtReady`; false if it had reported before.
+    pub(crate) fn record_ot_ready(&mut self, i: usize) -> bool {
+        self.ot_ready
+            .get_mut(i)
+            .is_some_and(|r| !std::mem::replace(r, true))
+    }
+
+    /// Whether every remote reported its OT setup complete.
+    pub(crate) fn all_ot_ready(&self) -> bool {
+        self.ot_ready.iter().skip(1).all(|&r| r)
     }
 
     /// `None` while some remote has not reported, else whether all match `mine`.

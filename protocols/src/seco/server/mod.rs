@@ -4,15 +4,20 @@
 //! # Layout
 //! - `mod.rs`: the session struct, message checks and dispatch.
 //! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
-//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation.
+//! - `setup.rs`: phase 1b, the servers' pairwise OT setup (`bmr::OtSetup`), once per session
+//!   and again when a server restarts; every garbling of the session draws from it.
+//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its stage
+//!   garblings (BMR offline, inputs known in preprocessing).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference.
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
+mod garble;
 mod gateway;
 mod online;
 mod open;
 mod prep;
+mod setup;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -26,7 +31,8 @@ use super::io::{Event, Input, Machine, Ready};
 use super::keys::KeyMaterial;
 use super::msg::{Body, SecoMsg, VERSION};
 use super::schedule::Schedule;
-use super::seq::SeqWindow;
+use super::seq::{seq_start, SeqWindow};
+use crate::bmr::OtSetup;
 use crate::mhe::{CollectiveKeygen, EncodedLayer, ParamId, PublicKey};
 use crate::plan::ServerPart;
 
@@ -56,9 +62,12 @@ pub(crate) enum State {
     Keygen(Box<CollectiveKeygen>),
     /// (4) Gateway: own key persisted, waiting for every remote's `KeyReady`.
     AwaitKeyReady,
-    /// (5) Keys in place everywhere: bundles are prepared and consumed.
+    /// (5) Keys in place; waiting for the pairwise OT setup (gateway: its own and every
+    /// remote's `OtReady`; remote: its own pairs). The setup runs from the session's open.
+    AwaitSetup,
+    /// (6) Keys and OT setup in place: bundles are prepared and consumed.
     Ready,
-    /// (6) Aborted with a reason; every further message is refused.
+    /// (7) Aborted with a reason; every further message is refused.
     Aborted(String),
 }
 
@@ -69,6 +78,7 @@ impl State {
             State::Opening { .. } => "opening".into(),
             State::Keygen(_) => "keygen".into(),
             State::AwaitKeyReady => "await-key-ready".into(),
+            State::AwaitSetup => "await-ot-setup".into(),
             State::Ready => "ready".into(),
             State::Aborted(r) => format!("aborted ({r})"),
         }
@@ -84,6 +94,8 @@ pub struct ServerSession {
     /// Encoded weights of the stages this server owns (index = stage).
     pub(crate) encoded: Vec<Option<EncodedLayer>>,
     pub(crate) rng: ChaCha20Rng,
+    /// Sequence-number epoch: 0 at the session's open, +1 at every resume (`seq.rs`).
+    epoch: u32,
     out_seq: u64,
     seen: HashMap<Party, SeqWindow>,
     pub(crate) state: State,
@@ -91,6 +103,15 @@ pub struct ServerSession {
     pub(crate) user_pk: Option<PublicKey>,
     /// Keygen messages that arrived before this server started key generation.
     pub(crate) early_keygen: Vec<(Party, SecoMsg)>,
+    /// The pairwise OT setup with the other servers (started at the session's open; kept for
+    /// the session to answer restarted peers). In memory only: a restart redoes it.
+    pub(crate) ot: Option<OtSetup>,
+    /// Setup messages that arrived before this server started its setup.
+    pub(crate) early_setup: Vec<(Party, SecoMsg)>,
+    /// Whether this server's setup completed (and, at a remote, `OtReady` went out).
+    pub(crate) ot_done: bool,
+    /// Resumed after a restart: ready again without telling the user.
+    pub(crate) resumed: bool,
     pub(crate) preps: BTreeMap<BundleId, prep::Prep>,
     /// Bundles this session finished preparing (late messages for them are refused).
     pub(crate) prepared: HashSet<BundleId>,
@@ -116,12 +137,17 @@ impl ServerSession {
             me,
             encoded,
             rng: ChaCha20Rng::from_seed(seed),
+            epoch: 0,
             out_seq: 0,
             seen: HashMap::new(),
             state: State::AwaitOpen,
             keys: keys.map(Arc::new),
             user_pk: None,
             early_keygen: Vec::new(),
+            ot: None,
+            early_setup: Vec::new(),
+            ot_done: false,
+            resumed: false,
             preps: BTreeMap::new(),
             prepared: HashSet::new(),
             used: HashSet::new(),
@@ -132,14 +158,18 @@ impl ServerSession {
         })
     }
 
-    /// Resumes a session after a restart from its persisted record: ready for preprocessing
-    /// and inference with the stored bundles. Bundles that were in preparation are lost.
+    /// Resumes a session after a restart from its persisted record, with the stored bundles.
+    /// Bundles that were in preparation are lost. The OT setup lived in memory, so the resumed
+    /// server sets up again with every other server (`setup.rs`): the returned [`Ready`]
+    /// persists the record with the next sequence-number epoch (so peers take the new
+    /// messages as new, `seq.rs`) and carries the setup messages; the session is ready once
+    /// every peer has answered ([`Event::SessionReady`]).
     pub fn resume(
         cfg: ServerConfig,
         keys: KeyMaterial,
         record: &[u8],
         seed: [u8; 32],
-    ) -> Result<Self> {
+    ) -> Result<(Self, Ready)> {
         let rec = super::record::SessionRecord::from_bytes(record)?;
         if rec.session != cfg.session || rec.model != cfg.part.model || rec.key_id != keys.key_id {
             return Err(SecoError::Mismatch(
@@ -149,8 +179,17 @@ impl ServerSession {
         let user_pk = PublicKey::from_bytes(&rec.user_pk, cfg.user_param)?;
         let mut s = Self::new(cfg, Some(keys), seed)?;
         s.user_pk = Some(user_pk);
-        s.state = State::Ready;
-        Ok(s)
+        s.epoch = rec.epoch.checked_add(1).ok_or(SecoError::Mismatch(
+            "session record: sequence-number epochs exhausted".into(),
+        ))?;
+        s.out_seq = seq_start(s.epoch);
+        s.state = State::AwaitSetup;
+        s.resumed = true;
+        let mut ready = Ready::default();
+        // Persist the new epoch before anything of it is sent.
+        ready.persist.extend(s.record());
+        ready.extend(s.start_setup()?);
+        Ok((s, ready))
     }
 
     /// The record to persist when the session becomes ready.
@@ -161,6 +200,7 @@ impl ServerSession {
             model: self.cfg.part.model.clone(),
             user_pk: super::msg::Bytes::from(self.user_pk.as_ref()?.to_bytes()),
             key_id: self.keys.as_ref()?.key_id,
+            epoch: self.epoch,
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
     }
@@ -335,6 +375,7 @@ impl ServerSession {
             Body::Abort { bundle, reason } => Ok(self.on_abort(from, bundle, reason)),
             ref b => match b.phase() {
                 super::msg::Phase::Session | super::msg::Phase::Keygen => self.on_open(from, msg),
+                super::msg::Phase::Setup => self.on_setup(from, msg),
                 super::msg::Phase::Prep => self.on_prep(from, msg.body),
                 super::msg::Phase::Online => self.on_online(from, msg.body),
                 super::msg::Phase::Abort => Ok(Ready::default()),

@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! G -> R_i       OnlineStart: every server takes its bundle from the store (durably)
-//! non-owners     of stage l: BMR online with inputs (u_l^(i), r_{l+1}^(i)), known at once
+//! non-owners     of stage l: BMR online with no inputs of their own (u_l^(i), r_{l+1}^(i)
+//!                went to the evaluator in preprocessing); they send their keys of z's wires
 //! O(l), given    x_l - r_l: z = W_l (x_l - r_l) + b_l + s_l + u_l^(O)   (in the clear)
-//!                then BMR online with inputs (z, r_{l+1}^(O))
+//!                then BMR online with input z (its r_{l+1}^(O) went offline too)
 //! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
 //! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
 //! ```
@@ -329,8 +330,11 @@ impl ServerSession {
                 reason: "stored masks have the wrong length".into(),
             });
         }
+        // Only the wires whose values arrive online (the owner's z); the others went to the
+        // evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
         let bits = spec.encode_inputs(self.me, &y, &r);
-        let (party, out) = OnlineParty::with_program(prepared, compact, &bits)?;
+        let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
+        let (party, out) = OnlineParty::with_program(prepared, compact, &online)?;
         let mut ready = Ready::default();
         self.send_bmr(&mut ready, bundle, l as u16, out, true);
         let early = match self.onlines.get_mut(&bundle) {

@@ -7,7 +7,9 @@
 //!   key_id = Some(id): R_i -> G OpenAck { its key id }; G checks they all match.
 //!   key_id = None:     every server runs CollectiveKeygen, persists its key share,
 //!                      R_i -> G KeyReady { key_id }; G checks they all match.
-//! G -> U      Welcome { collective_pk }
+//!   meanwhile, from Hello (G) or Open (R_i): the pairwise OT setup (`setup.rs`),
+//!                      R_i -> G OtReady once its pairs are done
+//! G -> U      Welcome { collective_pk }    (keys agree, every server's OT setup done)
 //! ```
 
 use std::sync::Arc;
@@ -84,6 +86,7 @@ impl ServerSession {
             user_pk,
         };
         self.broadcast(&mut ready, &open);
+        ready.extend(self.start_setup()?);
         if key_id.is_some() {
             self.state = State::Opening {
                 acks: vec![None; self.sched.n],
@@ -114,21 +117,19 @@ impl ServerSession {
         }
         self.user_pk = Some(PublicKey::from_bytes(&user_pk, self.cfg.user_param)?);
         let mine = self.keys.as_ref().map(|k| k.key_id);
+        let mut ready = self.start_setup()?;
         match key_id {
-            None => self.start_keygen(),
+            None => ready.extend(self.start_keygen()?),
             Some(id) => {
-                let mut ready = Ready::default();
                 self.send(&mut ready, Party::GATEWAY, Body::OpenAck { key_id: mine });
                 if mine == Some(id) {
-                    self.state = State::Ready;
-                    ready.persist.extend(self.record());
-                    ready.events.push(Event::SessionReady);
+                    ready.extend(self.keys_in_place()?);
                 } else {
                     self.state = State::Aborted("collective key differs from the gateway's".into());
                 }
-                Ok(ready)
             }
         }
+        Ok(ready)
     }
 
     /// Gateway, (2): a remote's key id.
@@ -153,11 +154,24 @@ impl ServerSession {
                 "servers hold different collective keys: delete the keys and rerun key generation",
             ));
         }
-        self.session_ready()
+        self.keys_in_place()
     }
 
-    /// Gateway: every server has the same key; tell the user.
-    fn session_ready(&mut self) -> Result<Ready> {
+    /// (5) Keys in place (at every server, for the gateway): wait for the OT setup.
+    pub(super) fn keys_in_place(&mut self) -> Result<Ready> {
+        self.state = State::AwaitSetup;
+        self.try_ready()
+    }
+
+    /// (6) Ready once the keys and the OT setup are in place: the gateway needs its own setup
+    /// and every remote's `OtReady` (after a resume, its own setup only), a remote its own
+    /// setup. Persist the record, then (gateway, not resumed) tell the user.
+    pub(super) fn try_ready(&mut self) -> Result<Ready> {
+        let setups_done =
+            self.ot_done && (!self.is_gateway() || self.resumed || self.gw.all_ot_ready());
+        if !matches!(self.state, State::AwaitSetup) || !setups_done {
+            return Ok(Ready::default());
+        }
         let pk = self
             .keys
             .as_ref()
@@ -166,13 +180,15 @@ impl ServerSession {
         self.state = State::Ready;
         let mut ready = Ready::default();
         ready.persist.extend(self.record());
-        self.send(
-            &mut ready,
-            Party::User,
-            Body::Welcome {
-                collective_pk: Bytes::from(pk),
-            },
-        );
+        if self.is_gateway() && !self.resumed {
+            self.send(
+                &mut ready,
+                Party::User,
+                Body::Welcome {
+                    collective_pk: Bytes::from(pk),
+                },
+            );
+        }
         ready.events.push(Event::SessionReady);
         Ok(ready)
     }
@@ -252,9 +268,7 @@ impl ServerSession {
             ready.extend(self.try_finish_key_ready()?);
         } else {
             self.send(&mut ready, Party::GATEWAY, Body::KeyReady { key_id });
-            self.state = State::Ready;
-            ready.persist.extend(self.record());
-            ready.events.push(Event::SessionReady);
+            ready.extend(self.keys_in_place()?);
         }
         Ok(ready)
     }
@@ -270,7 +284,7 @@ impl ServerSession {
         match self.gw.keys_agree(mine) {
             None => Ok(Ready::default()),
             Some(false) => Ok(self.abort(None, "key generation ended with different keys")),
-            Some(true) => self.session_ready(),
+            Some(true) => self.keys_in_place(),
         }
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! every server, at start:  for l >= 1: r_l^(i) random; Enc(r_l^(i)) -> O(l)   (MaskShare)
-//!                          for every circuit: BMR offline party            (BmrOffline rounds)
+//!                          for every circuit: BMR offline party drawn from the session's
+//!                          OT setup (`setup.rs`)                          (BmrOffline rounds 2-5)
 //! O(0):                    Enc(r_1) from the user (via G, InputMask)
 //! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
 //!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
 //! O(l), all shares in:     its own u_l^(O)
+//! inputs known here:       r_{l+1}^(i) from the start, u_l^(i) (non-owners) after E2S, go to
+//!                          the garbling now (bmr/known.rs); only O(l)'s z is left for online
 //! bundle complete:         persist it, then PrepDone -> G; G: BundleReady -> U when all done
 //! ```
 //! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
@@ -21,31 +24,33 @@ use super::super::io::{Event, Persist, Ready};
 use super::super::msg::{Body, Bytes};
 use super::super::schedule::derive_id;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
-use crate::bmr::{BmrMsg, OfflineParty};
+use crate::bmr::OfflineParty;
 use crate::mhe::{e2s, Ciphertext, E2sConfig, E2sLeader, E2sRequest, E2sShare};
 
 /// One stage of a bundle in preparation.
 #[derive(Default)]
 pub(crate) struct PrepStage {
     /// Owner: `Enc(r_l^(i))` per contributor (stage 0: the user in slot 0).
-    masks: Vec<Option<Vec<Ciphertext>>>,
+    pub(super) masks: Vec<Option<Vec<Ciphertext>>>,
     /// Owner: the encryption-to-shares leader, once `Enc(W r - s)` is computed.
-    leader: Option<E2sLeader>,
+    pub(super) leader: Option<E2sLeader>,
     /// Owner: its mask `s_l`.
-    s: Option<Vec<u64>>,
+    pub(super) s: Option<Vec<u64>>,
     /// This server's share of `W_l r_l - s_l`.
-    u: Option<Vec<u64>>,
+    pub(super) u: Option<Vec<u64>>,
     /// This server's share of the next stage's mask.
-    r_next: Option<Vec<u64>>,
+    pub(super) r_next: Option<Vec<u64>>,
     /// The BMR garbling in progress.
-    bmr: Option<OfflineParty>,
+    pub(super) bmr: Option<OfflineParty>,
+    /// Whether this server's offline circuit inputs went to the garbling.
+    pub(super) fed: bool,
     /// The finished BMR state (CBOR).
-    prepared: Option<Vec<u8>>,
+    pub(super) prepared: Option<Vec<u8>>,
 }
 
 /// A bundle in preparation.
 pub(crate) struct Prep {
-    stages: Vec<PrepStage>,
+    pub(super) stages: Vec<PrepStage>,
 }
 
 impl ServerSession {
@@ -142,36 +147,30 @@ impl ServerSession {
                 }
             }
             if let Some(gc) = &st.gc {
+                // Drawn from the session's OT setup: no base OTs, fresh IKNP extensions for
+                // this garbling id (each id is drawn once per setup; a repeated one is refused).
                 let cfg = gc.bmr_config(derive_id(b"seco bmr", &bundle.0, l as u16));
-                let (party, out) =
-                    OfflineParty::with_program(&mut self.rng, cfg, gc.program.clone(), self.me)?;
+                let setup = self
+                    .ot
+                    .as_mut()
+                    .ok_or_else(|| SecoError::NotReady("no OT setup".into()))?
+                    .pairwise_mut()?;
+                let (party, out) = OfflineParty::with_setup(
+                    &mut self.rng,
+                    cfg,
+                    gc.program.clone(),
+                    self.me,
+                    setup,
+                )?;
                 stages[l].bmr = Some(party);
                 self.send_bmr(&mut ready, bundle, l as u16, out, false);
             }
         }
         self.preps.insert(bundle, Prep { stages });
-        Ok(ready)
-    }
-
-    pub(super) fn send_bmr(
-        &mut self,
-        ready: &mut Ready,
-        bundle: BundleId,
-        stage: u16,
-        out: Vec<crate::bmr::Outgoing>,
-        online: bool,
-    ) {
-        for (to, msg) in out {
-            let mut bytes = Vec::new();
-            let _ = ciborium::into_writer(&msg, &mut bytes);
-            let msg = Bytes::from(bytes);
-            let body = if online {
-                Body::BmrOnline { bundle, stage, msg }
-            } else {
-                Body::BmrOffline { bundle, stage, msg }
-            };
-            self.send(ready, Party::Server(to as u16), body);
+        for l in 0..sched.len() {
+            ready.extend(self.feed_known(bundle, l)?);
         }
+        Ok(ready)
     }
 
     /// Owner of stage 0: the user's `Enc(r_1)`.
@@ -337,6 +336,7 @@ impl ServerSession {
                 share: Bytes::from(bytes),
             },
         );
+        ready.extend(self.feed_known(bundle, l)?);
         ready.extend(self.try_complete(bundle)?);
         Ok(ready)
     }
@@ -380,51 +380,8 @@ impl ServerSession {
         Ok(Ready::default())
     }
 
-    fn on_bmr_offline(
-        &mut self,
-        from: Party,
-        bundle: BundleId,
-        stage: u16,
-        msg: &[u8],
-    ) -> Result<Ready> {
-        let sender = from.server().ok_or(SecoError::WrongSender {
-            body: "BmrOffline",
-            claimed: from,
-            actual: from,
-            expected: "a server".into(),
-        })?;
-        let msg: BmrMsg = ciborium::from_reader(msg)
-            .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
-        let mut ready = self.prep_mut(bundle)?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
-        let st = prep
-            .stages
-            .get_mut(stage as usize)
-            .ok_or(SecoError::Length {
-                what: "stage index",
-                expected: 0,
-                actual: stage as usize,
-            })?;
-        let party = st.bmr.as_mut().ok_or(SecoError::NotReady(format!(
-            "stage {stage} has no circuit or it is done"
-        )))?;
-        let out = party.handle(sender, msg)?;
-        if party.is_done() {
-            let prepared = st.bmr.take().map(OfflineParty::into_prepared).transpose()?;
-            let mut bytes = Vec::new();
-            let _ = ciborium::into_writer(&prepared, &mut bytes);
-            st.prepared = Some(bytes);
-        }
-        self.send_bmr(&mut ready, bundle, stage, out, false);
-        ready.extend(self.try_complete(bundle)?);
-        Ok(ready)
-    }
-
     /// When every piece is in: persist the bundle, then announce it.
-    fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
+    pub(super) fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
         let last = self.sched.len() - 1;
         let me = self.me;
         let Some(prep) = self.preps.get(&bundle) else {

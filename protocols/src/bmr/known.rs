@@ -1,0 +1,216 @@
+//! Inputs known in preprocessing (`BmrConfig::offline`): online rounds (1) and (2) of BMR for
+//! the wires whose values their owner fixes before the online phase, run during the offline
+//! phase, so that the online phase carries only the wires whose values arrive online.
+//!
+//! ```text
+//! owner p, any time after the start:  OfflineInputs  Lambda_w = x_w ^ lambda_w of its offline
+//!                                                    wires -> every other garbler
+//! garbler j, once every owner's bits  OfflineKeys    k^j_{w,Lambda_w} of every offline wire
+//! are in:                                            -> the evaluator (kept in its Prepared)
+//! ```
+//! This reveals exactly what the online phase would: the masked bits to the garblers and one
+//! key per wire and garbler to the evaluator, only earlier. Holding some keys of a garbling
+//! before others lets the evaluator evaluate the gates that depend only on them, which gives
+//! it masked values `Lambda` of those wires, uniformly random to it as in any BMR evaluation;
+//! the garbling is still evaluated exactly once. A garbler keeps only the keys of its online
+//! wires, the evaluator the offline keys.
+
+use super::config::BmrConfig;
+use super::msg::{BmrMsg, Body, Outgoing};
+use super::{BmrError, Result};
+use crate::circuit::PartyId;
+use crate::gc::block::{Block, PackedBits};
+
+/// A garbler's input-wire secrets, kept from the start (zeroized on drop).
+#[derive(zeroize::ZeroizeOnDrop)]
+pub(super) struct InputMaterial {
+    /// Its offset `R^i`.
+    pub offset: Block,
+    /// `k^i_{w,0}` of every input wire.
+    pub key0: Vec<Block>,
+    /// `lambda_w` of every input wire (its own wires only; 0 elsewhere).
+    pub lam: Vec<bool>,
+}
+
+/// Offline-input state of one party of one garbling.
+pub(super) struct Known {
+    /// Garblers: the input material.
+    pub mat: Option<InputMaterial>,
+    /// Offline wires, in order.
+    wires: Vec<usize>,
+    /// Masked bits of the offline wires, by wire.
+    masked: Vec<bool>,
+    /// Garblers whose offline masked bits are in (true for those without offline wires).
+    have: Vec<bool>,
+    /// Garbler: its offline keys went out (or there are none).
+    keys_sent: bool,
+    /// Evaluator: `keys[i * n + j]` for the i-th offline wire and garbler j.
+    pub keys: Vec<Block>,
+    /// Evaluator: which garblers' offline keys are in.
+    have_keys: Vec<bool>,
+}
+
+impl Known {
+    pub fn new(cfg: &BmrConfig, me: PartyId, mat: Option<InputMaterial>) -> Self {
+        let n = cfg.garblers;
+        let wires = cfg.offline_wires();
+        let none = wires.is_empty();
+        Known {
+            have: (0..n)
+                .map(|p| cfg.offline_inputs_of(p).is_empty())
+                .collect(),
+            keys_sent: none || !cfg.is_garbler(me),
+            keys: if me == cfg.evaluator {
+                vec![Block::ZERO; wires.len() * n]
+            } else {
+                Vec::new()
+            },
+            have_keys: vec![none || me != cfg.evaluator; n],
+            masked: vec![false; cfg.input_owners.len()],
+            wires,
+            mat,
+        }
+    }
+
+    /// Whether this party's part of the offline inputs is complete.
+    pub fn is_complete(&self) -> bool {
+        self.keys_sent && self.have_keys.iter().all(|&h| h)
+    }
+
+    /// The owner fixes its offline input bits (its offline wires, in order).
+    pub fn provide(
+        &mut self,
+        cfg: &BmrConfig,
+        me: PartyId,
+        bits: &[bool],
+    ) -> Result<Vec<Outgoing>> {
+        let mine = cfg.offline_inputs_of(me);
+        let mat = self
+            .mat
+            .as_ref()
+            .ok_or(BmrError::UnknownParty { party: me })?;
+        if bits.len() != mine.len() {
+            return Err(BmrError::Length {
+                what: "offline input bits",
+                expected: mine.len(),
+                actual: bits.len(),
+            });
+        }
+        if mine.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.have[me] {
+            return Err(BmrError::Duplicate {
+                from: me,
+                round: "offline inputs",
+            });
+        }
+        let masked: Vec<bool> = mine
+            .iter()
+            .zip(bits)
+            .map(|(&w, &x)| x ^ mat.lam[w])
+            .collect();
+        for (&w, &b) in mine.iter().zip(&masked) {
+            self.masked[w] = b;
+        }
+        self.have[me] = true;
+        let body = Body::OfflineInputs(PackedBits::from_bools(&masked));
+        let mut out: Vec<Outgoing> = (0..cfg.garblers)
+            .filter(|&p| p != me)
+            .map(|p| (p, msg(cfg, me, body.clone())))
+            .collect();
+        out.extend(self.progress(cfg, me));
+        Ok(out)
+    }
+
+    /// A garbler's offline masked bits or offline keys.
+    pub fn handle(
+        &mut self,
+        cfg: &BmrConfig,
+        me: PartyId,
+        from: PartyId,
+        body: Body,
+    ) -> Result<Vec<Outgoing>> {
+        match body {
+            Body::OfflineInputs(bits) if self.mat.is_some() && cfg.is_garbler(from) => {
+                let wires = cfg.offline_inputs_of(from);
+                if wires.is_empty() || self.have[from] {
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "offline inputs",
+                    });
+                }
+                len("offline masked bits", wires.len(), bits.len())?;
+                for (i, &w) in wires.iter().enumerate() {
+                    self.masked[w] = bits.get(i);
+                }
+                self.have[from] = true;
+                Ok(self.progress(cfg, me))
+            }
+            Body::OfflineKeys(keys) if me == cfg.evaluator && cfg.is_garbler(from) => {
+                if self.have_keys[from] {
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "offline keys",
+                    });
+                }
+                len("offline input keys", self.wires.len(), keys.len())?;
+                self.place(cfg.garblers, from, &keys);
+                Ok(Vec::new())
+            }
+            body => Err(BmrError::WrongRound {
+                party: me,
+                round: 0,
+                got: body.round(),
+            }),
+        }
+    }
+
+    fn place(&mut self, n: usize, from: PartyId, keys: &[Block]) {
+        for (i, &k) in keys.iter().enumerate() {
+            self.keys[i * n + from] = k;
+        }
+        self.have_keys[from] = true;
+    }
+
+    /// A garbler with every owner's masked bits sends its keys of the offline wires.
+    fn progress(&mut self, cfg: &BmrConfig, me: PartyId) -> Vec<Outgoing> {
+        let Some(mat) = &self.mat else {
+            return Vec::new();
+        };
+        if self.keys_sent || !self.have.iter().all(|&h| h) {
+            return Vec::new();
+        }
+        let keys: Vec<Block> = self
+            .wires
+            .iter()
+            .map(|&w| mat.key0[w] ^ mat.offset.select(self.masked[w]))
+            .collect();
+        self.keys_sent = true;
+        if me == cfg.evaluator {
+            self.place(cfg.garblers, me, &keys);
+            Vec::new()
+        } else {
+            vec![(cfg.evaluator, msg(cfg, me, Body::OfflineKeys(keys)))]
+        }
+    }
+}
+
+fn msg(cfg: &BmrConfig, me: PartyId, body: Body) -> BmrMsg {
+    BmrMsg {
+        session: cfg.session,
+        from: me,
+        body,
+    }
+}
+
+fn len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected != actual {
+        return Err(BmrError::Length {
+            what,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
