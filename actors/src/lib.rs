@@ -41,9 +41,9 @@
 //!   seconds of cryptography and could deadlock two peers sending to each other. What a message
 //!   changes is persisted before anything it causes is sent; a crash between the ack and the
 //!   step loses the message and the phase deadline aborts the bundle (`network`).
-//! - **Sequence numbers.** Session actors number outbound messages from a lease kept in the
-//!   store, rewriting `SecoMsg::seq`: a resumed `ServerSession` numbers from 0 again, and its
-//!   peers would refuse those numbers as duplicates (`session::drive`).
+//! - **Resume.** A resumed `ServerSession` comes with outputs of its own (its record with the
+//!   next sequence-number epoch, persisted first, and a fresh OT setup with every peer); its
+//!   session actor applies them like any step and counts as opening until `SessionReady`.
 //! - **Ordering.** One sender task per peer keeps each peer's messages in order; messages of
 //!   different senders may interleave, which the state machines accept.
 //!
@@ -51,7 +51,7 @@
 //! - [`topology`]: the topology file (TOML): nodes, roles, peer ids, addresses, validation.
 //! - [`config`]: parameter sets, [`config::Timeouts`], [`config::Limits`].
 //! - [`wire`]: SECO messages in runtime envelopes.
-//! - [`store`]: what a node keeps in its store (key share, records, bundles, sequence leases).
+//! - [`store`]: what a node keeps in its store (key share, records, bundles, user peers).
 //! - [`stats`]: bytes, messages and CPU time per phase; session outcomes.
 //! - [`context`]: what a node's actors share; [`context::NodeEvent`].
 //! - [`network`]: [`network::NetworkActor`], [`network::Network`], [`network::Transport`].

@@ -30,7 +30,7 @@ pub struct PhaseUsage {
 pub struct NodeStats {
     /// Node name.
     pub name: String,
-    /// Usage per phase (`session`, `keygen`, `prep`, `online`, `abort`).
+    /// Usage per phase (`session`, `keygen`, `setup`, `prep`, `online`, `abort`).
     pub phases: BTreeMap<String, PhaseUsage>,
     /// Sessions that became ready.
     pub sessions_ready: u64,
@@ -51,6 +51,7 @@ pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Session => "session",
         Phase::Keygen => "keygen",
+        Phase::Setup => "setup",
         Phase::Prep => "prep",
         Phase::Online => "online",
         Phase::Abort => "abort",

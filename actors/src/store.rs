@@ -5,7 +5,6 @@
 //! | `KeyShares` | `collective` | `KeyMaterial` bytes (secret key share, collective public key, key id) | once, when key generation ends |
 //! | `SessionPhase` | session id | `SessionRecord` (CBOR) | when a session becomes ready |
 //! | `Bundles` | session id ‖ bundle id | the bundle (server: shares, masks, garbling; user: its input mask) | when a bundle is complete; removed by a durable `take` before its use |
-//! | `seco.seq` (named) | session id | next free outbound sequence number (u64 LE), reserved in blocks | before a message with a higher number is sent |
 //! | `seco.user` (named) | session id | the peer id of the user who opened it (gateway) | when the session is created |
 //!
 //! Every write of a step goes into one atomic batch followed by a flush: the commit point of the
@@ -21,7 +20,6 @@ use seco_runtime::PeerId;
 use zeroize::Zeroizing;
 
 const KEY_SHARE: &[u8] = b"collective";
-const SEQ_TREE: Tree<'static> = Tree::Named("seco.seq");
 const USER_TREE: Tree<'static> = Tree::Named("seco.user");
 
 /// Counts of what a store holds (logged at start).
@@ -73,13 +71,6 @@ impl NodeStore {
         self.inner.get(Tree::SessionPhase, &session.0)
     }
 
-    /// The first sequence number `session` may use after a restart.
-    pub fn seq_lease(&self, session: SessionId) -> Result<u64> {
-        let v = self.inner.get(SEQ_TREE, &session.0)?;
-        Ok(v.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map_or(0, u64::from_le_bytes))
-    }
-
     /// Gateway: records which user peer opened `session` (flushed), so that a resumed session
     /// answers the same user and refuses others.
     pub fn put_user_peer(&self, session: SessionId, peer: &PeerId) -> Result<()> {
@@ -98,15 +89,10 @@ impl NodeStore {
         Ok(self.inner.scan_prefix(Tree::Bundles, &session.0)?.len())
     }
 
-    /// The commit point of one step: `persist` plus an optional new sequence lease, atomically,
-    /// then flushed. Returns whether anything was written.
-    pub fn commit(
-        &self,
-        session: SessionId,
-        persist: &[Persist],
-        lease: Option<u64>,
-    ) -> Result<bool> {
-        if persist.is_empty() && lease.is_none() {
+    /// The commit point of one step: every `persist` atomically, then flushed. Returns whether
+    /// anything was written.
+    pub fn commit(&self, session: SessionId, persist: &[Persist]) -> Result<bool> {
+        if persist.is_empty() {
             return Ok(false);
         }
         let mut batch = WriteBatch::new();
@@ -118,9 +104,6 @@ impl NodeStore {
                 }
                 Persist::Session(bytes) => batch.put(Tree::SessionPhase, session.0, bytes.clone()),
             };
-        }
-        if let Some(next) = lease {
-            batch = batch.put(SEQ_TREE, session.0, next.to_le_bytes());
         }
         self.inner.apply(batch)?;
         self.inner.flush()?;
@@ -166,11 +149,11 @@ mod tests {
     use seco_runtime::store::MemStore;
 
     #[test]
-    fn commit_take_and_lease() {
+    fn commit_take_and_forget() {
         let s = NodeStore::new(Arc::new(MemStore::new()));
         let sid = SessionId([1; 16]);
         let b = BundleId([2; 16]);
-        assert!(!s.commit(sid, &[], None).unwrap());
+        assert!(!s.commit(sid, &[]).unwrap());
         let persist = [
             Persist::Keys(vec![9; 4]),
             Persist::Bundle {
@@ -179,11 +162,9 @@ mod tests {
             },
             Persist::Session(vec![7]),
         ];
-        assert!(s.commit(sid, &persist, Some(1024)).unwrap());
+        assert!(s.commit(sid, &persist).unwrap());
         assert_eq!(s.keys().unwrap().unwrap().as_slice(), &[9; 4]);
         assert_eq!(s.record(sid).unwrap(), Some(vec![7]));
-        assert_eq!(s.seq_lease(sid).unwrap(), 1024);
-        assert_eq!(s.seq_lease(SessionId([0; 16])).unwrap(), 0);
         assert_eq!(s.bundles_of(sid).unwrap(), 1);
         let sum = s.summary().unwrap();
         assert!(sum.has_key && sum.sessions == 1 && sum.bundles == 1);
@@ -193,7 +174,7 @@ mod tests {
             bundle: b,
             bytes: vec![1],
         }];
-        s.commit(sid, &p, None).unwrap();
+        s.commit(sid, &p).unwrap();
         s.forget_session(sid).unwrap();
         assert_eq!(s.record(sid).unwrap(), None);
         assert_eq!(s.bundles_of(sid).unwrap(), 0);

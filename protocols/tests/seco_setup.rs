@@ -377,3 +377,29 @@ fn a_restarted_server_sets_up_again_and_the_session_goes_on() {
         }
     }
 }
+
+#[test]
+fn a_resumed_server_serves_stored_bundles_before_its_setup_completes() {
+    let (model, q, plan) = setup();
+    let mut d = LocalDeployment::new(&q, &plan, LocalOptions::default()).unwrap();
+    d.preprocess(2).unwrap();
+    for restarted in [1usize, 0] {
+        d.resume_server(restarted, 7).unwrap();
+        // Its setup halves are held back: the peers do not know of the restart yet.
+        let held = d.take_queued();
+        assert!(!held.is_empty());
+        assert!(!d.server_ready(restarted));
+        let x = input(&model, restarted);
+        assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+        assert!(d.refused.is_empty(), "{:?}", d.refused);
+        // Preprocessing waits for the setup: once the halves arrive, it works again.
+        for (from, to, bytes) in held {
+            d.inject(from, to, bytes);
+        }
+        d.run().unwrap();
+        assert!(d.server_ready(restarted));
+        d.preprocess(1).unwrap();
+    }
+    let x = input(&model, 5);
+    assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+}

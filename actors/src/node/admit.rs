@@ -19,9 +19,10 @@ use std::time::Instant;
 use ractor::{Actor, ActorRef};
 use rand::RngCore;
 use seco_protocols::seco::msg::VERSION;
+use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
     Body, Event, KeyMaterial, Party, Ready, SecoMsg, ServerConfig, ServerSession, SessionId,
-    UserConfig, UserSession,
+    SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
@@ -194,20 +195,15 @@ impl NodeState {
             return Ok(false);
         };
         let key_id = keys.key_id;
-        let session = ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
+        // The resumed machine's first outputs: its record with the next sequence-number epoch
+        // (persisted before anything is sent) and a fresh OT setup with every peer.
+        let (session, setup) =
+            ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
         let user_peer = self.ctx.store.user_peer(sid)?;
         let bundles = self.ctx.store.bundles_of(sid)?;
         let machine = MachineKind::Server(Box::new(session));
-        self.spawn(
-            myself,
-            sid,
-            machine,
-            Ready::default(),
-            user_peer,
-            false,
-            restarts,
-        )
-        .await?;
+        self.spawn(myself, sid, machine, setup, user_peer, true, restarts)
+            .await?;
         let key: String = key_id[..6].iter().map(|b| format!("{b:02x}")).collect();
         tracing::info!(node = %self.ctx.name, session = %sid, stored_bundles = bundles, key_id = %key, restarts, "session resumed from the store");
         Ok(true)
@@ -319,7 +315,9 @@ impl NodeState {
     }
 
     /// Sends `Abort` to every other server (and the user, at the gateway) without a state
-    /// machine, numbering the messages from the stored lease, and forgets the session.
+    /// machine, and forgets the session. The messages are numbered at the start of the epoch
+    /// after the stored one (the epoch the crashed machine used, 0 for a session that never
+    /// became ready): a new epoch resets each receiver's duplicate window for this sender.
     fn abort_everywhere(
         &self,
         sid: SessionId,
@@ -338,16 +336,17 @@ impl NodeState {
             .map(|(_, p)| *p)
             .collect();
         targets.extend(user_peer.filter(|_| me == 0));
-        let first = self.ctx.store.seq_lease(sid)?;
-        let count = targets.len() as u64;
-        let lease = first + count + crate::session::LEASE_BLOCK;
-        self.ctx.store.commit(sid, &[], Some(lease))?;
-        for (k, to) in targets.into_iter().enumerate() {
+        let epoch = match self.ctx.store.record(sid)? {
+            Some(bytes) => SessionRecord::from_bytes(&bytes).map_or(0, |r| r.epoch),
+            None => 0,
+        };
+        let seq = seq_start(epoch.saturating_add(1));
+        for to in targets {
             let msg = SecoMsg {
                 version: VERSION,
                 session: sid,
                 from: Party::Server(me),
-                seq: first + k as u64,
+                seq,
                 body: Body::Abort {
                     bundle: None,
                     reason: reason.to_string(),

@@ -9,15 +9,9 @@
 //! 5. **report** the events (stats, logs, waiting callers, the node's event broadcast).
 //!
 //! Nothing is sent before the state that produced it is on disk, so a restart never contradicts
-//! a message already sent.
-//!
-//! **Sequence numbers.** A state machine numbers its messages from 0; after a restart a resumed
-//! session would reuse numbers its peers have seen and they would refuse its messages as
-//! duplicates. The session actor therefore numbers outbound messages itself (rewriting
-//! `SecoMsg::seq`) from a lease kept in the store: before sending beyond the lease, the next
-//! [`LEASE_BLOCK`] numbers are reserved in the same batch as the step's writes; a resumed
-//! session starts after the last reservation. Peers see a gap of at most `LEASE_BLOCK` per
-//! restart (their duplicate window accepts gaps up to 2^20).
+//! a message already sent. Sequence numbers are the state machine's: a resumed server numbers
+//! its messages in a new epoch, persisted in its session record before it sends anything
+//! (`seco_protocols::seco::seq`).
 
 use std::time::Instant;
 
@@ -34,49 +28,12 @@ use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
 use crate::network::{NetworkMsg, Outgoing};
 
-/// Sequence numbers reserved per store write.
-pub const LEASE_BLOCK: u64 = 1024;
-
 /// Runs CPU- or disk-bound work (cryptography, sled flushes) without starving the runtime's
 /// other tasks: on a multi-threaded runtime the worker hands its other tasks over first.
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
-    }
-}
-
-/// Outbound sequence numbers leased from the store (see the module docs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SeqLease {
-    next: u64,
-    reserved: u64,
-}
-
-impl SeqLease {
-    /// Numbering starts at `next` (the stored lease; 0 for a new session).
-    pub(crate) fn new(next: u64) -> Self {
-        Self {
-            next,
-            reserved: next,
-        }
-    }
-
-    /// Before sending `n` messages: the new lease end to persist, if they go beyond the lease.
-    pub(crate) fn reserve(&mut self, n: u64) -> Option<u64> {
-        let end = self.next.saturating_add(n);
-        if n == 0 || end <= self.reserved {
-            return None;
-        }
-        self.reserved = end.saturating_add(LEASE_BLOCK);
-        Some(self.reserved)
-    }
-
-    /// The next number.
-    pub(crate) fn take(&mut self) -> u64 {
-        let s = self.next;
-        self.next = self.next.saturating_add(1);
-        s
     }
 }
 
@@ -162,8 +119,7 @@ impl SessionState {
     /// The drive loop (module docs): persist + flush, take, send, report, feed taken bundles.
     pub(super) fn apply(&mut self, myself: &ActorRef<SessionMsg>, mut ready: Ready) -> Result<()> {
         loop {
-            let lease = self.seq.reserve(ready.send.len() as u64);
-            self.ctx.store.commit(self.session, &ready.persist, lease)?;
+            self.ctx.store.commit(self.session, &ready.persist)?;
             ready.persist.clear();
             let mut taken = Vec::with_capacity(ready.take.len());
             for bundle in ready.take.drain(..) {
@@ -199,9 +155,8 @@ impl SessionState {
         }
     }
 
-    /// Numbers `msg`, maps its party to a peer and hands it to the network actor.
-    fn send(&mut self, myself: &ActorRef<SessionMsg>, to: Party, mut msg: SecoMsg) {
-        msg.seq = self.seq.take();
+    /// Maps the message's party to a peer and hands it to the network actor.
+    fn send(&mut self, myself: &ActorRef<SessionMsg>, to: Party, msg: SecoMsg) {
         let peer = match to {
             Party::Server(i) => self.ctx.server_peer(usize::from(i)),
             Party::User => self.user_peer,
@@ -378,25 +333,5 @@ impl SessionState {
                 Ok(())
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lease_reserves_in_blocks() {
-        let mut l = SeqLease::new(0);
-        assert_eq!(l.reserve(0), None);
-        assert_eq!(l.reserve(3), Some(3 + LEASE_BLOCK));
-        for i in 0..3 {
-            assert_eq!(l.take(), i);
-        }
-        assert_eq!(l.reserve(LEASE_BLOCK), None);
-        assert_eq!(l.reserve(LEASE_BLOCK + 1), Some(3 + 2 * LEASE_BLOCK + 1));
-        // A resumed session starts after the stored lease.
-        let mut r = SeqLease::new(3 + LEASE_BLOCK);
-        assert_eq!(r.take(), 3 + LEASE_BLOCK);
     }
 }

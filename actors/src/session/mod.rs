@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - `mod.rs`: [`SessionActor`], [`SessionMsg`], [`SessionArgs`], the actor's `handle`.
-//! - `drive.rs`: step -> persist + flush -> take -> send -> report; aborts; sequence leases.
+//! - `drive.rs`: step -> persist + flush -> take -> send -> report; aborts.
 //! - `deadlines.rs`: per-phase deadlines of server sessions.
 //! - `user.rs`: the user's waiting callers.
 
@@ -23,11 +23,9 @@ use seco_protocols::seco::{
 use seco_runtime::PeerId;
 
 pub use deadlines::{Deadlines, Expired, Op};
-pub use drive::LEASE_BLOCK;
 
 use crate::context::NodeContext;
 use crate::error::{ActorError, Result};
-use drive::SeqLease;
 use user::Waiters;
 
 /// The state machine a session actor drives.
@@ -86,7 +84,8 @@ pub struct SessionArgs {
     pub user_peer: Option<PeerId>,
     /// Inbound backlog counter shared with the network actor.
     pub queue: Arc<AtomicUsize>,
-    /// Whether the session is still opening (resumed sessions are open).
+    /// Whether the session is still opening (new sessions; resumed ones until their OT setup
+    /// with every peer is redone).
     pub opening: bool,
 }
 
@@ -97,8 +96,6 @@ pub struct SessionState {
     machine: MachineKind,
     user_peer: Option<PeerId>,
     queue: Arc<AtomicUsize>,
-    /// Outbound sequence numbers, leased from the store (see `drive.rs`).
-    seq: SeqLease,
     deadlines: Deadlines,
     waiters: Waiters,
     last_activity: Instant,
@@ -124,15 +121,14 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
         let now = Instant::now();
-        let next = args.ctx.store.seq_lease(args.session)?;
         Ok(SessionState {
-            seq: SeqLease::new(next),
             deadlines: Deadlines::new(args.ctx.timeouts, args.opening, now),
             waiters: Waiters::new(args.ctx.timeouts),
             last_activity: now,
             ticker: None,
             aborted: false,
-            fresh: args.opening,
+            // New server sessions only (a resumed one starts with its setup messages).
+            fresh: args.opening && args.initial.is_empty(),
             initial: Some(args.initial),
             ctx: args.ctx,
             session: args.session,

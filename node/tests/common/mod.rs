@@ -61,7 +61,11 @@ pub struct Deployment {
 impl Deployment {
     /// `n` servers (gateway, remote-1, ...) and a user for shipped model `model`.
     pub fn new(model: &str, n: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
+        if std::env::var_os("SECO_KEEP_TEST_DIR").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("test directory kept: {}", dir.path().display());
+        }
         let servers: Vec<String> = (0..n)
             .map(|i| {
                 if i == 0 {

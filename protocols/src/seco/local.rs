@@ -281,10 +281,10 @@ impl LocalDeployment {
     }
 
     /// Restarts server `i`: its in-memory state is lost, and it resumes from its store (keys,
-    /// session record, bundles) with a fresh RNG seed, sets up its OTs again with the other
-    /// servers, and the router runs until quiet. Messages still queued for the old instance
-    /// are delivered to the new one (as a transport would after a reconnect).
-    pub fn restart_server(&mut self, i: usize, seed: u64) -> Result<()> {
+    /// session record, bundles) with a fresh RNG seed; its OT setup messages are queued, not
+    /// delivered. Messages still queued for the old instance go to the new one (as a transport
+    /// would after a reconnect).
+    pub fn resume_server(&mut self, i: usize, seed: u64) -> Result<()> {
         let p = Party::Server(i as u16);
         let old = self.servers.get(i).ok_or(SecoError::Length {
             what: "server index",
@@ -303,8 +303,18 @@ impl LocalDeployment {
             ServerSession::resume(cfg, keys, &record, party_seed(seed ^ 0x7e57a47, p))?;
         self.servers[i] = server;
         self.accounting.entry(p, Phase::Setup).cpu += start.elapsed();
-        self.apply_phase(p, Phase::Setup, ready)?;
+        self.apply_phase(p, Phase::Setup, ready)
+    }
+
+    /// Restarts server `i` ([`LocalDeployment::resume_server`]) and delivers everything.
+    pub fn restart_server(&mut self, i: usize, seed: u64) -> Result<()> {
+        self.resume_server(i, seed)?;
         self.run()
+    }
+
+    /// Removes every queued message, undelivered (tests that hold messages back).
+    pub fn take_queued(&mut self) -> Vec<(Party, Party, Vec<u8>)> {
+        self.queue.drain(..).collect()
     }
 
     /// Whether server `i` is ready for preprocessing (tests).

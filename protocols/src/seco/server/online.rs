@@ -48,7 +48,11 @@ pub(crate) struct Run {
 
 impl ServerSession {
     pub(super) fn on_online(&mut self, from: Party, body: Body) -> Result<Ready> {
-        if !matches!(self.state, State::Ready) {
+        // A resumed server serves its stored bundles while it redoes the OT setup: the online
+        // phase uses no OT (every garbling's material is in the bundles), and its peers,
+        // which may not know of the restart yet, go on with inferences meanwhile.
+        let resuming = self.resumed && matches!(self.state, State::AwaitSetup);
+        if !matches!(self.state, State::Ready) && !resuming {
             return Err(self.wrong_phase(&body));
         }
         let g = Party::GATEWAY;
