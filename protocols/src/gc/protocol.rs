@@ -89,6 +89,31 @@ fn wires_of(program: &Program, owners: &[Side], side: Side) -> Result<Vec<usize>
         .collect())
 }
 
+/// The compacted program, the input wires of `me` and those of the other side, checking
+/// that `inputs` holds one bit per wire of `me`.
+fn compile_side(
+    circuit: &Circuit,
+    owners: &[Side],
+    me: Side,
+    inputs: &[bool],
+) -> Result<(Program, Vec<usize>, Vec<usize>)> {
+    let (other, what) = match me {
+        Side::Garbler => (Side::Evaluator, "garbler input bits"),
+        Side::Evaluator => (Side::Garbler, "evaluator input bits"),
+    };
+    let program = Program::compile(circuit)?.compact();
+    let mine = wires_of(&program, owners, me)?;
+    let theirs = wires_of(&program, owners, other)?;
+    if inputs.len() != mine.len() {
+        return Err(GcError::Length {
+            what,
+            expected: mine.len(),
+            actual: inputs.len(),
+        });
+    }
+    Ok((program, mine, theirs))
+}
+
 enum GState {
     /// (1) waiting for the evaluator's base-OT message.
     AwaitBase(IknpSenderSetup),
@@ -123,16 +148,7 @@ impl HgGarbler {
         owners: &[Side],
         inputs: &[bool],
     ) -> Result<(Self, Vec<HgMsg>)> {
-        let program = Program::compile(circuit)?.compact();
-        let mine = wires_of(&program, owners, Side::Garbler)?;
-        let theirs = wires_of(&program, owners, Side::Evaluator)?;
-        if inputs.len() != mine.len() {
-            return Err(GcError::Length {
-                what: "garbler input bits",
-                expected: mine.len(),
-                actual: inputs.len(),
-            });
-        }
+        let (program, mine, theirs) = compile_side(circuit, owners, Side::Garbler, inputs)?;
         let delta = Block(Block::random(rng).0 | 1);
         let own_zero = mine.iter().map(|_| Block::random(rng)).collect();
         let (setup, msg) = IknpSenderSetup::new(rng, sid, delta);
@@ -259,16 +275,7 @@ impl HgEvaluator {
         owners: &[Side],
         inputs: &[bool],
     ) -> Result<(Self, Vec<HgMsg>)> {
-        let program = Program::compile(circuit)?.compact();
-        let mine = wires_of(&program, owners, Side::Evaluator)?;
-        let theirs = wires_of(&program, owners, Side::Garbler)?;
-        if inputs.len() != mine.len() {
-            return Err(GcError::Length {
-                what: "evaluator input bits",
-                expected: mine.len(),
-                actual: inputs.len(),
-            });
-        }
+        let (program, mine, theirs) = compile_side(circuit, owners, Side::Evaluator, inputs)?;
         let (setup, msg) = IknpReceiverSetup::new(rng, sid);
         let e = HgEvaluator {
             program,

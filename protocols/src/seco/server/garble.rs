@@ -90,27 +90,11 @@ impl ServerSession {
         stage: u16,
         msg: &[u8],
     ) -> Result<Ready> {
-        let sender = from.server().ok_or(SecoError::WrongSender {
-            body: "BmrOffline",
-            claimed: from,
-            actual: from,
-            expected: "a server".into(),
-        })?;
+        let sender = Self::expect_server(from, "BmrOffline")?;
         let msg: BmrMsg = ciborium::from_reader(msg)
             .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
         let mut ready = self.prep_mut(bundle)?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
-        let st = prep
-            .stages
-            .get_mut(stage as usize)
-            .ok_or(SecoError::Length {
-                what: "stage index",
-                expected: 0,
-                actual: stage as usize,
-            })?;
+        let st = self.prep_stage(bundle, stage)?;
         let party = st.bmr.as_mut().ok_or(SecoError::NotReady(format!(
             "stage {stage} has no circuit or it is done"
         )))?;

@@ -309,6 +309,16 @@ impl ServerSession {
         }
     }
 
+    /// The index of the server that sent `body`; refuses a message from the user.
+    pub(crate) fn expect_server(from: Party, body: &'static str) -> Result<usize> {
+        from.server().ok_or(SecoError::WrongSender {
+            body,
+            claimed: from,
+            actual: from,
+            expected: "a server".into(),
+        })
+    }
+
     /// A typed refusal of a message that does not fit the current state.
     pub(crate) fn wrong_phase(&self, body: &Body) -> SecoError {
         SecoError::WrongPhase {

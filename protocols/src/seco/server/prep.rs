@@ -95,6 +95,26 @@ impl ServerSession {
         }
     }
 
+    /// The bundle in preparation, or a typed refusal if it is not.
+    pub(super) fn prep_of(&mut self, bundle: BundleId) -> Result<&mut Prep> {
+        self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
+            bundle,
+            reason: "not in preparation".into(),
+        })
+    }
+
+    /// Stage `stage` of the bundle in preparation; the index comes from the network.
+    pub(super) fn prep_stage(&mut self, bundle: BundleId, stage: u16) -> Result<&mut PrepStage> {
+        self.prep_of(bundle)?
+            .stages
+            .get_mut(usize::from(stage))
+            .ok_or(SecoError::Length {
+                what: "stage index",
+                expected: 0,
+                actual: usize::from(stage),
+            })
+    }
+
     /// The bundle's preparation, started on first sight (bounded by [`MAX_IN_FLIGHT`]).
     /// Returns the messages of a fresh start.
     pub(super) fn prep_mut(&mut self, bundle: BundleId) -> Result<Ready> {
@@ -226,10 +246,7 @@ impl ServerSession {
             .iter()
             .map(|b| Ciphertext::from_bytes(b, param))
             .collect::<crate::mhe::Result<Vec<_>>>()?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
+        let prep = self.prep_of(bundle)?;
         let masks = &mut prep.stages[l].masks;
         match masks.get_mut(slot) {
             Some(s @ None) => *s = Some(cts),
@@ -318,10 +335,7 @@ impl ServerSession {
         let cfg = self.e2s_config(bundle, l);
         let layout = &self.sched.stages[l].packing.output;
         let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, &req, &mut self.rng)?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
+        let prep = self.prep_of(bundle)?;
         if prep.stages[l].u.is_some() {
             return Err(SecoError::Duplicate { from, seq: 0 });
         }
@@ -349,25 +363,9 @@ impl ServerSession {
         stage: u16,
         share: &[u8],
     ) -> Result<Ready> {
-        let sender = from.server().ok_or(SecoError::WrongSender {
-            body: "E2sShare",
-            claimed: from,
-            actual: from,
-            expected: "a server".into(),
-        })?;
+        let sender = Self::expect_server(from, "E2sShare")?;
         let share = E2sShare::from_bytes(share, self.cfg.param)?;
-        let prep = self.preps.get_mut(&bundle).ok_or(SecoError::Bundle {
-            bundle,
-            reason: "not in preparation".into(),
-        })?;
-        let st = prep
-            .stages
-            .get_mut(stage as usize)
-            .ok_or(SecoError::Length {
-                what: "stage index",
-                expected: 0,
-                actual: stage as usize,
-            })?;
+        let st = self.prep_stage(bundle, stage)?;
         let leader = st
             .leader
             .as_mut()

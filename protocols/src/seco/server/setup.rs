@@ -59,14 +59,7 @@ impl ServerSession {
     }
 
     pub(super) fn on_setup(&mut self, from: Party, msg: SecoMsg) -> Result<Ready> {
-        let Some(sender) = from.server() else {
-            return Err(SecoError::WrongSender {
-                body: msg.body.name(),
-                claimed: from,
-                actual: from,
-                expected: "a server".into(),
-            });
-        };
+        let sender = Self::expect_server(from, msg.body.name())?;
         match &msg.body {
             Body::OtSetup(bytes) => {
                 let half: SetupMsg = ciborium::from_reader(bytes.as_slice())
