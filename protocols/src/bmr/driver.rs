@@ -92,11 +92,26 @@ pub fn run_offline<R: Rng + CryptoRng + ?Sized>(
     cfg: &BmrConfig,
     circuit: &Circuit,
 ) -> Result<(Vec<Prepared>, Traffic)> {
+    offline_with(cfg, circuit, |program, p| {
+        OfflineParty::with_program(rng, cfg.clone(), program, p)
+    })
+}
+
+/// Starts every party p of `cfg` with `start(program, p)`, delivers all messages and returns
+/// each party's [`Prepared`].
+fn offline_with<F>(
+    cfg: &BmrConfig,
+    circuit: &Circuit,
+    mut start: F,
+) -> Result<(Vec<Prepared>, Traffic)>
+where
+    F: FnMut(Arc<Program>, PartyId) -> Result<(OfflineParty, Vec<Outgoing>)>,
+{
     let mut parties = Vec::with_capacity(cfg.num_parties());
     let mut initial = Vec::with_capacity(cfg.num_parties());
     let program = Arc::new(Program::compile(circuit)?);
     for p in 0..cfg.num_parties() {
-        let (party, out) = OfflineParty::with_program(rng, cfg.clone(), program.clone(), p)?;
+        let (party, out) = start(program.clone(), p)?;
         parties.push(party);
         initial.push(out);
     }
@@ -157,31 +172,17 @@ pub fn run_offline_with_setup<R: Rng + CryptoRng + ?Sized>(
     setups: &mut [PairwiseOt],
     known: &[Vec<bool>],
 ) -> Result<(Vec<Prepared>, Traffic)> {
-    let mut parties = Vec::with_capacity(cfg.num_parties());
-    let mut initial = Vec::with_capacity(cfg.num_parties());
-    let program = Arc::new(Program::compile(circuit)?);
-    for p in 0..cfg.num_parties() {
-        let (party, out) = match setups.get_mut(p) {
-            Some(setup) => OfflineParty::with_setup(rng, cfg.clone(), program.clone(), p, setup)?,
-            None if !cfg.is_garbler(p) => {
-                OfflineParty::with_program(rng, cfg.clone(), program.clone(), p)?
-            }
+    offline_with(cfg, circuit, |program, p| {
+        let (mut party, mut out) = match setups.get_mut(p) {
+            Some(setup) => OfflineParty::with_setup(rng, cfg.clone(), program, p, setup)?,
+            None if !cfg.is_garbler(p) => OfflineParty::with_program(rng, cfg.clone(), program, p)?,
             None => return Err(BmrError::MissingPair { peer: p }),
         };
-        let mut party = party;
-        let mut out = out;
         if let Some(bits) = known.get(p).filter(|b| !b.is_empty()) {
             out.extend(party.provide_inputs(bits)?);
         }
-        parties.push(party);
-        initial.push(out);
-    }
-    let traffic = drive(&mut parties, initial)?;
-    let prepared = parties
-        .into_iter()
-        .map(OfflineParty::into_prepared)
-        .collect::<Result<Vec<_>>>()?;
-    Ok((prepared, traffic))
+        Ok((party, out))
+    })
 }
 
 /// Runs the online phase; `inputs[p]` are party p's input bits. Returns each party's outputs

@@ -17,7 +17,7 @@
 
 use super::config::BmrConfig;
 use super::msg::{BmrMsg, Body, Outgoing};
-use super::{BmrError, Result};
+use super::{expect_len, BmrError, Result};
 use crate::circuit::PartyId;
 use crate::gc::block::{Block, PackedBits};
 
@@ -89,13 +89,7 @@ impl Known {
             .mat
             .as_ref()
             .ok_or(BmrError::UnknownParty { party: me })?;
-        if bits.len() != mine.len() {
-            return Err(BmrError::Length {
-                what: "offline input bits",
-                expected: mine.len(),
-                actual: bits.len(),
-            });
-        }
+        expect_len("offline input bits", mine.len(), bits.len())?;
         if mine.is_empty() {
             return Ok(Vec::new());
         }
@@ -133,18 +127,14 @@ impl Known {
     ) -> Result<Vec<Outgoing>> {
         match body {
             Body::OfflineInputs(bits) if self.mat.is_some() && cfg.is_garbler(from) => {
-                let wires = cfg.offline_inputs_of(from);
-                if wires.is_empty() || self.have[from] {
-                    return Err(BmrError::Duplicate {
-                        from,
-                        round: "offline inputs",
-                    });
-                }
-                len("offline masked bits", wires.len(), bits.len())?;
-                for (i, &w) in wires.iter().enumerate() {
-                    self.masked[w] = bits.get(i);
-                }
-                self.have[from] = true;
+                take_masked(
+                    &mut self.masked,
+                    &mut self.have,
+                    from,
+                    &cfg.offline_inputs_of(from),
+                    &bits,
+                    ("offline inputs", "offline masked bits"),
+                )?;
                 Ok(self.progress(cfg, me))
             }
             Body::OfflineKeys(keys) if me == cfg.evaluator && cfg.is_garbler(from) => {
@@ -154,7 +144,7 @@ impl Known {
                         round: "offline keys",
                     });
                 }
-                len("offline input keys", self.wires.len(), keys.len())?;
+                expect_len("offline input keys", self.wires.len(), keys.len())?;
                 self.place(cfg.garblers, from, &keys);
                 Ok(Vec::new())
             }
@@ -196,21 +186,32 @@ impl Known {
     }
 }
 
+/// Stores input owner `from`'s masked bits `Lambda_w` of its `wires` (in order) into `masked`
+/// and marks them in `have`; refused if already there or if `from` owns none of these wires.
+/// `names`: the round (for a duplicate) and what the bits are (for a wrong length).
+pub(super) fn take_masked(
+    masked: &mut [bool],
+    have: &mut [bool],
+    from: PartyId,
+    wires: &[usize],
+    bits: &PackedBits,
+    (round, what): (&'static str, &'static str),
+) -> Result<()> {
+    if wires.is_empty() || have[from] {
+        return Err(BmrError::Duplicate { from, round });
+    }
+    expect_len(what, wires.len(), bits.len())?;
+    for (i, &w) in wires.iter().enumerate() {
+        masked[w] = bits.get(i);
+    }
+    have[from] = true;
+    Ok(())
+}
+
 fn msg(cfg: &BmrConfig, me: PartyId, body: Body) -> BmrMsg {
     BmrMsg {
         session: cfg.session,
         from: me,
         body,
     }
-}
-
-fn len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected != actual {
-        return Err(BmrError::Length {
-            what,
-            expected,
-            actual,
-        });
-    }
-    Ok(())
 }

@@ -174,3 +174,15 @@ pub enum BmrError {
 
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, BmrError>;
+
+/// A typed [`BmrError::Length`] unless `expected == actual`.
+fn expect_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected != actual {
+        return Err(BmrError::Length {
+            what,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}

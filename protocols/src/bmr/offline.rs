@@ -27,7 +27,7 @@ use super::material::{Fresh, Material};
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::{GarblerPrep, Prepared};
 use super::setup::PairwiseOt;
-use super::{BmrError, Result};
+use super::{expect_len, BmrError, Result};
 use crate::circuit::{Circuit, PartyId, Program};
 use crate::gc::block::{Block, PackedBits};
 use crate::ot::{IknpReceiverSetup, IknpSender, IknpSenderSetup, KAPPA};
@@ -340,25 +340,12 @@ impl OfflineParty {
                 } else {
                     0
                 };
-                if tables.len() != want {
-                    return Err(BmrError::Length {
-                        what: "table share blocks",
-                        expected: want,
-                        actual: tables.len(),
-                    });
-                }
+                expect_len("table share blocks", want, tables.len())?;
                 ("output mask bits", self.out_masks.len(), output_masks.len())
             }
             _ => return Ok(()),
         };
-        if expected != actual {
-            return Err(BmrError::Length {
-                what,
-                expected,
-                actual,
-            });
-        }
-        Ok(())
+        expect_len(what, expected, actual)
     }
 
     fn take_final(&mut self, from: PartyId, body: Body) -> Result<()> {

@@ -15,9 +15,10 @@
 use std::sync::Arc;
 
 use super::eval::evaluate;
+use super::known::take_masked;
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::Prepared;
-use super::{BmrError, Result};
+use super::{expect_len, BmrError, Result};
 use crate::circuit::{Circuit, PartyId, Program};
 use crate::gc::block::{Block, PackedBits};
 
@@ -67,13 +68,7 @@ impl OnlineParty {
         let cfg = &prep.config;
         let me = prep.party;
         let mine = cfg.online_inputs_of(me);
-        if inputs.len() != mine.len() {
-            return Err(BmrError::Length {
-                what: "input bits",
-                expected: mine.len(),
-                actual: inputs.len(),
-            });
-        }
+        expect_len("input bits", mine.len(), inputs.len())?;
         let n_in = program.num_inputs as usize;
         let n = cfg.garblers;
         let online = cfg.online_wires();
@@ -166,18 +161,14 @@ impl OnlineParty {
         };
         match msg.body {
             Body::MaskedInputs(bits) if cfg.is_garbler(self.me) && cfg.is_garbler(from) => {
-                let wires = cfg.online_inputs_of(from);
-                if self.have_masked[from] {
-                    return Err(BmrError::Duplicate {
-                        from,
-                        round: "online 1 (masked inputs)",
-                    });
-                }
-                expect("masked input bits", wires.len(), bits.len())?;
-                for (i, &w) in wires.iter().enumerate() {
-                    self.masked[w] = bits.get(i);
-                }
-                self.have_masked[from] = true;
+                take_masked(
+                    &mut self.masked,
+                    &mut self.have_masked,
+                    from,
+                    &cfg.online_inputs_of(from),
+                    &bits,
+                    ("online 1 (masked inputs)", "masked input bits"),
+                )?;
             }
             Body::InputKeys(keys) if self.me == cfg.evaluator && cfg.is_garbler(from) => {
                 if self.have_keys[from] {
@@ -186,7 +177,7 @@ impl OnlineParty {
                         round: "online 2 (input keys)",
                     });
                 }
-                expect("input keys", self.online.len(), keys.len())?;
+                expect_len("input keys", self.online.len(), keys.len())?;
                 self.place_keys(from, &keys);
             }
             Body::Outputs(bits) if from == cfg.evaluator && !cfg.outputs_of(self.me).is_empty() => {
@@ -196,7 +187,7 @@ impl OnlineParty {
                         round: "online 3 (outputs)",
                     });
                 }
-                expect("output bits", self.prep.output_masks.len(), bits.len())?;
+                expect_len("output bits", self.prep.output_masks.len(), bits.len())?;
                 self.output = Some(self.unmask(&bits.to_bools()));
             }
             body => return Err(wrong(&body)),
@@ -282,15 +273,4 @@ impl OnlineParty {
         }
         Ok(out)
     }
-}
-
-fn expect(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected != actual {
-        return Err(BmrError::Length {
-            what,
-            expected,
-            actual,
-        });
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::BmrConfig;
-use super::{BmrError, Result};
+use super::{expect_len, BmrError, Result};
 use crate::circuit::{PartyId, Program};
 use crate::gc::block::{blocks_bytes, Block, PackedBits};
 
@@ -59,8 +59,8 @@ impl Prepared {
         cfg.check_program(program)?;
         match (&self.garbler, cfg.is_garbler(self.party)) {
             (Some(g), true) => {
-                len("input keys", cfg.online_wires().len(), g.input_keys.len())?;
-                len(
+                expect_len("input keys", cfg.online_wires().len(), g.input_keys.len())?;
+                expect_len(
                     "own input masks",
                     cfg.online_inputs_of(self.party).len(),
                     g.input_masks.len(),
@@ -81,9 +81,9 @@ impl Prepared {
         } else {
             0
         };
-        len("offline input keys", offline, self.offline_keys.len())?;
+        expect_len("offline input keys", offline, self.offline_keys.len())?;
         match (&self.tables, self.party == cfg.evaluator) {
-            (Some(t), true) => len("garbled table blocks", cfg.table_len(program), t.len())?,
+            (Some(t), true) => expect_len("garbled table blocks", cfg.table_len(program), t.len())?,
             (None, false) => {}
             _ => {
                 return Err(BmrError::Config(
@@ -91,7 +91,7 @@ impl Prepared {
                 ))
             }
         }
-        len(
+        expect_len(
             "output masks",
             cfg.outputs_of(self.party).len(),
             self.output_masks.len(),
@@ -102,17 +102,6 @@ impl Prepared {
     pub fn encoded_len(&self) -> usize {
         crate::gc::block::encoded_len(self)
     }
-}
-
-fn len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected != actual {
-        return Err(BmrError::Length {
-            what,
-            expected,
-            actual,
-        });
-    }
-    Ok(())
 }
 
 /// Serde for `Option<Vec<Block>>` as an optional byte string.
