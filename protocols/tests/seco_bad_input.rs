@@ -1,79 +1,33 @@
 //! Hostile or mistaken messages: typed errors, never a panic, no bundle used twice.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod seco_common;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
-use seco_protocols::mhe::ParamId;
-use seco_protocols::model::{Model, QuantModel, TestSet};
+use seco_common::{input, recording, reference, server_config, setup};
+use seco_protocols::model::QuantModel;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
-use seco_protocols::seco::msg::{pack_ring, Body, Bytes, SecoMsg, VERSION};
+use seco_protocols::seco::msg::{pack_ring, Body, Bytes, SecoMsg};
 use seco_protocols::seco::{
-    BundleId, Event, Input, Machine, Party, SecoError, ServerConfig, ServerSession, SessionId,
+    BundleId, Event, Input, Machine, Party, SecoError, ServerSession, SessionId,
 };
 
-fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
-
-fn setup() -> (Model, QuantModel, SplitPlan) {
-    let model = Model::load(model_dir("digits-mlp")).unwrap();
-    let q = model.quantize().unwrap();
-    let names: Vec<String> = ["gateway", "remote-1", "remote-2"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let plan = SplitPlan::balanced(&q, &names).unwrap();
-    (model, q, plan)
-}
-
 fn msg(session: SessionId, from: Party, seq: u64, body: Body) -> Vec<u8> {
-    SecoMsg {
-        version: VERSION,
-        session,
-        from,
-        seq,
-        body,
-    }
-    .to_bytes()
+    seco_common::msg(session, from, seq, body).to_bytes()
 }
 
 fn fresh_server(q: &QuantModel, plan: &SplitPlan, i: usize) -> ServerSession {
-    let part = Arc::new(plan.server_part(q, i).unwrap());
-    let cfg = ServerConfig {
-        session: SessionId([7; 16]),
-        part,
-        param: ParamId::Bfv4096T32V1,
-        user_param: ParamId::Bfv2048T32V1,
-    };
+    let cfg = server_config(q, plan, i, SessionId([7; 16]));
     ServerSession::new(cfg, None, [1; 32]).unwrap()
 }
 
 #[test]
 fn a_bundle_is_never_used_twice() {
     let (model, q, plan) = setup();
-    let mut d = LocalDeployment::new(
-        &q,
-        &plan,
-        LocalOptions {
-            record: true,
-            ..LocalOptions::default()
-        },
-    )
-    .unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     let bundle = d.preprocess(1).unwrap()[0];
-    let x = model
-        .encode_input(
-            TestSet::load(model_dir("digits-mlp"))
-                .unwrap()
-                .input(0)
-                .unwrap(),
-        )
-        .unwrap();
+    let x = input(&model, 0);
     d.infer(&x).unwrap();
     let s = d.session();
     // The user (or anyone replaying its request) asks again with the same bundle.
@@ -128,26 +82,13 @@ fn an_unknown_or_corrupt_stored_bundle_aborts_that_inference() {
     // session goes on with the next bundle.
     let ids = d.preprocess(2).unwrap();
     d.put_bundle(Party::Server(2), ids[0], b"not a bundle".to_vec());
-    let x = model
-        .encode_input(
-            TestSet::load(model_dir("digits-mlp"))
-                .unwrap()
-                .input(1)
-                .unwrap(),
-        )
-        .unwrap();
+    let x = input(&model, 1);
     assert!(d.infer(&x).is_err());
     assert!(
         aborted(&d, ids[0], Party::User),
         "the user learns of the abort"
     );
-    let want: Vec<i64> = q
-        .infer(&x)
-        .unwrap()
-        .iter()
-        .map(|&v| model.fixed_point.to_signed(v))
-        .collect();
-    assert_eq!(d.infer(&x).unwrap(), want);
+    assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
 }
 
 #[test]
@@ -210,35 +151,26 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
         deliver(&mut r, Party::User, hello),
         Err(SecoError::WrongSender { .. })
     ));
-    let open = msg(
-        s,
-        Party::Server(2),
-        0,
-        Body::Open {
-            model: "digits-mlp".into(),
-            skeleton: [0; 32],
-            key_id: None,
-            user_pk: Bytes::new(),
-        },
-    );
+    let open = |from: Party| {
+        msg(
+            s,
+            from,
+            0,
+            Body::Open {
+                model: "digits-mlp".into(),
+                skeleton: [0; 32],
+                key_id: None,
+                user_pk: Bytes::new(),
+            },
+        )
+    };
     assert!(matches!(
-        deliver(&mut r, Party::Server(2), open),
+        deliver(&mut r, Party::Server(2), open(Party::Server(2))),
         Err(SecoError::WrongSender { .. })
     ));
     // A gateway's Open for another split is refused as a mismatch.
-    let open = msg(
-        s,
-        Party::GATEWAY,
-        0,
-        Body::Open {
-            model: "digits-mlp".into(),
-            skeleton: [0; 32],
-            key_id: None,
-            user_pk: Bytes::new(),
-        },
-    );
     assert!(matches!(
-        deliver(&mut r, Party::GATEWAY, open),
+        deliver(&mut r, Party::GATEWAY, open(Party::GATEWAY)),
         Err(SecoError::Mismatch(_))
     ));
     // The same sequence number twice.
@@ -260,15 +192,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
 #[test]
 fn replayed_messages_are_duplicates() {
     let (_, q, plan) = setup();
-    let mut d = LocalDeployment::new(
-        &q,
-        &plan,
-        LocalOptions {
-            record: true,
-            ..LocalOptions::default()
-        },
-    )
-    .unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     d.preprocess(1).unwrap();
     let trace = d.trace.clone();
     for m in trace.iter().filter(|m| m.to != Party::User).step_by(3) {
@@ -326,24 +250,9 @@ proptest! {
 #[test]
 fn mutated_protocol_messages_never_panic() {
     let (model, q, plan) = setup();
-    let mut d = LocalDeployment::new(
-        &q,
-        &plan,
-        LocalOptions {
-            record: true,
-            ..LocalOptions::default()
-        },
-    )
-    .unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     d.preprocess(2).unwrap();
-    let x = model
-        .encode_input(
-            TestSet::load(model_dir("digits-mlp"))
-                .unwrap()
-                .input(0)
-                .unwrap(),
-        )
-        .unwrap();
+    let x = input(&model, 0);
     d.infer(&x).unwrap();
     let trace = d.trace.clone();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);

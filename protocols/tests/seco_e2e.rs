@@ -1,37 +1,12 @@
 //! The SECO protocol end to end, in one process (DESIGN.md s.5): secure logits equal the
 //! fixed-point reference bit for bit, for every shipped model and 2, 3 and 5 servers.
 
-use std::path::PathBuf;
+mod seco_common;
 
-use seco_protocols::model::{Model, QuantModel, TestSet};
+use seco_common::{model_dir, reference, servers};
+use seco_protocols::model::{Model, TestSet};
 use seco_protocols::plan::{PlanFile, SplitPlan};
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
-
-fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
-
-fn servers(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            if i == 0 {
-                "gateway".to_string()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect()
-}
-
-fn reference(model: &Model, q: &QuantModel, x: &[u64]) -> Vec<i64> {
-    q.infer(x)
-        .unwrap()
-        .iter()
-        .map(|&v| model.fixed_point.to_signed(v))
-        .collect()
-}
 
 /// Runs test inputs `range` of `name` under `plan` and checks them against the reference.
 fn check_plan(name: &str, plan: &SplitPlan, range: std::ops::Range<usize>, opts: LocalOptions) {

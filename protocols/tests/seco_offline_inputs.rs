@@ -1,53 +1,27 @@
 //! Stage-circuit inputs known in preprocessing: every input but the stage owner's `z` reaches
 //! the evaluator during preprocessing, so the online BMR messages carry only `z`'s wires.
 
-use std::path::PathBuf;
+mod seco_common;
 
+use seco_common::{input, model_dir, recording, reference, servers};
 use seco_protocols::bmr::{BmrMsg, Body as BmrBody};
-use seco_protocols::model::{Model, TestSet};
+use seco_protocols::model::Model;
 use seco_protocols::plan::SplitPlan;
-use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
+use seco_protocols::seco::local::LocalDeployment;
 use seco_protocols::seco::msg::Body;
 use seco_protocols::seco::{Party, Phase};
-
-fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
 
 #[test]
 fn online_bmr_messages_carry_only_the_owners_wires() {
     let model = Model::load(model_dir("mnist-mlp")).unwrap();
     let q = model.quantize().unwrap();
-    let names: Vec<String> = ["gateway", "remote-1", "remote-2"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let plan = SplitPlan::balanced(&q, &names).unwrap();
-    let opts = LocalOptions {
-        record: true,
-        ..LocalOptions::default()
-    };
-    let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+    let plan = SplitPlan::balanced(&q, &servers(3)).unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     let start = d.trace.len();
     d.preprocess(1).unwrap();
     let mid = d.trace.len();
-    let x = model
-        .encode_input(
-            TestSet::load(model_dir("mnist-mlp"))
-                .unwrap()
-                .input(0)
-                .unwrap(),
-        )
-        .unwrap();
-    let want: Vec<i64> = q
-        .infer(&x)
-        .unwrap()
-        .iter()
-        .map(|&v| model.fixed_point.to_signed(v))
-        .collect();
-    assert_eq!(d.infer(&x).unwrap(), want);
+    let x = input(&model, 0);
+    assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
     let bmr = |body: &Body| -> Option<(u16, BmrMsg)> {
         match body {
             Body::BmrOffline { stage, msg, .. } | Body::BmrOnline { stage, msg, .. } => {

@@ -1,31 +1,15 @@
 //! What each party sees, and what it costs the user (DESIGN.md s.1-2, s.5).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+mod seco_common;
+
+use seco_common::{model_dir, servers};
 use seco_protocols::model::{Model, TestSet};
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{Delivered, LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{pack_ring, Body};
 use seco_protocols::seco::{Party, Phase};
-
-fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
-
-fn servers(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            if i == 0 {
-                "gateway".to_string()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect()
-}
 
 fn deployment(name: &str, n: usize, seed: u64) -> (Model, LocalDeployment) {
     let model = Model::load(model_dir(name)).unwrap();

@@ -2,60 +2,21 @@
 //! once every server's setup is complete, garblings skip the base OTs, bad setup messages are
 //! typed errors, and a restarted server sets up again and the session goes on.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod seco_common;
 
+use std::collections::VecDeque;
+
+use seco_common::{input, msg, recording, reference, server_config, setup};
 use seco_protocols::bmr::{BmrError, BmrMsg, SetupMsg};
 use seco_protocols::mhe::ParamId;
-use seco_protocols::model::{Model, QuantModel, TestSet};
+use seco_protocols::model::QuantModel;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
-use seco_protocols::seco::msg::{Body, Bytes, SecoMsg, VERSION};
+use seco_protocols::seco::msg::{Body, Bytes, SecoMsg};
 use seco_protocols::seco::{
-    BundleId, Input, Machine, Party, Phase, SecoError, ServerConfig, ServerSession, SessionId,
-    UserConfig, UserSession,
+    BundleId, Input, Machine, Party, Phase, SecoError, ServerSession, SessionId, UserConfig,
+    UserSession,
 };
-
-fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
-
-fn setup() -> (Model, QuantModel, SplitPlan) {
-    let model = Model::load(model_dir("digits-mlp")).unwrap();
-    let q = model.quantize().unwrap();
-    let names: Vec<String> = ["gateway", "remote-1", "remote-2"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let plan = SplitPlan::balanced(&q, &names).unwrap();
-    (model, q, plan)
-}
-
-fn msg(session: SessionId, from: Party, seq: u64, body: Body) -> SecoMsg {
-    SecoMsg {
-        version: VERSION,
-        session,
-        from,
-        seq,
-        body,
-    }
-}
-
-fn reference(model: &Model, q: &QuantModel, x: &[u64]) -> Vec<i64> {
-    q.infer(x)
-        .unwrap()
-        .iter()
-        .map(|&v| model.fixed_point.to_signed(v))
-        .collect()
-}
-
-fn input(model: &Model, i: usize) -> Vec<u64> {
-    let tests = TestSet::load(model_dir(&model.name)).unwrap();
-    model.encode_input(tests.input(i).unwrap()).unwrap()
-}
 
 #[test]
 fn the_user_is_welcomed_after_every_setup_and_garblings_skip_base_ots() {
@@ -105,12 +66,7 @@ fn the_user_is_welcomed_after_every_setup_and_garblings_skip_base_ots() {
 }
 
 fn server(q: &QuantModel, plan: &SplitPlan, i: usize, session: SessionId) -> ServerSession {
-    let cfg = ServerConfig {
-        session,
-        part: Arc::new(plan.server_part(q, i).unwrap()),
-        param: ParamId::Bfv4096T32V1,
-        user_param: ParamId::Bfv2048T32V1,
-    };
+    let cfg = server_config(q, plan, i, session);
     ServerSession::new(cfg, None, [i as u8 + 1; 32]).unwrap()
 }
 
@@ -258,11 +214,7 @@ fn bad_setup_messages_are_typed_errors() {
 #[test]
 fn replayed_or_altered_setup_halves_are_refused() {
     let (model, q, plan) = setup();
-    let opts = LocalOptions {
-        record: true,
-        ..LocalOptions::default()
-    };
-    let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     let s = d.session();
     let half = d
         .trace
@@ -347,11 +299,7 @@ fn a_garbling_id_is_never_drawn_twice() {
 #[test]
 fn a_restarted_server_sets_up_again_and_the_session_goes_on() {
     let (model, q, plan) = setup();
-    let opts = LocalOptions {
-        record: true,
-        ..LocalOptions::default()
-    };
-    let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
     d.preprocess(4).unwrap();
     let x = input(&model, 0);
     assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
