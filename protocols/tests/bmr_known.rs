@@ -2,6 +2,10 @@
 //! correct results with any split of the inputs into offline and online ones, online traffic
 //! only for the online wires, typed errors for bad offline-input messages.
 
+mod bmr_common;
+
+use bmr_common::{flat, random_inputs, relu};
+
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -11,17 +15,6 @@ use seco_protocols::bmr::{
 };
 use seco_protocols::circuit::{Circuit, Program, ReluReshare};
 use seco_protocols::gc::{Block, PackedBits};
-
-fn relu(n: usize) -> (ReluReshare, Circuit) {
-    let spec = ReluReshare {
-        parties: n,
-        elements: 3,
-        k: 16,
-        f: 4,
-    };
-    let c = spec.circuit().unwrap();
-    (spec, c)
-}
 
 /// Config with the given offline flags; the evaluator is `ev` (a garbler, or `n`: an extra
 /// party).
@@ -38,24 +31,6 @@ fn cfg(c: &Circuit, spec: &ReluReshare, ev: usize, offline: Vec<bool>) -> BmrCon
     .unwrap()
     .with_offline_inputs(offline)
     .unwrap()
-}
-
-/// Every party's input bits (all its wires, in order).
-fn inputs(r: &mut ChaCha12Rng, cfg: &BmrConfig) -> Vec<Vec<bool>> {
-    (0..cfg.num_parties())
-        .map(|p| (0..cfg.inputs_of(p).len()).map(|_| r.random()).collect())
-        .collect()
-}
-
-fn flat(cfg: &BmrConfig, per: &[Vec<bool>]) -> Vec<bool> {
-    let mut pos = vec![0; per.len()];
-    cfg.input_owners
-        .iter()
-        .map(|&o| {
-            pos[o] += 1;
-            per[o][pos[o] - 1]
-        })
-        .collect()
 }
 
 /// Offline phase with the old path (base OTs in round 1) and offline inputs provided at the
@@ -89,7 +64,7 @@ fn offline_old(
 fn any_split_of_the_inputs_gives_the_right_result() {
     let mut r = ChaCha12Rng::seed_from_u64(1);
     for n in [2, 3] {
-        let (spec, c) = relu(n);
+        let (spec, c) = relu(n, 3);
         let n_in = c.num_inputs();
         let (mut setups, _) = driver::run_setup(&mut r, [1; 16], n).unwrap();
         let splits: Vec<Vec<bool>> = vec![
@@ -108,7 +83,7 @@ fn any_split_of_the_inputs_gives_the_right_result() {
             for ev in [1, n] {
                 let mut cfg = cfg(&c, &spec, ev, offline.clone());
                 cfg.session = [(10 * n + 2 * k + usize::from(ev == n)) as u8; 16];
-                let all = inputs(&mut r, &cfg);
+                let all = random_inputs(&mut r, &cfg);
                 let split: Vec<(Vec<bool>, Vec<bool>)> = (0..cfg.num_parties())
                     .map(|p| cfg.split_own_inputs(p, &all[p]).unwrap())
                     .collect();
@@ -140,7 +115,7 @@ fn any_split_of_the_inputs_gives_the_right_result() {
 #[test]
 fn moving_inputs_offline_moves_their_keys_out_of_the_online_phase() {
     let mut r = ChaCha12Rng::seed_from_u64(2);
-    let (spec, c) = relu(3);
+    let (spec, c) = relu(3, 3);
     let n_in = c.num_inputs();
     let (mut setups, _) = driver::run_setup(&mut r, [2; 16], 3).unwrap();
     let mut online_bytes = Vec::new();
@@ -153,7 +128,7 @@ fn moving_inputs_offline_moves_their_keys_out_of_the_online_phase() {
     {
         let mut cfg = cfg(&c, &spec, 1, offline);
         cfg.session = [40 + i as u8; 16];
-        let all = inputs(&mut r, &cfg);
+        let all = random_inputs(&mut r, &cfg);
         let split: Vec<_> = (0..3)
             .map(|p| cfg.split_own_inputs(p, &all[p]).unwrap())
             .collect();
@@ -183,7 +158,7 @@ fn msg(from: usize, body: Body) -> BmrMsg {
 #[test]
 fn bad_offline_input_messages_are_typed_errors() {
     let mut r = ChaCha12Rng::seed_from_u64(3);
-    let (spec, c) = relu(3);
+    let (spec, c) = relu(3, 3);
     let n_in = c.num_inputs();
     // Party 0's wires online, the others' offline.
     let owners = spec.input_owners();
@@ -256,7 +231,7 @@ fn bad_offline_input_messages_are_typed_errors() {
 #[test]
 fn a_garbling_waits_for_its_offline_inputs() {
     let mut r = ChaCha12Rng::seed_from_u64(4);
-    let (spec, c) = relu(3);
+    let (spec, c) = relu(3, 3);
     let offline: Vec<bool> = spec.input_owners().iter().map(|&o| o == 2).collect();
     let cfg = cfg(&c, &spec, 1, offline);
     let program = Arc::new(Program::compile(&c).unwrap());
@@ -271,7 +246,7 @@ fn a_garbling_waits_for_its_offline_inputs() {
     driver::drive(&mut parties, initial).unwrap();
     // The garbling is complete but party 2 has not fixed its inputs: nobody is done.
     assert!(parties.iter().all(|p| p.round() == 6 && !p.is_done()));
-    let all = inputs(&mut r, &cfg);
+    let all = random_inputs(&mut r, &cfg);
     let (known, online): (Vec<_>, Vec<_>) = (0..3)
         .map(|p| cfg.split_own_inputs(p, &all[p]).unwrap())
         .unzip();

@@ -1,7 +1,11 @@
 //! The session's pairwise OT setup (`bmr::OtSetup`): garblings drawn from one setup are correct
 //! and independent; bad setup messages are typed errors; a restarted party sets up again.
 
-use rand::{Rng, SeedableRng};
+mod bmr_common;
+
+use bmr_common::{flat, random_inputs, relu};
+
+use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::bmr::{
     driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, OtSetup, PairwiseOt, SetupMsg,
@@ -10,17 +14,6 @@ use seco_protocols::circuit::{Circuit, Program, ReluReshare};
 use std::sync::Arc;
 
 const SESSION: [u8; 16] = [5; 16];
-
-fn relu(n: usize) -> (ReluReshare, Circuit) {
-    let spec = ReluReshare {
-        parties: n,
-        elements: 4,
-        k: 16,
-        f: 4,
-    };
-    let c = spec.circuit().unwrap();
-    (spec, c)
-}
 
 fn cfg(id: u8, spec: &ReluReshare, c: &Circuit) -> BmrConfig {
     let n = spec.parties;
@@ -35,27 +28,10 @@ fn cfg(id: u8, spec: &ReluReshare, c: &Circuit) -> BmrConfig {
     .unwrap()
 }
 
-fn random_inputs(r: &mut ChaCha12Rng, cfg: &BmrConfig) -> Vec<Vec<bool>> {
-    (0..cfg.num_parties())
-        .map(|p| (0..cfg.inputs_of(p).len()).map(|_| r.random()).collect())
-        .collect()
-}
-
-fn flat(cfg: &BmrConfig, per: &[Vec<bool>]) -> Vec<bool> {
-    let mut pos = vec![0; per.len()];
-    cfg.input_owners
-        .iter()
-        .map(|&o| {
-            pos[o] += 1;
-            per[o][pos[o] - 1]
-        })
-        .collect()
-}
-
 #[test]
 fn garblings_drawn_from_one_setup_are_correct() {
     for n in [2, 3, 4] {
-        let (spec, c) = relu(n);
+        let (spec, c) = relu(n, 4);
         let mut r = ChaCha12Rng::seed_from_u64(n as u64);
         let (mut setups, setup_traffic) = driver::run_setup(&mut r, SESSION, n).unwrap();
         assert_eq!(setup_traffic.messages, n * (n - 1));
@@ -76,7 +52,7 @@ fn garblings_drawn_from_one_setup_are_correct() {
 /// other secret and every message differs.
 #[test]
 fn garblings_drawn_from_one_setup_are_independent() {
-    let (spec, c) = relu(3);
+    let (spec, c) = relu(3, 4);
     let mut r = ChaCha12Rng::seed_from_u64(7);
     let (mut setups, _) = driver::run_setup(&mut r, SESSION, 3).unwrap();
     let mut extends = Vec::new();
@@ -126,7 +102,7 @@ fn garblings_drawn_from_one_setup_are_independent() {
 
 #[test]
 fn a_garbling_id_is_drawn_once_and_setups_must_match() {
-    let (spec, c) = relu(3);
+    let (spec, c) = relu(3, 4);
     let mut r = ChaCha12Rng::seed_from_u64(8);
     let (mut setups, _) = driver::run_setup(&mut r, SESSION, 3).unwrap();
     let program = Arc::new(Program::compile(&c).unwrap());
@@ -247,7 +223,7 @@ fn deliver(r: &mut ChaCha12Rng, ps: &mut [OtSetup], outs: Vec<Vec<(usize, SetupM
 }
 
 fn garble_and_check(r: &mut ChaCha12Rng, setups: &mut [PairwiseOt], id: u8) {
-    let (spec, c) = relu(setups.len());
+    let (spec, c) = relu(setups.len(), 4);
     let cfg = cfg(id, &spec, &c);
     let (prepared, _) = driver::run_offline_with_setup(r, &cfg, &c, setups, &[]).unwrap();
     let inputs = random_inputs(r, &cfg);
@@ -313,7 +289,7 @@ fn two_parties_restarting_at_once_still_agree() {
 
 /// Party `p`'s offset, read from a garbling drawn from the parties' current setups.
 fn offset_of(r: &mut ChaCha12Rng, ps: &mut [OtSetup], p: usize, id: u8) -> u128 {
-    let (spec, c) = relu(ps.len());
+    let (spec, c) = relu(ps.len(), 4);
     let prep = run_with(r, &cfg(200 + id, &spec, &c), &c, ps);
     prep[p].garbler.as_ref().unwrap().offset.0
 }
