@@ -1,33 +1,9 @@
 //! `seco model ...` as a user runs it: success paths print what they should, bad input ends
 //! with exit code != 0 and a one-line `error: ...`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn seco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seco"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run seco")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit code != 0 and exactly one line on stderr starting with `error:`.
-fn assert_one_line_error(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "expected failure");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
-    assert!(err.starts_with("error: "), "stderr: {err}");
-    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
-}
+use common::{assert_one_line_error, repo, seco, stdout};
 
 #[test]
 fn inspect_predict_and_split_work() {
@@ -67,33 +43,24 @@ fn inspect_predict_and_split_work() {
 fn predict_one_input_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("x.json");
+    let predict = || {
+        seco(&[
+            "model",
+            "predict",
+            "models/digits-mlp",
+            "--input",
+            input.to_str().unwrap(),
+        ])
+    };
     std::fs::write(&input, serde_json::to_string(&vec![0.5f32; 64]).unwrap()).unwrap();
-    let o = seco(&[
-        "model",
-        "predict",
-        "models/digits-mlp",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = predict();
     assert!(o.status.success());
     assert!(stdout(&o).contains("fixed class"));
     std::fs::write(&input, "[1, 2, 3]").unwrap();
-    let o = seco(&[
-        "model",
-        "predict",
-        "models/digits-mlp",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = predict();
     assert_one_line_error(&o, "expects 64");
     std::fs::write(&input, "{not json").unwrap();
-    let o = seco(&[
-        "model",
-        "predict",
-        "models/digits-mlp",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = predict();
     assert_one_line_error(&o, "not a JSON array");
 }
 

@@ -8,16 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::{assert_one_line_error, seco, Deployment};
 
-fn node_args<'a>(
-    d: &'a Deployment,
-    topo: &'a str,
-    role: &'a str,
-    name: &'a str,
-    data: &'a str,
-    part: &'a str,
-) -> Vec<String> {
-    let _ = d;
-    [
+/// `seco node` with these arguments fails with a one-line error containing `needle`.
+fn node_refuses(topo: &str, role: &str, name: &str, data: &str, part: &str, needle: &str) {
+    let o = seco(&[
         "node",
         "--topology",
         topo,
@@ -29,15 +22,8 @@ fn node_args<'a>(
         data,
         "--part",
         part,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn run(args: &[String]) -> std::process::Output {
-    let v: Vec<&str> = args.iter().map(String::as_str).collect();
-    seco(&v)
+    ]);
+    assert_one_line_error(&o, needle);
 }
 
 #[test]
@@ -68,27 +54,9 @@ fn node_refuses_bad_input_with_one_line() {
     let topo = d.topology.to_str().unwrap().to_string();
     let data = |n: &str| d.path(n).to_str().unwrap().to_string();
     let part = |n: &str| d.path(&format!("parts/{n}")).to_str().unwrap().to_string();
-
-    // Missing topology.
-    let o = run(&node_args(
-        &d,
-        "/nonexistent/topology.toml",
-        "remote",
-        "remote-1",
-        &data("remote-1"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "cannot read topology");
-    // Unknown role on the command line, and in the file.
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "relay",
-        "remote-1",
-        &data("remote-1"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "unknown role \"relay\"");
+    let (data1, data2) = (data("remote-1"), data("remote-2"));
+    let (part1, part2) = (part("remote-1"), part("remote-2"));
+    // A topology with an unknown role in the file.
     let bad_role = d.path("bad-role.toml");
     let text = std::fs::read_to_string(&d.topology).unwrap().replacen(
         "role = \"remote\"",
@@ -96,76 +64,11 @@ fn node_refuses_bad_input_with_one_line() {
         1,
     );
     std::fs::write(&bad_role, text).unwrap();
-    let o = run(&node_args(
-        &d,
-        bad_role.to_str().unwrap(),
-        "remote",
-        "remote-1",
-        &data("remote-1"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "unknown role \"relay\"");
-    // A role or name the topology does not have.
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "gateway",
-        "remote-1",
-        &data("remote-1"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "is a remote in the topology");
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-9",
-        &data("remote-1"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "no node called \"remote-9\"");
-    // Unreadable data directory (a file).
+    // A data directory that is a file; one without an identity.
     let file = d.path("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        file.to_str().unwrap(),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "is not a directory");
-    // No identity in the data directory; an identity of another peer.
     let empty = d.path("empty");
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        empty.to_str().unwrap(),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "no identity at");
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        &data("remote-2"),
-        &part("remote-1"),
-    ));
-    assert_one_line_error(&o, "but the topology says");
-    // The model part of another node, of another split, missing.
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        &data("remote-1"),
-        &part("remote-2"),
-    ));
-    assert_one_line_error(&o, "wrong model part for node \"remote-1\"");
+    // remote-1's part of another split of the same model.
     let other = d.path("other");
     let o = seco(&[
         "model",
@@ -175,24 +78,33 @@ fn node_refuses_bad_input_with_one_line() {
         other.to_str().unwrap(),
     ]);
     assert!(o.status.success());
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        &data("remote-1"),
-        other.join("remote-1").to_str().unwrap(),
-    ));
-    assert_one_line_error(&o, "wrong model part");
-    let o = run(&node_args(
-        &d,
-        &topo,
-        "remote",
-        "remote-1",
-        &data("remote-1"),
-        d.path("parts/nope").to_str().unwrap(),
-    ));
-    assert_one_line_error(&o, "cannot load model part");
+    let other_part = other.join("remote-1");
+    let missing_part = part("nope");
+
+    let (topo, remote) = (topo.as_str(), "remote");
+    #[rustfmt::skip]
+    let cases: [(&str, &str, &str, &str, &str, &str); 11] = [
+        // Missing topology.
+        ("/nonexistent/topology.toml", remote, "remote-1", &data1, &part1, "cannot read topology"),
+        // Unknown role on the command line, and in the file.
+        (topo, "relay", "remote-1", &data1, &part1, "unknown role \"relay\""),
+        (bad_role.to_str().unwrap(), remote, "remote-1", &data1, &part1, "unknown role \"relay\""),
+        // A role or name the topology does not have.
+        (topo, "gateway", "remote-1", &data1, &part1, "is a remote in the topology"),
+        (topo, remote, "remote-9", &data1, &part1, "no node called \"remote-9\""),
+        // Unreadable data directory (a file).
+        (topo, remote, "remote-1", file.to_str().unwrap(), &part1, "is not a directory"),
+        // No identity in the data directory; an identity of another peer.
+        (topo, remote, "remote-1", empty.to_str().unwrap(), &part1, "no identity at"),
+        (topo, remote, "remote-1", &data2, &part1, "but the topology says"),
+        // The model part of another node, of another split, missing.
+        (topo, remote, "remote-1", &data1, &part2, "wrong model part for node \"remote-1\""),
+        (topo, remote, "remote-1", &data1, other_part.to_str().unwrap(), "wrong model part"),
+        (topo, remote, "remote-1", &data1, &missing_part, "cannot load model part"),
+    ];
+    for (topo, role, name, data, part, needle) in cases {
+        node_refuses(topo, role, name, data, part, needle);
+    }
 }
 
 #[test]
@@ -205,15 +117,14 @@ fn node_refuses_an_identity_that_is_not_the_topologys() {
         d.path("remote-1/identity.key"),
     )
     .unwrap();
-    let o = run(&node_args(
-        &d,
+    node_refuses(
         &topo,
         "remote",
         "remote-1",
         d.path("remote-1").to_str().unwrap(),
         d.path("parts/remote-1").to_str().unwrap(),
-    ));
-    assert_one_line_error(&o, "but the topology says");
+        "but the topology says",
+    );
 }
 
 #[test]
