@@ -4,7 +4,7 @@
 
 mod bmr_common;
 
-use bmr_common::{flat, random_inputs, relu};
+use bmr_common::{finish_offline, flat, random_inputs, relu};
 
 use std::sync::Arc;
 
@@ -53,11 +53,7 @@ fn offline_old(
         parties.push(party);
         initial.push(out);
     }
-    driver::drive(&mut parties, initial).unwrap();
-    parties
-        .into_iter()
-        .map(|p| p.into_prepared().unwrap())
-        .collect()
+    finish_offline(parties, initial)
 }
 
 #[test]

@@ -3,12 +3,13 @@
 
 mod bmr_common;
 
-use bmr_common::{flat, random_inputs, relu};
+use bmr_common::{finish_offline, flat, random_inputs, relu};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::bmr::{
-    driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, OtSetup, PairwiseOt, SetupMsg,
+    driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, OtSetup, Outgoing, PairwiseOt,
+    Prepared, SetupMsg,
 };
 use seco_protocols::circuit::{Circuit, Program, ReluReshare};
 use std::sync::Arc;
@@ -294,31 +295,24 @@ fn offset_of(r: &mut ChaCha12Rng, ps: &mut [OtSetup], p: usize, id: u8) -> u128 
     prep[p].garbler.as_ref().unwrap().offset.0
 }
 
-/// One garbling drawn from `setups`; also returns party 0's first messages.
-fn garble(
+/// One garbling drawn from `setups` (party p's is the p-th); also returns party 0's first
+/// messages.
+fn garble<'a>(
     r: &mut ChaCha12Rng,
     cfg: &BmrConfig,
     c: &Circuit,
-    setups: &mut [PairwiseOt],
-) -> (
-    Vec<seco_protocols::bmr::Prepared>,
-    Vec<seco_protocols::bmr::Outgoing>,
-) {
+    setups: impl IntoIterator<Item = &'a mut PairwiseOt>,
+) -> (Vec<Prepared>, Vec<Outgoing>) {
     let program = Arc::new(Program::compile(c).unwrap());
     let mut parties = Vec::new();
     let mut initial = Vec::new();
-    for (p, s) in setups.iter_mut().enumerate() {
+    for (p, s) in setups.into_iter().enumerate() {
         let (party, out) = OfflineParty::with_setup(r, cfg.clone(), program.clone(), p, s).unwrap();
         parties.push(party);
         initial.push(out);
     }
     let first = initial[0].clone();
-    driver::drive(&mut parties, initial).unwrap();
-    let prep = parties
-        .into_iter()
-        .map(|p| p.into_prepared().unwrap())
-        .collect();
-    (prep, first)
+    (finish_offline(parties, initial), first)
 }
 
 /// One garbling among the parties' setup machines (as a session would draw it).
@@ -327,25 +321,7 @@ fn run_with(
     cfg: &BmrConfig,
     c: &Circuit,
     ps: &mut [OtSetup],
-) -> Vec<seco_protocols::bmr::Prepared> {
-    let program = Arc::new(Program::compile(c).unwrap());
-    let mut parties = Vec::new();
-    let mut initial = Vec::new();
-    for (p, s) in ps.iter_mut().enumerate() {
-        let (party, out) = OfflineParty::with_setup(
-            r,
-            cfg.clone(),
-            program.clone(),
-            p,
-            s.pairwise_mut().unwrap(),
-        )
-        .unwrap();
-        parties.push(party);
-        initial.push(out);
-    }
-    driver::drive(&mut parties, initial).unwrap();
-    parties
-        .into_iter()
-        .map(|p| p.into_prepared().unwrap())
-        .collect()
+) -> Vec<Prepared> {
+    let setups = ps.iter_mut().map(|s| s.pairwise_mut().unwrap());
+    garble(r, cfg, c, setups).0
 }

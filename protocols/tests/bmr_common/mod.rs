@@ -1,10 +1,10 @@
 //! Shared helpers for the `bmr_*` integration tests: a ReLU-reshare circuit, random inputs per
-//! party and their flat (circuit-order) form.
+//! party and their flat (circuit-order) form, an offline phase run to its end.
 #![allow(dead_code)]
 
 use rand::Rng;
 use rand_chacha::ChaCha12Rng;
-use seco_protocols::bmr::BmrConfig;
+use seco_protocols::bmr::{driver, BmrConfig, OfflineParty, Outgoing, Prepared};
 use seco_protocols::circuit::{Circuit, ReluReshare};
 
 /// ReLU-reshare among `n` parties over `elements` 16-bit words (4 fraction bits).
@@ -35,5 +35,18 @@ pub fn flat(cfg: &BmrConfig, per: &[Vec<bool>]) -> Vec<bool> {
             pos[o] += 1;
             per[o][pos[o] - 1]
         })
+        .collect()
+}
+
+/// Delivers every message among `parties` (`initial[p]`: party p's first messages) and
+/// returns each party's [`Prepared`].
+pub fn finish_offline(
+    mut parties: Vec<OfflineParty>,
+    initial: Vec<Vec<Outgoing>>,
+) -> Vec<Prepared> {
+    driver::drive(&mut parties, initial).unwrap();
+    parties
+        .into_iter()
+        .map(|p| p.into_prepared().unwrap())
         .collect()
 }
