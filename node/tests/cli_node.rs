@@ -26,6 +26,19 @@ fn node_refuses(topo: &str, role: &str, name: &str, data: &str, part: &str, need
     assert_one_line_error(&o, needle);
 }
 
+/// `seco infer` with this topology, user model part and input file.
+fn infer(topo: &str, part: &str, input: &str) -> std::process::Output {
+    seco(&[
+        "infer",
+        "--topology",
+        topo,
+        "--model-part",
+        part,
+        "--input",
+        input,
+    ])
+}
+
 #[test]
 fn identity_new_show_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,17 +148,6 @@ fn infer_and_demo_refuse_bad_input_with_one_line() {
     let user = user.to_str().unwrap();
     let input = d.input_file(&[0.5; 64]);
     let input = input.to_str().unwrap();
-    let infer = |topo: &str, part: &str, input: &str| {
-        seco(&[
-            "infer",
-            "--topology",
-            topo,
-            "--model-part",
-            part,
-            "--input",
-            input,
-        ])
-    };
     assert_one_line_error(
         &infer("/nonexistent.toml", user, input),
         "cannot read topology",
@@ -191,15 +193,11 @@ fn infer_without_a_running_gateway_fails_with_one_line() {
     std::fs::write(&d.topology, fast).unwrap();
     let input = d.input_file(&[0.5; 64]);
     let started = std::time::Instant::now();
-    let o = seco(&[
-        "infer",
-        "--topology",
+    let o = infer(
         d.topology.to_str().unwrap(),
-        "--model-part",
         d.path("parts/user.json").to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-    ]);
+    );
     assert_one_line_error(&o, "lost peer gateway");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
