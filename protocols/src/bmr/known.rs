@@ -188,7 +188,7 @@ impl Known {
 
 /// Stores input owner `from`'s masked bits `Lambda_w` of its `wires` (in order) into `masked`
 /// and marks them in `have`; refused if already there or if `from` owns none of these wires.
-/// `names`: the round (for a duplicate) and what the bits are (for a wrong length).
+/// `(round, what)` name the round (for a duplicate) and the bits (for a wrong length).
 pub(super) fn take_masked(
     masked: &mut [bool],
     have: &mut [bool],
