@@ -5,23 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{seco, Deployment};
-use seco_protocols::model::{Model, TestSet};
-
-fn reference(model: &str, i: usize) -> (Vec<f32>, Vec<i64>) {
-    let dir = common::repo().join("models").join(model);
-    let m = Model::load(&dir).unwrap();
-    let x = TestSet::load(&dir).unwrap().input(i).unwrap().to_vec();
-    let q = m.quantize().unwrap();
-    let enc = m.encode_input(&x).unwrap();
-    let want = q
-        .infer(&enc)
-        .unwrap()
-        .iter()
-        .map(|&v| m.fixed_point.to_signed(v))
-        .collect();
-    (x, want)
-}
+use common::{reference, seco, Deployment};
 
 #[test]
 fn gateway_two_remotes_and_user_as_processes_match_the_reference() {

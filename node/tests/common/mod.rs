@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use seco_protocols::model::{Model, TestSet};
+
 pub fn seco_bin() -> &'static str {
     env!("CARGO_BIN_EXE_seco")
 }
@@ -56,11 +58,27 @@ pub struct Deployment {
     pub model: String,
     pub servers: Vec<String>,
     pub topology: PathBuf,
+    /// Network namespace the nodes run in (`ip netns exec`); `None`: this one.
+    pub netns: Option<String>,
 }
 
 impl Deployment {
-    /// `n` servers (gateway, remote-1, ...) and a user for shipped model `model`.
+    /// `n` servers (gateway, remote-1, ...) and a user for shipped model `model`, on loopback:
+    /// the remotes bootstrap from the gateway.
     pub fn new(model: &str, n: usize) -> Self {
+        Self::with_addresses(model, n, |i| {
+            let boot = if i == 0 {
+                ""
+            } else {
+                "bootstrap = [\"gateway\"]\n"
+            };
+            format!("listen = [\"/ip4/127.0.0.1/tcp/{}\"]\n{boot}", free_port())
+        })
+    }
+
+    /// As `new`, with the address lines (`listen`, `advertise`, `bootstrap`) of server `i` from
+    /// `addresses(i)`; the user bootstraps from the gateway.
+    pub fn with_addresses(model: &str, n: usize, addresses: impl Fn(usize) -> String) -> Self {
         let mut dir = tempfile::tempdir().unwrap();
         if std::env::var_os("SECO_KEEP_TEST_DIR").is_some() {
             dir.disable_cleanup(true);
@@ -93,14 +111,9 @@ impl Deployment {
             std::fs::create_dir_all(key.parent().unwrap()).unwrap();
             let peer = new_identity(&key);
             let role = if i == 0 { "gateway" } else { "remote" };
-            let boot = if i == 0 {
-                ""
-            } else {
-                "bootstrap = [\"gateway\"]\n"
-            };
             toml.push_str(&format!(
-                "[[node]]\nname = \"{name}\"\nrole = \"{role}\"\npeer_id = \"{peer}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\n{boot}\n",
-                free_port()
+                "[[node]]\nname = \"{name}\"\nrole = \"{role}\"\npeer_id = \"{peer}\"\n{}\n",
+                addresses(i)
             ));
         }
         let user_key = dir.path().join("user.key");
@@ -115,7 +128,22 @@ impl Deployment {
             model: model.into(),
             servers,
             topology,
+            netns: None,
         }
+    }
+
+    /// A command running the built `seco`, inside `netns` if set.
+    pub fn seco_command(&self) -> Command {
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, seco_bin()]);
+                c
+            }
+            None => Command::new(seco_bin()),
+        };
+        c.current_dir(repo());
+        c
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -124,6 +152,11 @@ impl Deployment {
 
     /// Starts `seco node` for server `name`, logging to `<dir>/<name>.log`; waits for `ready:`.
     pub fn start(&self, name: &str) -> Node {
+        self.start_with(name, &[])
+    }
+
+    /// As `start`, with `extra` arguments to `seco node` (e.g. `--mdns`).
+    pub fn start_with(&self, name: &str, extra: &[&str]) -> Node {
         let i = self.servers.iter().position(|s| s == name).unwrap();
         let role = if i == 0 { "gateway" } else { "remote" };
         let log = self.path(&format!("{name}.log"));
@@ -132,7 +165,8 @@ impl Deployment {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut child = Command::new(seco_bin())
+        let mut child = self
+            .seco_command()
             .args([
                 "node",
                 "--role",
@@ -141,6 +175,7 @@ impl Deployment {
                 name,
                 "--stop-on-stdin-eof",
             ])
+            .args(extra)
             .arg("--topology")
             .arg(&self.topology)
             .arg("--data-dir")
@@ -178,6 +213,22 @@ impl Deployment {
         std::fs::write(&p, serde_json::to_string(x).unwrap()).unwrap();
         p
     }
+}
+
+/// Test input `i` of shipped model `model` and its fixed-point reference logits (signed).
+pub fn reference(model: &str, i: usize) -> (Vec<f32>, Vec<i64>) {
+    let dir = repo().join("models").join(model);
+    let m = Model::load(&dir).unwrap();
+    let x = TestSet::load(&dir).unwrap().input(i).unwrap().to_vec();
+    let q = m.quantize().unwrap();
+    let enc = m.encode_input(&x).unwrap();
+    let want = q
+        .infer(&enc)
+        .unwrap()
+        .iter()
+        .map(|&v| m.fixed_point.to_signed(v))
+        .collect();
+    (x, want)
 }
 
 /// `seco identity new --file key`; returns the printed peer id.

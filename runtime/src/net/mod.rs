@@ -119,7 +119,8 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// The only peers this node talks to (from the topology).
     pub allowlist: HashSet<PeerId>,
-    /// LAN discovery by mDNS. Off by default; never on in tests (it multicasts on the LAN).
+    /// LAN discovery by mDNS. Off by default (it multicasts on the LAN); tested only inside a
+    /// network namespace (`node/tests/mdns_netns.rs`).
     pub mdns: bool,
     /// How long `send` waits for each ack (and libp2p's request timeout). Default 30 s.
     pub ack_timeout: Duration,
