@@ -66,7 +66,7 @@ fn garblings_drawn_from_one_setup_are_independent() {
     // Round-2 columns to the same peer differ between garblings.
     for (a, b) in extends[0].iter().zip(&extends[1]) {
         assert_eq!(a.0, b.0);
-        assert!(matches!(a.1.body, Body::Extend(_)));
+        assert!(matches!(a.1.body, Body::Extend { pair: Some(_), .. }));
         assert_ne!(a.1.body, b.1.body);
     }
     for (a, b) in prepared[0].iter().zip(&prepared[1]) {
@@ -324,4 +324,48 @@ fn run_with(
 ) -> Vec<Prepared> {
     let setups = ps.iter_mut().map(|s| s.pairwise_mut().unwrap());
     garble(r, cfg, c, setups).0
+}
+
+/// A garbling that a peer drew from a pair its partner has since replaced (the partner
+/// restarted while the garbling started) is refused at the partner, never garbled from
+/// mismatched base OTs: every `Extend` names the pair setup it was drawn from.
+#[test]
+fn a_garbling_drawn_from_a_replaced_pair_is_refused() {
+    let mut r = ChaCha12Rng::seed_from_u64(12);
+    let (mut ps, outs) = halves(&mut r, 3);
+    deliver(&mut r, &mut ps, outs);
+    let (spec, c) = relu(3, 4);
+    let program = Arc::new(Program::compile(&c).unwrap());
+    let cfg = cfg(30, &spec, &c);
+    // Party 2 starts the garbling from its pair with party 1 as it was before the restart.
+    let (_p2, first2) = OfflineParty::with_setup(
+        &mut r,
+        cfg.clone(),
+        program.clone(),
+        2,
+        ps[2].pairwise_mut().unwrap(),
+    )
+    .unwrap();
+    // Party 1 restarts; both peers answer, so its new setup completes.
+    let (fresh, out) = OtSetup::new(&mut r, SESSION, 3, 1).unwrap();
+    ps[1] = fresh;
+    deliver(&mut r, &mut ps, vec![Vec::new(), out, Vec::new()]);
+    assert!(ps.iter().all(OtSetup::is_done));
+    let (mut p1, _) = OfflineParty::with_setup(
+        &mut r,
+        cfg.clone(),
+        program.clone(),
+        1,
+        ps[1].pairwise_mut().unwrap(),
+    )
+    .unwrap();
+    let (mut p0, _) =
+        OfflineParty::with_setup(&mut r, cfg, program, 0, ps[0].pairwise_mut().unwrap()).unwrap();
+    let ext_to = |p: usize| first2.iter().find(|(t, _)| *t == p).unwrap().1.clone();
+    assert!(matches!(
+        p1.handle(2, ext_to(1)),
+        Err(BmrError::PairMismatch { peer: 2 })
+    ));
+    // The pair of parties 0 and 2 did not change: its columns are accepted.
+    p0.handle(2, ext_to(0)).unwrap();
 }

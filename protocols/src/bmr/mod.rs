@@ -162,6 +162,11 @@ pub enum BmrError {
     GarblingReused,
     #[error("OT setup answer from party {from} does not answer this party's pending half")]
     StaleSetup { from: PartyId },
+    #[error(
+        "OT extension from party {peer} drawn from another OT setup of the pair than this \
+         party's (a restart raced this garbling): garbling refused"
+    )]
+    PairMismatch { peer: PartyId },
     #[error("too many {what} (limit {limit})")]
     Limit { what: &'static str, limit: usize },
     #[error("internal state error: {0}")]

@@ -26,8 +26,13 @@ pub enum Body {
         ot_receiver: BaseReceiverMsg,
     },
     /// Offline (2), garbler -> garbler: IKNP columns; choices = the sender's mask shares of the
-    /// fresh wires, then random bits for the mask-product slots.
-    Extend(ExtendMsg),
+    /// fresh wires, then random bits for the mask-product slots. `pair`: the tag of the session
+    /// OT setup pair the columns were drawn from (`setup.rs`), `None` after per-garbling base
+    /// OTs; the recipient refuses columns from another pair setup than its own.
+    Extend {
+        pair: Option<[u8; 16]>,
+        ext: ExtendMsg,
+    },
     /// Offline (3), garbler -> garbler: bit-OT corrections for the mask products
     /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate.
     BitOt(PackedBits),
@@ -59,7 +64,7 @@ impl Body {
     pub fn round(&self) -> &'static str {
         match self {
             Body::Base { .. } => "offline 1 (base OT)",
-            Body::Extend(_) => "offline 2 (OT extension)",
+            Body::Extend { .. } => "offline 2 (OT extension)",
             Body::BitOt(_) => "offline 3 (bit products)",
             Body::Derand(_) => "offline 4 (derandomization)",
             Body::Final { .. } => "offline 5 (tables and output masks)",
@@ -76,7 +81,7 @@ impl Body {
     pub fn round_index(&self) -> usize {
         match self {
             Body::Base { .. } => 1,
-            Body::Extend(_) => 2,
+            Body::Extend { .. } => 2,
             Body::BitOt(_) => 3,
             Body::Derand(_) => 4,
             Body::Final { .. } => 5,

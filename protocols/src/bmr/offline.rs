@@ -108,6 +108,9 @@ pub struct OfflineParty {
     pub(super) garbler_prep: Option<GarblerPrep>,
     /// Inputs known in preprocessing (`known.rs`).
     pub(super) known: Known,
+    /// Per peer, the tag of the session OT setup pair this garbling was drawn from (`None`
+    /// with per-garbling base OTs); the peer's `Extend` must carry the same (`setup.rs`).
+    pub(super) pair_tags: Vec<Option<[u8; 16]>>,
 }
 
 impl OfflineParty {
@@ -197,6 +200,7 @@ impl OfflineParty {
         let fresh = Fresh::sample(rng, me, &cfg, &program, setup.offset());
         let mat = Some(input_material(&fresh, &program));
         let mut party = Self::init(cfg, program, me, Phase::Garbled, 2, mat);
+        party.pair_tags = ext.tags;
         let out = party.start_extend(fresh, ext.receivers, ext.senders)?;
         Ok((party, out))
     }
@@ -237,6 +241,7 @@ impl OfflineParty {
             out_masks,
             garbler_prep: None,
             known,
+            pair_tags: vec![None; n],
         }
     }
 
@@ -325,11 +330,16 @@ impl OfflineParty {
         let n_and = self.program.num_and;
         let (what, expected, actual) = match body {
             Body::Base { ot_receiver, .. } => ("base OT points", KAPPA, ot_receiver.r.len()),
-            Body::Extend(e) => (
-                "OT extension count",
-                Fresh::slots(self.cfg.inputs_of(from).len(), &self.program),
-                e.count as usize,
-            ),
+            Body::Extend { pair, ext } => {
+                if *pair != self.pair_tags[from] {
+                    return Err(BmrError::PairMismatch { peer: from });
+                }
+                (
+                    "OT extension count",
+                    Fresh::slots(self.cfg.inputs_of(from).len(), &self.program),
+                    ext.count as usize,
+                )
+            }
             Body::BitOt(d) | Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
             Body::Final {
                 tables,

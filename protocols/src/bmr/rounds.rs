@@ -85,7 +85,8 @@ impl OfflineParty {
                 .ok_or(BmrError::Internal("receiver"))?;
             let (ext, t, _) = receiver.extend(&choices);
             rows_t[p] = t;
-            out.push(self.msg(p, Body::Extend(ext)));
+            let pair = self.pair_tags[p];
+            out.push(self.msg(p, Body::Extend { pair, ext }));
         }
         self.phase = Phase::Extend {
             fresh,
@@ -107,7 +108,7 @@ impl OfflineParty {
         let inputs_of: Vec<Vec<usize>> = (0..n).map(|p| self.cfg.inputs_of(p)).collect();
         let mut rows_q = vec![Vec::new(); n];
         for p in self.peers() {
-            let Body::Extend(ext) = take(bodies, p)? else {
+            let Body::Extend { ext, .. } = take(bodies, p)? else {
                 return Err(BmrError::Internal("extend slot"));
             };
             let s = senders[p].as_mut().ok_or(BmrError::Internal("sender"))?;

@@ -48,7 +48,11 @@
 //! combine the halves they sent and received. A reply that does not answer this party's
 //! pending half is refused (stale), and a nonce seen before is a duplicate. Garblings already
 //! running keep the extensions they derived at start; they cannot complete with a restarted
-//! peer and time out.
+//! peer. A garbling that one end of a pair drew before the pair was replaced and the other end
+//! after (messages of different senders are not ordered) would pair IKNP columns from
+//! mismatched base OTs and garble wrong tables without any error; so each pair has a public
+//! tag (both halves' nonces), every `Extend` carries it, and a mismatch is refused
+//! (`BmrError::PairMismatch`; the SECO server aborts that bundle).
 //!
 //! Private: the offsets, the base-OT scalars and seeds. Public: the nonces and points.
 //! Memory: a [`PairwiseOt`] remembers every garbling id it handed out (16 bytes each) for its
@@ -126,6 +130,35 @@ struct Pair {
     recv: IknpReceiverBase,
     /// Instance "peer receives from me" (correlation `R^me`).
     send: IknpSenderBase,
+    /// Names this pair's setup, the same at both ends ([`pair_tag`]).
+    tag: [u8; 16],
+}
+
+/// The public name of one pair's setup: both halves' nonces, ordered by party. Both ends
+/// compute the same tag; every garbling's `Extend` carries it, so a garbling drawn from a
+/// replaced pair (a restart that raced the garbling) is refused instead of yielding IKNP
+/// columns from mismatched base OTs, which would garble silently wrong tables.
+fn pair_tag(
+    session: &[u8; 16],
+    a: PartyId,
+    nonce_a: &[u8; 16],
+    b: PartyId,
+    nonce_b: &[u8; 16],
+) -> [u8; 16] {
+    let ((lo, n_lo), (hi, n_hi)) = if a < b {
+        ((a, nonce_a), (b, nonce_b))
+    } else {
+        ((b, nonce_b), (a, nonce_a))
+    };
+    let mut h = blake3::Hasher::new_derive_key("seco bmr ot pair tag v1");
+    h.update(session);
+    h.update(&(lo as u64).to_le_bytes());
+    h.update(n_lo);
+    h.update(&(hi as u64).to_le_bytes());
+    h.update(n_hi);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
 }
 
 /// One party's outcome of the setup: its session offset and the IKNP bases with every peer.
@@ -152,6 +185,8 @@ impl Drop for PairwiseOt {
 pub(super) struct Extensions {
     pub receivers: Vec<Option<IknpReceiver>>,
     pub senders: Vec<Option<IknpSender>>,
+    /// The pair tags ([`pair_tag`]) the extensions were drawn from.
+    pub tags: Vec<Option<[u8; 16]>>,
 }
 
 impl PairwiseOt {
@@ -196,13 +231,19 @@ impl PairwiseOt {
         let n = self.garblers;
         let mut receivers: Vec<Option<IknpReceiver>> = (0..n).map(|_| None).collect();
         let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
+        let mut tags = vec![None; n];
         for (p, pair) in self.pairs.iter().enumerate() {
             if let Some(pair) = pair {
                 receivers[p] = Some(pair.recv.extension(&pair_sid(garbling, self.me, p)));
                 senders[p] = Some(pair.send.extension(&pair_sid(garbling, p, self.me)));
+                tags[p] = Some(pair.tag);
             }
         }
-        Ok(Extensions { receivers, senders })
+        Ok(Extensions {
+            receivers,
+            senders,
+            tags,
+        })
     }
 }
 
@@ -408,6 +449,7 @@ impl OtSetup {
         Ok(Pair {
             recv: IknpReceiverBase::new(pairs)?,
             send: IknpSenderBase::new(ot.offset, seeds)?,
+            tag: pair_tag(&ot.session, ot.me, &half.nonce, from, &msg.nonce),
         })
     }
 }

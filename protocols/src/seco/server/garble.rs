@@ -98,7 +98,16 @@ impl ServerSession {
         let party = st.bmr.as_mut().ok_or(SecoError::NotReady(format!(
             "stage {stage} has no circuit or it is done"
         )))?;
-        let out = party.handle(sender, msg)?;
+        let out = match party.handle(sender, msg) {
+            Ok(out) => out,
+            // A garbling drawn across a restart cannot complete: abort the bundle now rather
+            // than let it run into the preprocessing deadline.
+            Err(e @ crate::bmr::BmrError::PairMismatch { .. }) => {
+                ready.extend(self.abort(Some(bundle), &e.to_string()));
+                return Ok(ready);
+            }
+            Err(e) => return Err(e.into()),
+        };
         ready.extend(self.bmr_sent(bundle, usize::from(stage), out)?);
         Ok(ready)
     }
