@@ -31,17 +31,7 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// Server names of a local deployment of `n` servers: `gateway`, `remote-1`, ...
-pub fn server_names(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            if i == 0 {
-                "gateway".to_string()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect()
-}
+pub use seco_protocols::plan::default_server_names as server_names;
 
 /// A loopback topology of `n` servers (`gateway`, `remote-1`, ...) and one `user`, with the
 /// example identities and free ports; every node bootstraps from the gateway.

@@ -46,15 +46,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--inputs must be between 1 and {}", tests.len());
     }
     let q = model.quantize()?;
-    let names: Vec<String> = (0..args.servers)
-        .map(|i| {
-            if i == 0 {
-                "gateway".into()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect();
+    let names = seco_protocols::plan::default_server_names(args.servers);
     let plan = SplitPlan::balanced(&q, &names)?;
     let inputs: Vec<Vec<u64>> = (0..args.inputs)
         .map(|i| model.encode_input(tests.input(i).unwrap_or_default()))

@@ -84,15 +84,7 @@ impl Deployment {
             dir.disable_cleanup(true);
             eprintln!("test directory kept: {}", dir.path().display());
         }
-        let servers: Vec<String> = (0..n)
-            .map(|i| {
-                if i == 0 {
-                    "gateway".into()
-                } else {
-                    format!("remote-{i}")
-                }
-            })
-            .collect();
+        let servers = seco_protocols::plan::default_server_names(n);
         let parts = dir.path().join("parts");
         let o = seco(&[
             "model",

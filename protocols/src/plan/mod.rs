@@ -27,6 +27,20 @@ use crate::model::{ModelError, QuantModel};
 /// Largest number of servers in a deployment.
 pub const MAX_SERVERS: usize = 64;
 
+/// The server names of a local deployment of `n` servers: `gateway`, `remote-1`, ...
+/// (the names `seco demo`, `seco bench`, `run_local` and the tests give their servers).
+pub fn default_server_names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            if i == 0 {
+                "gateway".to_string()
+            } else {
+                format!("remote-{i}")
+            }
+        })
+        .collect()
+}
+
 /// Errors of split plans and parts.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -512,15 +512,7 @@ pub fn run_local(
     opts: LocalOptions,
 ) -> Result<LocalRun> {
     let q = model.quantize()?;
-    let names: Vec<String> = (0..servers)
-        .map(|i| {
-            if i == 0 {
-                "gateway".into()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect();
+    let names = crate::plan::default_server_names(servers);
     let plan = SplitPlan::balanced(&q, &names)?;
     let mut d = LocalDeployment::new(&q, &plan, opts)?;
     let setup = d.accounting.clone();

@@ -21,15 +21,7 @@ pub fn model_dir(name: &str) -> PathBuf {
 
 /// Server names: `gateway`, `remote-1`, ..., `remote-{n-1}`.
 pub fn servers(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            if i == 0 {
-                "gateway".to_string()
-            } else {
-                format!("remote-{i}")
-            }
-        })
-        .collect()
+    seco_protocols::plan::default_server_names(n)
 }
 
 /// digits-mlp, balanced over a gateway and two remotes.
