@@ -1,7 +1,8 @@
 //! The evaluator's work: BMR evaluation of the aggregated garbled tables (BLO16 s.4, "online").
 //!
-//! The evaluator holds, per wire, one key of every garbler `k^j_{w,Lambda_w}` (`n` blocks) and
-//! reads `Lambda_w` off their lsb. XOR: keys XOR, INV: keys copied. AND gate g: with row
+//! The evaluator holds, per wire, one key of every keyed garbler `k^j_{w,Lambda_w}` (`n` blocks:
+//! here `n` is the number of key slots, the garblers other than a garbling evaluator) and reads
+//! `Lambda_w` off their lsb. XOR: keys XOR, INV: keys copied. AND gate g: with row
 //! `r = 2 Lambda_a + Lambda_b`, for each j
 //! `k^j_c = T[g][r][j] ^ xor_i F(k^i_a, g, j, r, a) ^ F(k^i_b, g, j, r, b)` (2n^2 PRF calls),
 //! and all n recovered keys must agree on their lsb (a cheap consistency check on the tables).
@@ -15,7 +16,7 @@ use crate::gc::hash::fixed_aes;
 /// Gates per batch of PRF calls.
 const CHUNK: usize = 16;
 
-/// Evaluates `program` with `n` garblers' keys on the input wires (`keys[w * n + j]`); returns
+/// Evaluates `program` with `n` key slots on the input wires (`keys[w * n + j]`); returns
 /// the external values `Lambda` of the output wires. `nonce` is the garbling's
 /// [`super::BmrConfig::tweak_nonce`].
 pub fn evaluate(

@@ -44,7 +44,7 @@ pub(super) struct Known {
     have: Vec<bool>,
     /// Garbler: its offline keys went out (or there are none).
     keys_sent: bool,
-    /// Evaluator: `keys[i * n + j]` for the i-th offline wire and garbler j.
+    /// Evaluator: `keys[i * K + s]` for the i-th offline wire and the keyed garbler in slot s.
     pub keys: Vec<Block>,
     /// Evaluator: which garblers' offline keys are in.
     have_keys: Vec<bool>,
@@ -59,13 +59,15 @@ impl Known {
             have: (0..n)
                 .map(|p| cfg.offline_inputs_of(p).is_empty())
                 .collect(),
-            keys_sent: none || !cfg.is_garbler(me),
+            keys_sent: none || !cfg.is_keyed(me),
             keys: if me == cfg.evaluator {
-                vec![Block::ZERO; wires.len() * n]
+                vec![Block::ZERO; wires.len() * cfg.num_keyed()]
             } else {
                 Vec::new()
             },
-            have_keys: vec![none || me != cfg.evaluator; n],
+            have_keys: (0..n)
+                .map(|p| none || me != cfg.evaluator || !cfg.is_keyed(p))
+                .collect(),
             masked: vec![false; cfg.input_owners.len()],
             wires,
             mat,
@@ -137,7 +139,7 @@ impl Known {
                 )?;
                 Ok(self.progress(cfg, me))
             }
-            Body::OfflineKeys(keys) if me == cfg.evaluator && cfg.is_garbler(from) => {
+            Body::OfflineKeys(keys) if me == cfg.evaluator && cfg.is_keyed(from) => {
                 if self.have_keys[from] {
                     return Err(BmrError::Duplicate {
                         from,
@@ -145,7 +147,7 @@ impl Known {
                     });
                 }
                 expect_len("offline input keys", self.wires.len(), keys.len())?;
-                self.place(cfg.garblers, from, &keys);
+                self.place(cfg, from, &keys);
                 Ok(Vec::new())
             }
             body => Err(BmrError::WrongRound {
@@ -156,9 +158,13 @@ impl Known {
         }
     }
 
-    fn place(&mut self, n: usize, from: PartyId, keys: &[Block]) {
-        for (i, &k) in keys.iter().enumerate() {
-            self.keys[i * n + from] = k;
+    /// Places keyed garbler `from`'s keys in its slot (`keys[i * K + slot]`).
+    fn place(&mut self, cfg: &BmrConfig, from: PartyId, keys: &[Block]) {
+        let (k, Some(slot)) = (cfg.num_keyed(), cfg.slot_of(from)) else {
+            return;
+        };
+        for (i, &key) in keys.iter().enumerate() {
+            self.keys[i * k + slot] = key;
         }
         self.have_keys[from] = true;
     }
@@ -168,6 +174,7 @@ impl Known {
         let Some(mat) = &self.mat else {
             return Vec::new();
         };
+        // Only keyed garblers have keys (`keys_sent` is set from the start for the others).
         if self.keys_sent || !self.have.iter().all(|&h| h) {
             return Vec::new();
         }
@@ -177,12 +184,7 @@ impl Known {
             .map(|&w| mat.key0[w] ^ mat.offset.select(self.masked[w]))
             .collect();
         self.keys_sent = true;
-        if me == cfg.evaluator {
-            self.place(cfg.garblers, me, &keys);
-            Vec::new()
-        } else {
-            vec![(cfg.evaluator, msg(cfg, me, Body::OfflineKeys(keys)))]
-        }
+        vec![(cfg.evaluator, msg(cfg, me, Body::OfflineKeys(keys)))]
     }
 }
 

@@ -18,14 +18,16 @@ pub struct BmrMsg {
 /// Message bodies, in protocol order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    /// Offline (1), garbler -> garbler: base OTs of both IKNP instances of the pair (as base-OT
-    /// sender for the instance where the sender of this message extends, as base-OT receiver
-    /// with choices = its offset R for the instance where it is the correlated-OT sender).
+    /// Offline (1), garbler -> garbler: base OTs of the pair's IKNP instances (as base-OT
+    /// sender for the instance where the sender of this message extends, present unless the
+    /// recipient is the keyless evaluator; as base-OT receiver with choices = its offset R for
+    /// the instance where it is the correlated-OT sender, present unless the sender of this
+    /// message is the keyless evaluator).
     Base {
-        ot_sender: BaseSenderMsg,
-        ot_receiver: BaseReceiverMsg,
+        ot_sender: Option<BaseSenderMsg>,
+        ot_receiver: Option<BaseReceiverMsg>,
     },
-    /// Offline (2), garbler -> garbler: IKNP columns; choices = the sender's mask shares of the
+    /// Offline (2), garbler -> keyed garbler: IKNP columns; choices = the sender's mask shares of the
     /// fresh wires, then random bits for the mask-product slots. `pair`: the tag of the session
     /// OT setup pair the columns were drawn from (`setup.rs`), `None` after per-garbling base
     /// OTs; the recipient refuses columns from another pair setup than its own.
@@ -33,18 +35,20 @@ pub enum Body {
         pair: Option<[u8; 16]>,
         ext: ExtendMsg,
     },
-    /// Offline (3), garbler -> garbler: bit-OT corrections for the mask products
-    /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate.
+    /// Offline (3), keyed garbler -> garbler: bit-OT corrections for the mask products
+    /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate (two for the keyless
+    /// evaluator: then `lambda_b^recipient * lambda_a^sender` follow).
     BitOt(PackedBits),
-    /// Offline (4), garbler -> garbler: derandomization bits `mu ^ c`, one per AND gate.
+    /// Offline (4), garbler -> keyed garbler: derandomization bits `mu ^ c`, one per AND gate.
     Derand(PackedBits),
-    /// Offline (5), garbler -> evaluator / output owners: its share of the garbled tables
-    /// (only to the evaluator, else empty) and its mask shares of the recipient's output wires.
-    Final {
-        #[serde(with = "blocks_bytes")]
-        tables: Vec<Block>,
-        output_masks: PackedBits,
-    },
+    /// Offline (5), garbler -> evaluator / output owners: its mask shares of the recipient's
+    /// output wires (empty for the evaluator unless it owns outputs).
+    Final { output_masks: PackedBits },
+    /// Offline (5), keyed garbler in slot s -> the keyed garbler in slot s + 1, or the last one
+    /// -> the evaluator: the XOR of the table shares of slots `0..=s` (the last one's is the
+    /// whole table but the evaluator's own share terms). The chain keeps the evaluator's
+    /// inbound bytes at one table instead of one per keyed garbler (`mod.rs`, security notes).
+    Tables(#[serde(with = "blocks_bytes")] Vec<Block>),
     /// Offline, input owner -> garblers: masked bits `x ^ lambda` of its input wires whose
     /// values it fixed in preprocessing (`BmrConfig::offline`), any time after the start.
     OfflineInputs(PackedBits),
@@ -67,7 +71,8 @@ impl Body {
             Body::Extend { .. } => "offline 2 (OT extension)",
             Body::BitOt(_) => "offline 3 (bit products)",
             Body::Derand(_) => "offline 4 (derandomization)",
-            Body::Final { .. } => "offline 5 (tables and output masks)",
+            Body::Final { .. } => "offline 5 (output masks)",
+            Body::Tables(_) => "offline 5 (garbled tables, chained)",
             Body::OfflineInputs(_) => "offline (masked inputs known in preprocessing)",
             Body::OfflineKeys(_) => "offline (keys of inputs known in preprocessing)",
             Body::MaskedInputs(_) => "online 1 (masked inputs)",
@@ -77,7 +82,8 @@ impl Body {
     }
 
     /// Offline round number (1..=5; 6 and 7 for the offline inputs and their keys, which
-    /// run beside rounds 2-5), or online round number + 10.
+    /// run beside rounds 2-5; 8 for the chained tables of round 5), or online round number
+    /// + 10.
     pub fn round_index(&self) -> usize {
         match self {
             Body::Base { .. } => 1,
@@ -85,6 +91,7 @@ impl Body {
             Body::BitOt(_) => 3,
             Body::Derand(_) => 4,
             Body::Final { .. } => 5,
+            Body::Tables(_) => 8,
             Body::OfflineInputs(_) => 6,
             Body::OfflineKeys(_) => 7,
             Body::MaskedInputs(_) => 11,
