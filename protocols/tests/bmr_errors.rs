@@ -95,6 +95,7 @@ fn offline_rejects_wrong_round_party_session_and_duplicates() {
         0,
         Body::Final {
             output_masks: PackedBits::default(),
+            key_seed: None,
         },
     );
     assert!(matches!(

@@ -242,14 +242,10 @@ impl Material {
     }
 
     fn linear(&mut self, op: &LinOp, t_peers: &[PartyId], q_peers: &[PartyId]) {
-        let keyed = !self.key0.is_empty();
         match *op {
             LinOp::Xor { a, b, out } => {
                 let (a, b, o) = (a as usize, b as usize, out as usize);
                 self.lam[o] = self.lam[a] ^ self.lam[b];
-                if keyed {
-                    self.key0[o] = self.key0[a] ^ self.key0[b];
-                }
                 for &x in t_peers {
                     self.t[x][o] = self.t[x][a] ^ self.t[x][b];
                 }
@@ -261,14 +257,33 @@ impl Material {
                 let (a, o) = (a as usize, out as usize);
                 // lambda_out = lambda_a ^ 1: party 0 flips its share; senders to party 0 add R.
                 self.lam[o] = self.lam[a] ^ (self.me == 0);
-                if keyed {
-                    self.key0[o] = self.key0[a];
-                }
                 for &x in t_peers {
                     self.t[x][o] = self.t[x][a];
                 }
                 for &x in q_peers {
                     self.q[x][o] = self.q[x][a] ^ self.r.select(x == 0);
+                }
+            }
+        }
+    }
+
+    /// Keyed garbler, before [`Material::table_share`]: overrides the keys of the offline
+    /// input wires (`known.rs`) and propagates every key through the XOR and INV gates (input
+    /// and AND-output keys are fresh).
+    pub fn set_keys(&mut self, p: &Program, offline: &[(usize, Block)]) {
+        if self.key0.is_empty() {
+            return;
+        }
+        for &(w, k) in offline {
+            self.key0[w] = k;
+        }
+        for layer in &p.layers {
+            for op in &layer.linear {
+                match *op {
+                    LinOp::Xor { a, b, out } => {
+                        self.key0[out as usize] = self.key0[a as usize] ^ self.key0[b as usize]
+                    }
+                    LinOp::Inv { a, out } => self.key0[out as usize] = self.key0[a as usize],
                 }
             }
         }

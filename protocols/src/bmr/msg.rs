@@ -42,8 +42,13 @@ pub enum Body {
     /// Offline (4), garbler -> keyed garbler: derandomization bits `mu ^ c`, one per AND gate.
     Derand(PackedBits),
     /// Offline (5), garbler -> evaluator / output owners: its mask shares of the recipient's
-    /// output wires (empty for the evaluator unless it owns outputs).
-    Final { output_masks: PackedBits },
+    /// output wires (empty for the evaluator unless it owns outputs); to the evaluator, a keyed
+    /// garbler adds the seed of its active keys of the offline input wires (`known.rs`).
+    Final {
+        output_masks: PackedBits,
+        #[serde(default)]
+        key_seed: Option<[u8; 32]>,
+    },
     /// Offline (5), keyed garbler in slot s -> the keyed garbler in slot s + 1, or the last one
     /// -> the evaluator: the XOR of the table shares of slots `0..=s` (the last one's is the
     /// whole table but the evaluator's own share terms). The chain keeps the evaluator's
@@ -52,8 +57,6 @@ pub enum Body {
     /// Offline, input owner -> garblers: masked bits `x ^ lambda` of its input wires whose
     /// values it fixed in preprocessing (`BmrConfig::offline`), any time after the start.
     OfflineInputs(PackedBits),
-    /// Offline, garbler -> evaluator: its keys of the active values of all offline input wires.
-    OfflineKeys(#[serde(with = "blocks_bytes")] Vec<Block>),
     /// Online (1), input owner -> garblers: masked input bits `x ^ lambda` of its online wires.
     MaskedInputs(PackedBits),
     /// Online (2), garbler -> evaluator: its keys of the active values of all online input
@@ -74,16 +77,14 @@ impl Body {
             Body::Final { .. } => "offline 5 (output masks)",
             Body::Tables(_) => "offline 5 (garbled tables, chained)",
             Body::OfflineInputs(_) => "offline (masked inputs known in preprocessing)",
-            Body::OfflineKeys(_) => "offline (keys of inputs known in preprocessing)",
             Body::MaskedInputs(_) => "online 1 (masked inputs)",
             Body::InputKeys(_) => "online 2 (input keys)",
             Body::Outputs(_) => "online 3 (outputs)",
         }
     }
 
-    /// Offline round number (1..=5; 6 and 7 for the offline inputs and their keys, which
-    /// run beside rounds 2-5; 8 for the chained tables of round 5), or online round number
-    /// + 10.
+    /// Offline round number (1..=5; 6 for the offline inputs, which run beside rounds 2-5;
+    /// 8 for the chained tables of round 5), or online round number + 10.
     pub fn round_index(&self) -> usize {
         match self {
             Body::Base { .. } => 1,
@@ -93,7 +94,6 @@ impl Body {
             Body::Final { .. } => 5,
             Body::Tables(_) => 8,
             Body::OfflineInputs(_) => 6,
-            Body::OfflineKeys(_) => 7,
             Body::MaskedInputs(_) => 11,
             Body::InputKeys(_) => 12,
             Body::Outputs(_) => 13,

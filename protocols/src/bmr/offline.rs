@@ -50,12 +50,18 @@ pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8;
 
 /// A garbler's input-wire secrets, copied at the start (the offline inputs need them before
 /// the garbling completes).
-fn input_material(fresh: &Fresh, program: &Program) -> InputMaterial {
+fn input_material<R: Rng + CryptoRng + ?Sized>(
+    rng: &mut R,
+    fresh: &Fresh,
+    program: &Program,
+) -> InputMaterial {
     let n_in = program.num_inputs as usize;
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
     InputMaterial {
         offset: fresh.r,
-        key0: fresh.key0.get(..n_in).unwrap_or_default().to_vec(),
         lam: fresh.lam[..n_in].to_vec(),
+        seed,
     }
 }
 
@@ -88,6 +94,9 @@ pub(super) enum Phase {
     },
     /// (4) waiting for every peer's derandomization bits.
     Derand { mat: Material, mu: Vec<bool> },
+    /// (4b) keyed garbler: products done, waiting for every owner's offline masked bits (its
+    /// keys of the offline wires depend on them, `known.rs`) before it garbles.
+    AwaitInputs { mat: Material, mu: Vec<bool> },
     /// (5) own garbling done (or not a garbler): waiting for final messages.
     Garbled,
     /// Between states, or after a failed round.
@@ -115,6 +124,8 @@ pub struct OfflineParty {
     pub(super) own_share: Option<Vec<Block>>,
     /// Keyed garbler: the predecessor's part, if it came before this party garbled.
     pub(super) chain_part: Option<Vec<Block>>,
+    /// Whether this party computed its table share (true for a non-garbling evaluator).
+    pub(super) garbled: bool,
     /// Output owner: XOR of the mask shares of its output wires so far.
     pub(super) out_masks: Vec<bool>,
     pub(super) garbler_prep: Option<GarblerPrep>,
@@ -183,7 +194,7 @@ impl OfflineParty {
         };
         let round = if cfg.is_garbler(me) { 1 } else { 5 };
         let mat = match &phase {
-            Phase::Base { fresh, .. } => Some(input_material(fresh, &program)),
+            Phase::Base { fresh, .. } => Some(input_material(rng, fresh, &program)),
             _ => None,
         };
         let mut party = Self::init(cfg, program, me, phase, round, mat);
@@ -227,7 +238,7 @@ impl OfflineParty {
             }
         }
         let fresh = Fresh::sample(rng, me, &cfg, &program, setup.offset());
-        let mat = Some(input_material(&fresh, &program));
+        let mat = Some(input_material(rng, &fresh, &program));
         let mut party = Self::init(cfg, program, me, Phase::Garbled, 2, mat);
         party.pair_tags = ext.tags;
         let mut out = party.start_extend(fresh, ext.receivers, ext.senders)?;
@@ -264,6 +275,7 @@ impl OfflineParty {
             inbox: (0..4).map(|_| vec![None; n]).collect(),
             finals: vec![false; n],
             chain_wait: cfg.chain_prev(me).is_some(),
+            garbled: !cfg.is_garbler(me),
             own_share: None,
             chain_part: None,
             cfg,
@@ -285,7 +297,10 @@ impl OfflineParty {
         if matches!(self.phase, Phase::Failed) {
             return Err(BmrError::Failed);
         }
-        self.known.provide(&self.cfg, self.me, bits)
+        let mut out = self.known.provide(&self.cfg, self.me, bits)?;
+        out.extend(self.try_garble()?);
+        out.extend(self.advance()?);
+        Ok(out)
     }
 
     /// Whether the offline phase is complete for this party (garbling and offline inputs).
@@ -309,7 +324,12 @@ impl OfflineParty {
             1..=4 => self.store(from, r, msg.body)?,
             5 => self.take_final(from, msg.body)?,
             8 => return self.take_tables(from, msg.body),
-            6 | 7 => return self.known.handle(&self.cfg, self.me, from, msg.body),
+            6 => {
+                self.known.handle(&self.cfg, self.me, from, msg.body)?;
+                let mut out = self.try_garble()?;
+                out.extend(self.advance()?);
+                return Ok(out);
+            }
             _ => return Err(self.wrong_round(&msg.body)),
         }
         self.advance()
@@ -406,7 +426,7 @@ impl OfflineParty {
                 d.len(),
             ),
             Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
-            Body::Final { output_masks } => {
+            Body::Final { output_masks, .. } => {
                 ("output mask bits", self.out_masks.len(), output_masks.len())
             }
             Body::Tables(t) => (
@@ -434,7 +454,14 @@ impl OfflineParty {
             });
         }
         self.check_len(from, &body)?;
-        if let Body::Final { output_masks } = body {
+        if let Body::Final {
+            output_masks,
+            key_seed,
+        } = body
+        {
+            if self.me == self.cfg.evaluator {
+                self.known.take_seed(&self.cfg, from, key_seed)?;
+            }
             for (i, m) in self.out_masks.iter_mut().enumerate() {
                 *m ^= output_masks.get(i);
             }
@@ -521,7 +548,10 @@ impl OfflineParty {
                 let expected = (0..self.cfg.garblers)
                     .filter(|&p| p != self.me)
                     .all(|p| self.finals[p]);
-                if (self.cfg.receives_final(self.me) && !expected) || self.chain_wait {
+                if (self.cfg.receives_final(self.me) && !expected)
+                    || self.chain_wait
+                    || !self.garbled
+                {
                     break;
                 }
                 self.round = 6;

@@ -51,7 +51,9 @@ impl OfflineParty {
             } => self.round2(&mut bodies, fresh, senders, rows_t),
             Phase::BitOt { mat, mu, c } => self.round3(&mut bodies, mat, mu, c),
             Phase::Derand { mat, mu } => self.round4(&mut bodies, mat, mu),
-            Phase::Garbled | Phase::Failed => Err(BmrError::Internal("round after garbling")),
+            Phase::AwaitInputs { .. } | Phase::Garbled | Phase::Failed => {
+                Err(BmrError::Internal("round after garbling"))
+            }
         }
     }
 
@@ -206,8 +208,27 @@ impl OfflineParty {
             };
             mat.derandomize(p, &e.to_bools());
         }
+        self.phase = Phase::AwaitInputs { mat, mu };
+        self.try_garble()
+    }
+
+    /// Garbles once the products are done and, for a keyed garbler, every owner's offline
+    /// masked bits are in (its keys of the offline wires depend on them, `known.rs`).
+    pub(super) fn try_garble(&mut self) -> Result<Vec<Outgoing>> {
+        let ready = matches!(self.phase, Phase::AwaitInputs { .. })
+            && (!self.cfg.is_keyed(self.me) || self.known.inputs_in());
+        if !ready {
+            return Ok(Vec::new());
+        }
+        let Phase::AwaitInputs { mut mat, mu } = std::mem::replace(&mut self.phase, Phase::Garbled)
+        else {
+            return Err(BmrError::Internal("garble phase"));
+        };
+        if self.cfg.is_keyed(self.me) {
+            mat.set_keys(&self.program, &self.known.offline_key0(&self.cfg));
+        }
         let out = self.garble(&mat, &mu);
-        self.phase = Phase::Garbled;
+        self.garbled = true;
         Ok(out)
     }
 
@@ -227,8 +248,14 @@ impl OfflineParty {
         let mut out = Vec::new();
         for p in (0..self.cfg.num_parties()).filter(|&p| p != self.me && self.cfg.receives_final(p))
         {
+            let key_seed = if p == self.cfg.evaluator {
+                self.known.seed().filter(|_| self.cfg.is_keyed(self.me))
+            } else {
+                None
+            };
             let body = Body::Final {
                 output_masks: masks_of(p),
+                key_seed,
             };
             out.push(self.msg(p, body));
         }
