@@ -279,9 +279,9 @@ def write_readme(r, s):
     n_all = s["heldout_images"]
     body = [begin, "",
             f"Training set: {s['train_images']} images (float accuracy on it "
-            f"{100 * s['train_acc']:.2f}%, {r['spec']['epochs']} epochs in "
-            f"{r['train_secs']:.0f} s). Whole held-out set ({n_all} images, all vendors' "
-            f"renderings of the held-out emojis): float {T.pct(s['heldout_float_correct'], n_all)}, "
+            f"{100 * s['train_acc']:.2f}%, {r['spec']['epochs']} epochs). Whole held-out set "
+            f"({n_all} images, all vendors' renderings of the held-out emojis): float "
+            f"{T.pct(s['heldout_float_correct'], n_all)}, "
             f"fixed at f = {r['f']} {T.pct(s['heldout_fixed_correct'], n_all)}, same class as "
             f"float {s['heldout_agree']}/{n_all}. The tables below are for the shipped "
             f"`test.safetensors` ({r['n_test']} of those images); headroom is the minimum over "
