@@ -28,6 +28,7 @@
 //! itself, and nobody else ever sees its share.
 
 use rand::{CryptoRng, Rng};
+use rayon::prelude::*;
 
 use super::config::BmrConfig;
 use crate::circuit::{LinOp, PartyId, Program};
@@ -437,6 +438,9 @@ pub(super) fn prf_tweak(nonce: u64, g: usize, j: usize, row: usize, side: usize)
 /// Gates garbled per batch of PRF calls.
 const CHUNK: usize = 32;
 
+/// Gates per task of the thread pool.
+const PAR_GATES: usize = 2048;
+
 impl Material {
     /// Round 5: this garbler's XOR share of every garbled row (BLO16 s.4, Fig. 2): for gate g,
     /// row `(alpha, beta)`, key slot of keyed garbler j,
@@ -452,16 +456,36 @@ impl Material {
         let k = self.slots.len();
         let ands: Vec<_> = p.ands().copied().collect();
         let mut out = vec![Block::ZERO; 4 * k * ands.len()];
+        if k == 0 {
+            return out;
+        }
+        // Gates are independent: blocks of them go to the threads of the pool.
+        out.par_chunks_mut(4 * k * PAR_GATES)
+            .zip(ands.par_chunks(PAR_GATES))
+            .enumerate()
+            .for_each(|(bi, (out, ands))| self.table_block(bi * PAR_GATES, ands, mu, out));
+        out
+    }
+
+    /// [`Material::table_share`] of the gates `ands`, the first being gate `first`.
+    fn table_block(
+        &self,
+        first: usize,
+        ands: &[crate::circuit::AndOp],
+        mu: &[bool],
+        out: &mut [Block],
+    ) {
+        let k = self.slots.len();
         let with_prf = self.keyed[self.me];
         let per_gate = if with_prf { 8 * k } else { 0 };
         let mut xs = vec![Block::ZERO; per_gate * CHUNK];
         let mut tws = vec![Block::ZERO; per_gate * CHUNK];
         let mut hs = vec![Block::ZERO; per_gate * CHUNK];
         for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
-            let g0 = ci * CHUNK;
+            let l0 = ci * CHUNK;
             if with_prf {
                 for (i, op) in chunk.iter().enumerate() {
-                    let g = g0 + i;
+                    let g = first + l0 + i;
                     let (ka, kb) = (self.key0[op.a as usize], self.key0[op.b as usize]);
                     for row in 0..4 {
                         let (al, be) = (row >> 1 == 1, row & 1 == 1);
@@ -478,17 +502,16 @@ impl Material {
                 fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
             }
             for (i, op) in chunk.iter().enumerate() {
-                let g = g0 + i;
+                let (g, l) = (first + l0 + i, l0 + i);
                 self.rows(
                     op,
                     g,
                     mu[g],
                     &hs[i * per_gate..(i + 1) * per_gate],
-                    &mut out[4 * k * g..4 * k * (g + 1)],
+                    &mut out[4 * k * l..4 * k * (l + 1)],
                 );
             }
         }
-        out
     }
 
     fn rows(&self, op: &crate::circuit::AndOp, g: usize, mu: bool, h: &[Block], out: &mut [Block]) {
