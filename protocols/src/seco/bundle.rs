@@ -9,7 +9,7 @@ use super::ids::{BundleId, SessionId};
 use super::msg::Bytes;
 
 /// Format version of persisted bundles.
-pub const BUNDLE_VERSION: u16 = 1;
+pub const BUNDLE_VERSION: u16 = 2;
 
 /// A server's material for one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +21,10 @@ pub struct StageMaterial {
     /// This server's share `r_{l+1}^(i)` of the next stage's input mask (none for the last
     /// stage).
     pub r_next: Option<Vec<u64>>,
-    /// This server's BMR state for the stage's circuit (`bmr::Prepared`, CBOR; the evaluator's
-    /// includes the garbled tables). None for the last stage.
-    pub gc: Option<Bytes>,
+    /// This server's BMR state for each chunk of the stage's circuit, in chunk order
+    /// (`bmr::Prepared`, CBOR; the evaluator's include the garbled tables). Empty for the last
+    /// stage.
+    pub gc: Vec<Bytes>,
 }
 
 /// A server's bundle.

@@ -105,6 +105,8 @@ pub struct LocalOptions {
     pub shuffle: bool,
     /// Keep a copy of every delivered message (for tests that inspect traffic).
     pub record: bool,
+    /// Garbled-table bytes per stage-circuit chunk (tests force small chunks).
+    pub chunk_budget: usize,
 }
 
 impl Default for LocalOptions {
@@ -115,6 +117,7 @@ impl Default for LocalOptions {
             seed: 0,
             shuffle: false,
             record: false,
+            chunk_budget: super::schedule::MAX_CHUNK_TABLE_BYTES,
         }
     }
 }
@@ -192,6 +195,7 @@ impl LocalDeployment {
                 part,
                 param: opts.param,
                 user_param: opts.user_param,
+                chunk_budget: opts.chunk_budget,
             };
             let p = Party::Server(i as u16);
             let km = match keys.get(i) {

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub param: ParamId,
     /// Parameter set of the user's session key (result delivery).
     pub user_param: ParamId,
+    /// Garbled-table bytes per stage-circuit chunk (`schedule::MAX_CHUNK_TABLE_BYTES`; every
+    /// server of a session must use the same, it is part of the skeleton digest).
+    pub chunk_budget: usize,
 }
 
 /// Where the session stands.
@@ -127,7 +130,7 @@ impl ServerSession {
     pub fn new(cfg: ServerConfig, keys: Option<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
         let me = cfg.part.server_index;
-        let sched = Arc::new(Schedule::new(&cfg.part, cfg.param)?);
+        let sched = Arc::new(Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget)?);
         let mut encoded: Vec<Option<EncodedLayer>> = (0..sched.len()).map(|_| None).collect();
         for (stage, op) in &cfg.part.owned {
             encoded[*stage] = Some(EncodedLayer::from_op(cfg.param, op)?);

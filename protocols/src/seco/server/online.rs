@@ -7,6 +7,8 @@
 //! O(l), given    x_l - r_l: z = W_l (x_l - r_l) + b_l + s_l + u_l^(O)   (in the clear)
 //!                then BMR online with input z (its r_{l+1}^(O) went offline too)
 //! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
+//!                every stage circuit runs as its chunks (one BMR online party each, all at
+//!                once); the receiver assembles the stage output from them in order
 //! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
 //! ```
 //! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`.
@@ -16,6 +18,7 @@ use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Ready};
 use super::super::msg::{unpack_ring, Body, Bytes};
+use super::super::schedule::chunk_id;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
 use crate::bmr::{BmrMsg, OnlineParty, Prepared};
 
@@ -37,10 +40,15 @@ pub(crate) enum Online {
 
 pub(crate) struct Run {
     bundle: ServerBundle,
-    /// The BMR online party of each stage, once its inputs are known.
-    parties: Vec<Option<OnlineParty>>,
-    /// BMR messages for a stage whose party has not started yet.
-    early: Vec<Vec<(usize, BmrMsg)>>,
+    /// The BMR online party of each chunk of each stage: empty until the stage's inputs are
+    /// known, then one per chunk (all at once), `None` once that chunk is finished.
+    parties: Vec<Vec<Option<OnlineParty>>>,
+    /// BMR messages `(chunk, sender, msg)` for a stage whose chunks have not started yet.
+    early: Vec<Vec<(u32, usize, BmrMsg)>>,
+    /// Receiver: each chunk's decoded output, assembled in order when all are in.
+    outputs: Vec<Vec<Option<Vec<u64>>>>,
+    /// Chunks finished per stage.
+    chunks_done: Vec<usize>,
     /// Stages whose circuit is finished at this server.
     done: Vec<bool>,
     result_sent: bool,
@@ -74,13 +82,18 @@ impl ServerSession {
                 let values = unpack_ring(&values, self.sched.fp.ring_bits, len)?;
                 self.online_masked_input(bundle, values)
             }
-            Body::BmrOnline { bundle, stage, msg } => {
+            Body::BmrOnline {
+                bundle,
+                stage,
+                chunk,
+                msg,
+            } => {
                 let sender = from
                     .server()
                     .ok_or_else(|| self.wrong_phase(&Body::OnlineStart { bundle }))?;
                 let msg: BmrMsg = ciborium::from_reader(msg.as_slice())
                     .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
-                self.on_bmr_online(sender, bundle, stage, msg)
+                self.on_bmr_online(sender, bundle, (stage, chunk), msg)
             }
             Body::ResultShare { bundle, cts } if self.is_gateway() => {
                 let i = from
@@ -152,16 +165,13 @@ impl ServerSession {
         &mut self,
         sender: usize,
         bundle: BundleId,
-        stage: u16,
+        (stage, chunk): (u16, u32),
         msg: BmrMsg,
     ) -> Result<Ready> {
         let l = usize::from(stage);
-        if self.sched.stage(stage)?.gc.is_none() {
-            return Err(SecoError::Length {
-                what: "stage with a circuit",
-                expected: self.sched.len() - 1,
-                actual: l,
-            });
+        self.sched.chunk(stage, chunk)?;
+        if msg.session != chunk_id(&bundle.0, stage, chunk) {
+            return Err(crate::bmr::BmrError::WrongSession.into());
         }
         let mut ready = self.online_mut(bundle)?;
         match self.onlines.get_mut(&bundle) {
@@ -178,25 +188,30 @@ impl ServerSession {
                     Body::BmrOnline {
                         bundle,
                         stage,
+                        chunk,
                         msg: Bytes::from(bytes),
                     },
                 ));
             }
-            Some(Online::Running(run)) => match run.parties[l].as_mut() {
-                None => {
-                    if run.early[l].len() >= MAX_BUFFERED {
-                        return Err(SecoError::TooManyBundles {
-                            limit: MAX_BUFFERED,
-                        });
-                    }
-                    run.early[l].push((sender, msg));
+            Some(Online::Running(run)) if run.parties[l].is_empty() => {
+                if run.early[l].len() >= MAX_BUFFERED {
+                    return Err(SecoError::TooManyBundles {
+                        limit: MAX_BUFFERED,
+                    });
                 }
-                Some(party) => {
-                    let out = party.handle(sender, msg)?;
-                    self.send_bmr(&mut ready, bundle, stage, out, true);
-                    ready.extend(self.after_bmr(bundle, l)?);
-                }
-            },
+                run.early[l].push((chunk, sender, msg));
+            }
+            Some(Online::Running(run)) => {
+                let party = run.parties[l]
+                    .get_mut(chunk as usize)
+                    .and_then(Option::as_mut)
+                    .ok_or(SecoError::NotReady(format!(
+                        "stage {stage} chunk {chunk} is done"
+                    )))?;
+                let out = party.handle(sender, msg)?;
+                self.send_bmr(&mut ready, bundle, (stage, chunk), out, true);
+                ready.extend(self.after_bmr(bundle, l, chunk)?);
+            }
             None => {
                 return Err(SecoError::Bundle {
                     bundle,
@@ -229,10 +244,19 @@ impl ServerSession {
                 Err(e) => return Ok(self.abort(Some(bundle), &e.to_string())),
             };
         let n = self.sched.len();
+        let chunks = |l: usize| self.sched.stages[l].gc.as_ref().map_or(0, |g| g.chunks.len());
+        if (0..n).any(|l| record.stages[l].gc.len() != chunks(l)) {
+            return Ok(self.abort(
+                Some(bundle),
+                "stored bundle has the wrong number of chunks",
+            ));
+        }
         let run = Run {
             bundle: record,
-            parties: (0..n).map(|_| None).collect(),
-            early: vec![Vec::new(); n],
+            parties: (0..n).map(|_| Vec::new()).collect(),
+            early: (0..n).map(|_| Vec::new()).collect(),
+            outputs: (0..n).map(|l| vec![None; chunks(l)]).collect(),
+            chunks_done: vec![0; n],
             done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
             result_sent: false,
         };
@@ -307,79 +331,99 @@ impl ServerSession {
         self.stage_input(bundle, l, z)
     }
 
-    /// This server's share `y` of stage `l`'s linear output is known: start its circuit (or
-    /// deliver the result for the last stage).
+    /// This server's share `y` of stage `l`'s linear output is known: start every chunk of its
+    /// circuit (or deliver the result for the last stage).
     fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>) -> Result<Ready> {
-        let Some(gc) = &self.sched.stages[l].gc else {
+        let sched = self.sched.clone();
+        let Some(gc) = &sched.stages[l].gc else {
             return self.send_result_share(bundle, &y);
         };
-        let (compact, spec) = (gc.compact.clone(), gc.spec.clone());
         let m = self.material(bundle, l)?;
         let r = m.r_next.clone().unwrap_or_default();
-        let prepared: Prepared =
-            m.gc.as_ref()
-                .map(|b| ciborium::from_reader(b.as_slice()))
-                .transpose()
-                .map_err(|e| SecoError::Bundle {
-                    bundle,
-                    reason: format!("stored garbling: {e}"),
-                })?
-                .ok_or(SecoError::Bundle {
-                    bundle,
-                    reason: "stored garbling missing".into(),
-                })?;
-        if y.len() != spec.y_len || r.len() != spec.r_len {
+        if y.len() != gc.spec.y_len || r.len() != gc.spec.r_len {
             return Err(SecoError::Bundle {
                 bundle,
                 reason: "stored masks have the wrong length".into(),
             });
         }
-        // Only the wires whose values arrive online (the owner's z); the others went to the
-        // evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
-        let bits = spec.encode_inputs(self.me, &y, &r);
-        let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
-        let (party, out) = OnlineParty::with_program(prepared, compact, &online)?;
+        let stored = m.gc.clone();
         let mut ready = Ready::default();
-        self.send_bmr(&mut ready, bundle, l as u16, out, true);
+        let mut parties = Vec::with_capacity(gc.chunks.len());
+        for (c, (chunk, bytes)) in gc.chunks.iter().zip(&stored).enumerate() {
+            let prepared: Prepared =
+                ciborium::from_reader(bytes.as_slice()).map_err(|e| SecoError::Bundle {
+                    bundle,
+                    reason: format!("stored garbling of chunk {c}: {e}"),
+                })?;
+            // Only the wires whose values arrive online (the owner's z); the others went to
+            // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
+            let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;
+            let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
+            let (party, out) = OnlineParty::with_program(prepared, chunk.compact.clone(), &online)?;
+            self.send_bmr(&mut ready, bundle, (l as u16, c as u32), out, true);
+            parties.push(Some(party));
+        }
         let early = match self.onlines.get_mut(&bundle) {
             Some(Online::Running(run)) => {
-                run.parties[l] = Some(party);
+                run.parties[l] = parties;
                 std::mem::take(&mut run.early[l])
             }
             _ => Vec::new(),
         };
-        for (from, msg) in early {
-            ready.extend(self.on_bmr_online(from, bundle, l as u16, msg)?);
+        for (chunk, from, msg) in early {
+            ready.extend(self.on_bmr_online(from, bundle, (l as u16, chunk), msg)?);
         }
-        ready.extend(self.after_bmr(bundle, l)?);
+        for c in 0..gc.chunks.len() {
+            ready.extend(self.after_bmr(bundle, l, c as u32)?);
+        }
         Ok(ready)
     }
 
-    /// After a BMR step of stage `l`: the receiver decodes its output and becomes the next
-    /// stage's owner input; finished parties are dropped.
-    fn after_bmr(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
+    /// After a BMR step of chunk `c` of stage `l`: a finished chunk is dropped (the receiver
+    /// keeps its decoded output); when every chunk of the stage is finished, the receiver
+    /// assembles the stage output in order and becomes the next stage's owner input.
+    fn after_bmr(&mut self, bundle: BundleId, l: usize, c: u32) -> Result<Ready> {
+        let sched = self.sched.clone();
+        let Some(gc) = &sched.stages[l].gc else {
+            return Ok(Ready::default());
+        };
         let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
             return Ok(Ready::default());
         };
-        let Some(party) = run.parties[l].as_ref() else {
+        let Some(slot) = run.parties[l].get_mut(c as usize) else {
             return Ok(Ready::default());
         };
-        if !party.is_done() || run.done[l] {
+        if !slot.as_ref().is_some_and(OnlineParty::is_done) {
+            return Ok(Ready::default());
+        }
+        let output = slot
+            .take()
+            .and_then(|p| p.output().map(<[bool]>::to_vec))
+            .unwrap_or_default();
+        run.chunks_done[l] += 1;
+        if gc.receiver == self.me {
+            let chunk = &gc.chunks[c as usize];
+            run.outputs[l][c as usize] = Some(chunk.spec.decode_outputs(&output));
+        }
+        if run.chunks_done[l] < gc.chunks.len() || run.done[l] {
             return Ok(Ready::default());
         }
         run.done[l] = true;
-        let output = party.output().map(<[bool]>::to_vec).unwrap_or_default();
-        run.parties[l] = None;
+        let outputs = std::mem::take(&mut run.outputs[l]);
         let mut ready = Ready::default();
-        if let Some(gc) = &self.sched.stages[l].gc {
-            if gc.receiver == self.me {
-                let fp = self.sched.fp;
-                let w = gc.spec.decode_outputs(&output);
-                let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
-                // The receiver's own mask share was left out of the circuit.
-                let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
-                ready.extend(self.owner_input(bundle, l + 1, v)?);
+        if gc.receiver == self.me {
+            let fp = self.sched.fp;
+            let w: Vec<u64> = outputs.into_iter().flatten().flatten().collect();
+            if w.len() != gc.spec.r_len {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: format!("stage {l}: {} outputs of {}", w.len(), gc.spec.r_len),
+                });
             }
+            let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
+            // The receiver's own mask share was left out of the circuit.
+            let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
+            ready.extend(self.owner_input(bundle, l + 1, v)?);
         }
         ready.extend(self.maybe_finish(bundle));
         Ok(ready)
