@@ -91,6 +91,7 @@ impl ServerSession {
                 let sender = from
                     .server()
                     .ok_or_else(|| self.wrong_phase(&Body::OnlineStart { bundle }))?;
+                self.sched.chunk(stage, chunk)?;
                 let msg: BmrMsg = ciborium::from_reader(msg.as_slice())
                     .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
                 self.on_bmr_online(sender, bundle, (stage, chunk), msg)
