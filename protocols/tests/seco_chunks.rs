@@ -119,7 +119,13 @@ fn a_chunk_index_out_of_range_is_refused() {
                 .deliver_one(Party::Server(1), Party::GATEWAY, &bytes)
                 .unwrap_err();
             assert!(
-                matches!(err, SecoError::Length { what: "chunk index", .. }),
+                matches!(
+                    err,
+                    SecoError::Length {
+                        what: "chunk index",
+                        ..
+                    }
+                ),
                 "{err}"
             );
         }

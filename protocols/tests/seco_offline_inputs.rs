@@ -55,9 +55,11 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
         .schedule()
         .stages
         .iter()
-        .map(|s| s.gc.as_ref().map_or(vec![], |g| {
-            g.chunks.iter().map(|c| c.spec.y_idx.len()).collect()
-        }))
+        .map(|s| {
+            s.gc.as_ref().map_or(vec![], |g| {
+                g.chunks.iter().map(|c| c.spec.y_idx.len()).collect()
+            })
+        })
         .collect();
     let chunk_words = |(stage, chunk): (u16, u32)| chunk_y[usize::from(stage)][chunk as usize];
     let mut words = std::collections::BTreeMap::new();
@@ -87,13 +89,17 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
         }
     }
     assert!(seen > 0);
-    for ((from, (stage, _)), _) in &words {
+    for (from, (stage, _)) in words.keys() {
         let total: usize = words
             .iter()
             .filter(|((f, (s, _)), _)| f == from && s == stage)
             .map(|(_, w)| w)
             .sum();
-        assert_eq!(total, sched_y[usize::from(*stage)], "stage {stage} from {from}");
+        assert_eq!(
+            total,
+            sched_y[usize::from(*stage)],
+            "stage {stage} from {from}"
+        );
     }
     let online: u64 = (0..3)
         .map(|i| d.accounting.get(Party::Server(i), Phase::Online).bytes_sent)

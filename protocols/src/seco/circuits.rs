@@ -299,8 +299,8 @@ mod tests {
             vec![pool(shape, 2, 1), pool([2, 5, 5], 2, 2)],
         ] {
             let r_len = post.iter().fold(y_len, |len, op| op.out_len(len));
-            let whole = StageCircuitSpec::whole(3, (16, 3), (y_len, r_len), 1, post.clone())
-                .unwrap();
+            let whole =
+                StageCircuitSpec::whole(3, (16, 3), (y_len, r_len), 1, post.clone()).unwrap();
             let ys: Vec<Vec<u64>> = (0..3)
                 .map(|_| (0..y_len).map(|_| rng.random::<u64>() & 0xffff).collect())
                 .collect();
@@ -330,7 +330,9 @@ mod tests {
                 assert_eq!(chunks.len(), r_len.div_ceil(size));
                 let mut out = Vec::new();
                 for spec in &chunks {
-                    assert!(spec.y_idx.len() <= y_len && spec.y_idx.windows(2).all(|w| w[0] < w[1]));
+                    assert!(
+                        spec.y_idx.len() <= y_len && spec.y_idx.windows(2).all(|w| w[0] < w[1])
+                    );
                     let c = spec.build().unwrap();
                     let inputs: Vec<bool> = (0..3)
                         .flat_map(|p| spec.encode_inputs(p, &ys[p], &rs[p]).unwrap())
@@ -354,8 +356,8 @@ mod tests {
         let whole = StageCircuitSpec::whole(2, (16, 3), (16, 4), 0, post).unwrap();
         let c = whole.chunk(1..2).unwrap();
         assert_eq!(c.y_idx, vec![2, 3, 6, 7]);
-        let relu = StageCircuitSpec::whole(2, (16, 3), (16, 16), 0, vec![NonLinearOp::Relu])
-            .unwrap();
+        let relu =
+            StageCircuitSpec::whole(2, (16, 3), (16, 16), 0, vec![NonLinearOp::Relu]).unwrap();
         assert_eq!(relu.chunk(5..8).unwrap().y_idx, vec![5, 6, 7]);
         assert!(whole.chunk(3..5).is_err());
         assert!(whole.chunk(2..2).is_err());

@@ -47,7 +47,9 @@ impl ServerSession {
         let (party, out) =
             OfflineParty::with_setup(&mut self.rng, cfg, chunk.program.clone(), self.me, setup)?;
         let prep = self.prep_of(bundle)?;
-        prep.stages[l].running.insert(c, ChunkRun { party, fed: false });
+        prep.stages[l]
+            .running
+            .insert(c, ChunkRun { party, fed: false });
         prep.running += 1;
         let mut ready = Ready::default();
         self.send_bmr(&mut ready, bundle, (l as u16, c), out, false);

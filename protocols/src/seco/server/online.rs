@@ -245,12 +245,14 @@ impl ServerSession {
                 Err(e) => return Ok(self.abort(Some(bundle), &e.to_string())),
             };
         let n = self.sched.len();
-        let chunks = |l: usize| self.sched.stages[l].gc.as_ref().map_or(0, |g| g.chunks.len());
+        let chunks = |l: usize| {
+            self.sched.stages[l]
+                .gc
+                .as_ref()
+                .map_or(0, |g| g.chunks.len())
+        };
         if (0..n).any(|l| record.stages[l].gc.len() != chunks(l)) {
-            return Ok(self.abort(
-                Some(bundle),
-                "stored bundle has the wrong number of chunks",
-            ));
+            return Ok(self.abort(Some(bundle), "stored bundle has the wrong number of chunks"));
         }
         let run = Run {
             bundle: record,
