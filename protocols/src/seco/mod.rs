@@ -37,7 +37,7 @@ pub mod user;
 
 pub use error::{Result, SecoError};
 pub use ids::{BundleId, Party, SessionId};
-pub use io::{Event, Input, Machine, Persist, Ready};
+pub use io::{ChunkTake, Event, Input, Machine, Persist, Ready};
 pub use keys::KeyMaterial;
 pub use msg::{Body, Phase, SecoMsg};
 pub use record::SessionRecord;

@@ -2,7 +2,8 @@
 //! circuit is split into chunks (`schedule.rs`, `circuits.rs`); every server runs one BMR
 //! offline party per chunk, drawn from the session's OT setup (`setup.rs`) with the chunk's
 //! own garbling id ([`chunk_id`]), and feeds it the circuit inputs it knows in preprocessing
-//! (`bmr/known.rs`).
+//! (`bmr/known.rs`). A finished chunk's `bmr::Prepared` is persisted at once as its own record
+//! (`Persist::Chunk`), so the bundle's garbled tables are never all in memory.
 //!
 //! # Window
 //! Chunks are started in one order at every server: stage by stage, chunk by chunk (the
@@ -18,7 +19,7 @@
 
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
-use super::super::io::Ready;
+use super::super::io::{Persist, Ready};
 use super::super::msg::{Body, Bytes};
 use super::super::schedule::{chunk_id, CHUNK_WINDOW};
 use super::ServerSession;
@@ -71,12 +72,12 @@ impl ServerSession {
             let Some(st) = prep.stages.get(l) else {
                 return Ok(ready);
             };
-            if c as usize >= st.prepared.len() {
+            if c as usize >= st.finished.len() {
                 prep.cursor = (l + 1, 0);
                 continue;
             }
             prep.cursor = (l, c + 1);
-            if st.prepared[c as usize].is_none() && !st.running.contains_key(&c) {
+            if !st.finished[c as usize] && !st.running.contains_key(&c) {
                 ready.extend(self.start_chunk(bundle, l, c)?);
             }
         }
@@ -140,6 +141,7 @@ impl ServerSession {
         c: u32,
         out: Vec<crate::bmr::Outgoing>,
     ) -> Result<Ready> {
+        let mut ready = Ready::default();
         let mut finished = false;
         if let Some(prep) = self.preps.get_mut(&bundle) {
             let st = &mut prep.stages[l];
@@ -148,15 +150,21 @@ impl ServerSession {
                     let prepared = run.party.into_prepared()?;
                     let mut bytes = Vec::new();
                     let _ = ciborium::into_writer(&prepared, &mut bytes);
-                    if let Some(slot) = st.prepared.get_mut(c as usize) {
-                        *slot = Some(bytes);
+                    // Stored at once, on its own: the tables leave memory chunk by chunk.
+                    ready.persist.push(Persist::Chunk {
+                        bundle,
+                        stage: l as u16,
+                        chunk: c,
+                        bytes,
+                    });
+                    if let Some(slot) = st.finished.get_mut(c as usize) {
+                        *slot = true;
                     }
                     prep.running -= 1;
                     finished = true;
                 }
             }
         }
-        let mut ready = Ready::default();
         self.send_bmr(&mut ready, bundle, (l as u16, c), out, false);
         if finished {
             ready.extend(self.fill_window(bundle)?);
@@ -214,7 +222,7 @@ impl ServerSession {
         let mut ready = self.prep_mut(bundle)?;
         let l = usize::from(stage);
         let st = &self.prep_of(bundle)?.stages[l];
-        if st.prepared.get(chunk as usize).is_some_and(Option::is_some) {
+        if st.finished.get(chunk as usize).copied().unwrap_or(true) {
             return Err(SecoError::NotReady(format!(
                 "stage {stage} chunk {chunk} is done"
             )));

@@ -27,7 +27,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
-use super::io::{Event, Input, Machine, Ready};
+use super::io::{Event, Input, Machine, Persist, Ready};
 use super::keys::KeyMaterial;
 use super::msg::{Body, SecoMsg, VERSION};
 use super::schedule::Schedule;
@@ -347,6 +347,19 @@ impl ServerSession {
     }
 
     fn apply_abort(&mut self, bundle: Option<BundleId>, reason: &str, ready: &mut Ready) {
+        // Chunk records of aborted bundles (in preparation, or not yet taken online) go too.
+        let dropped: Vec<BundleId> = match bundle {
+            Some(b) => vec![b],
+            None => self
+                .preps
+                .keys()
+                .chain(self.onlines.keys())
+                .copied()
+                .collect(),
+        };
+        ready
+            .persist
+            .extend(dropped.into_iter().map(Persist::ForgetChunks));
         match bundle {
             Some(b) => {
                 self.preps.remove(&b);
@@ -406,6 +419,11 @@ impl Machine for ServerSession {
         match input {
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Loaded { bundle, bytes } => self.on_loaded(bundle, bytes),
+            Input::Chunks {
+                bundle,
+                stage,
+                chunks,
+            } => self.on_chunks(bundle, stage, chunks),
         }
     }
 }

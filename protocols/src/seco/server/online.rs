@@ -16,7 +16,7 @@
 use super::super::bundle::ServerBundle;
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
-use super::super::io::{Event, Ready};
+use super::super::io::{ChunkTake, Event, Ready};
 use super::super::msg::{unpack_ring, Body, Bytes};
 use super::super::schedule::chunk_id;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
@@ -45,6 +45,10 @@ pub(crate) struct Run {
     parties: Vec<Vec<Option<OnlineParty>>>,
     /// BMR messages `(chunk, sender, msg)` for a stage whose chunks have not started yet.
     early: Vec<Vec<(u32, usize, BmrMsg)>>,
+    /// This server's share `y` of a stage's linear output until its chunks are loaded.
+    inputs: Vec<Option<Vec<u64>>>,
+    /// Stages whose chunk garblings were asked from the store.
+    requested: Vec<bool>,
     /// Receiver: each chunk's decoded output, assembled in order when all are in.
     outputs: Vec<Vec<Option<Vec<u64>>>>,
     /// Chunks finished per stage.
@@ -201,6 +205,7 @@ impl ServerSession {
                     });
                 }
                 run.early[l].push((chunk, sender, msg));
+                ready.extend(self.request_chunks(bundle, l));
             }
             Some(Online::Running(run)) => {
                 let party = run.parties[l]
@@ -251,13 +256,15 @@ impl ServerSession {
                 .as_ref()
                 .map_or(0, |g| g.chunks.len())
         };
-        if (0..n).any(|l| record.stages[l].gc.len() != chunks(l)) {
+        if (0..n).any(|l| record.stages[l].chunks as usize != chunks(l)) {
             return Ok(self.abort(Some(bundle), "stored bundle has the wrong number of chunks"));
         }
         let run = Run {
             bundle: record,
             parties: (0..n).map(|_| Vec::new()).collect(),
             early: (0..n).map(|_| Vec::new()).collect(),
+            inputs: vec![None; n],
+            requested: vec![false; n],
             outputs: (0..n).map(|l| vec![None; chunks(l)]).collect(),
             chunks_done: vec![0; n],
             done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
@@ -268,7 +275,7 @@ impl ServerSession {
         for l in 0..n {
             if self.sched.stages[l].owner != self.me {
                 let u = self.material(bundle, l)?.u.clone();
-                ready.extend(self.stage_input(bundle, l, u)?);
+                ready.extend(self.stage_input(bundle, l, u, false)?);
             }
         }
         if let Some(v) = masked0 {
@@ -331,33 +338,104 @@ impl ServerSession {
             .zip(&m.u)
             .map(|((&a, &b), &c)| fp.add(fp.add(a, b), c))
             .collect();
-        self.stage_input(bundle, l, z)
+        self.stage_input(bundle, l, z, true)
     }
 
-    /// This server's share `y` of stage `l`'s linear output is known: start every chunk of its
-    /// circuit (or deliver the result for the last stage).
-    fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>) -> Result<Ready> {
-        let sched = self.sched.clone();
-        let Some(gc) = &sched.stages[l].gc else {
+    /// This server's share `y` of stage `l`'s linear output is known: take the stage's chunk
+    /// garblings from the store (`on_chunks` starts them), or deliver the result for the last
+    /// stage.
+    /// A non-owner (no online inputs) asks only when the stage's first BMR message arrives
+    /// (`now` false), so the tables of stages still far ahead stay in the store.
+    fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>, now: bool) -> Result<Ready> {
+        if self.sched.stages[l].gc.is_none() {
             return self.send_result_share(bundle, &y);
+        }
+        match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) if run.inputs[l].is_none() && !run.requested[l] => {
+                run.inputs[l] = Some(y);
+            }
+            _ => {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: format!("stage {l} started twice"),
+                })
+            }
+        }
+        if now {
+            return Ok(self.request_chunks(bundle, l));
+        }
+        Ok(Ready::default())
+    }
+
+    /// Asks the driver for stage `l`'s chunk garblings (once).
+    fn request_chunks(&mut self, bundle: BundleId, l: usize) -> Ready {
+        let mut ready = Ready::default();
+        let Some(gc) = &self.sched.stages[l].gc else {
+            return ready;
         };
-        let m = self.material(bundle, l)?;
-        let r = m.r_next.clone().unwrap_or_default();
+        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
+            if run.inputs[l].is_some() && !run.requested[l] {
+                run.requested[l] = true;
+                ready.take_chunks.push(ChunkTake {
+                    bundle,
+                    stage: l as u16,
+                    chunks: gc.chunks.len() as u32,
+                });
+            }
+        }
+        ready
+    }
+
+    /// The driver took stage `stage`'s chunk garblings from the store: start every chunk of its
+    /// circuit.
+    pub(super) fn on_chunks(
+        &mut self,
+        bundle: BundleId,
+        stage: u16,
+        stored: Vec<Option<Vec<u8>>>,
+    ) -> Result<Ready> {
+        let l = usize::from(stage);
+        let sched = self.sched.clone();
+        let gc = sched.stage(stage)?.gc.as_ref().ok_or(SecoError::Length {
+            what: "stage with a circuit",
+            expected: sched.len() - 1,
+            actual: l,
+        })?;
+        let y = match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) => run.inputs[l].take(),
+            _ => None,
+        };
+        let Some(y) = y else {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: format!("chunks of stage {l} not asked for"),
+            });
+        };
+        if stored.len() != gc.chunks.len() || stored.iter().any(Option::is_none) {
+            return Ok(self.abort(Some(bundle), "a stored chunk garbling is missing"));
+        }
+        let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
         if y.len() != gc.spec.y_len || r.len() != gc.spec.r_len {
             return Err(SecoError::Bundle {
                 bundle,
                 reason: "stored masks have the wrong length".into(),
             });
         }
-        let stored = m.gc.clone();
         let mut ready = Ready::default();
         let mut parties = Vec::with_capacity(gc.chunks.len());
-        for (c, (chunk, bytes)) in gc.chunks.iter().zip(&stored).enumerate() {
-            let prepared: Prepared =
-                ciborium::from_reader(bytes.as_slice()).map_err(|e| SecoError::Bundle {
-                    bundle,
-                    reason: format!("stored garbling of chunk {c}: {e}"),
-                })?;
+        for (c, (chunk, bytes)) in gc
+            .chunks
+            .iter()
+            .zip(stored.into_iter().flatten())
+            .enumerate()
+        {
+            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
+                Ok(p) => p,
+                Err(e) => {
+                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
+                    return Ok(self.abort(Some(bundle), &reason));
+                }
+            };
             // Only the wires whose values arrive online (the owner's z); the others went to
             // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
             let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;

@@ -45,8 +45,9 @@ pub(crate) struct PrepStage {
     pub(super) r_next: Option<Vec<u64>>,
     /// The chunk garblings in progress at this server, by chunk index (`garble.rs`).
     pub(super) running: BTreeMap<u32, ChunkRun>,
-    /// The finished BMR state of each chunk (CBOR), in chunk order (empty without a circuit).
-    pub(super) prepared: Vec<Option<Vec<u8>>>,
+    /// Which chunks are finished (and persisted, `Persist::Chunk`), in chunk order (empty
+    /// without a circuit).
+    pub(super) finished: Vec<bool>,
 }
 
 /// A bundle in preparation.
@@ -178,7 +179,7 @@ impl ServerSession {
                 }
             }
             if let Some(gc) = &st.gc {
-                stages[l].prepared = vec![None; gc.chunks.len()];
+                stages[l].finished = vec![false; gc.chunks.len()];
             }
         }
         self.preps.insert(
@@ -397,8 +398,8 @@ impl ServerSession {
             st.u.is_some()
                 && (l == last
                     || (st.r_next.is_some()
-                        && !st.prepared.is_empty()
-                        && st.prepared.iter().all(Option::is_some)))
+                        && !st.finished.is_empty()
+                        && st.finished.iter().all(|&f| f)))
                 && (self.sched.stages[l].owner != me || st.s.is_some())
         });
         if !complete {
@@ -415,7 +416,7 @@ impl ServerSession {
                 u: st.u.unwrap_or_default(),
                 s: st.s,
                 r_next: st.r_next,
-                gc: st.prepared.into_iter().flatten().map(Bytes::from).collect(),
+                chunks: st.finished.len() as u32,
             })
             .collect();
         let record = ServerBundle {
