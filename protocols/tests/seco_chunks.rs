@@ -27,11 +27,28 @@ fn run_cnn(n: usize, budget: usize, inputs: std::ops::Range<usize>) -> (usize, u
         ..LocalOptions::default()
     };
     let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+    let total: usize = d
+        .server_mut(0)
+        .schedule()
+        .stages
+        .iter()
+        .filter_map(|s| s.gc.as_ref())
+        .map(|g| g.chunks.len())
+        .sum();
     for i in inputs {
         d.preprocess(1).unwrap();
+        // Every server stored one record per chunk, apart from its bundle.
+        for s in 0..n {
+            assert_eq!(d.stored_chunks(Party::Server(s as u16)), total);
+        }
         let x = input(&model, i);
         assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x), "input {i}");
+        // The inference took (consumed) them all.
+        for s in 0..n {
+            assert_eq!(d.stored_chunks(Party::Server(s as u16)), 0);
+        }
     }
+    assert!(d.largest_chunk_record > 0);
     assert!(d.refused.is_empty(), "refused: {:?}", d.refused);
     let largest = d
         .trace
@@ -146,4 +163,38 @@ fn a_chunk_index_out_of_range_is_refused() {
         .deliver_one(Party::Server(1), Party::GATEWAY, &bytes)
         .unwrap_err();
     assert!(matches!(err, SecoError::Length { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_or_corrupt_chunk_record_aborts_that_inference_only() {
+    let model = Model::load(model_dir("digits-cnn")).unwrap();
+    let q = model.quantize().unwrap();
+    let plan = SplitPlan::balanced(&q, &servers(3)).unwrap();
+    let opts = LocalOptions {
+        chunk_budget: 1 << 20,
+        ..LocalOptions::default()
+    };
+    let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+    let ev = d.server_mut(0).schedule().stages[0]
+        .gc
+        .as_ref()
+        .unwrap()
+        .evaluator;
+    let x = input(&model, 0);
+    for (i, bytes) in [None, Some(vec![0xff; 7])].into_iter().enumerate() {
+        let bundle = d.preprocess(1).unwrap()[0];
+        d.put_chunk(Party::Server(ev as u16), (bundle, 0, 1), bytes);
+        assert!(d.infer(&x).is_err(), "case {i}");
+        assert!(d.events.iter().any(|(_, e)| matches!(
+            e,
+            seco_protocols::seco::Event::Aborted { bundle: Some(b), .. } if *b == bundle
+        )));
+        // The aborted bundle left no chunk records behind.
+        for s in 0..3u16 {
+            assert_eq!(d.stored_chunks(Party::Server(s)), 0, "case {i}, server {s}");
+        }
+    }
+    // The session goes on.
+    d.preprocess(1).unwrap();
+    assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
 }

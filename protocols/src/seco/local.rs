@@ -336,6 +336,20 @@ impl LocalDeployment {
         self.stores.get(&p).map_or(0, |s| s.bundles.len())
     }
 
+    /// Overwrites (`Some`) or removes (`None`) a stored chunk garbling of a party (tests of
+    /// corrupt stores).
+    pub fn put_chunk(&mut self, p: Party, at: (BundleId, u16, u32), bytes: Option<Vec<u8>>) {
+        let chunks = &mut self.stores.entry(p).or_default().chunks;
+        match bytes {
+            Some(b) => {
+                chunks.insert(at, b);
+            }
+            None => {
+                chunks.remove(&at);
+            }
+        }
+    }
+
     /// Chunk-garbling records stored by a party (tests).
     pub fn stored_chunks(&self, p: Party) -> usize {
         self.stores.get(&p).map_or(0, |s| s.chunks.len())
