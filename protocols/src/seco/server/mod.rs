@@ -6,9 +6,11 @@
 //! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
 //! - `setup.rs`: phase 1b, the servers' pairwise OT setup (`bmr::OtSetup`), once per session
 //!   and again when a server restarts; every garbling of the session draws from it.
-//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its stage
-//!   garblings (BMR offline, inputs known in preprocessing).
-//! - `online.rs`: phase 3, one [`online::Online`] per inference.
+//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk
+//!   garblings (BMR offline per chunk of every stage circuit, a window at a time, inputs
+//!   known in preprocessing, each finished chunk persisted as its own record).
+//! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
+//!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
@@ -18,6 +20,7 @@ mod online;
 mod open;
 mod prep;
 mod setup;
+mod stages;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

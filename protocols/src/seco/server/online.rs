@@ -11,19 +11,19 @@
 //!                once); the receiver assembles the stage output from them in order
 //! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
 //! ```
-//! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`.
+//! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`. The stage circuits'
+//! chunks (loading, BMR online parties, assembling the output) are in `stages.rs`.
 
 use super::super::bundle::ServerBundle;
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
-use super::super::io::{ChunkTake, Event, Ready};
+use super::super::io::{Event, Ready};
 use super::super::msg::{unpack_ring, Body, Bytes};
-use super::super::schedule::chunk_id;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
-use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+use crate::bmr::{BmrMsg, OnlineParty};
 
 /// Messages held while the bundle is loading (bounded).
-const MAX_BUFFERED: usize = 4096;
+pub(super) const MAX_BUFFERED: usize = 4096;
 
 /// One inference at this server.
 pub(crate) enum Online {
@@ -39,23 +39,23 @@ pub(crate) enum Online {
 }
 
 pub(crate) struct Run {
-    bundle: ServerBundle,
+    pub(super) bundle: ServerBundle,
     /// The BMR online party of each chunk of each stage: empty until the stage's inputs are
     /// known, then one per chunk (all at once), `None` once that chunk is finished.
-    parties: Vec<Vec<Option<OnlineParty>>>,
+    pub(super) parties: Vec<Vec<Option<OnlineParty>>>,
     /// BMR messages `(chunk, sender, msg)` for a stage whose chunks have not started yet.
-    early: Vec<Vec<(u32, usize, BmrMsg)>>,
+    pub(super) early: Vec<Vec<(u32, usize, BmrMsg)>>,
     /// This server's share `y` of a stage's linear output until its chunks are loaded.
-    inputs: Vec<Option<Vec<u64>>>,
+    pub(super) inputs: Vec<Option<Vec<u64>>>,
     /// Stages whose chunk garblings were asked from the store.
-    requested: Vec<bool>,
+    pub(super) requested: Vec<bool>,
     /// Receiver: each chunk's decoded output, assembled in order when all are in.
-    outputs: Vec<Vec<Option<Vec<u64>>>>,
+    pub(super) outputs: Vec<Vec<Option<Vec<u64>>>>,
     /// Chunks finished per stage.
-    chunks_done: Vec<usize>,
+    pub(super) chunks_done: Vec<usize>,
     /// Stages whose circuit is finished at this server.
-    done: Vec<bool>,
-    result_sent: bool,
+    pub(super) done: Vec<bool>,
+    pub(super) result_sent: bool,
 }
 
 impl ServerSession {
@@ -166,68 +166,6 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn on_bmr_online(
-        &mut self,
-        sender: usize,
-        bundle: BundleId,
-        (stage, chunk): (u16, u32),
-        msg: BmrMsg,
-    ) -> Result<Ready> {
-        let l = usize::from(stage);
-        self.sched.chunk(stage, chunk)?;
-        if msg.session != chunk_id(&bundle.0, stage, chunk) {
-            return Err(crate::bmr::BmrError::WrongSession.into());
-        }
-        let mut ready = self.online_mut(bundle)?;
-        match self.onlines.get_mut(&bundle) {
-            Some(Online::Loading { buffered, .. }) => {
-                if buffered.len() >= MAX_BUFFERED {
-                    return Err(SecoError::TooManyBundles {
-                        limit: MAX_BUFFERED,
-                    });
-                }
-                let mut bytes = Vec::new();
-                let _ = ciborium::into_writer(&msg, &mut bytes);
-                buffered.push((
-                    Party::Server(sender as u16),
-                    Body::BmrOnline {
-                        bundle,
-                        stage,
-                        chunk,
-                        msg: Bytes::from(bytes),
-                    },
-                ));
-            }
-            Some(Online::Running(run)) if run.parties[l].is_empty() => {
-                if run.early[l].len() >= MAX_BUFFERED {
-                    return Err(SecoError::TooManyBundles {
-                        limit: MAX_BUFFERED,
-                    });
-                }
-                run.early[l].push((chunk, sender, msg));
-                ready.extend(self.request_chunks(bundle, l));
-            }
-            Some(Online::Running(run)) => {
-                let party = run.parties[l]
-                    .get_mut(chunk as usize)
-                    .and_then(Option::as_mut)
-                    .ok_or(SecoError::NotReady(format!(
-                        "stage {stage} chunk {chunk} is done"
-                    )))?;
-                let out = party.handle(sender, msg)?;
-                self.send_bmr(&mut ready, bundle, (stage, chunk), out, true);
-                ready.extend(self.after_bmr(bundle, l, chunk)?);
-            }
-            None => {
-                return Err(SecoError::Bundle {
-                    bundle,
-                    reason: "no inference running".into(),
-                })
-            }
-        }
-        Ok(ready)
-    }
-
     /// The driver took the bundle from the store.
     pub(super) fn on_loaded(&mut self, bundle: BundleId, bytes: Option<Vec<u8>>) -> Result<Ready> {
         let Some(Online::Loading { buffered, masked0 }) = self.onlines.remove(&bundle) else {
@@ -287,7 +225,11 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn material(&self, bundle: BundleId, l: usize) -> Result<&super::super::bundle::StageMaterial> {
+    pub(super) fn material(
+        &self,
+        bundle: BundleId,
+        l: usize,
+    ) -> Result<&super::super::bundle::StageMaterial> {
         match self.onlines.get(&bundle) {
             Some(Online::Running(run)) => run.bundle.stages.get(l).ok_or(SecoError::Length {
                 what: "stage",
@@ -302,7 +244,7 @@ impl ServerSession {
     }
 
     /// Owner of stage `l` with `v = x_l - r_l`: its share `z` of `W x + b`.
-    fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
+    pub(super) fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
         let st = &self.sched.stages[l];
         if v.len() != st.spec.linear.in_len() {
             return Err(SecoError::Length {
@@ -341,177 +283,8 @@ impl ServerSession {
         self.stage_input(bundle, l, z, true)
     }
 
-    /// This server's share `y` of stage `l`'s linear output is known: take the stage's chunk
-    /// garblings from the store (`on_chunks` starts them), or deliver the result for the last
-    /// stage.
-    /// A non-owner (no online inputs) asks only when the stage's first BMR message arrives
-    /// (`now` false), so the tables of stages still far ahead stay in the store.
-    fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>, now: bool) -> Result<Ready> {
-        if self.sched.stages[l].gc.is_none() {
-            return self.send_result_share(bundle, &y);
-        }
-        match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) if run.inputs[l].is_none() && !run.requested[l] => {
-                run.inputs[l] = Some(y);
-            }
-            _ => {
-                return Err(SecoError::Bundle {
-                    bundle,
-                    reason: format!("stage {l} started twice"),
-                })
-            }
-        }
-        if now {
-            return Ok(self.request_chunks(bundle, l));
-        }
-        Ok(Ready::default())
-    }
-
-    /// Asks the driver for stage `l`'s chunk garblings (once).
-    fn request_chunks(&mut self, bundle: BundleId, l: usize) -> Ready {
-        let mut ready = Ready::default();
-        let Some(gc) = &self.sched.stages[l].gc else {
-            return ready;
-        };
-        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
-            if run.inputs[l].is_some() && !run.requested[l] {
-                run.requested[l] = true;
-                ready.take_chunks.push(ChunkTake {
-                    bundle,
-                    stage: l as u16,
-                    chunks: gc.chunks.len() as u32,
-                });
-            }
-        }
-        ready
-    }
-
-    /// The driver took stage `stage`'s chunk garblings from the store: start every chunk of its
-    /// circuit.
-    pub(super) fn on_chunks(
-        &mut self,
-        bundle: BundleId,
-        stage: u16,
-        stored: Vec<Option<Vec<u8>>>,
-    ) -> Result<Ready> {
-        let l = usize::from(stage);
-        let sched = self.sched.clone();
-        let gc = sched.stage(stage)?.gc.as_ref().ok_or(SecoError::Length {
-            what: "stage with a circuit",
-            expected: sched.len() - 1,
-            actual: l,
-        })?;
-        let y = match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) => run.inputs[l].take(),
-            _ => None,
-        };
-        let Some(y) = y else {
-            return Err(SecoError::Bundle {
-                bundle,
-                reason: format!("chunks of stage {l} not asked for"),
-            });
-        };
-        if stored.len() != gc.chunks.len() || stored.iter().any(Option::is_none) {
-            return Ok(self.abort(Some(bundle), "a stored chunk garbling is missing"));
-        }
-        let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
-        if y.len() != gc.spec.y_len || r.len() != gc.spec.r_len {
-            return Err(SecoError::Bundle {
-                bundle,
-                reason: "stored masks have the wrong length".into(),
-            });
-        }
-        let mut ready = Ready::default();
-        let mut parties = Vec::with_capacity(gc.chunks.len());
-        for (c, (chunk, bytes)) in gc
-            .chunks
-            .iter()
-            .zip(stored.into_iter().flatten())
-            .enumerate()
-        {
-            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
-                Ok(p) => p,
-                Err(e) => {
-                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
-                    return Ok(self.abort(Some(bundle), &reason));
-                }
-            };
-            // Only the wires whose values arrive online (the owner's z); the others went to
-            // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
-            let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;
-            let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
-            let (party, out) = OnlineParty::with_program(prepared, chunk.compact.clone(), &online)?;
-            self.send_bmr(&mut ready, bundle, (l as u16, c as u32), out, true);
-            parties.push(Some(party));
-        }
-        let early = match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) => {
-                run.parties[l] = parties;
-                std::mem::take(&mut run.early[l])
-            }
-            _ => Vec::new(),
-        };
-        for (chunk, from, msg) in early {
-            ready.extend(self.on_bmr_online(from, bundle, (l as u16, chunk), msg)?);
-        }
-        for c in 0..gc.chunks.len() {
-            ready.extend(self.after_bmr(bundle, l, c as u32)?);
-        }
-        Ok(ready)
-    }
-
-    /// After a BMR step of chunk `c` of stage `l`: a finished chunk is dropped (the receiver
-    /// keeps its decoded output); when every chunk of the stage is finished, the receiver
-    /// assembles the stage output in order and becomes the next stage's owner input.
-    fn after_bmr(&mut self, bundle: BundleId, l: usize, c: u32) -> Result<Ready> {
-        let sched = self.sched.clone();
-        let Some(gc) = &sched.stages[l].gc else {
-            return Ok(Ready::default());
-        };
-        let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
-            return Ok(Ready::default());
-        };
-        let Some(slot) = run.parties[l].get_mut(c as usize) else {
-            return Ok(Ready::default());
-        };
-        if !slot.as_ref().is_some_and(OnlineParty::is_done) {
-            return Ok(Ready::default());
-        }
-        let output = slot
-            .take()
-            .and_then(|p| p.output().map(<[bool]>::to_vec))
-            .unwrap_or_default();
-        run.chunks_done[l] += 1;
-        if gc.receiver == self.me {
-            let chunk = &gc.chunks[c as usize];
-            run.outputs[l][c as usize] = Some(chunk.spec.decode_outputs(&output));
-        }
-        if run.chunks_done[l] < gc.chunks.len() || run.done[l] {
-            return Ok(Ready::default());
-        }
-        run.done[l] = true;
-        let outputs = std::mem::take(&mut run.outputs[l]);
-        let mut ready = Ready::default();
-        if gc.receiver == self.me {
-            let fp = self.sched.fp;
-            let w: Vec<u64> = outputs.into_iter().flatten().flatten().collect();
-            if w.len() != gc.spec.r_len {
-                return Err(SecoError::Bundle {
-                    bundle,
-                    reason: format!("stage {l}: {} outputs of {}", w.len(), gc.spec.r_len),
-                });
-            }
-            let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
-            // The receiver's own mask share was left out of the circuit.
-            let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
-            ready.extend(self.owner_input(bundle, l + 1, v)?);
-        }
-        ready.extend(self.maybe_finish(bundle));
-        Ok(ready)
-    }
-
     /// Last stage: this server's share of the logits, encrypted under the user's key, to G.
-    fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
+    pub(super) fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
         let user_pk = self
             .user_pk
             .clone()
@@ -537,7 +310,7 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn maybe_finish(&mut self, bundle: BundleId) -> Ready {
+    pub(super) fn maybe_finish(&mut self, bundle: BundleId) -> Ready {
         let mut ready = Ready::default();
         if let Some(Online::Running(run)) = self.onlines.get(&bundle) {
             if run.result_sent && run.done.iter().all(|&d| d) {
