@@ -5,6 +5,7 @@
 //! | `KeyShares` | `collective` | `KeyMaterial` bytes (secret key share, collective public key, key id) | once, when key generation ends |
 //! | `SessionPhase` | session id | `SessionRecord` (CBOR) | when a session becomes ready |
 //! | `Bundles` | session id ‖ bundle id | the bundle (server: shares, masks, garbling; user: its input mask) | when a bundle is complete; removed by a durable `take` before its use |
+//! | `seco.chunks` (named) | session id ‖ bundle id ‖ stage ‖ chunk (big endian) | one chunk garbling of a bundle (server: its `bmr::Prepared`) | as the chunk completes in preprocessing; removed by a durable take when its stage runs online, or when its bundle is aborted |
 //! | `seco.user` (named) | session id | the peer id of the user who opened it (gateway) | when the session is created |
 //!
 //! Every write of a step goes into one atomic batch followed by a flush: the commit point of the
@@ -21,6 +22,7 @@ use zeroize::Zeroizing;
 
 const KEY_SHARE: &[u8] = b"collective";
 const USER_TREE: Tree<'static> = Tree::Named("seco.user");
+const CHUNK_TREE: Tree<'static> = Tree::Named("seco.chunks");
 
 /// Counts of what a store holds (logged at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +51,13 @@ fn bundle_key(session: SessionId, bundle: BundleId) -> [u8; 32] {
     let mut k = [0u8; 32];
     k[..16].copy_from_slice(&session.0);
     k[16..].copy_from_slice(&bundle.0);
+    k
+}
+
+fn chunk_key(session: SessionId, bundle: BundleId, stage: u16, chunk: u32) -> Vec<u8> {
+    let mut k = bundle_key(session, bundle).to_vec();
+    k.extend_from_slice(&stage.to_be_bytes());
+    k.extend_from_slice(&chunk.to_be_bytes());
     k
 }
 
@@ -103,6 +112,24 @@ impl NodeStore {
                     batch.put(Tree::Bundles, bundle_key(session, *bundle), bytes.clone())
                 }
                 Persist::Session(bytes) => batch.put(Tree::SessionPhase, session.0, bytes.clone()),
+                Persist::Chunk {
+                    bundle,
+                    stage,
+                    chunk,
+                    bytes,
+                } => batch.put(
+                    CHUNK_TREE,
+                    chunk_key(session, *bundle, *stage, *chunk),
+                    bytes.clone(),
+                ),
+                Persist::ForgetChunks(bundle) => {
+                    let prefix = bundle_key(session, *bundle);
+                    let mut b = batch;
+                    for (key, _) in self.inner.scan_prefix(CHUNK_TREE, &prefix)? {
+                        b = b.delete(CHUNK_TREE, key);
+                    }
+                    b
+                }
             };
         }
         self.inner.apply(batch)?;
@@ -116,6 +143,28 @@ impl NodeStore {
         self.inner.take(Tree::Bundles, &bundle_key(session, bundle))
     }
 
+    /// Removes the chunk garblings `0..chunks` of `stage` of a bundle durably and returns them
+    /// in chunk order (each is used once, like its bundle).
+    pub fn take_chunks(
+        &self,
+        session: SessionId,
+        bundle: BundleId,
+        stage: u16,
+        chunks: u32,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        (0..chunks)
+            .map(|c| {
+                self.inner
+                    .take(CHUNK_TREE, &chunk_key(session, bundle, stage, c))
+            })
+            .collect()
+    }
+
+    /// Number of stored chunk garblings of `session`.
+    pub fn chunks_of(&self, session: SessionId) -> Result<usize> {
+        Ok(self.inner.scan_prefix(CHUNK_TREE, &session.0)?.len())
+    }
+
     /// Deletes an aborted session's record and bundles (durably): nothing of it is usable again.
     pub fn forget_session(&self, session: SessionId) -> Result<()> {
         let mut batch = WriteBatch::new()
@@ -123,6 +172,9 @@ impl NodeStore {
             .delete(USER_TREE, session.0);
         for (key, _) in self.inner.scan_prefix(Tree::Bundles, &session.0)? {
             batch = batch.delete(Tree::Bundles, key);
+        }
+        for (key, _) in self.inner.scan_prefix(CHUNK_TREE, &session.0)? {
+            batch = batch.delete(CHUNK_TREE, key);
         }
         self.inner.apply(batch)?;
         self.inner.flush()
@@ -175,7 +227,25 @@ mod tests {
             bytes: vec![1],
         }];
         s.commit(sid, &p).unwrap();
+        let chunk = |stage, chunk| Persist::Chunk {
+            bundle: b,
+            stage,
+            chunk,
+            bytes: vec![stage as u8, chunk as u8],
+        };
+        s.commit(sid, &[chunk(0, 0), chunk(0, 1), chunk(1, 0)])
+            .unwrap();
+        assert_eq!(s.chunks_of(sid).unwrap(), 3);
+        assert_eq!(
+            s.take_chunks(sid, b, 0, 3).unwrap(),
+            vec![Some(vec![0, 0]), Some(vec![0, 1]), None]
+        );
+        assert_eq!(s.chunks_of(sid).unwrap(), 1);
+        s.commit(sid, &[Persist::ForgetChunks(b)]).unwrap();
+        assert_eq!(s.chunks_of(sid).unwrap(), 0);
+        s.commit(sid, &[chunk(2, 0)]).unwrap();
         s.forget_session(sid).unwrap();
+        assert_eq!(s.chunks_of(sid).unwrap(), 0);
         assert_eq!(s.record(sid).unwrap(), None);
         assert_eq!(s.bundles_of(sid).unwrap(), 0);
         assert!(s.keys().unwrap().is_some());

@@ -22,11 +22,17 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
     let mid = d.trace.len();
     let x = input(&model, 0);
     assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
-    let bmr = |body: &Body| -> Option<(u16, BmrMsg)> {
+    let bmr = |body: &Body| -> Option<((u16, u32), BmrMsg)> {
         match body {
-            Body::BmrOffline { stage, msg, .. } | Body::BmrOnline { stage, msg, .. } => {
-                Some((*stage, ciborium::from_reader(msg.as_slice()).unwrap()))
+            Body::BmrOffline {
+                stage, chunk, msg, ..
             }
+            | Body::BmrOnline {
+                stage, chunk, msg, ..
+            } => Some((
+                (*stage, *chunk),
+                ciborium::from_reader(msg.as_slice()).unwrap(),
+            )),
             _ => None,
         }
     };
@@ -42,18 +48,34 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
         }
     }
     assert!(offline_inputs > 0 && offline_keys > 0);
-    // Online: keys and masked bits of the owner's z words only (y_len words of k bits).
+    // Online: keys and masked bits of the owner's z words only (the y words a chunk reads,
+    // of k bits each; for ReLU stages the chunks' words add up to y_len).
     let k = model.fixed_point.ring_bits as usize;
     let sched_y: Vec<usize> = q.stages.iter().map(|s| s.linear.out_len()).collect();
+    let chunk_y: Vec<Vec<usize>> = d
+        .server_mut(0)
+        .schedule()
+        .stages
+        .iter()
+        .map(|s| {
+            s.gc.as_ref().map_or(vec![], |g| {
+                g.chunks.iter().map(|c| c.spec.y_idx.len()).collect()
+            })
+        })
+        .collect();
+    let chunk_words = |(stage, chunk): (u16, u32)| chunk_y[usize::from(stage)][chunk as usize];
+    let mut words = std::collections::BTreeMap::new();
     let mut seen = 0;
     for m in &d.trace[mid..] {
-        let Some((stage, msg)) = bmr(&m.msg.body) else {
+        let Some((at, msg)) = bmr(&m.msg.body) else {
             continue;
         };
-        let z_bits = sched_y[usize::from(stage)] * k;
+        let stage = at.0;
+        let z_bits = chunk_words(at) * k;
         match msg.body {
             BmrBody::InputKeys(keys) => {
                 assert_eq!(keys.len(), z_bits, "stage {stage}");
+                *words.entry((m.from, at)).or_insert(0) += keys.len() / k;
                 seen += 1;
             }
             BmrBody::MaskedInputs(bits) => {
@@ -69,6 +91,18 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
         }
     }
     assert!(seen > 0);
+    for (from, (stage, _)) in words.keys() {
+        let total: usize = words
+            .iter()
+            .filter(|((f, (s, _)), _)| f == from && s == stage)
+            .map(|(_, w)| w)
+            .sum();
+        assert_eq!(
+            total,
+            sched_y[usize::from(*stage)],
+            "stage {stage} from {from}"
+        );
+    }
     let online: u64 = (0..3)
         .map(|i| d.accounting.get(Party::Server(i), Phase::Online).bytes_sent)
         .sum();

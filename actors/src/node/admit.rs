@@ -165,6 +165,7 @@ impl NodeState {
             part: part.clone(),
             param: PARAM,
             user_param: USER_PARAM,
+            chunk_budget: seco_protocols::seco::schedule::MAX_CHUNK_TABLE_BYTES,
         })
     }
 

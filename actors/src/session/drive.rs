@@ -4,7 +4,8 @@
 //! 2. **persist** every `Persist` of the step, together with the outbound sequence lease its
 //!    sends need, in one atomic batch, then **flush** (the commit point);
 //! 3. **take** every bundle the step asks for, durably (removed and flushed before use), and
-//!    feed it back as `Input::Loaded` (its outputs go through this loop again);
+//!    feed it back as `Input::Loaded`, and likewise every stage's chunk garblings
+//!    (`Input::Chunks`); their outputs go through this loop again;
 //! 4. **send** what the step produced (to the network actor);
 //! 5. **report** the events (stats, logs, waiting callers, the node's event broadcast).
 //!
@@ -124,7 +125,16 @@ impl SessionState {
             let mut taken = Vec::with_capacity(ready.take.len());
             for bundle in ready.take.drain(..) {
                 let bytes = self.ctx.store.take_bundle(self.session, bundle)?;
-                taken.push((bundle, bytes));
+                taken.push(Input::Loaded { bundle, bytes });
+            }
+            for t in ready.take_chunks.drain(..) {
+                let chunks =
+                    (self.ctx.store).take_chunks(self.session, t.bundle, t.stage, t.chunks)?;
+                taken.push(Input::Chunks {
+                    bundle: t.bundle,
+                    stage: t.stage,
+                    chunks,
+                });
             }
             for (to, msg) in std::mem::take(&mut ready.send) {
                 self.send(myself, to, msg);
@@ -136,9 +146,9 @@ impl SessionState {
             if taken.is_empty() {
                 return Ok(());
             }
-            for (bundle, bytes) in taken {
+            for input in taken {
                 let t = Instant::now();
-                let r = self.machine().handle(Input::Loaded { bundle, bytes });
+                let r = self.machine().handle(input);
                 self.ctx.stats.cpu(Phase::Online, t.elapsed());
                 match r {
                     Ok(r) => ready.extend(r),

@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, SessionId};
-use super::msg::Bytes;
 
 /// Format version of persisted bundles.
-pub const BUNDLE_VERSION: u16 = 1;
+pub const BUNDLE_VERSION: u16 = 2;
 
 /// A server's material for one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +20,11 @@ pub struct StageMaterial {
     /// This server's share `r_{l+1}^(i)` of the next stage's input mask (none for the last
     /// stage).
     pub r_next: Option<Vec<u64>>,
-    /// This server's BMR state for the stage's circuit (`bmr::Prepared`, CBOR; the evaluator's
-    /// includes the garbled tables). None for the last stage.
-    pub gc: Option<Bytes>,
+    /// Number of chunks of the stage's circuit (0 for the last stage). This server's BMR state
+    /// of each chunk (`bmr::Prepared`; the evaluator's include the garbled tables) is a store
+    /// record of its own (`io::Persist::Chunk`), written as the chunk completes and taken when
+    /// the stage runs online.
+    pub chunks: u32,
 }
 
 /// A server's bundle.

@@ -7,8 +7,10 @@
 //! 2. for every bundle id in `take`, remove the bundle from the store durably (flushed) and feed
 //!    it back as [`Input::Loaded`]: a bundle is consumed before its first use and can never be
 //!    used twice, also across a crash (DESIGN.md s.5);
-//! 3. send `send`;
-//! 4. report `events`.
+//! 3. for every [`ChunkTake`] in `take_chunks`, remove that stage's chunk records from the store
+//!    durably and feed them back as [`Input::Chunks`] (a stored garbling is used once, too);
+//! 4. send `send`;
+//! 5. report `events`.
 
 use super::ids::{BundleId, Party};
 use super::msg::SecoMsg;
@@ -31,6 +33,27 @@ pub enum Input {
         /// Its stored bytes.
         bytes: Option<Vec<u8>>,
     },
+    /// The answer to a [`ChunkTake`]: the stage's chunk records in chunk order (`None` where
+    /// the store had none).
+    Chunks {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// One record per chunk.
+        chunks: Vec<Option<Vec<u8>>>,
+    },
+}
+
+/// Stored chunk garblings to take: chunks `0..chunks` of `stage` of `bundle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkTake {
+    /// The bundle.
+    pub bundle: BundleId,
+    /// The stage.
+    pub stage: u16,
+    /// Number of chunks of the stage.
+    pub chunks: u32,
 }
 
 /// Durable state changes.
@@ -48,6 +71,21 @@ pub enum Persist {
     /// The session record ([`super::record::SessionRecord`]), written when the session
     /// becomes ready, for resume-or-abort after a restart.
     Session(Vec<u8>),
+    /// Server: one finished chunk garbling of a bundle in preparation (its `bmr::Prepared`,
+    /// CBOR), stored on its own as it completes so that a bundle's garbled tables never sit
+    /// in memory all at once; taken per stage in the online phase ([`Ready::take_chunks`]).
+    Chunk {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// The chunk.
+        chunk: u32,
+        /// Encoded `bmr::Prepared`.
+        bytes: Vec<u8>,
+    },
+    /// Server: delete every chunk record of a bundle (aborted in preparation or online).
+    ForgetChunks(BundleId),
 }
 
 /// Something the session reports to its owner.
@@ -82,6 +120,8 @@ pub struct Ready {
     pub persist: Vec<Persist>,
     /// Bundles to take (durably remove) from the store and feed back as [`Input::Loaded`].
     pub take: Vec<BundleId>,
+    /// Stages' chunk records to take (durably remove) and feed back as [`Input::Chunks`].
+    pub take_chunks: Vec<ChunkTake>,
     /// Messages to send, in order.
     pub send: Vec<(Party, SecoMsg)>,
     /// Events for the owner.
@@ -93,6 +133,7 @@ impl Ready {
     pub fn extend(&mut self, other: Ready) {
         self.persist.extend(other.persist);
         self.take.extend(other.take);
+        self.take_chunks.extend(other.take_chunks);
         self.send.extend(other.send);
         self.events.extend(other.events);
     }
@@ -101,6 +142,7 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.persist.is_empty()
             && self.take.is_empty()
+            && self.take_chunks.is_empty()
             && self.send.is_empty()
             && self.events.is_empty()
     }

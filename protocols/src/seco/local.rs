@@ -105,6 +105,8 @@ pub struct LocalOptions {
     pub shuffle: bool,
     /// Keep a copy of every delivered message (for tests that inspect traffic).
     pub record: bool,
+    /// Garbled-table bytes per stage-circuit chunk (tests force small chunks).
+    pub chunk_budget: usize,
 }
 
 impl Default for LocalOptions {
@@ -115,6 +117,7 @@ impl Default for LocalOptions {
             seed: 0,
             shuffle: false,
             record: false,
+            chunk_budget: super::schedule::MAX_CHUNK_TABLE_BYTES,
         }
     }
 }
@@ -125,6 +128,8 @@ struct MemStore {
     keys: Option<Vec<u8>>,
     session: Option<Vec<u8>>,
     bundles: HashMap<BundleId, Vec<u8>>,
+    /// Chunk garblings: (bundle, stage, chunk) -> `bmr::Prepared` bytes.
+    chunks: HashMap<(BundleId, u16, u32), Vec<u8>>,
 }
 
 /// A delivered message, as recorded for tests.
@@ -156,6 +161,8 @@ pub struct LocalDeployment {
     pub trace: Vec<Delivered>,
     /// Messages refused by their receiver (a real node logs and drops them).
     pub refused: Vec<(Party, &'static str, String)>,
+    /// The largest chunk-garbling record any server persisted (bytes).
+    pub largest_chunk_record: usize,
 }
 
 fn party_seed(seed: u64, p: Party) -> [u8; 32] {
@@ -192,6 +199,7 @@ impl LocalDeployment {
                 part,
                 param: opts.param,
                 user_param: opts.user_param,
+                chunk_budget: opts.chunk_budget,
             };
             let p = Party::Server(i as u16);
             let km = match keys.get(i) {
@@ -225,6 +233,7 @@ impl LocalDeployment {
             events: Vec::new(),
             trace: Vec::new(),
             refused: Vec::new(),
+            largest_chunk_record: 0,
         };
         d.accounting.entry(Party::User, Phase::Session).cpu += start.elapsed();
         d.apply(Party::User, hello)?;
@@ -325,6 +334,25 @@ impl LocalDeployment {
     /// Bundles stored by a party (tests).
     pub fn stored_bundles(&self, p: Party) -> usize {
         self.stores.get(&p).map_or(0, |s| s.bundles.len())
+    }
+
+    /// Overwrites (`Some`) or removes (`None`) a stored chunk garbling of a party (tests of
+    /// corrupt stores).
+    pub fn put_chunk(&mut self, p: Party, at: (BundleId, u16, u32), bytes: Option<Vec<u8>>) {
+        let chunks = &mut self.stores.entry(p).or_default().chunks;
+        match bytes {
+            Some(b) => {
+                chunks.insert(at, b);
+            }
+            None => {
+                chunks.remove(&at);
+            }
+        }
+    }
+
+    /// Chunk-garbling records stored by a party (tests).
+    pub fn stored_chunks(&self, p: Party) -> usize {
+        self.stores.get(&p).map_or(0, |s| s.chunks.len())
     }
 
     /// Prepares `count` bundles (one at a time) and returns their ids.
@@ -456,13 +484,35 @@ impl LocalDeployment {
                         store.bundles.insert(bundle, bytes);
                     }
                     Persist::Session(b) => store.session = Some(b),
+                    Persist::Chunk {
+                        bundle,
+                        stage,
+                        chunk,
+                        bytes,
+                    } => {
+                        self.largest_chunk_record = self.largest_chunk_record.max(bytes.len());
+                        store.chunks.insert((bundle, stage, chunk), bytes);
+                    }
+                    Persist::ForgetChunks(b) => store.chunks.retain(|k, _| k.0 != b),
                 }
             }
-            let taken: Vec<(BundleId, Option<Vec<u8>>)> = ready
+            let mut taken: Vec<Input> = ready
                 .take
                 .drain(..)
-                .map(|b| (b, store.bundles.remove(&b)))
+                .map(|bundle| Input::Loaded {
+                    bundle,
+                    bytes: store.bundles.remove(&bundle),
+                })
                 .collect();
+            taken.extend(ready.take_chunks.drain(..).map(|t| {
+                Input::Chunks {
+                    bundle: t.bundle,
+                    stage: t.stage,
+                    chunks: (0..t.chunks)
+                        .map(|c| store.chunks.remove(&(t.bundle, t.stage, c)))
+                        .collect(),
+                }
+            }));
             for (to, msg) in ready.send.drain(..) {
                 let bytes = msg.to_bytes();
                 let ph = msg.body.phase();
@@ -477,9 +527,9 @@ impl LocalDeployment {
             if taken.is_empty() {
                 return Ok(());
             }
-            for (bundle, bytes) in taken {
+            for input in taken {
                 let start = Instant::now();
-                let r = self.machine(p)?.handle(Input::Loaded { bundle, bytes });
+                let r = self.machine(p)?.handle(input);
                 self.accounting.entry(p, Phase::Online).cpu += start.elapsed();
                 match r {
                     Ok(r) => ready.extend(r),

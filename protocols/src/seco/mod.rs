@@ -6,17 +6,18 @@
 //! | --- | --- | --- |
 //! | 0 session | user key, participants, skeleton digest | `server/open.rs`, `user.rs` |
 //! | 1 keygen | collective key, persisted, reused | `server/open.rs` |
-//! | 2 preprocessing | masks, `Enc(W r - s)`, E2S, BMR garbling -> one bundle | `server/prep.rs` |
-//! | 3 online | masked linear layers in the clear, BMR evaluation, result to the user | `server/online.rs`, `server/gateway.rs` |
+//! | 2 preprocessing | masks, `Enc(W r - s)`, E2S, BMR garbling of every chunk of every stage circuit (a window at a time, each chunk stored as it completes) -> one bundle | `server/prep.rs`, `server/garble.rs` |
+//! | 3 online | masked linear layers in the clear, BMR evaluation chunk by chunk (a stage's chunks taken from the store when it starts), result to the user | `server/online.rs`, `server/gateway.rs` |
 //!
 //! Drivers (actors, or the in-process router in [`local`]) follow the raft loop of [`io`]:
-//! step, persist, take bundles, send, report.
+//! step, persist, take bundles (and stages' chunk garblings), send, report.
 //!
 //! # Layout
 //! - `ids.rs`, `msg.rs`, `error.rs`, `io.rs`, `seq.rs`: identifiers, the message enum, errors,
 //!   the driver interface, duplicate detection.
 //! - `schedule.rs`, `circuits.rs`: the public schedule (owners, evaluators, receivers, packings)
-//!   and the stage circuits.
+//!   and the stage circuits, split into chunks of output elements (`docs/protocol.md`,
+//!   "Chunks"): no protocol message grows with the model.
 //! - `bundle.rs`, `keys.rs`: what is persisted.
 //! - `server/`, `user.rs`: the state machines.
 //! - `local.rs`: all parties in one process over an in-memory router, with accounting.
@@ -37,7 +38,7 @@ pub mod user;
 
 pub use error::{Result, SecoError};
 pub use ids::{BundleId, Party, SessionId};
-pub use io::{Event, Input, Machine, Persist, Ready};
+pub use io::{ChunkTake, Event, Input, Machine, Persist, Ready};
 pub use keys::KeyMaterial;
 pub use msg::{Body, Phase, SecoMsg};
 pub use record::SessionRecord;

@@ -12,8 +12,10 @@ use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 
 /// Version of the message format.
-pub const VERSION: u16 = 1;
-/// Largest encoded message accepted (the runtime chunks large payloads below this).
+pub const VERSION: u16 = 2;
+/// Largest encoded message accepted (the runtime chunks large payloads below this). BMR
+/// messages stay far below it: each carries one chunk of a stage circuit
+/// (`schedule::MAX_CHUNK_TABLE_BYTES`, `docs/protocol.md`, "Chunks").
 pub const MAX_MSG_BYTES: usize = 256 << 20;
 
 /// The phases of a session (DESIGN.md s.5).
@@ -147,12 +149,14 @@ pub enum Body {
         /// Encoded share.
         share: Bytes,
     },
-    /// Server <-> server: one round of the BMR garbling of `stage`'s circuit.
+    /// Server <-> server: one round of the BMR garbling of one chunk of `stage`'s circuit.
     BmrOffline {
         /// The bundle.
         bundle: BundleId,
         /// The stage.
         stage: u16,
+        /// The chunk of the stage circuit (its own BMR garbling; checked against the schedule).
+        chunk: u32,
         /// Encoded `bmr::BmrMsg`.
         msg: Bytes,
     },
@@ -187,12 +191,14 @@ pub enum Body {
         /// The masked input, packed ([`pack_ring`]).
         values: Bytes,
     },
-    /// Server <-> server: one round of the BMR evaluation of `stage`'s circuit.
+    /// Server <-> server: one round of the BMR evaluation of one chunk of `stage`'s circuit.
     BmrOnline {
         /// The bundle.
         bundle: BundleId,
         /// The stage.
         stage: u16,
+        /// The chunk of the stage circuit (its own BMR evaluation; checked against the schedule).
+        chunk: u32,
         /// Encoded `bmr::BmrMsg`.
         msg: Bytes,
     },

@@ -5,11 +5,16 @@
 //! Roles (DESIGN.md s.5): the owner `O(l)` evaluates the linear layer; the circuit's output goes
 //! only to the receiver `O(l+1)`; the evaluator is a server other than the receiver: the
 //! owner `O(l)` when it differs from `O(l+1)`, else the next server after `O(l+1)`.
+//!
+//! Chunks: every stage circuit is split into chunks of consecutive output elements, each its
+//! own BMR garbling ([`StageGc`], `circuits.rs`), sized so that a chunk's garbled table, its
+//! largest message, stays below a byte budget ([`MAX_CHUNK_TABLE_BYTES`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::bmr::BmrConfig;
-use crate::circuit::{Circuit, Program};
+use crate::circuit::Program;
 use crate::fixed::FixedPoint;
 use crate::mhe::{LayerPacking, ParamId};
 use crate::plan::{ServerPart, StageSpec};
@@ -17,33 +22,105 @@ use crate::plan::{ServerPart, StageSpec};
 use super::circuits::StageCircuitSpec;
 use super::error::{Result, SecoError};
 
-/// A stage's garbled circuit, compiled once per session and shared by every bundle.
+/// Garbled-table bytes one chunk may hold at most (unless a single output element needs
+/// more): the size of its largest message, the evaluator's table share (`docs/protocol.md`,
+/// "Chunks").
+pub const MAX_CHUNK_TABLE_BYTES: usize = 4 << 20;
+
+/// Chunk garblings a server starts on its own per bundle while fewer than this many run
+/// (`server/garble.rs`).
+pub const CHUNK_WINDOW: usize = 8;
+
+/// One chunk of a stage circuit: compiled once per session and shared by every bundle.
 #[derive(Debug)]
-pub struct StageGc {
-    /// Its shape and wiring.
+pub struct ChunkGc {
+    /// Its shape and wiring (its outputs and the `y` words it reads).
     pub spec: StageCircuitSpec,
-    /// The circuit.
-    pub circuit: Circuit,
-    /// Compiled for garbling.
+    /// Compiled for garbling (shared by chunks with the same circuit).
     pub program: Arc<Program>,
     /// Compacted for evaluation.
     pub compact: Arc<Program>,
-    /// Evaluator (never the receiver).
-    pub evaluator: usize,
-    /// Owner of the next stage: the only party that learns the output.
-    pub receiver: usize,
-    /// The BMR configuration with a placeholder session id (the digest is computed once);
-    /// every input but the owner's `y` words is fixed in preprocessing.
+    /// The BMR configuration with a placeholder session id; every input but the owner's `y`
+    /// words is fixed in preprocessing.
     pub bmr: BmrConfig,
 }
 
-impl StageGc {
-    /// The BMR configuration of one garbling (one bundle) of this circuit.
+impl ChunkGc {
+    /// The BMR configuration of one garbling (one bundle) of this chunk.
     pub fn bmr_config(&self, session: [u8; 16]) -> BmrConfig {
         BmrConfig {
             session,
             ..self.bmr.clone()
         }
+    }
+
+    /// Bytes of the evaluator's garbled table of this chunk.
+    pub fn table_bytes(&self) -> usize {
+        self.bmr.table_len(&self.program) * 16
+    }
+}
+
+/// A stage's garbled circuit: its chunks, each garbled and evaluated on its own.
+#[derive(Debug)]
+pub struct StageGc {
+    /// The whole stage's shape (lengths, post sequence; no circuit is built for it).
+    pub spec: StageCircuitSpec,
+    /// Output elements per chunk (the last chunk may have fewer).
+    pub chunk_len: usize,
+    /// The chunks in output order.
+    pub chunks: Vec<ChunkGc>,
+    /// Evaluator (never the receiver).
+    pub evaluator: usize,
+    /// Owner of the next stage: the only party that learns the output.
+    pub receiver: usize,
+}
+
+impl StageGc {
+    /// Splits the stage into chunks of at most `budget` bytes of garbled table (at least one
+    /// output element per chunk): the table of a one-element chunk (the first and the last,
+    /// the larger) bounds each element's share, since cones of neighbouring outputs overlap.
+    fn new(spec: StageCircuitSpec, owner: usize, n: usize, budget: usize) -> Result<Self> {
+        let receiver = spec.receiver;
+        let ev = evaluator(owner, receiver, n);
+        let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
+        let mut compile = |cspec: StageCircuitSpec| -> Result<ChunkGc> {
+            let circuit = cspec.build()?;
+            let (program, compact) = match cache.get(&circuit.digest()) {
+                Some(p) => p.clone(),
+                None => {
+                    let program = Program::compile(&circuit)?;
+                    let compact = Arc::new(program.compact());
+                    let p = (Arc::new(program), compact);
+                    cache.insert(circuit.digest(), p.clone());
+                    p
+                }
+            };
+            let outputs = vec![receiver; circuit.num_outputs()];
+            let bmr = BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
+                .with_offline_inputs(cspec.known_offline(owner))?;
+            Ok(ChunkGc {
+                spec: cspec,
+                program,
+                compact,
+                bmr,
+            })
+        };
+        let r_len = spec.r_len;
+        let first = compile(spec.chunk(0..1)?)?.table_bytes();
+        let last = compile(spec.chunk(r_len - 1..r_len)?)?.table_bytes();
+        let chunk_len = (budget / first.max(last).max(1)).clamp(1, r_len);
+        let chunks = spec
+            .chunks(chunk_len)?
+            .into_iter()
+            .map(&mut compile)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            spec,
+            chunk_len,
+            chunks,
+            evaluator: ev,
+            receiver,
+        })
     }
 }
 
@@ -87,8 +164,10 @@ pub fn evaluator(owner: usize, receiver: usize, n: usize) -> usize {
 }
 
 impl Schedule {
-    /// Builds the schedule of a server part (validated by the caller).
-    pub fn new(part: &ServerPart, param: ParamId) -> Result<Self> {
+    /// Builds the schedule of a server part (validated by the caller), with stage circuits
+    /// split into chunks of at most `chunk_budget` bytes of garbled table
+    /// ([`MAX_CHUNK_TABLE_BYTES`] in deployments; part of the digest, so servers agree).
+    pub fn new(part: &ServerPart, param: ParamId, chunk_budget: usize) -> Result<Self> {
         let n = part.servers.len();
         let fp = part.fixed_point;
         let degree = param.params()?.degree();
@@ -99,44 +178,25 @@ impl Schedule {
             let gc = match part.skeleton.get(l + 1) {
                 None => None,
                 Some(next) => {
-                    let receiver = next.owner;
-                    let cspec = StageCircuitSpec {
-                        parties: n,
-                        k: fp.ring_bits as usize,
-                        f: fp.frac_bits as usize,
-                        y_len,
-                        r_len: next.linear.in_len(),
-                        receiver,
-                        post: spec.post.clone(),
-                    };
-                    let circuit = cspec.build()?;
-                    let program = Program::compile(&circuit)?;
-                    let compact = Arc::new(program.compact());
-                    let ev = evaluator(spec.owner, receiver, n);
-                    let outputs = vec![receiver; circuit.num_outputs()];
-                    let bmr =
-                        BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
-                            .with_offline_inputs(cspec.known_offline(spec.owner))?;
-                    Some(StageGc {
-                        bmr,
-                        spec: cspec,
-                        program: Arc::new(program),
-                        compact,
-                        evaluator: ev,
-                        receiver,
-                        circuit,
-                    })
+                    let r_len = next.linear.in_len();
+                    let out: usize = spec.out_shape.iter().product();
+                    let post_len = spec.post.iter().fold(y_len, |len, op| op.out_len(len));
+                    if r_len != out || post_len != out || out == 0 {
+                        return Err(SecoError::Mismatch(format!(
+                            "stage {l}: output of {out} values ({post_len} after its \
+                             non-linear layers) but the next layer takes {r_len}"
+                        )));
+                    }
+                    let cspec = StageCircuitSpec::whole(
+                        n,
+                        (fp.ring_bits as usize, fp.frac_bits as usize),
+                        (y_len, r_len),
+                        next.owner,
+                        spec.post.clone(),
+                    )?;
+                    Some(StageGc::new(cspec, spec.owner, n, chunk_budget)?)
                 }
             };
-            if let Some(gc) = &gc {
-                let out: usize = spec.out_shape.iter().product();
-                if gc.spec.r_len != out {
-                    return Err(SecoError::Mismatch(format!(
-                        "stage {l}: output of {out} values but the next layer takes {}",
-                        gc.spec.r_len
-                    )));
-                }
-            }
             stages.push(StageSchedule {
                 spec: spec.clone(),
                 owner: spec.owner,
@@ -145,12 +205,15 @@ impl Schedule {
                 gc,
             });
         }
+        let mut h = blake3::Hasher::new();
+        h.update(&skeleton_digest(part));
+        h.update(&(chunk_budget as u64).to_le_bytes());
         Ok(Self {
             n,
             fp,
             param,
             stages,
-            digest: skeleton_digest(part),
+            digest: *h.finalize().as_bytes(),
         })
     }
 
@@ -174,6 +237,22 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// Chunk `c` of stage `l`'s circuit, or a typed error for indices from the network.
+    pub fn chunk(&self, l: u16, c: u32) -> Result<&ChunkGc> {
+        let gc = self.stage(l)?.gc.as_ref().ok_or(SecoError::Length {
+            what: "stage with a circuit",
+            expected: self.stages.len().saturating_sub(1),
+            actual: usize::from(l),
+        })?;
+        gc.chunks.get(c as usize).ok_or(SecoError::Length {
+            what: "chunk index",
+            expected: gc.chunks.len(),
+            actual: c as usize,
+        })
+    }
+}
+
 /// BLAKE3 of the CBOR encoding of everything public about the split: model, servers,
 /// fixed point, input shape and skeleton.
 pub fn skeleton_digest(part: &ServerPart) -> [u8; 32] {
@@ -189,7 +268,20 @@ pub fn skeleton_digest(part: &ServerPart) -> [u8; 32] {
     *blake3::hash(&bytes).as_bytes()
 }
 
-/// A 16-byte id derived from a domain, a bundle and a stage (BMR sessions, E2S instances).
+/// The garbling id of chunk `chunk` of stage `stage` of a bundle: unique per (bundle, stage,
+/// chunk), as the OT setup requires.
+pub fn chunk_id(bundle: &[u8; 16], stage: u16, chunk: u32) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"seco bmr chunk");
+    h.update(bundle);
+    h.update(&stage.to_le_bytes());
+    h.update(&chunk.to_le_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+/// A 16-byte id derived from a domain, a bundle and a stage (E2S instances).
 pub fn derive_id(domain: &[u8], bundle: &[u8; 16], stage: u16) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     h.update(domain);

@@ -295,6 +295,9 @@ impl Machine for UserSession {
         match input {
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Loaded { bundle, bytes } => self.on_loaded(bundle, bytes),
+            Input::Chunks { .. } => Err(SecoError::NotReady(
+                "the user stores no chunk garblings".into(),
+            )),
         }
     }
 }

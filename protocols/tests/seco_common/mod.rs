@@ -78,5 +78,6 @@ pub fn server_config(
         part: Arc::new(plan.server_part(q, i).unwrap()),
         param: ParamId::Bfv4096T32V1,
         user_param: ParamId::Bfv2048T32V1,
+        chunk_budget: seco_protocols::seco::schedule::MAX_CHUNK_TABLE_BYTES,
     }
 }

@@ -6,9 +6,11 @@
 //! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
 //! - `setup.rs`: phase 1b, the servers' pairwise OT setup (`bmr::OtSetup`), once per session
 //!   and again when a server restarts; every garbling of the session draws from it.
-//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its stage
-//!   garblings (BMR offline, inputs known in preprocessing).
-//! - `online.rs`: phase 3, one [`online::Online`] per inference.
+//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk
+//!   garblings (BMR offline per chunk of every stage circuit, a window at a time, inputs
+//!   known in preprocessing, each finished chunk persisted as its own record).
+//! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
+//!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
@@ -18,6 +20,7 @@ mod online;
 mod open;
 mod prep;
 mod setup;
+mod stages;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
-use super::io::{Event, Input, Machine, Ready};
+use super::io::{Event, Input, Machine, Persist, Ready};
 use super::keys::KeyMaterial;
 use super::msg::{Body, SecoMsg, VERSION};
 use super::schedule::Schedule;
@@ -50,6 +53,9 @@ pub struct ServerConfig {
     pub param: ParamId,
     /// Parameter set of the user's session key (result delivery).
     pub user_param: ParamId,
+    /// Garbled-table bytes per stage-circuit chunk (`schedule::MAX_CHUNK_TABLE_BYTES`; every
+    /// server of a session must use the same, it is part of the skeleton digest).
+    pub chunk_budget: usize,
 }
 
 /// Where the session stands.
@@ -127,7 +133,7 @@ impl ServerSession {
     pub fn new(cfg: ServerConfig, keys: Option<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
         let me = cfg.part.server_index;
-        let sched = Arc::new(Schedule::new(&cfg.part, cfg.param)?);
+        let sched = Arc::new(Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget)?);
         let mut encoded: Vec<Option<EncodedLayer>> = (0..sched.len()).map(|_| None).collect();
         for (stage, op) in &cfg.part.owned {
             encoded[*stage] = Some(EncodedLayer::from_op(cfg.param, op)?);
@@ -344,6 +350,19 @@ impl ServerSession {
     }
 
     fn apply_abort(&mut self, bundle: Option<BundleId>, reason: &str, ready: &mut Ready) {
+        // Chunk records of aborted bundles (in preparation, or not yet taken online) go too.
+        let dropped: Vec<BundleId> = match bundle {
+            Some(b) => vec![b],
+            None => self
+                .preps
+                .keys()
+                .chain(self.onlines.keys())
+                .copied()
+                .collect(),
+        };
+        ready
+            .persist
+            .extend(dropped.into_iter().map(Persist::ForgetChunks));
         match bundle {
             Some(b) => {
                 self.preps.remove(&b);
@@ -403,6 +422,11 @@ impl Machine for ServerSession {
         match input {
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Loaded { bundle, bytes } => self.on_loaded(bundle, bytes),
+            Input::Chunks {
+                bundle,
+                stage,
+                chunks,
+            } => self.on_chunks(bundle, stage, chunks),
         }
     }
 }

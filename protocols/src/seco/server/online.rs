@@ -7,9 +7,12 @@
 //! O(l), given    x_l - r_l: z = W_l (x_l - r_l) + b_l + s_l + u_l^(O)   (in the clear)
 //!                then BMR online with input z (its r_{l+1}^(O) went offline too)
 //! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
+//!                every stage circuit runs as its chunks (one BMR online party each, all at
+//!                once); the receiver assembles the stage output from them in order
 //! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
 //! ```
-//! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`.
+//! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`. The stage circuits'
+//! chunks (loading, BMR online parties, assembling the output) are in `stages.rs`.
 
 use super::super::bundle::ServerBundle;
 use super::super::error::{Result, SecoError};
@@ -17,10 +20,10 @@ use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Ready};
 use super::super::msg::{unpack_ring, Body, Bytes};
 use super::{ServerSession, State, MAX_IN_FLIGHT};
-use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+use crate::bmr::{BmrMsg, OnlineParty};
 
 /// Messages held while the bundle is loading (bounded).
-const MAX_BUFFERED: usize = 4096;
+pub(super) const MAX_BUFFERED: usize = 4096;
 
 /// One inference at this server.
 pub(crate) enum Online {
@@ -36,14 +39,23 @@ pub(crate) enum Online {
 }
 
 pub(crate) struct Run {
-    bundle: ServerBundle,
-    /// The BMR online party of each stage, once its inputs are known.
-    parties: Vec<Option<OnlineParty>>,
-    /// BMR messages for a stage whose party has not started yet.
-    early: Vec<Vec<(usize, BmrMsg)>>,
+    pub(super) bundle: ServerBundle,
+    /// The BMR online party of each chunk of each stage: empty until the stage's inputs are
+    /// known, then one per chunk (all at once), `None` once that chunk is finished.
+    pub(super) parties: Vec<Vec<Option<OnlineParty>>>,
+    /// BMR messages `(chunk, sender, msg)` for a stage whose chunks have not started yet.
+    pub(super) early: Vec<Vec<(u32, usize, BmrMsg)>>,
+    /// This server's share `y` of a stage's linear output until its chunks are loaded.
+    pub(super) inputs: Vec<Option<Vec<u64>>>,
+    /// Stages whose chunk garblings were asked from the store.
+    pub(super) requested: Vec<bool>,
+    /// Receiver: each chunk's decoded output, assembled in order when all are in.
+    pub(super) outputs: Vec<Vec<Option<Vec<u64>>>>,
+    /// Chunks finished per stage.
+    pub(super) chunks_done: Vec<usize>,
     /// Stages whose circuit is finished at this server.
-    done: Vec<bool>,
-    result_sent: bool,
+    pub(super) done: Vec<bool>,
+    pub(super) result_sent: bool,
 }
 
 impl ServerSession {
@@ -74,13 +86,19 @@ impl ServerSession {
                 let values = unpack_ring(&values, self.sched.fp.ring_bits, len)?;
                 self.online_masked_input(bundle, values)
             }
-            Body::BmrOnline { bundle, stage, msg } => {
+            Body::BmrOnline {
+                bundle,
+                stage,
+                chunk,
+                msg,
+            } => {
                 let sender = from
                     .server()
                     .ok_or_else(|| self.wrong_phase(&Body::OnlineStart { bundle }))?;
+                self.sched.chunk(stage, chunk)?;
                 let msg: BmrMsg = ciborium::from_reader(msg.as_slice())
                     .map_err(|e| SecoError::Decode(format!("BMR message: {e}")))?;
-                self.on_bmr_online(sender, bundle, stage, msg)
+                self.on_bmr_online(sender, bundle, (stage, chunk), msg)
             }
             Body::ResultShare { bundle, cts } if self.is_gateway() => {
                 let i = from
@@ -148,65 +166,6 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn on_bmr_online(
-        &mut self,
-        sender: usize,
-        bundle: BundleId,
-        stage: u16,
-        msg: BmrMsg,
-    ) -> Result<Ready> {
-        let l = usize::from(stage);
-        if self.sched.stage(stage)?.gc.is_none() {
-            return Err(SecoError::Length {
-                what: "stage with a circuit",
-                expected: self.sched.len() - 1,
-                actual: l,
-            });
-        }
-        let mut ready = self.online_mut(bundle)?;
-        match self.onlines.get_mut(&bundle) {
-            Some(Online::Loading { buffered, .. }) => {
-                if buffered.len() >= MAX_BUFFERED {
-                    return Err(SecoError::TooManyBundles {
-                        limit: MAX_BUFFERED,
-                    });
-                }
-                let mut bytes = Vec::new();
-                let _ = ciborium::into_writer(&msg, &mut bytes);
-                buffered.push((
-                    Party::Server(sender as u16),
-                    Body::BmrOnline {
-                        bundle,
-                        stage,
-                        msg: Bytes::from(bytes),
-                    },
-                ));
-            }
-            Some(Online::Running(run)) => match run.parties[l].as_mut() {
-                None => {
-                    if run.early[l].len() >= MAX_BUFFERED {
-                        return Err(SecoError::TooManyBundles {
-                            limit: MAX_BUFFERED,
-                        });
-                    }
-                    run.early[l].push((sender, msg));
-                }
-                Some(party) => {
-                    let out = party.handle(sender, msg)?;
-                    self.send_bmr(&mut ready, bundle, stage, out, true);
-                    ready.extend(self.after_bmr(bundle, l)?);
-                }
-            },
-            None => {
-                return Err(SecoError::Bundle {
-                    bundle,
-                    reason: "no inference running".into(),
-                })
-            }
-        }
-        Ok(ready)
-    }
-
     /// The driver took the bundle from the store.
     pub(super) fn on_loaded(&mut self, bundle: BundleId, bytes: Option<Vec<u8>>) -> Result<Ready> {
         let Some(Online::Loading { buffered, masked0 }) = self.onlines.remove(&bundle) else {
@@ -229,10 +188,23 @@ impl ServerSession {
                 Err(e) => return Ok(self.abort(Some(bundle), &e.to_string())),
             };
         let n = self.sched.len();
+        let chunks = |l: usize| {
+            self.sched.stages[l]
+                .gc
+                .as_ref()
+                .map_or(0, |g| g.chunks.len())
+        };
+        if (0..n).any(|l| record.stages[l].chunks as usize != chunks(l)) {
+            return Ok(self.abort(Some(bundle), "stored bundle has the wrong number of chunks"));
+        }
         let run = Run {
             bundle: record,
-            parties: (0..n).map(|_| None).collect(),
-            early: vec![Vec::new(); n],
+            parties: (0..n).map(|_| Vec::new()).collect(),
+            early: (0..n).map(|_| Vec::new()).collect(),
+            inputs: vec![None; n],
+            requested: vec![false; n],
+            outputs: (0..n).map(|l| vec![None; chunks(l)]).collect(),
+            chunks_done: vec![0; n],
             done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
             result_sent: false,
         };
@@ -241,7 +213,7 @@ impl ServerSession {
         for l in 0..n {
             if self.sched.stages[l].owner != self.me {
                 let u = self.material(bundle, l)?.u.clone();
-                ready.extend(self.stage_input(bundle, l, u)?);
+                ready.extend(self.stage_input(bundle, l, u, false)?);
             }
         }
         if let Some(v) = masked0 {
@@ -253,7 +225,11 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn material(&self, bundle: BundleId, l: usize) -> Result<&super::super::bundle::StageMaterial> {
+    pub(super) fn material(
+        &self,
+        bundle: BundleId,
+        l: usize,
+    ) -> Result<&super::super::bundle::StageMaterial> {
         match self.onlines.get(&bundle) {
             Some(Online::Running(run)) => run.bundle.stages.get(l).ok_or(SecoError::Length {
                 what: "stage",
@@ -268,7 +244,7 @@ impl ServerSession {
     }
 
     /// Owner of stage `l` with `v = x_l - r_l`: its share `z` of `W x + b`.
-    fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
+    pub(super) fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
         let st = &self.sched.stages[l];
         if v.len() != st.spec.linear.in_len() {
             return Err(SecoError::Length {
@@ -304,89 +280,11 @@ impl ServerSession {
             .zip(&m.u)
             .map(|((&a, &b), &c)| fp.add(fp.add(a, b), c))
             .collect();
-        self.stage_input(bundle, l, z)
-    }
-
-    /// This server's share `y` of stage `l`'s linear output is known: start its circuit (or
-    /// deliver the result for the last stage).
-    fn stage_input(&mut self, bundle: BundleId, l: usize, y: Vec<u64>) -> Result<Ready> {
-        let Some(gc) = &self.sched.stages[l].gc else {
-            return self.send_result_share(bundle, &y);
-        };
-        let (compact, spec) = (gc.compact.clone(), gc.spec.clone());
-        let m = self.material(bundle, l)?;
-        let r = m.r_next.clone().unwrap_or_default();
-        let prepared: Prepared =
-            m.gc.as_ref()
-                .map(|b| ciborium::from_reader(b.as_slice()))
-                .transpose()
-                .map_err(|e| SecoError::Bundle {
-                    bundle,
-                    reason: format!("stored garbling: {e}"),
-                })?
-                .ok_or(SecoError::Bundle {
-                    bundle,
-                    reason: "stored garbling missing".into(),
-                })?;
-        if y.len() != spec.y_len || r.len() != spec.r_len {
-            return Err(SecoError::Bundle {
-                bundle,
-                reason: "stored masks have the wrong length".into(),
-            });
-        }
-        // Only the wires whose values arrive online (the owner's z); the others went to the
-        // evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
-        let bits = spec.encode_inputs(self.me, &y, &r);
-        let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
-        let (party, out) = OnlineParty::with_program(prepared, compact, &online)?;
-        let mut ready = Ready::default();
-        self.send_bmr(&mut ready, bundle, l as u16, out, true);
-        let early = match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) => {
-                run.parties[l] = Some(party);
-                std::mem::take(&mut run.early[l])
-            }
-            _ => Vec::new(),
-        };
-        for (from, msg) in early {
-            ready.extend(self.on_bmr_online(from, bundle, l as u16, msg)?);
-        }
-        ready.extend(self.after_bmr(bundle, l)?);
-        Ok(ready)
-    }
-
-    /// After a BMR step of stage `l`: the receiver decodes its output and becomes the next
-    /// stage's owner input; finished parties are dropped.
-    fn after_bmr(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
-        let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
-            return Ok(Ready::default());
-        };
-        let Some(party) = run.parties[l].as_ref() else {
-            return Ok(Ready::default());
-        };
-        if !party.is_done() || run.done[l] {
-            return Ok(Ready::default());
-        }
-        run.done[l] = true;
-        let output = party.output().map(<[bool]>::to_vec).unwrap_or_default();
-        run.parties[l] = None;
-        let mut ready = Ready::default();
-        if let Some(gc) = &self.sched.stages[l].gc {
-            if gc.receiver == self.me {
-                let fp = self.sched.fp;
-                let w = gc.spec.decode_outputs(&output);
-                let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
-                // The receiver's own mask share was left out of the circuit.
-                let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
-                ready.extend(self.owner_input(bundle, l + 1, v)?);
-            }
-        }
-        ready.extend(self.maybe_finish(bundle));
-        Ok(ready)
+        self.stage_input(bundle, l, z, true)
     }
 
     /// Last stage: this server's share of the logits, encrypted under the user's key, to G.
-    fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
+    pub(super) fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
         let user_pk = self
             .user_pk
             .clone()
@@ -412,7 +310,7 @@ impl ServerSession {
         Ok(ready)
     }
 
-    fn maybe_finish(&mut self, bundle: BundleId) -> Ready {
+    pub(super) fn maybe_finish(&mut self, bundle: BundleId) -> Ready {
         let mut ready = Ready::default();
         if let Some(Online::Running(run)) = self.onlines.get(&bundle) {
             if run.result_sent && run.done.iter().all(|&d| d) {

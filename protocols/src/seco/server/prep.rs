@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! every server, at start:  for l >= 1: r_l^(i) random; Enc(r_l^(i)) -> O(l)   (MaskShare)
-//!                          for every circuit: BMR offline party drawn from the session's
-//!                          OT setup (`setup.rs`)                          (BmrOffline rounds 2-5)
+//!                          for every chunk of every circuit, at most a window at once
+//!                          (`garble.rs`): BMR offline party drawn from the session's OT
+//!                          setup (`setup.rs`)                        (BmrOffline rounds 2-5)
 //! O(0):                    Enc(r_1) from the user (via G, InputMask)
 //! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
 //!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
@@ -15,6 +16,8 @@
 //! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
 //! Nothing here depends on the user's input.
 
+use std::collections::BTreeMap;
+
 use rand::Rng;
 
 use super::super::bundle::{ServerBundle, StageMaterial, BUNDLE_VERSION};
@@ -23,8 +26,8 @@ use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Persist, Ready};
 use super::super::msg::{Body, Bytes};
 use super::super::schedule::derive_id;
+use super::garble::ChunkRun;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
-use crate::bmr::OfflineParty;
 use crate::mhe::{e2s, Ciphertext, E2sConfig, E2sLeader, E2sRequest, E2sShare};
 
 /// One stage of a bundle in preparation.
@@ -40,17 +43,20 @@ pub(crate) struct PrepStage {
     pub(super) u: Option<Vec<u64>>,
     /// This server's share of the next stage's mask.
     pub(super) r_next: Option<Vec<u64>>,
-    /// The BMR garbling in progress.
-    pub(super) bmr: Option<OfflineParty>,
-    /// Whether this server's offline circuit inputs went to the garbling.
-    pub(super) fed: bool,
-    /// The finished BMR state (CBOR).
-    pub(super) prepared: Option<Vec<u8>>,
+    /// The chunk garblings in progress at this server, by chunk index (`garble.rs`).
+    pub(super) running: BTreeMap<u32, ChunkRun>,
+    /// Which chunks are finished (and persisted, `Persist::Chunk`), in chunk order (empty
+    /// without a circuit).
+    pub(super) finished: Vec<bool>,
 }
 
 /// A bundle in preparation.
 pub(crate) struct Prep {
     pub(super) stages: Vec<PrepStage>,
+    /// The next chunk this server starts on its own: (stage, chunk), in schedule order.
+    pub(super) cursor: (usize, u32),
+    /// Chunk garblings running at this server (all stages; bounded by the window).
+    pub(super) running: usize,
 }
 
 impl ServerSession {
@@ -81,9 +87,12 @@ impl ServerSession {
                 stage,
                 share,
             } => self.on_e2s_share(from, bundle, stage, &share),
-            Body::BmrOffline { bundle, stage, msg } => {
-                self.on_bmr_offline(from, bundle, stage, &msg)
-            }
+            Body::BmrOffline {
+                bundle,
+                stage,
+                chunk,
+                msg,
+            } => self.on_bmr_offline(from, bundle, (stage, chunk), &msg),
             Body::PrepDone { bundle } if self.is_gateway() => {
                 let i = from
                     .server()
@@ -132,6 +141,9 @@ impl ServerSession {
                 limit: MAX_IN_FLIGHT,
             });
         }
+        if self.ot.is_none() {
+            return Err(SecoError::NotReady("no OT setup".into()));
+        }
         let mut ready = Ready::default();
         let mut stages: Vec<PrepStage> = (0..self.sched.len())
             .map(|_| PrepStage::default())
@@ -167,28 +179,25 @@ impl ServerSession {
                 }
             }
             if let Some(gc) = &st.gc {
-                // Drawn from the session's OT setup: no base OTs, fresh IKNP extensions for
-                // this garbling id (each id is drawn once per setup; a repeated one is refused).
-                let cfg = gc.bmr_config(derive_id(b"seco bmr", &bundle.0, l as u16));
-                let setup = self
-                    .ot
-                    .as_mut()
-                    .ok_or_else(|| SecoError::NotReady("no OT setup".into()))?
-                    .pairwise_mut()?;
-                let (party, out) = OfflineParty::with_setup(
-                    &mut self.rng,
-                    cfg,
-                    gc.program.clone(),
-                    self.me,
-                    setup,
-                )?;
-                stages[l].bmr = Some(party);
-                self.send_bmr(&mut ready, bundle, l as u16, out, false);
+                stages[l].finished = vec![false; gc.chunks.len()];
             }
         }
-        self.preps.insert(bundle, Prep { stages });
-        for l in 0..sched.len() {
-            ready.extend(self.feed_known(bundle, l)?);
+        self.preps.insert(
+            bundle,
+            Prep {
+                stages,
+                cursor: (0, 0),
+                running: 0,
+            },
+        );
+        // The first chunk garblings (the window); `feed_known` and `fill_window` go on.
+        match self.fill_window(bundle) {
+            Ok(r) => ready.extend(r),
+            Err(e) => {
+                // E.g. a garbling id drawn before (a bundle id prepared again): nothing stays.
+                self.preps.remove(&bundle);
+                return Err(e);
+            }
         }
         Ok(ready)
     }
@@ -387,7 +396,10 @@ impl ServerSession {
         };
         let complete = prep.stages.iter().enumerate().all(|(l, st)| {
             st.u.is_some()
-                && (l == last || (st.r_next.is_some() && st.prepared.is_some()))
+                && (l == last
+                    || (st.r_next.is_some()
+                        && !st.finished.is_empty()
+                        && st.finished.iter().all(|&f| f)))
                 && (self.sched.stages[l].owner != me || st.s.is_some())
         });
         if !complete {
@@ -404,7 +416,7 @@ impl ServerSession {
                 u: st.u.unwrap_or_default(),
                 s: st.s,
                 r_next: st.r_next,
-                gc: st.prepared.map(Bytes::from),
+                chunks: st.finished.len() as u32,
             })
             .collect();
         let record = ServerBundle {

@@ -1,0 +1,267 @@
+//! Phase 3, the stage circuits of one inference at one server: every chunk of a stage runs as
+//! its own BMR online party (`docs/protocol.md`, "Chunks").
+//!
+//! ```text
+//! y known         owner: at once; others: at the stage's first BMR message
+//!                 -> take the stage's chunk records from the store (Ready::take_chunks)
+//! Input::Chunks   one OnlineParty per chunk, all at once; early messages replayed
+//! chunk done      receiver keeps its decoded outputs; when all chunks are done it assembles
+//!                 x_{l+1} - r_{l+1} in chunk order and continues as the next stage's owner
+//! ```
+
+use super::super::error::{Result, SecoError};
+use super::super::ids::{BundleId, Party};
+use super::super::io::{ChunkTake, Ready};
+use super::super::msg::{Body, Bytes};
+use super::super::schedule::{chunk_id, Schedule};
+use super::online::{Online, MAX_BUFFERED};
+use super::ServerSession;
+use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+
+/// Most messages held for one inference before its bundle is loaded (`None`) or for one stage
+/// before its chunks are: [`MAX_BUFFERED`] plus four per chunk and server.
+fn buffer_bound(sched: &Schedule, stage: Option<usize>) -> usize {
+    let chunks = |l: usize| sched.stages[l].gc.as_ref().map_or(0, |g| g.chunks.len());
+    let total = match stage {
+        Some(l) => chunks(l),
+        None => (0..sched.len()).map(chunks).sum(),
+    };
+    MAX_BUFFERED.saturating_add(total.saturating_mul(4 * sched.n))
+}
+
+impl ServerSession {
+    pub(super) fn on_bmr_online(
+        &mut self,
+        sender: usize,
+        bundle: BundleId,
+        (stage, chunk): (u16, u32),
+        msg: BmrMsg,
+    ) -> Result<Ready> {
+        let l = usize::from(stage);
+        self.sched.chunk(stage, chunk)?;
+        if msg.session != chunk_id(&bundle.0, stage, chunk) {
+            return Err(crate::bmr::BmrError::WrongSession.into());
+        }
+        let mut ready = self.online_mut(bundle)?;
+        match self.onlines.get_mut(&bundle) {
+            Some(Online::Loading { buffered, .. }) => {
+                let limit = buffer_bound(&self.sched, None);
+                if buffered.len() >= limit {
+                    return Err(SecoError::TooManyBundles { limit });
+                }
+                let mut bytes = Vec::new();
+                let _ = ciborium::into_writer(&msg, &mut bytes);
+                buffered.push((
+                    Party::Server(sender as u16),
+                    Body::BmrOnline {
+                        bundle,
+                        stage,
+                        chunk,
+                        msg: Bytes::from(bytes),
+                    },
+                ));
+            }
+            Some(Online::Running(run)) if run.parties[l].is_empty() => {
+                let limit = buffer_bound(&self.sched, Some(l));
+                if run.early[l].len() >= limit {
+                    return Err(SecoError::TooManyBundles { limit });
+                }
+                run.early[l].push((chunk, sender, msg));
+                ready.extend(self.request_chunks(bundle, l));
+            }
+            Some(Online::Running(run)) => {
+                let party = run.parties[l]
+                    .get_mut(chunk as usize)
+                    .and_then(Option::as_mut)
+                    .ok_or(SecoError::NotReady(format!(
+                        "stage {stage} chunk {chunk} is done"
+                    )))?;
+                let out = party.handle(sender, msg)?;
+                self.send_bmr(&mut ready, bundle, (stage, chunk), out, true);
+                ready.extend(self.after_bmr(bundle, l, chunk)?);
+            }
+            None => {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: "no inference running".into(),
+                })
+            }
+        }
+        Ok(ready)
+    }
+
+    /// This server's share `y` of stage `l`'s linear output is known: take the stage's chunk
+    /// garblings from the store (`on_chunks` starts them), or deliver the result for the last
+    /// stage.
+    /// A non-owner (no online inputs) asks only when the stage's first BMR message arrives
+    /// (`now` false), so the tables of stages still far ahead stay in the store.
+    pub(super) fn stage_input(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        y: Vec<u64>,
+        now: bool,
+    ) -> Result<Ready> {
+        if self.sched.stages[l].gc.is_none() {
+            return self.send_result_share(bundle, &y);
+        }
+        match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) if run.inputs[l].is_none() && !run.requested[l] => {
+                run.inputs[l] = Some(y);
+            }
+            _ => {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: format!("stage {l} started twice"),
+                })
+            }
+        }
+        if now {
+            return Ok(self.request_chunks(bundle, l));
+        }
+        Ok(Ready::default())
+    }
+
+    /// Asks the driver for stage `l`'s chunk garblings (once).
+    pub(super) fn request_chunks(&mut self, bundle: BundleId, l: usize) -> Ready {
+        let mut ready = Ready::default();
+        let Some(gc) = &self.sched.stages[l].gc else {
+            return ready;
+        };
+        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
+            if run.inputs[l].is_some() && !run.requested[l] {
+                run.requested[l] = true;
+                ready.take_chunks.push(ChunkTake {
+                    bundle,
+                    stage: l as u16,
+                    chunks: gc.chunks.len() as u32,
+                });
+            }
+        }
+        ready
+    }
+
+    /// The driver took stage `stage`'s chunk garblings from the store: start every chunk of its
+    /// circuit.
+    pub(super) fn on_chunks(
+        &mut self,
+        bundle: BundleId,
+        stage: u16,
+        stored: Vec<Option<Vec<u8>>>,
+    ) -> Result<Ready> {
+        let l = usize::from(stage);
+        let sched = self.sched.clone();
+        let gc = sched.stage(stage)?.gc.as_ref().ok_or(SecoError::Length {
+            what: "stage with a circuit",
+            expected: sched.len() - 1,
+            actual: l,
+        })?;
+        let y = match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) => run.inputs[l].take(),
+            _ => None,
+        };
+        let Some(y) = y else {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: format!("chunks of stage {l} not asked for"),
+            });
+        };
+        if stored.len() != gc.chunks.len() || stored.iter().any(Option::is_none) {
+            return Ok(self.abort(Some(bundle), "a stored chunk garbling is missing"));
+        }
+        let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
+        if y.len() != gc.spec.y_len || r.len() != gc.spec.r_len {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "stored masks have the wrong length".into(),
+            });
+        }
+        let mut ready = Ready::default();
+        let mut parties = Vec::with_capacity(gc.chunks.len());
+        for (c, (chunk, bytes)) in gc
+            .chunks
+            .iter()
+            .zip(stored.into_iter().flatten())
+            .enumerate()
+        {
+            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
+                Ok(p) => p,
+                Err(e) => {
+                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
+                    return Ok(self.abort(Some(bundle), &reason));
+                }
+            };
+            // Only the wires whose values arrive online (the owner's z); the others went to
+            // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
+            let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;
+            let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
+            let (party, out) = OnlineParty::with_program(prepared, chunk.compact.clone(), &online)?;
+            self.send_bmr(&mut ready, bundle, (l as u16, c as u32), out, true);
+            parties.push(Some(party));
+        }
+        let early = match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) => {
+                run.parties[l] = parties;
+                std::mem::take(&mut run.early[l])
+            }
+            _ => Vec::new(),
+        };
+        for (chunk, from, msg) in early {
+            ready.extend(self.on_bmr_online(from, bundle, (l as u16, chunk), msg)?);
+        }
+        for c in 0..gc.chunks.len() {
+            ready.extend(self.after_bmr(bundle, l, c as u32)?);
+        }
+        Ok(ready)
+    }
+
+    /// After a BMR step of chunk `c` of stage `l`: a finished chunk is dropped (the receiver
+    /// keeps its decoded output); when every chunk of the stage is finished, the receiver
+    /// assembles the stage output in order and becomes the next stage's owner input.
+    pub(super) fn after_bmr(&mut self, bundle: BundleId, l: usize, c: u32) -> Result<Ready> {
+        let sched = self.sched.clone();
+        let Some(gc) = &sched.stages[l].gc else {
+            return Ok(Ready::default());
+        };
+        let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
+            return Ok(Ready::default());
+        };
+        let Some(slot) = run.parties[l].get_mut(c as usize) else {
+            return Ok(Ready::default());
+        };
+        if !slot.as_ref().is_some_and(OnlineParty::is_done) {
+            return Ok(Ready::default());
+        }
+        let output = slot
+            .take()
+            .and_then(|p| p.output().map(<[bool]>::to_vec))
+            .unwrap_or_default();
+        run.chunks_done[l] += 1;
+        if gc.receiver == self.me {
+            let chunk = &gc.chunks[c as usize];
+            run.outputs[l][c as usize] = Some(chunk.spec.decode_outputs(&output));
+        }
+        if run.chunks_done[l] < gc.chunks.len() || run.done[l] {
+            return Ok(Ready::default());
+        }
+        run.done[l] = true;
+        let outputs = std::mem::take(&mut run.outputs[l]);
+        let mut ready = Ready::default();
+        if gc.receiver == self.me {
+            let fp = self.sched.fp;
+            let w: Vec<u64> = outputs.into_iter().flatten().flatten().collect();
+            if w.len() != gc.spec.r_len {
+                return Err(SecoError::Bundle {
+                    bundle,
+                    reason: format!("stage {l}: {} outputs of {}", w.len(), gc.spec.r_len),
+                });
+            }
+            let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
+            // The receiver's own mask share was left out of the circuit.
+            let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
+            ready.extend(self.owner_input(bundle, l + 1, v)?);
+        }
+        ready.extend(self.maybe_finish(bundle));
+        Ok(ready)
+    }
+}
