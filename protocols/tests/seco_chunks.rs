@@ -9,7 +9,7 @@ use seco_protocols::model::Model;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{Body, Bytes};
-use seco_protocols::seco::schedule::MAX_CHUNK_TABLE_BYTES;
+use seco_protocols::seco::schedule::{CHUNK_WINDOW, MAX_CHUNK_TABLE_BYTES};
 use seco_protocols::seco::{BundleId, Party, SecoError};
 
 /// Envelope and CBOR framing around a table share, at most.
@@ -50,6 +50,14 @@ fn run_cnn(n: usize, budget: usize, inputs: std::ops::Range<usize>) -> (usize, u
         }
     }
     assert!(d.largest_chunk_record > 0);
+    // The window: chunk garblings in progress at a server at once, never all of them.
+    println!(
+        "{n} servers, {total} chunks: peak garblings in progress {:?}",
+        d.peak_garblings
+    );
+    for (p, &peak) in &d.peak_garblings {
+        assert!(peak <= n * CHUNK_WINDOW, "{p}: {peak} garblings at once");
+    }
     assert!(d.refused.is_empty(), "refused: {:?}", d.refused);
     // The largest message of every BMR round: the table shares (offline 5) dominate; IKNP
     // columns, offline keys and online input keys of a chunk are smaller.
