@@ -150,7 +150,7 @@ def float_forward(layers, params, x, cache=None):
             w, b = params[layer["weight"]], params[layer["bias"]]
             cols, oh, ow = conv_patches(x, layer["kernel"], layer["stride"], layer["padding"])
             if cache is not None:
-                cache[i] = cols
+                cache[i] = (cols, x.shape)
             y = cols @ w.reshape(w.shape[0], -1).T + b  # B, P, O
             x = y.transpose(0, 2, 1).reshape(x.shape[0], w.shape[0], oh, ow)
         elif t == "relu":
@@ -183,6 +183,20 @@ def maxpool_backward(layer, in_shape, arg, g):
     return dx
 
 
+def conv_input_grad(layer, dcols, in_shape, out_hw):
+    """col2im: dcols [B, OH*OW, C*kh*kw] (gradient w.r.t. the im2col patches) -> dx [B,C,H,W]."""
+    (kh, kw), (sh, sw), (ph, pw) = layer["kernel"], layer["stride"], layer["padding"]
+    b, c, h, w = in_shape
+    oh, ow = out_hw
+    d = dcols.reshape(b, oh, ow, c, kh, kw)
+    dxp = np.zeros((b, c, h + 2 * ph, w + 2 * pw))
+    for ky in range(kh):
+        for kx in range(kw):
+            dxp[:, :, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw] += \
+                d[:, :, :, :, ky, kx].transpose(0, 3, 1, 2)
+    return dxp[:, :, ph:ph + h, pw:pw + w]
+
+
 def float_backward(layers, params, cache, g):
     """Backprop of dL/dlogits `g`; returns gradients keyed like params."""
     grads = {}
@@ -194,13 +208,13 @@ def float_backward(layers, params, cache, g):
             grads[layer["bias"]] = g.sum(axis=0)
             g = g @ params[layer["weight"]] if i > 0 else None
         elif t == "conv2d":
-            cols, w = cache[i], params[layer["weight"]]
+            (cols, in_shape), w = cache[i], params[layer["weight"]]
             gy = g.reshape(g.shape[0], g.shape[1], -1).transpose(0, 2, 1)  # B, P, O
             grads[layer["weight"]] = np.einsum("bpo,bpk->ok", gy, cols).reshape(w.shape)
             grads[layer["bias"]] = gy.sum(axis=(0, 1))
-            if i > 0:
-                raise NotImplementedError("conv2d input gradient (only needed if not first)")
-            g = None
+            # Input gradient only for a conv that is not the first layer (col2im).
+            g = conv_input_grad(layer, gy @ w.reshape(w.shape[0], -1), in_shape, g.shape[2:]) \
+                if i > 0 else None
         elif t == "relu":
             g = g * cache[i]
         elif t == "maxpool2d":

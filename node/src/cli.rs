@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Threads for garbling and evaluation (default: every core; also `SECO_THREADS`, which
+    /// `seco demo` passes on to its nodes).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

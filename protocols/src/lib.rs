@@ -16,6 +16,12 @@
 //!   decryption, noise flooding).
 //! - [`circuit`], [`ot`], [`gc`], [`bmr`]: boolean circuits, oblivious transfer, 2-party
 //!   half-gates garbling and multiparty BMR garbling.
+//!
+//! # Threads
+//! The heavy loops of garbling and evaluation (`bmr`: table shares, evaluation of each layer of
+//! AND gates) run on rayon's global pool: every core by default, [`set_threads`] to choose.
+//! The state machines stay single-threaded and deterministic (same messages for the same seed,
+//! whatever the number of threads).
 
 pub mod fixed;
 pub mod model;
@@ -28,3 +34,12 @@ pub mod circuit;
 pub mod gc;
 pub mod mhe;
 pub mod ot;
+
+/// Sizes the global thread pool of the garbling and evaluation loops (call once, before any
+/// protocol work; `seco --threads N`). Errors if the pool was already started.
+pub fn set_threads(threads: usize) -> Result<(), String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global()
+        .map_err(|e| format!("thread pool: {e}"))
+}

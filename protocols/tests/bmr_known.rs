@@ -14,7 +14,7 @@ use seco_protocols::bmr::{
     driver, BmrConfig, BmrError, BmrMsg, Body, OfflineParty, Outgoing, Prepared,
 };
 use seco_protocols::circuit::{Circuit, Program, ReluReshare};
-use seco_protocols::gc::{Block, PackedBits};
+use seco_protocols::gc::PackedBits;
 
 /// Config with the given offline flags; the evaluator is `ev` (a garbler, or `n`: an extra
 /// party).
@@ -193,7 +193,7 @@ fn bad_offline_input_messages_are_typed_errors() {
         )
         .unwrap_err();
     assert!(matches!(e, BmrError::Duplicate { .. }), "{e}");
-    // Wrong lengths; offline keys to a party that does not evaluate; duplicates.
+    // Wrong lengths.
     let e = p1
         .handle(
             2,
@@ -201,20 +201,12 @@ fn bad_offline_input_messages_are_typed_errors() {
         )
         .unwrap_err();
     assert!(matches!(e, BmrError::Length { .. }), "{e}");
-    let e = p1
-        .handle(2, msg(2, Body::OfflineKeys(vec![Block::ZERO; 5])))
-        .unwrap_err();
-    assert!(matches!(e, BmrError::Length { .. }), "{e}");
-    let off = cfg.offline_wires().len();
-    p1.handle(2, msg(2, Body::OfflineKeys(vec![Block::ZERO; off])))
-        .unwrap();
-    let e = p1
-        .handle(2, msg(2, Body::OfflineKeys(vec![Block::ZERO; off])))
-        .unwrap_err();
-    assert!(matches!(e, BmrError::Duplicate { .. }), "{e}");
-    let e = p0
-        .handle(2, msg(2, Body::OfflineKeys(vec![Block::ZERO; off])))
-        .unwrap_err();
+    // A Final (which carries the keys' seed) before it could have been sent.
+    let fin = Body::Final {
+        output_masks: PackedBits::default(),
+        key_seed: Some([1; 32]),
+    };
+    let e = p1.handle(2, msg(2, fin)).unwrap_err();
     assert!(matches!(e, BmrError::WrongRound { .. }), "{e}");
     // Not finished without the offline inputs.
     assert!(!p1.is_done());
@@ -240,8 +232,11 @@ fn a_garbling_waits_for_its_offline_inputs() {
         initial.push(out);
     }
     driver::drive(&mut parties, initial).unwrap();
-    // The garbling is complete but party 2 has not fixed its inputs: nobody is done.
-    assert!(parties.iter().all(|p| p.round() == 6 && !p.is_done()));
+    // Party 2 has not fixed its inputs: the keyed garblers (0, 2) wait with their tables
+    // (their keys of the offline wires depend on the masked bits), nobody is done.
+    assert!(parties.iter().all(|p| !p.is_done()));
+    assert_eq!(parties[0].round(), 5);
+    assert_eq!(parties[2].round(), 5);
     let all = random_inputs(&mut r, &cfg);
     let (known, online): (Vec<_>, Vec<_>) = (0..3)
         .map(|p| cfg.split_own_inputs(p, &all[p]).unwrap())

@@ -337,8 +337,9 @@ fn a_garbling_drawn_from_a_replaced_pair_is_refused() {
     let (spec, c) = relu(3, 4);
     let program = Arc::new(Program::compile(&c).unwrap());
     let cfg = cfg(30, &spec, &c);
-    // Party 2 starts the garbling from its pair with party 1 as it was before the restart.
-    let (_p2, first2) = OfflineParty::with_setup(
+    // Party 2 starts the garbling from its pair with party 0 as it was before the restart.
+    // (Party 1 evaluates: it holds no keys, so only it sends columns to the others.)
+    let (mut p2, first2) = OfflineParty::with_setup(
         &mut r,
         cfg.clone(),
         program.clone(),
@@ -346,26 +347,28 @@ fn a_garbling_drawn_from_a_replaced_pair_is_refused() {
         ps[2].pairwise_mut().unwrap(),
     )
     .unwrap();
-    // Party 1 restarts; both peers answer, so its new setup completes.
-    let (fresh, out) = OtSetup::new(&mut r, SESSION, 3, 1).unwrap();
-    ps[1] = fresh;
-    deliver(&mut r, &mut ps, vec![Vec::new(), out, Vec::new()]);
+    // Party 0 restarts; both peers answer, so its new setup completes.
+    let (fresh, out) = OtSetup::new(&mut r, SESSION, 3, 0).unwrap();
+    ps[0] = fresh;
+    deliver(&mut r, &mut ps, vec![out, Vec::new(), Vec::new()]);
     assert!(ps.iter().all(OtSetup::is_done));
-    let (mut p1, _) = OfflineParty::with_setup(
+    let (mut p0, _) = OfflineParty::with_setup(
         &mut r,
         cfg.clone(),
         program.clone(),
-        1,
-        ps[1].pairwise_mut().unwrap(),
+        0,
+        ps[0].pairwise_mut().unwrap(),
     )
     .unwrap();
-    let (mut p0, _) =
-        OfflineParty::with_setup(&mut r, cfg, program, 0, ps[0].pairwise_mut().unwrap()).unwrap();
-    let ext_to = |p: usize| first2.iter().find(|(t, _)| *t == p).unwrap().1.clone();
+    let (_p1, first1) =
+        OfflineParty::with_setup(&mut r, cfg, program, 1, ps[1].pairwise_mut().unwrap()).unwrap();
+    let ext = |out: &[(usize, seco_protocols::bmr::BmrMsg)], p: usize| {
+        out.iter().find(|(t, _)| *t == p).unwrap().1.clone()
+    };
     assert!(matches!(
-        p1.handle(2, ext_to(1)),
+        p0.handle(2, ext(&first2, 0)),
         Err(BmrError::PairMismatch { peer: 2 })
     ));
-    // The pair of parties 0 and 2 did not change: its columns are accepted.
-    p0.handle(2, ext_to(0)).unwrap();
+    // The pair of parties 1 and 2 did not change: its columns are accepted.
+    p2.handle(1, ext(&first1, 2)).unwrap();
 }

@@ -7,7 +7,7 @@ use seco_protocols::fixed::FixedPoint;
 use seco_protocols::model::{Model, TestSet};
 use seco_protocols::onnx::{import_file, ImportOptions};
 
-const MODELS: [&str; 3] = ["digits-mlp", "mnist-mlp", "digits-cnn"];
+const MODELS: [&str; 4] = ["digits-mlp", "mnist-mlp", "digits-cnn", "cifar-cnn"];
 
 fn model_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

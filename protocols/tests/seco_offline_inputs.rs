@@ -36,12 +36,14 @@ fn online_bmr_messages_carry_only_the_owners_wires() {
             _ => None,
         }
     };
-    // Preprocessing: masked bits and keys of the known inputs.
+    // Preprocessing: masked bits of the known inputs, and the seeds of their keys.
     let (mut offline_inputs, mut offline_keys) = (0, 0);
     for m in &d.trace[start..mid] {
         match bmr(&m.msg.body).map(|b| b.1.body) {
             Some(BmrBody::OfflineInputs(_)) => offline_inputs += 1,
-            Some(BmrBody::OfflineKeys(_)) => offline_keys += 1,
+            Some(BmrBody::Final {
+                key_seed: Some(_), ..
+            }) => offline_keys += 1,
             _ => {}
         }
     }

@@ -19,6 +19,8 @@ pub struct BmrConfig {
     /// Number of garblers n (parties `0..n`).
     pub garblers: usize,
     /// The evaluator: a garbler (`< n`) or an extra party with id `n` that garbles nothing.
+    /// An evaluator that is a garbler holds mask shares (and may own inputs and outputs) but
+    /// no keys: it is never a key slot of the tables ("keyless evaluator", `mod.rs`).
     pub evaluator: PartyId,
     /// Owner of each input wire (a garbler), in input-wire order.
     pub input_owners: Vec<PartyId>,
@@ -115,6 +117,11 @@ impl BmrConfig {
                 self.evaluator
             )));
         }
+        if self.num_keyed() == 0 {
+            return Err(BmrError::Config(
+                "at least one garbler besides the evaluator must hold keys".into(),
+            ));
+        }
         if self.input_owners.len() != n_in || self.output_owners.len() != n_out {
             return Err(BmrError::Config(
                 "owner lists do not match the circuit's inputs/outputs".into(),
@@ -161,9 +168,52 @@ impl BmrConfig {
         self.garblers + usize::from(self.evaluator == self.garblers)
     }
 
-    /// Whether `p` garbles.
+    /// Whether `p` garbles (holds mask shares; the evaluator may be one).
     pub fn is_garbler(&self, p: PartyId) -> bool {
         p < self.garblers
+    }
+
+    /// Whether `p` is a keyed garbler: a garbler other than the evaluator. Only keyed
+    /// garblers have an offset `R^p`, wire keys and a key slot in every garbled row.
+    pub fn is_keyed(&self, p: PartyId) -> bool {
+        p < self.garblers && p != self.evaluator
+    }
+
+    /// The keyed garblers in party order; slot `s` of every garbled row is `keyed()[s]`'s key.
+    pub fn keyed(&self) -> Vec<PartyId> {
+        (0..self.garblers).filter(|&p| self.is_keyed(p)).collect()
+    }
+
+    /// Number of keyed garblers (key slots per garbled row).
+    pub fn num_keyed(&self) -> usize {
+        self.garblers - usize::from(self.evaluator < self.garblers)
+    }
+
+    /// The table chain of round 5: the party whose part `p` waits for (the keyed garbler in
+    /// the previous slot; for the evaluator the last slot), none for slot 0 and others.
+    pub fn chain_prev(&self, p: PartyId) -> Option<PartyId> {
+        let keyed = self.keyed();
+        if p == self.evaluator {
+            return keyed.last().copied();
+        }
+        let s = self.slot_of(p)?;
+        s.checked_sub(1).map(|s| keyed[s])
+    }
+
+    /// Where keyed garbler `p` sends its part of the table chain: the next slot's garbler,
+    /// the evaluator after the last slot.
+    pub fn chain_next(&self, p: PartyId) -> PartyId {
+        let keyed = self.keyed();
+        match self.slot_of(p) {
+            Some(s) if s + 1 < keyed.len() => keyed[s + 1],
+            _ => self.evaluator,
+        }
+    }
+
+    /// The key slot of keyed garbler `p`.
+    pub fn slot_of(&self, p: PartyId) -> Option<usize> {
+        self.is_keyed(p)
+            .then(|| p - usize::from(self.evaluator < p))
     }
 
     /// Input wires owned by `p`, in order.
@@ -254,9 +304,10 @@ impl BmrConfig {
         p == self.evaluator || self.output_owners.contains(&p)
     }
 
-    /// Number of blocks in the evaluator's table: 4 rows x n keys per AND gate.
+    /// Number of blocks in the evaluator's table: 4 rows x one key per keyed garbler per AND
+    /// gate.
     pub fn table_len(&self, program: &Program) -> usize {
-        4 * self.garblers * program.num_and
+        4 * self.num_keyed() * program.num_and
     }
 }
 

@@ -1,10 +1,13 @@
 //! The evaluator's work: BMR evaluation of the aggregated garbled tables (BLO16 s.4, "online").
 //!
-//! The evaluator holds, per wire, one key of every garbler `k^j_{w,Lambda_w}` (`n` blocks) and
-//! reads `Lambda_w` off their lsb. XOR: keys XOR, INV: keys copied. AND gate g: with row
+//! The evaluator holds, per wire, one key of every keyed garbler `k^j_{w,Lambda_w}` (`n` blocks:
+//! here `n` is the number of key slots, the garblers other than a garbling evaluator) and reads
+//! `Lambda_w` off their lsb. XOR: keys XOR, INV: keys copied. AND gate g: with row
 //! `r = 2 Lambda_a + Lambda_b`, for each j
 //! `k^j_c = T[g][r][j] ^ xor_i F(k^i_a, g, j, r, a) ^ F(k^i_b, g, j, r, b)` (2n^2 PRF calls),
 //! and all n recovered keys must agree on their lsb (a cheap consistency check on the tables).
+
+use rayon::prelude::*;
 
 use super::material::prf_tweak;
 use super::{BmrError, Result};
@@ -15,7 +18,10 @@ use crate::gc::hash::fixed_aes;
 /// Gates per batch of PRF calls.
 const CHUNK: usize = 16;
 
-/// Evaluates `program` with `n` garblers' keys on the input wires (`keys[w * n + j]`); returns
+/// Gates per task of the thread pool.
+const PAR_GATES: usize = 1024;
+
+/// Evaluates `program` with `n` key slots on the input wires (`keys[w * n + j]`); returns
 /// the external values `Lambda` of the output wires. `nonce` is the garbling's
 /// [`super::BmrConfig::tweak_nonce`].
 pub fn evaluate(
@@ -47,40 +53,27 @@ pub fn evaluate(
     let mut keys = vec![Block::ZERO; program.num_wires as usize * n];
     keys[..input_keys.len()].copy_from_slice(input_keys);
     let mut g = 0;
-    let per_gate = 2 * n * n;
-    let mut xs = vec![Block::ZERO; per_gate * CHUNK];
-    let mut tws = vec![Block::ZERO; per_gate * CHUNK];
-    let mut hs = vec![Block::ZERO; per_gate * CHUNK];
     for layer in &program.layers {
         for op in &layer.linear {
             linear(&mut keys, n, op);
         }
-        for chunk in layer.ands.chunks(CHUNK) {
-            for (k, op) in chunk.iter().enumerate() {
-                prepare(
-                    &keys,
-                    n,
-                    nonce,
-                    op,
-                    g + k,
-                    &mut xs[k * per_gate..],
-                    &mut tws[k * per_gate..],
-                );
+        // The AND gates of a layer are independent: blocks of them go to the thread pool,
+        // reading the keys of earlier layers; their output keys are written back in order.
+        let out: Vec<Result<Vec<Block>>> = layer
+            .ands
+            .par_chunks(PAR_GATES)
+            .enumerate()
+            .map(|(bi, ands)| eval_block(&keys, n, nonce, tables, g + bi * PAR_GATES, ands))
+            .collect();
+        let mut at = 0;
+        for block in out {
+            for (i, c) in block?.chunks_exact(n).enumerate() {
+                let w = layer.ands[at + i].out as usize;
+                keys[w * n..(w + 1) * n].copy_from_slice(c);
             }
-            let len = chunk.len() * per_gate;
-            fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
-            for (k, op) in chunk.iter().enumerate() {
-                finish(
-                    &mut keys,
-                    n,
-                    op,
-                    g + k,
-                    tables,
-                    &hs[k * per_gate..(k + 1) * per_gate],
-                )?;
-            }
-            g += chunk.len();
+            at += PAR_GATES;
         }
+        g += layer.ands.len();
     }
     Ok(program
         .outputs
@@ -141,16 +134,63 @@ fn prepare(
     }
 }
 
+/// The output keys (`n` per gate, in order) of the AND gates `ands`, the first being gate
+/// `first`, from the keys of their inputs.
+fn eval_block(
+    keys: &[Block],
+    n: usize,
+    nonce: u64,
+    tables: &[Block],
+    first: usize,
+    ands: &[AndOp],
+) -> Result<Vec<Block>> {
+    let per_gate = 2 * n * n;
+    let mut xs = vec![Block::ZERO; per_gate * CHUNK];
+    let mut tws = vec![Block::ZERO; per_gate * CHUNK];
+    let mut hs = vec![Block::ZERO; per_gate * CHUNK];
+    let mut out = vec![Block::ZERO; ands.len() * n];
+    for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
+        let l0 = ci * CHUNK;
+        for (k, op) in chunk.iter().enumerate() {
+            prepare(
+                keys,
+                n,
+                nonce,
+                op,
+                first + l0 + k,
+                &mut xs[k * per_gate..],
+                &mut tws[k * per_gate..],
+            );
+        }
+        let len = chunk.len() * per_gate;
+        fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
+        for (k, op) in chunk.iter().enumerate() {
+            let l = l0 + k;
+            finish(
+                keys,
+                n,
+                op,
+                first + l,
+                tables,
+                &hs[k * per_gate..(k + 1) * per_gate],
+                &mut out[l * n..(l + 1) * n],
+            )?;
+        }
+    }
+    Ok(out)
+}
+
 #[inline(always)]
 fn finish(
-    keys: &mut [Block],
+    keys: &[Block],
     n: usize,
     op: &AndOp,
     g: usize,
     tables: &[Block],
     h: &[Block],
+    out: &mut [Block],
 ) -> Result<()> {
-    let (a, b, c) = (op.a as usize * n, op.b as usize * n, op.out as usize * n);
+    let (a, b) = (op.a as usize * n, op.b as usize * n);
     let row = 2 * usize::from(keys[a].lsb()) + usize::from(keys[b].lsb());
     let t = &tables[(4 * g + row) * n..(4 * g + row + 1) * n];
     for j in 0..n {
@@ -158,7 +198,7 @@ fn finish(
         for x in &h[j * 2 * n..(j + 1) * 2 * n] {
             k ^= *x;
         }
-        keys[c + j] = k;
+        out[j] = k;
     }
-    check_consistent(&keys[c..c + n], op.out as usize)
+    check_consistent(out, op.out as usize)
 }

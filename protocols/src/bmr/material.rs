@@ -17,8 +17,18 @@
 //! ```
 //! Fresh wires (inputs, AND outputs) get their values from the OT rows directly. Input wires
 //! are masked by their owner alone (the other shares are 0), so the owner knows `lambda_w`.
+//!
+//! **Keyless evaluator.** When the evaluator `e` is a garbler it holds mask shares
+//! `lambda^e_w` but no offset, keys or key slot (`BmrConfig::is_keyed`). Products
+//! `lambda R^j` exist only for keyed `j`, so only the IKNP instances "i receives from j" with a
+//! keyed `j` run: `e` is never an OT sender. Its mask products with a keyed `j` both come from
+//! the instance "e receives from j": `lambda^e_a lambda^j_b` on wire a (as for every pair) and
+//! `lambda^j_a lambda^e_b` on wire b (two bits per AND from `j` in round 3). Its table share
+//! has the share terms only: no PRF terms, since it knows nothing that would hide a row from
+//! itself, and nobody else ever sees its share.
 
 use rand::{CryptoRng, Rng};
+use rayon::prelude::*;
 
 use super::config::BmrConfig;
 use crate::circuit::{LinOp, PartyId, Program};
@@ -44,6 +54,7 @@ pub(super) struct Fresh {
 impl Fresh {
     /// Fresh keys and masks for one garbling under the offset `r` (lsb 1): a fresh random one
     /// (standalone garbling) or the session's (the IKNP correlation of an [`super::OtSetup`]).
+    /// The keyless evaluator gets masks only (no keys, offset zero).
     pub fn sample<R: Rng + CryptoRng + ?Sized>(
         rng: &mut R,
         me: PartyId,
@@ -53,9 +64,15 @@ impl Fresh {
     ) -> Self {
         let n_in = p.num_inputs as usize;
         let fresh = n_in + p.num_and;
-        let key0 = (0..fresh)
-            .map(|_| Block(Block::random(rng).0 & !1))
-            .collect();
+        let keyed = cfg.is_keyed(me);
+        let key0 = if keyed {
+            (0..fresh)
+                .map(|_| Block(Block::random(rng).0 & !1))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let r = if keyed { r } else { Block::ZERO };
         let lam = (0..fresh)
             .map(|f| {
                 if f < n_in {
@@ -79,7 +96,7 @@ impl Fresh {
     /// from j": i's own input wires, the AND outputs, then the mask-product slots). Inputs
     /// owned by others have mask share 0 here, so their products need no OT.
     pub fn choices(&self) -> Vec<bool> {
-        let n_in = self.key0.len() - self.c.len();
+        let n_in = self.lam.len() - self.c.len();
         let own = self.own_inputs.iter().map(|&w| self.lam[w]);
         own.chain(self.lam[n_in..].iter().copied())
             .chain(self.c.iter().copied())
@@ -102,12 +119,19 @@ pub(super) struct Material {
     /// The garbling's tweak nonce ([`BmrConfig::tweak_nonce`]).
     #[zeroize(skip)]
     pub nonce: u64,
+    /// `keyed[x]`: whether party x is a keyed garbler (has an offset and a key slot).
+    #[zeroize(skip)]
+    pub keyed: Vec<bool>,
+    /// The keyed garblers in slot order.
+    #[zeroize(skip)]
+    pub slots: Vec<PartyId>,
+    /// `R^me` (zero for the keyless evaluator).
     pub r: Block,
     pub lam: Vec<bool>,
     pub key0: Vec<Block>,
-    /// `t[p][w]`: receiver-side shares of `lambda^me_w R^p` (empty for p == me).
+    /// `t[p][w]`: receiver-side shares of `lambda^me_w R^p` (empty unless p is keyed, p != me).
     pub t: Vec<Vec<Block>>,
-    /// `q[p][w]`: sender-side shares of `lambda^p_w R^me` (empty for p == me).
+    /// `q[p][w]`: sender-side shares of `lambda^p_w R^me` (empty unless me is keyed, p != me).
     pub q: Vec<Vec<Block>>,
     /// Same for the mask-product slots, per AND gate.
     pub t_mu: Vec<Vec<Block>>,
@@ -117,25 +141,32 @@ pub(super) struct Material {
 impl Material {
     /// Propagates fresh values and OT rows through the circuit. `rows_t[x]` are this party's
     /// receiver rows from x, `rows_q[x]` its sender rows to x, both in the slot layout of
-    /// [`Fresh::choices`] (of the receiver); `inputs_of[x]` are party x's input wires.
+    /// [`Fresh::choices`] (of the receiver); `inputs_of[x]` are party x's input wires;
+    /// `keyed[x]` whether x is a keyed garbler (instances "i receives from j" exist for keyed
+    /// j only).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         me: PartyId,
         nonce: u64,
         p: &Program,
         fresh: Fresh,
         inputs_of: &[Vec<usize>],
+        keyed: &[bool],
         rows_t: Vec<Vec<Block>>,
         rows_q: Vec<Vec<Block>>,
     ) -> Self {
         let n = inputs_of.len();
         let wires = p.num_wires as usize;
         let n_in = p.num_inputs as usize;
-        let peers: Vec<PartyId> = (0..n).filter(|&x| x != me).collect();
-        let alloc = |x: PartyId| {
-            if x == me {
-                Vec::new()
-            } else {
+        let t_on = |x: PartyId| x != me && keyed[x];
+        let q_on = |x: PartyId| x != me && keyed[me];
+        let t_peers: Vec<PartyId> = (0..n).filter(|&x| t_on(x)).collect();
+        let q_peers: Vec<PartyId> = (0..n).filter(|&x| q_on(x)).collect();
+        let alloc = |on: bool| {
+            if on {
                 vec![Block::ZERO; wires]
+            } else {
+                Vec::new()
             }
         };
         let (own_t, own_q) = (inputs_of[me].len(), |x: PartyId| inputs_of[x].len());
@@ -143,39 +174,47 @@ impl Material {
             me,
             n,
             nonce,
+            keyed: keyed.to_vec(),
+            slots: (0..n).filter(|&x| keyed[x]).collect(),
             r: fresh.r,
             lam: vec![false; wires],
-            key0: vec![Block::ZERO; wires],
-            t: (0..n).map(alloc).collect(),
-            q: (0..n).map(alloc).collect(),
+            key0: if keyed[me] {
+                vec![Block::ZERO; wires]
+            } else {
+                Vec::new()
+            },
+            t: (0..n).map(|x| alloc(t_on(x))).collect(),
+            q: (0..n).map(|x| alloc(q_on(x))).collect(),
             t_mu: (0..n)
                 .map(|x| {
-                    if x == me {
-                        Vec::new()
-                    } else {
+                    if t_on(x) {
                         rows_t[x][own_t + p.num_and..].to_vec()
+                    } else {
+                        Vec::new()
                     }
                 })
                 .collect(),
             q_mu: (0..n)
                 .map(|x| {
-                    if x == me {
-                        Vec::new()
-                    } else {
+                    if q_on(x) {
                         rows_q[x][own_q(x) + p.num_and..].to_vec()
+                    } else {
+                        Vec::new()
                     }
                 })
                 .collect(),
         };
         m.lam[..n_in].copy_from_slice(&fresh.lam[..n_in]);
-        m.key0[..n_in].copy_from_slice(&fresh.key0[..n_in]);
+        if keyed[me] {
+            m.key0[..n_in].copy_from_slice(&fresh.key0[..n_in]);
+        }
         // Input wires: a product is non-zero only in the instances whose receiver owns the wire.
         for (slot, &w) in inputs_of[me].iter().enumerate() {
-            for &x in &peers {
+            for &x in &t_peers {
                 m.t[x][w] = rows_t[x][slot];
             }
         }
-        for &x in &peers {
+        for &x in &q_peers {
             for (slot, &w) in inputs_of[x].iter().enumerate() {
                 m.q[x][w] = rows_q[x][slot];
             }
@@ -183,14 +222,18 @@ impl Material {
         let mut g = 0;
         for layer in &p.layers {
             for op in &layer.linear {
-                m.linear(op, &peers);
+                m.linear(op, &t_peers, &q_peers);
             }
             for and in &layer.ands {
                 let w = and.out as usize;
                 m.lam[w] = fresh.lam[n_in + g];
-                m.key0[w] = fresh.key0[n_in + g];
-                for &x in &peers {
+                if keyed[me] {
+                    m.key0[w] = fresh.key0[n_in + g];
+                }
+                for &x in &t_peers {
                     m.t[x][w] = rows_t[x][own_t + g];
+                }
+                for &x in &q_peers {
                     m.q[x][w] = rows_q[x][own_q(x) + g];
                 }
                 g += 1;
@@ -199,14 +242,15 @@ impl Material {
         m
     }
 
-    fn linear(&mut self, op: &LinOp, peers: &[PartyId]) {
+    fn linear(&mut self, op: &LinOp, t_peers: &[PartyId], q_peers: &[PartyId]) {
         match *op {
             LinOp::Xor { a, b, out } => {
                 let (a, b, o) = (a as usize, b as usize, out as usize);
                 self.lam[o] = self.lam[a] ^ self.lam[b];
-                self.key0[o] = self.key0[a] ^ self.key0[b];
-                for &x in peers {
+                for &x in t_peers {
                     self.t[x][o] = self.t[x][a] ^ self.t[x][b];
+                }
+                for &x in q_peers {
                     self.q[x][o] = self.q[x][a] ^ self.q[x][b];
                 }
             }
@@ -214,10 +258,33 @@ impl Material {
                 let (a, o) = (a as usize, out as usize);
                 // lambda_out = lambda_a ^ 1: party 0 flips its share; senders to party 0 add R.
                 self.lam[o] = self.lam[a] ^ (self.me == 0);
-                self.key0[o] = self.key0[a];
-                for &x in peers {
+                for &x in t_peers {
                     self.t[x][o] = self.t[x][a];
+                }
+                for &x in q_peers {
                     self.q[x][o] = self.q[x][a] ^ self.r.select(x == 0);
+                }
+            }
+        }
+    }
+
+    /// Keyed garbler, before [`Material::table_share`]: overrides the keys of the offline
+    /// input wires (`known.rs`) and propagates every key through the XOR and INV gates (input
+    /// and AND-output keys are fresh).
+    pub fn set_keys(&mut self, p: &Program, offline: &[(usize, Block)]) {
+        if self.key0.is_empty() {
+            return;
+        }
+        for &(w, k) in offline {
+            self.key0[w] = k;
+        }
+        for layer in &p.layers {
+            for op in &layer.linear {
+                match *op {
+                    LinOp::Xor { a, b, out } => {
+                        self.key0[out as usize] = self.key0[a as usize] ^ self.key0[b as usize]
+                    }
+                    LinOp::Inv { a, out } => self.key0[out as usize] = self.key0[a as usize],
                 }
             }
         }
@@ -228,10 +295,8 @@ impl Material {
     fn lr_share(&self, w: usize, j: PartyId) -> Block {
         if j == self.me {
             let mut s = self.r.select(self.lam[w]);
-            for (x, q) in self.q.iter().enumerate() {
-                if x != self.me {
-                    s ^= q[w];
-                }
+            for q in self.q.iter().filter(|q| !q.is_empty()) {
+                s ^= q[w];
             }
             s
         } else {
@@ -245,7 +310,7 @@ impl Material {
         if j == self.me {
             let mut s = self.r.select(mu);
             for (x, q) in self.q_mu.iter().enumerate() {
-                if x != self.me {
+                if x != self.me && self.keyed[self.me] {
                     s ^= q[g];
                 }
             }
@@ -257,48 +322,96 @@ impl Material {
 }
 
 /// Tweak of the bit OT of gate g in the instance "recv receives from send" of the garbling
-/// with tweak nonce `nonce`.
-fn bit_tweak(nonce: u64, g: usize, recv: PartyId, send: PartyId) -> Block {
+/// with tweak nonce `nonce`, on the gate's wire a (`side` 0) or b (`side` 1; only for the
+/// keyless evaluator as receiver). Unique within a garbling (g < 2^40).
+fn bit_tweak(nonce: u64, g: usize, recv: PartyId, send: PartyId, side: usize) -> Block {
     tweak_in(
         domain::BIT_OT,
         nonce,
-        ((g as u64) << 16) | ((recv as u64) << 8) | send as u64,
+        ((g as u64) << 17) | ((side as u64) << 16) | ((recv as u64) << 8) | send as u64,
     )
 }
 
+/// Which wire of an AND gate a bit OT runs on.
+fn side_wire(op: &crate::circuit::AndOp, side: usize) -> (usize, usize) {
+    if side == 0 {
+        (op.a as usize, op.b as usize)
+    } else {
+        (op.b as usize, op.a as usize)
+    }
+}
+
 impl Material {
+    /// The sides on which bit OTs run in the instance "recv receives from a keyed sender":
+    /// wire a only, or both wires when the receiver is the keyless evaluator (its products with
+    /// the sender in both orders come from this one instance).
+    fn sides(&self, recv: PartyId) -> usize {
+        if self.keyed[recv] {
+            1
+        } else {
+            2
+        }
+    }
+
     /// Round 3, as OT sender to `recv`: bit-OT corrections `d_g` for `lambda^recv_a lambda^me_b`
     /// (Gilboa-style product from the correlated OT of wire a: `d = H(q) ^ H(q ^ R) ^
-    /// lambda^me_b`), and this party's shares `H(q)` of the products.
+    /// lambda^me_b`), and this party's shares `H(q)` of the products. When `recv` is the
+    /// keyless evaluator, the corrections for `lambda^recv_b lambda^me_a` (on wire b) follow:
+    /// `2 n_and` bits then.
     pub fn bit_ot_send(&self, p: &Program, recv: PartyId) -> (Vec<bool>, Vec<bool>) {
         let ands: Vec<_> = p.ands().collect();
-        let x0: Vec<Block> = ands.iter().map(|g| self.q[recv][g.a as usize]).collect();
-        let x1: Vec<Block> = x0.iter().map(|&x| x ^ self.r).collect();
-        let mut h0 = vec![Block::ZERO; ands.len()];
-        let mut h1 = vec![Block::ZERO; ands.len()];
-        let tw = |g: usize| bit_tweak(self.nonce, g, recv, self.me);
-        fixed_aes().hash_many(&x0, tw, &mut h0);
-        fixed_aes().hash_many(&x1, tw, &mut h1);
-        let d = ands
-            .iter()
-            .enumerate()
-            .map(|(g, op)| h0[g].lsb() ^ h1[g].lsb() ^ self.lam[op.b as usize])
-            .collect();
-        let share = h0.iter().map(|h| h.lsb()).collect();
+        let mut d = Vec::with_capacity(2 * ands.len());
+        let mut share = vec![false; ands.len()];
+        for side in 0..self.sides(recv) {
+            let x0: Vec<Block> = ands
+                .iter()
+                .map(|g| self.q[recv][side_wire(g, side).0])
+                .collect();
+            let x1: Vec<Block> = x0.iter().map(|&x| x ^ self.r).collect();
+            let mut h0 = vec![Block::ZERO; ands.len()];
+            let mut h1 = vec![Block::ZERO; ands.len()];
+            let tw = |g: usize| bit_tweak(self.nonce, g, recv, self.me, side);
+            fixed_aes().hash_many(&x0, tw, &mut h0);
+            fixed_aes().hash_many(&x1, tw, &mut h1);
+            d.extend(
+                ands.iter()
+                    .enumerate()
+                    .map(|(g, op)| h0[g].lsb() ^ h1[g].lsb() ^ self.lam[side_wire(op, side).1]),
+            );
+            share.iter_mut().zip(&h0).for_each(|(s, h)| *s ^= h.lsb());
+        }
         (d, share)
     }
 
+    /// Number of bit-OT corrections a keyed sender sends to `recv` per AND gate.
+    pub fn bit_ot_len(keyed_recv: bool, n_and: usize) -> usize {
+        if keyed_recv {
+            n_and
+        } else {
+            2 * n_and
+        }
+    }
+
     /// Round 3, as OT receiver from `send`: shares `H(t) ^ lambda^me_a d` of
-    /// `lambda^me_a lambda^send_b`.
+    /// `lambda^me_a lambda^send_b` (and, as the keyless evaluator, of `lambda^me_b
+    /// lambda^send_a` from the second half of `d`).
     pub fn bit_ot_receive(&self, p: &Program, send: PartyId, d: &[bool]) -> Vec<bool> {
         let ands: Vec<_> = p.ands().collect();
-        let x: Vec<Block> = ands.iter().map(|g| self.t[send][g.a as usize]).collect();
-        let mut h = vec![Block::ZERO; ands.len()];
-        fixed_aes().hash_many(&x, |g| bit_tweak(self.nonce, g, self.me, send), &mut h);
-        ands.iter()
-            .enumerate()
-            .map(|(g, op)| h[g].lsb() ^ (self.lam[op.a as usize] & d[g]))
-            .collect()
+        let mut share = vec![false; ands.len()];
+        for side in 0..self.sides(self.me) {
+            let x: Vec<Block> = ands
+                .iter()
+                .map(|g| self.t[send][side_wire(g, side).0])
+                .collect();
+            let mut h = vec![Block::ZERO; ands.len()];
+            let tw = |g: usize| bit_tweak(self.nonce, g, self.me, send, side);
+            fixed_aes().hash_many(&x, tw, &mut h);
+            let d = &d[side * ands.len()..(side + 1) * ands.len()];
+            for (g, op) in ands.iter().enumerate() {
+                share[g] ^= h[g].lsb() ^ (self.lam[side_wire(op, side).0] & d[g]);
+            }
+        }
+        share
     }
 
     /// Round 4, as OT sender to `recv`: derandomize the mask-product slots with the receiver's
@@ -325,60 +438,86 @@ pub(super) fn prf_tweak(nonce: u64, g: usize, j: usize, row: usize, side: usize)
 /// Gates garbled per batch of PRF calls.
 const CHUNK: usize = 32;
 
+/// Gates per task of the thread pool.
+const PAR_GATES: usize = 2048;
+
 impl Material {
     /// Round 5: this garbler's XOR share of every garbled row (BLO16 s.4, Fig. 2): for gate g,
-    /// row `(alpha, beta)`, key index j,
+    /// row `(alpha, beta)`, key slot of keyed garbler j,
     /// ```text
     /// [mu R^j] ^ [lambda_c R^j] ^ alpha [lambda_b R^j] ^ beta [lambda_a R^j]
     ///   ^ (j == me) (alpha beta R^me ^ k^me_{c,0})
-    ///   ^ F(k^me_{a,alpha}, g, j, row, a) ^ F(k^me_{b,beta}, g, j, row, b)
+    ///   ^ F(k^me_{a,alpha}, g, s, row, a) ^ F(k^me_{b,beta}, g, s, row, b)   (me keyed)
     /// ```
-    /// XOR over all garblers: `k^j_{c, chi} ^ xor_i F(..)` with `chi = (alpha ^ lambda_a)(beta ^
-    /// lambda_b) ^ lambda_c`. Layout: `table[(4 g + row) n + j]`.
+    /// XOR over all garblers: `k^j_{c, chi} ^ xor_{i keyed} F(..)` with `chi = (alpha ^
+    /// lambda_a)(beta ^ lambda_b) ^ lambda_c`. Layout: `table[(4 g + row) K + s]` for the `K`
+    /// keyed garblers, slot `s` in party order. The keyless evaluator's share has no PRF terms.
     pub fn table_share(&self, p: &Program, mu: &[bool]) -> Vec<Block> {
-        let n = self.n;
+        let k = self.slots.len();
         let ands: Vec<_> = p.ands().copied().collect();
-        let mut out = vec![Block::ZERO; 4 * n * ands.len()];
-        let per_gate = 8 * n;
+        let mut out = vec![Block::ZERO; 4 * k * ands.len()];
+        if k == 0 {
+            return out;
+        }
+        // Gates are independent: blocks of them go to the threads of the pool.
+        out.par_chunks_mut(4 * k * PAR_GATES)
+            .zip(ands.par_chunks(PAR_GATES))
+            .enumerate()
+            .for_each(|(bi, (out, ands))| self.table_block(bi * PAR_GATES, ands, mu, out));
+        out
+    }
+
+    /// [`Material::table_share`] of the gates `ands`, the first being gate `first`.
+    fn table_block(
+        &self,
+        first: usize,
+        ands: &[crate::circuit::AndOp],
+        mu: &[bool],
+        out: &mut [Block],
+    ) {
+        let k = self.slots.len();
+        let with_prf = self.keyed[self.me];
+        let per_gate = if with_prf { 8 * k } else { 0 };
         let mut xs = vec![Block::ZERO; per_gate * CHUNK];
         let mut tws = vec![Block::ZERO; per_gate * CHUNK];
         let mut hs = vec![Block::ZERO; per_gate * CHUNK];
         for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
-            let g0 = ci * CHUNK;
-            for (k, op) in chunk.iter().enumerate() {
-                let g = g0 + k;
-                let (ka, kb) = (self.key0[op.a as usize], self.key0[op.b as usize]);
-                for row in 0..4 {
-                    let (al, be) = (row >> 1 == 1, row & 1 == 1);
-                    for j in 0..n {
-                        let i = k * per_gate + (row * n + j) * 2;
-                        xs[i] = ka ^ self.r.select(al);
-                        tws[i] = prf_tweak(self.nonce, g, j, row, 0);
-                        xs[i + 1] = kb ^ self.r.select(be);
-                        tws[i + 1] = prf_tweak(self.nonce, g, j, row, 1);
+            let l0 = ci * CHUNK;
+            if with_prf {
+                for (i, op) in chunk.iter().enumerate() {
+                    let g = first + l0 + i;
+                    let (ka, kb) = (self.key0[op.a as usize], self.key0[op.b as usize]);
+                    for row in 0..4 {
+                        let (al, be) = (row >> 1 == 1, row & 1 == 1);
+                        for s in 0..k {
+                            let x = i * per_gate + (row * k + s) * 2;
+                            xs[x] = ka ^ self.r.select(al);
+                            tws[x] = prf_tweak(self.nonce, g, s, row, 0);
+                            xs[x + 1] = kb ^ self.r.select(be);
+                            tws[x + 1] = prf_tweak(self.nonce, g, s, row, 1);
+                        }
                     }
                 }
+                let len = chunk.len() * per_gate;
+                fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
             }
-            let len = chunk.len() * per_gate;
-            fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
-            for (k, op) in chunk.iter().enumerate() {
-                let g = g0 + k;
+            for (i, op) in chunk.iter().enumerate() {
+                let (g, l) = (first + l0 + i, l0 + i);
                 self.rows(
                     op,
                     g,
                     mu[g],
-                    &hs[k * per_gate..(k + 1) * per_gate],
-                    &mut out[4 * n * g..4 * n * (g + 1)],
+                    &hs[i * per_gate..(i + 1) * per_gate],
+                    &mut out[4 * k * l..4 * k * (l + 1)],
                 );
             }
         }
-        out
     }
 
     fn rows(&self, op: &crate::circuit::AndOp, g: usize, mu: bool, h: &[Block], out: &mut [Block]) {
-        let n = self.n;
+        let k = self.slots.len();
         let (a, b, c) = (op.a as usize, op.b as usize, op.out as usize);
-        for j in 0..n {
+        for (s, &j) in self.slots.iter().enumerate() {
             let base = self.mu_share(g, mu, j) ^ self.lr_share(c, j);
             let (la, lb) = (self.lr_share(a, j), self.lr_share(b, j));
             for row in 0..4 {
@@ -387,8 +526,11 @@ impl Material {
                 if j == self.me {
                     v ^= self.r.select(al & be) ^ self.key0[c];
                 }
-                let i = (row * n + j) * 2;
-                out[row * n + j] = v ^ h[i] ^ h[i + 1];
+                if !h.is_empty() {
+                    let x = (row * k + s) * 2;
+                    v ^= h[x] ^ h[x + 1];
+                }
+                out[row * k + s] = v;
             }
         }
     }

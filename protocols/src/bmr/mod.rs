@@ -87,18 +87,25 @@
 //! ```
 //!
 //! # Costs (n garblers, per AND gate)
-//! Offline, per garbler: 2 COTs with each other garbler (32 bytes each way of IKNP columns) plus
-//! 2 bits; the table share `4 n` blocks to the evaluator (none if it is the evaluator). Work: `8n`
-//! hashes (rows) + 4 (bit OTs) per peer. Base OTs: 128 per ordered pair per garbling, or once
-//! per session with a setup. Online: evaluator `2 n^2` hashes per AND; traffic is independent
-//! of the circuit size except for inputs (16 bytes per online input wire per garbler; offline
-//! input wires cost the same in preprocessing instead) and outputs (1 bit).
+//! `K` key slots: `K = n - 1` when the evaluator garbles (it is keyless, `material.rs`), `K = n`
+//! for an extra evaluator. Offline: each instance "i receives from a keyed j" carries 2 COTs
+//! (32 bytes of IKNP columns from i to j) and 1 bit back (2 to the keyless evaluator), plus 1
+//! derandomization bit from i; `(n - 1) K` such instances. Tables: every keyed garbler's share
+//! is `4 K` blocks; the shares are XOR-ed along the chain of keyed garblers (`Tables`), so the
+//! evaluator receives one table of `4 K` blocks (`64 K` bytes) and each keyed garbler after the
+//! first receives one partial table. Work: `8 K` hashes per keyed garbler (rows), 2-4 per
+//! instance (bit OTs). Base OTs: 128 per ordered pair per garbling, or once per session with a
+//! setup. Online: the evaluator does `2 K^2` hashes per AND; traffic is independent of the
+//! circuit size except for inputs (16 bytes per online input wire per keyed garbler; offline
+//! input wires cost 32 bytes of seed per keyed garbler in all, `known.rs`) and outputs (1 bit).
 //!
 //! # Security notes
 //! Semi-honest only: nothing checks that a garbler's table share is consistent (the evaluator's
 //! lsb agreement check catches only accidents). The hash is the one of `gc::hash`; every tweak
 //! carries the garbling's nonce ([`BmrConfig::tweak_nonce`]). A [`Prepared`] must be used at
-//! most once; a garbling id at most once per [`PairwiseOt`] (enforced).
+//! most once; a garbling id at most once per [`PairwiseOt`] (enforced). Why the keyless
+//! evaluator, the table chain and the seeded offline keys keep BLO16's guarantees is argued in
+//! `docs/garbled-circuits.md` ("Cheaper BMR").
 
 mod config;
 pub mod driver;

@@ -18,14 +18,16 @@ pub struct BmrMsg {
 /// Message bodies, in protocol order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    /// Offline (1), garbler -> garbler: base OTs of both IKNP instances of the pair (as base-OT
-    /// sender for the instance where the sender of this message extends, as base-OT receiver
-    /// with choices = its offset R for the instance where it is the correlated-OT sender).
+    /// Offline (1), garbler -> garbler: base OTs of the pair's IKNP instances (as base-OT
+    /// sender for the instance where the sender of this message extends, present unless the
+    /// recipient is the keyless evaluator; as base-OT receiver with choices = its offset R for
+    /// the instance where it is the correlated-OT sender, present unless the sender of this
+    /// message is the keyless evaluator).
     Base {
-        ot_sender: BaseSenderMsg,
-        ot_receiver: BaseReceiverMsg,
+        ot_sender: Option<BaseSenderMsg>,
+        ot_receiver: Option<BaseReceiverMsg>,
     },
-    /// Offline (2), garbler -> garbler: IKNP columns; choices = the sender's mask shares of the
+    /// Offline (2), garbler -> keyed garbler: IKNP columns; choices = the sender's mask shares of the
     /// fresh wires, then random bits for the mask-product slots. `pair`: the tag of the session
     /// OT setup pair the columns were drawn from (`setup.rs`), `None` after per-garbling base
     /// OTs; the recipient refuses columns from another pair setup than its own.
@@ -33,23 +35,28 @@ pub enum Body {
         pair: Option<[u8; 16]>,
         ext: ExtendMsg,
     },
-    /// Offline (3), garbler -> garbler: bit-OT corrections for the mask products
-    /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate.
+    /// Offline (3), keyed garbler -> garbler: bit-OT corrections for the mask products
+    /// `lambda_a^recipient * lambda_b^sender`, one bit per AND gate (two for the keyless
+    /// evaluator: then `lambda_b^recipient * lambda_a^sender` follow).
     BitOt(PackedBits),
-    /// Offline (4), garbler -> garbler: derandomization bits `mu ^ c`, one per AND gate.
+    /// Offline (4), garbler -> keyed garbler: derandomization bits `mu ^ c`, one per AND gate.
     Derand(PackedBits),
-    /// Offline (5), garbler -> evaluator / output owners: its share of the garbled tables
-    /// (only to the evaluator, else empty) and its mask shares of the recipient's output wires.
+    /// Offline (5), garbler -> evaluator / output owners: its mask shares of the recipient's
+    /// output wires (empty for the evaluator unless it owns outputs); to the evaluator, a keyed
+    /// garbler adds the seed of its active keys of the offline input wires (`known.rs`).
     Final {
-        #[serde(with = "blocks_bytes")]
-        tables: Vec<Block>,
         output_masks: PackedBits,
+        #[serde(default)]
+        key_seed: Option<[u8; 32]>,
     },
+    /// Offline (5), keyed garbler in slot s -> the keyed garbler in slot s + 1, or the last one
+    /// -> the evaluator: the XOR of the table shares of slots `0..=s` (the last one's is the
+    /// whole table but the evaluator's own share terms). The chain keeps the evaluator's
+    /// inbound bytes at one table instead of one per keyed garbler (`mod.rs`, security notes).
+    Tables(#[serde(with = "blocks_bytes")] Vec<Block>),
     /// Offline, input owner -> garblers: masked bits `x ^ lambda` of its input wires whose
     /// values it fixed in preprocessing (`BmrConfig::offline`), any time after the start.
     OfflineInputs(PackedBits),
-    /// Offline, garbler -> evaluator: its keys of the active values of all offline input wires.
-    OfflineKeys(#[serde(with = "blocks_bytes")] Vec<Block>),
     /// Online (1), input owner -> garblers: masked input bits `x ^ lambda` of its online wires.
     MaskedInputs(PackedBits),
     /// Online (2), garbler -> evaluator: its keys of the active values of all online input
@@ -67,17 +74,17 @@ impl Body {
             Body::Extend { .. } => "offline 2 (OT extension)",
             Body::BitOt(_) => "offline 3 (bit products)",
             Body::Derand(_) => "offline 4 (derandomization)",
-            Body::Final { .. } => "offline 5 (tables and output masks)",
+            Body::Final { .. } => "offline 5 (output masks)",
+            Body::Tables(_) => "offline 5 (garbled tables, chained)",
             Body::OfflineInputs(_) => "offline (masked inputs known in preprocessing)",
-            Body::OfflineKeys(_) => "offline (keys of inputs known in preprocessing)",
             Body::MaskedInputs(_) => "online 1 (masked inputs)",
             Body::InputKeys(_) => "online 2 (input keys)",
             Body::Outputs(_) => "online 3 (outputs)",
         }
     }
 
-    /// Offline round number (1..=5; 6 and 7 for the offline inputs and their keys, which
-    /// run beside rounds 2-5), or online round number + 10.
+    /// Offline round number (1..=5; 6 for the offline inputs, which run beside rounds 2-5;
+    /// 8 for the chained tables of round 5), or online round number + 10.
     pub fn round_index(&self) -> usize {
         match self {
             Body::Base { .. } => 1,
@@ -85,8 +92,8 @@ impl Body {
             Body::BitOt(_) => 3,
             Body::Derand(_) => 4,
             Body::Final { .. } => 5,
+            Body::Tables(_) => 8,
             Body::OfflineInputs(_) => 6,
-            Body::OfflineKeys(_) => 7,
             Body::MaskedInputs(_) => 11,
             Body::InputKeys(_) => 12,
             Body::Outputs(_) => 13,

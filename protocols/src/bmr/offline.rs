@@ -8,11 +8,16 @@
 //! (3) BitOt    bit-OT corrections for lambda_a^i lambda_b^j      -> shares mu^i of lambda_a lambda_b
 //! (4) Derand   e = mu^i ^ c                                     -> shares of mu R^j
 //!     ...then every garbler computes its share of all garbled rows
-//! (5) Final    table share -> evaluator, output-mask shares -> output owners
+//! (5) Final    output-mask shares -> output owners (and the evaluator)
+//!     Tables   keyed garbler in slot s: (its table share ^ the chain's part from slot s - 1)
+//!              -> slot s + 1, the last slot -> evaluator
 //! ```
 //! A garbling drawn from the session's OT setup ([`OfflineParty::with_setup`]) skips (1) and
-//! starts by sending its (2) columns. An evaluator that is not a garbler only waits for (5). Messages may arrive early by at most
-//! one round (a peer cannot get further ahead); they wait in a bounded inbox (one slot per round
+//! starts by sending its (2) columns. An evaluator that is not a garbler only waits for (5).
+//! An evaluator that garbles is keyless (`material.rs`): it runs only the IKNP instances in
+//! which it receives, so it sends (2) and (4) to the keyed garblers, gets (3) from them
+//! (two bits per AND) and neither gets (2) and (4) nor sends (3). Messages may arrive early by
+//! at most one round (a peer cannot get further ahead); they wait in a bounded inbox (one slot per round
 //! and peer). Wrong session, wrong sender, duplicates, other rounds and wrong lengths are typed
 //! errors that leave the state unchanged; a failure while completing a round (an invalid point,
 //! say) leaves the party failed, and the session must be aborted.
@@ -45,12 +50,18 @@ pub(super) fn pair_sid(session: &[u8; 16], recv: PartyId, send: PartyId) -> [u8;
 
 /// A garbler's input-wire secrets, copied at the start (the offline inputs need them before
 /// the garbling completes).
-fn input_material(fresh: &Fresh, program: &Program) -> InputMaterial {
+fn input_material<R: Rng + CryptoRng + ?Sized>(
+    rng: &mut R,
+    fresh: &Fresh,
+    program: &Program,
+) -> InputMaterial {
     let n_in = program.num_inputs as usize;
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
     InputMaterial {
         offset: fresh.r,
-        key0: fresh.key0[..n_in].to_vec(),
         lam: fresh.lam[..n_in].to_vec(),
+        seed,
     }
 }
 
@@ -83,6 +94,9 @@ pub(super) enum Phase {
     },
     /// (4) waiting for every peer's derandomization bits.
     Derand { mat: Material, mu: Vec<bool> },
+    /// (4b) keyed garbler: products done, waiting for every owner's offline masked bits (its
+    /// keys of the offline wires depend on them, `known.rs`) before it garbles.
+    AwaitInputs { mat: Material, mu: Vec<bool> },
     /// (5) own garbling done (or not a garbler): waiting for final messages.
     Garbled,
     /// Between states, or after a failed round.
@@ -103,6 +117,15 @@ pub struct OfflineParty {
     pub(super) finals: Vec<bool>,
     /// Evaluator: XOR of the table shares so far.
     pub(super) tables: Vec<Block>,
+    /// The table chain (round 5): whether this party still waits for its predecessor's part
+    /// (keyed garblers after slot 0 and the evaluator).
+    pub(super) chain_wait: bool,
+    /// Keyed garbler: its own table share, kept until the predecessor's part is in.
+    pub(super) own_share: Option<Vec<Block>>,
+    /// Keyed garbler: the predecessor's part, if it came before this party garbled.
+    pub(super) chain_part: Option<Vec<Block>>,
+    /// Whether this party computed its table share (true for a non-garbling evaluator).
+    pub(super) garbled: bool,
     /// Output owner: XOR of the mask shares of its output wires so far.
     pub(super) out_masks: Vec<bool>,
     pub(super) garbler_prep: Option<GarblerPrep>,
@@ -141,21 +164,29 @@ impl OfflineParty {
             let mut recv = Vec::with_capacity(n);
             let mut send = Vec::with_capacity(n);
             for p in 0..n {
-                if p == me {
-                    recv.push(None);
-                    send.push(None);
-                    continue;
-                }
-                let (rs, ot_sender) = IknpReceiverSetup::new(rng, pair_sid(&cfg.session, me, p));
-                let (ss, ot_receiver) =
-                    IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
-                recv.push(Some(rs));
-                send.push(Some(ss));
-                let body = Body::Base {
-                    ot_sender,
-                    ot_receiver,
+                // Instance "me receives from p" exists iff p is keyed, "p receives from me"
+                // iff this party is.
+                let (rs, ot_sender) = if p != me && cfg.is_keyed(p) {
+                    let (rs, m) = IknpReceiverSetup::new(rng, pair_sid(&cfg.session, me, p));
+                    (Some(rs), Some(m))
+                } else {
+                    (None, None)
                 };
-                out.push((p, msg_of(&cfg, me, body)));
+                let (ss, ot_receiver) = if p != me && cfg.is_keyed(me) {
+                    let (ss, m) = IknpSenderSetup::new(rng, pair_sid(&cfg.session, p, me), fresh.r);
+                    (Some(ss), Some(m))
+                } else {
+                    (None, None)
+                };
+                recv.push(rs);
+                send.push(ss);
+                if p != me {
+                    let body = Body::Base {
+                        ot_sender,
+                        ot_receiver,
+                    };
+                    out.push((p, msg_of(&cfg, me, body)));
+                }
             }
             Phase::Base { fresh, recv, send }
         } else {
@@ -163,7 +194,7 @@ impl OfflineParty {
         };
         let round = if cfg.is_garbler(me) { 1 } else { 5 };
         let mat = match &phase {
-            Phase::Base { fresh, .. } => Some(input_material(fresh, &program)),
+            Phase::Base { fresh, .. } => Some(input_material(rng, fresh, &program)),
             _ => None,
         };
         let mut party = Self::init(cfg, program, me, phase, round, mat);
@@ -196,12 +227,22 @@ impl OfflineParty {
                 cfg.garblers
             )));
         }
-        let ext = setup.extensions(&cfg.session)?;
+        let mut ext = setup.extensions(&cfg.session)?;
+        // Only the instances this garbling runs: receiving from keyed peers, sending if keyed.
+        for p in 0..cfg.garblers {
+            if !cfg.is_keyed(p) {
+                ext.receivers[p] = None;
+            }
+            if !cfg.is_keyed(me) {
+                ext.senders[p] = None;
+            }
+        }
         let fresh = Fresh::sample(rng, me, &cfg, &program, setup.offset());
-        let mat = Some(input_material(&fresh, &program));
+        let mat = Some(input_material(rng, &fresh, &program));
         let mut party = Self::init(cfg, program, me, Phase::Garbled, 2, mat);
         party.pair_tags = ext.tags;
-        let out = party.start_extend(fresh, ext.receivers, ext.senders)?;
+        let mut out = party.start_extend(fresh, ext.receivers, ext.senders)?;
+        out.extend(party.advance()?);
         Ok((party, out))
     }
 
@@ -233,6 +274,10 @@ impl OfflineParty {
             round,
             inbox: (0..4).map(|_| vec![None; n]).collect(),
             finals: vec![false; n],
+            chain_wait: cfg.chain_prev(me).is_some(),
+            garbled: !cfg.is_garbler(me),
+            own_share: None,
+            chain_part: None,
             cfg,
             program,
             me,
@@ -252,7 +297,10 @@ impl OfflineParty {
         if matches!(self.phase, Phase::Failed) {
             return Err(BmrError::Failed);
         }
-        self.known.provide(&self.cfg, self.me, bits)
+        let mut out = self.known.provide(&self.cfg, self.me, bits)?;
+        out.extend(self.try_garble()?);
+        out.extend(self.advance()?);
+        Ok(out)
     }
 
     /// Whether the offline phase is complete for this party (garbling and offline inputs).
@@ -275,7 +323,13 @@ impl OfflineParty {
         match r {
             1..=4 => self.store(from, r, msg.body)?,
             5 => self.take_final(from, msg.body)?,
-            6 | 7 => return self.known.handle(&self.cfg, self.me, from, msg.body),
+            8 => return self.take_tables(from, msg.body),
+            6 => {
+                self.known.handle(&self.cfg, self.me, from, msg.body)?;
+                let mut out = self.try_garble()?;
+                out.extend(self.advance()?);
+                return Ok(out);
+            }
             _ => return Err(self.wrong_round(&msg.body)),
         }
         self.advance()
@@ -305,12 +359,25 @@ impl OfflineParty {
         }
     }
 
+    /// Whether this party waits for a message of offline round `r` (1..=4) from `p`: base
+    /// OTs from every other garbler; (2) and (4) from the receivers of its instances (every
+    /// other garbler if it is keyed, nobody if it is the keyless evaluator); (3) from the
+    /// senders of its instances (the keyed garblers).
+    pub(super) fn expects(&self, r: usize, p: PartyId) -> bool {
+        let cfg = &self.cfg;
+        if p == self.me || !cfg.is_garbler(p) || !cfg.is_garbler(self.me) {
+            return false;
+        }
+        match r {
+            1 => true,
+            2 | 4 => cfg.is_keyed(self.me),
+            3 => cfg.is_keyed(p),
+            _ => false,
+        }
+    }
+
     fn store(&mut self, from: PartyId, r: usize, body: Body) -> Result<()> {
-        if !self.cfg.is_garbler(self.me)
-            || !self.cfg.is_garbler(from)
-            || r < self.round
-            || r > self.round + 1
-        {
+        if !self.expects(r, from) || r < self.round || r > self.round + 1 {
             return Err(self.wrong_round(&body));
         }
         self.check_len(from, &body)?;
@@ -329,7 +396,20 @@ impl OfflineParty {
     fn check_len(&self, from: PartyId, body: &Body) -> Result<()> {
         let n_and = self.program.num_and;
         let (what, expected, actual) = match body {
-            Body::Base { ot_receiver, .. } => ("base OT points", KAPPA, ot_receiver.r.len()),
+            Body::Base {
+                ot_sender,
+                ot_receiver,
+            } => {
+                if ot_sender.is_some() != self.cfg.is_keyed(self.me)
+                    || ot_receiver.is_some() != self.cfg.is_keyed(from)
+                {
+                    return Err(BmrError::Config(
+                        "base OT halves do not match the pair's instances".into(),
+                    ));
+                }
+                let points = ot_receiver.as_ref().map_or(KAPPA, |m| m.r.len());
+                ("base OT points", KAPPA, points)
+            }
             Body::Extend { pair, ext } => {
                 if *pair != self.pair_tags[from] {
                     return Err(BmrError::PairMismatch { peer: from });
@@ -340,26 +420,31 @@ impl OfflineParty {
                     ext.count as usize,
                 )
             }
-            Body::BitOt(d) | Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
-            Body::Final {
-                tables,
-                output_masks,
-            } => {
-                let want = if self.me == self.cfg.evaluator {
-                    self.tables.len()
-                } else {
-                    0
-                };
-                expect_len("table share blocks", want, tables.len())?;
+            Body::BitOt(d) => (
+                "bit-OT corrections",
+                Material::bit_ot_len(self.cfg.is_keyed(self.me), n_and),
+                d.len(),
+            ),
+            Body::Derand(d) => ("bits per AND gate", n_and, d.len()),
+            Body::Final { output_masks, .. } => {
                 ("output mask bits", self.out_masks.len(), output_masks.len())
             }
+            Body::Tables(t) => (
+                "garbled table blocks",
+                self.cfg.table_len(&self.program),
+                t.len(),
+            ),
             _ => return Ok(()),
         };
         expect_len(what, expected, actual)
     }
 
     fn take_final(&mut self, from: PartyId, body: Body) -> Result<()> {
-        if !self.cfg.receives_final(self.me) || !self.cfg.is_garbler(from) || self.round < 4 {
+        // A keyed garbler sends it after round 4, which needs this party's round-3 message;
+        // the keyless evaluator after its round 3, which needs this party's round 2.
+        let earliest = if self.cfg.is_keyed(from) { 4 } else { 3 };
+        if !self.cfg.receives_final(self.me) || !self.cfg.is_garbler(from) || self.round < earliest
+        {
             return Err(self.wrong_round(&body));
         }
         if self.finals[from] {
@@ -370,12 +455,12 @@ impl OfflineParty {
         }
         self.check_len(from, &body)?;
         if let Body::Final {
-            tables,
             output_masks,
+            key_seed,
         } = body
         {
-            for (acc, t) in self.tables.iter_mut().zip(&tables) {
-                *acc ^= *t;
+            if self.me == self.cfg.evaluator {
+                self.known.take_seed(&self.cfg, from, key_seed)?;
             }
             for (i, m) in self.out_masks.iter_mut().enumerate() {
                 *m ^= output_masks.get(i);
@@ -385,13 +470,65 @@ impl OfflineParty {
         Ok(())
     }
 
+    /// Round 5, the table chain: the predecessor's part (`BmrConfig::chain_prev`). The
+    /// evaluator adds it to its own share terms; a keyed garbler adds its own share and
+    /// passes the sum on, at once or when it has garbled.
+    fn take_tables(&mut self, from: PartyId, body: Body) -> Result<Vec<Outgoing>> {
+        if self.cfg.chain_prev(self.me) != Some(from) || self.round < 4 {
+            return Err(self.wrong_round(&body));
+        }
+        if !self.chain_wait || self.chain_part.is_some() {
+            return Err(BmrError::Duplicate {
+                from,
+                round: body.round(),
+            });
+        }
+        self.check_len(from, &body)?;
+        let Body::Tables(part) = body else {
+            return Err(self.wrong_round(&body));
+        };
+        let mut out = Vec::new();
+        if self.me == self.cfg.evaluator {
+            for (acc, t) in self.tables.iter_mut().zip(&part) {
+                *acc ^= *t;
+            }
+            self.chain_wait = false;
+        } else {
+            self.chain_part = Some(part);
+            out.extend(self.pass_chain());
+        }
+        out.extend(self.advance()?);
+        Ok(out)
+    }
+
+    /// A keyed garbler with its own share and its predecessor's part (if it has one) sends
+    /// their XOR down the chain.
+    pub(super) fn pass_chain(&mut self) -> Vec<Outgoing> {
+        let Some(mut share) = self.own_share.take() else {
+            return Vec::new();
+        };
+        if self.chain_wait {
+            let Some(part) = self.chain_part.take() else {
+                self.own_share = Some(share);
+                return Vec::new();
+            };
+            for (s, p) in share.iter_mut().zip(&part) {
+                *s ^= *p;
+            }
+            self.chain_wait = false;
+        }
+        let next = self.cfg.chain_next(self.me);
+        vec![self.msg(next, Body::Tables(share))]
+    }
+
     /// Completes every round whose messages are all in.
     fn advance(&mut self) -> Result<Vec<Outgoing>> {
         let mut out = Vec::new();
         loop {
             if (1..=4).contains(&self.round) {
+                let r = self.round;
                 let complete = (0..self.cfg.garblers)
-                    .all(|p| p == self.me || self.inbox[self.round - 1][p].is_some());
+                    .all(|p| !self.expects(r, p) || self.inbox[r - 1][p].is_some());
                 if !complete {
                     break;
                 }
@@ -411,7 +548,10 @@ impl OfflineParty {
                 let expected = (0..self.cfg.garblers)
                     .filter(|&p| p != self.me)
                     .all(|p| self.finals[p]);
-                if self.cfg.receives_final(self.me) && !expected {
+                if (self.cfg.receives_final(self.me) && !expected)
+                    || self.chain_wait
+                    || !self.garbled
+                {
                     break;
                 }
                 self.round = 6;
@@ -424,22 +564,6 @@ impl OfflineParty {
 
     pub(super) fn msg(&self, to: PartyId, body: Body) -> Outgoing {
         (to, msg_of(&self.cfg, self.me, body))
-    }
-
-    pub(super) fn send_all(&self, body: impl Fn(PartyId) -> Body) -> Vec<Outgoing> {
-        (0..self.cfg.garblers)
-            .filter(|&p| p != self.me)
-            .map(|p| {
-                (
-                    p,
-                    BmrMsg {
-                        session: self.cfg.session,
-                        from: self.me,
-                        body: body(p),
-                    },
-                )
-            })
-            .collect()
     }
 
     /// The preprocessed material, once complete.

@@ -3,7 +3,8 @@
 //! ```text
 //! (1) MaskedInputs  input owner p -> every other garbler: Lambda_w = x_w ^ lambda_w, p's
 //!                   online wires
-//! (2) InputKeys     every garbler j -> evaluator: k^j_{w,Lambda_w} for all online input wires
+//! (2) InputKeys     every keyed garbler j -> evaluator: k^j_{w,Lambda_w} for all online input
+//!                   wires
 //!                   (the offline wires' keys are in the evaluator's Prepared, `known.rs`)
 //!     evaluator: BMR evaluation (eval.rs) -> Lambda of the output wires
 //! (3) Outputs       evaluator -> each output owner: Lambda of its output wires
@@ -71,21 +72,22 @@ impl OnlineParty {
         expect_len("input bits", mine.len(), inputs.len())?;
         let n_in = program.num_inputs as usize;
         let n = cfg.garblers;
+        let k = cfg.num_keyed();
         let online = cfg.online_wires();
         let mut keys = Vec::new();
         if me == cfg.evaluator {
-            keys = vec![Block::ZERO; n_in * n];
+            keys = vec![Block::ZERO; n_in * k];
             for (i, &w) in cfg.offline_wires().iter().enumerate() {
-                keys[w * n..(w + 1) * n].copy_from_slice(&prep.offline_keys[i * n..(i + 1) * n]);
+                keys[w * k..(w + 1) * k].copy_from_slice(&prep.offline_keys[i * k..(i + 1) * k]);
             }
         }
         let mut party = OnlineParty {
             masked: vec![false; n_in],
             have_masked: (0..n).map(|p| cfg.online_inputs_of(p).is_empty()).collect(),
-            keys_sent: !cfg.is_garbler(me),
+            keys_sent: !cfg.is_keyed(me),
             keys,
             online,
-            have_keys: vec![false; n],
+            have_keys: (0..n).map(|p| !cfg.is_keyed(p)).collect(),
             evaluated: me != cfg.evaluator,
             output: if cfg.outputs_of(me).is_empty() {
                 Some(Vec::new())
@@ -170,7 +172,7 @@ impl OnlineParty {
                     ("online 1 (masked inputs)", "masked input bits"),
                 )?;
             }
-            Body::InputKeys(keys) if self.me == cfg.evaluator && cfg.is_garbler(from) => {
+            Body::InputKeys(keys) if self.me == cfg.evaluator && cfg.is_keyed(from) => {
                 if self.have_keys[from] {
                     return Err(BmrError::Duplicate {
                         from,
@@ -195,11 +197,14 @@ impl OnlineParty {
         self.progress()
     }
 
-    /// Places a garbler's keys of the online wires (in order).
+    /// Places a keyed garbler's keys of the online wires (in order) in its slot.
     fn place_keys(&mut self, from: PartyId, keys: &[Block]) {
-        let n = self.prep.config.garblers;
-        for (&w, &k) in self.online.iter().zip(keys) {
-            self.keys[w * n + from] = k;
+        let cfg = &self.prep.config;
+        let (k, Some(slot)) = (cfg.num_keyed(), cfg.slot_of(from)) else {
+            return;
+        };
+        for (&w, &key) in self.online.iter().zip(keys) {
+            self.keys[w * k + slot] = key;
         }
         self.have_keys[from] = true;
     }
@@ -217,16 +222,14 @@ impl OnlineParty {
         let mut out = Vec::new();
         let cfg = self.prep.config.clone();
         if !self.keys_sent && self.have_masked.iter().all(|&h| h) {
-            if let Some(g) = &self.prep.garbler {
+            if let Some(g) = self.prep.garbler.as_ref().filter(|_| cfg.is_keyed(self.me)) {
                 let keys: Vec<Block> = g
                     .input_keys
                     .iter()
                     .zip(&self.online)
                     .map(|(&k, &w)| k ^ g.offset.select(self.masked[w]))
                     .collect();
-                if self.me == cfg.evaluator {
-                    self.place_keys(self.me, &keys);
-                } else {
+                {
                     let body = Body::InputKeys(keys);
                     out.push((
                         cfg.evaluator,
@@ -244,7 +247,7 @@ impl OnlineParty {
             let tables = self.prep.tables.as_deref().unwrap_or(&[]);
             let lambda = evaluate(
                 &self.program,
-                cfg.garblers,
+                cfg.num_keyed(),
                 cfg.tweak_nonce(),
                 tables,
                 &self.keys,

@@ -17,10 +17,10 @@ use crate::gc::block::{blocks_bytes, Block, PackedBits};
 /// What a garbler keeps (zeroized on drop).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
 pub struct GarblerPrep {
-    /// Its free-XOR offset `R^i` (secret).
+    /// Its free-XOR offset `R^i` (secret; zero for the keyless evaluator).
     pub offset: Block,
     /// `k^i_{w,0}` of every online input wire (secret; wire order, `BmrConfig::online_wires`);
-    /// the online key is `k ^ Lambda_w R^i`.
+    /// the online key is `k ^ Lambda_w R^i`. Empty for the keyless evaluator.
     #[serde(with = "blocks_bytes")]
     pub input_keys: Vec<Block>,
     /// `lambda_w` of its own online input wires (secret; it masks the input bits it will
@@ -36,13 +36,14 @@ pub struct Prepared {
     pub party: PartyId,
     /// Present for garblers.
     pub garbler: Option<GarblerPrep>,
-    /// Present for the evaluator: the aggregated garbled tables, `4 n` blocks per AND gate.
+    /// Present for the evaluator: the aggregated garbled tables, `4 K` blocks per AND gate for
+    /// the `K` keyed garblers.
     #[serde(with = "opt_blocks")]
     pub tables: Option<Vec<Block>>,
     /// `lambda_w` of the output wires this party owns, in output order.
     pub output_masks: PackedBits,
-    /// Evaluator: every garbler's key of the active value of each offline input wire
-    /// (`keys[i * n + j]` for the i-th offline wire), received in preprocessing. Empty for the
+    /// Evaluator: every keyed garbler's key of the active value of each offline input wire
+    /// (`keys[i * K + s]` for the i-th offline wire and slot s), received in preprocessing. Empty for the
     /// other parties and when every input arrives online.
     #[serde(default, with = "blocks_bytes")]
     pub offline_keys: Vec<Block>,
@@ -59,14 +60,18 @@ impl Prepared {
         cfg.check_program(program)?;
         match (&self.garbler, cfg.is_garbler(self.party)) {
             (Some(g), true) => {
-                expect_len("input keys", cfg.online_wires().len(), g.input_keys.len())?;
+                let keyed = cfg.is_keyed(self.party);
+                let keys = if keyed { cfg.online_wires().len() } else { 0 };
+                expect_len("input keys", keys, g.input_keys.len())?;
                 expect_len(
                     "own input masks",
                     cfg.online_inputs_of(self.party).len(),
                     g.input_masks.len(),
                 )?;
-                if !g.offset.lsb() {
-                    return Err(BmrError::Config("offset lsb must be 1".into()));
+                if g.offset.lsb() != keyed {
+                    return Err(BmrError::Config(
+                        "offset lsb must be 1 (0 for the keyless evaluator)".into(),
+                    ));
                 }
             }
             (None, false) => {}
@@ -77,7 +82,7 @@ impl Prepared {
             }
         }
         let offline = if self.party == cfg.evaluator {
-            cfg.offline_wires().len() * cfg.garblers
+            cfg.offline_wires().len() * cfg.num_keyed()
         } else {
             0
         };

@@ -52,6 +52,26 @@ pub struct StageCircuitSpec {
 /// once per stage.
 type Windows = Vec<Vec<Vec<usize>>>;
 
+/// `post` with every ReLU moved after the max-pools that follow it and repeated ReLUs merged:
+/// the same function (`relu` is monotone and idempotent), fewer AND gates.
+pub fn relu_late(post: &[NonLinearOp]) -> Vec<NonLinearOp> {
+    let mut out: Vec<NonLinearOp> = post.to_vec();
+    let mut moved = true;
+    while moved {
+        moved = false;
+        for i in 0..out.len().saturating_sub(1) {
+            if matches!(out[i], NonLinearOp::Relu)
+                && matches!(out[i + 1], NonLinearOp::MaxPool2d { .. })
+            {
+                out.swap(i, i + 1);
+                moved = true;
+            }
+        }
+    }
+    out.dedup_by(|a, b| matches!((a, b), (NonLinearOp::Relu, NonLinearOp::Relu)));
+    out
+}
+
 fn windows_of(post: &[NonLinearOp]) -> Windows {
     post.iter().map(NonLinearOp::windows).collect()
 }
@@ -217,8 +237,12 @@ impl StageCircuitSpec {
                 at += 1;
             }
         }
-        let windows = windows_of(&self.post);
-        let lv = levels(&self.post, &windows, &self.out);
+        // ReLU after max-pool instead of before: the same values (ReLU is monotone, so
+        // `relu(max(..)) = max(relu(..))`; `relu(relu(v)) = relu(v)`), on one value per window
+        // instead of every window element.
+        let post = relu_late(&self.post);
+        let windows = windows_of(&post);
+        let lv = levels(&post, &windows, &self.out);
         // Values of the current level by index.
         let mut v: BTreeMap<usize, Word> = self
             .y_idx
@@ -230,7 +254,7 @@ impl StageCircuitSpec {
             })
             .collect();
         let missing = || SecoError::Mismatch("stage circuit: a value outside the cone".into());
-        for (j, op) in self.post.iter().enumerate() {
+        for (j, op) in post.iter().enumerate() {
             let mut next = BTreeMap::new();
             for &o in lv.get(j + 1).map(Vec::as_slice).unwrap_or(&[]) {
                 let w = match op {
