@@ -4,11 +4,12 @@
 mod seco_common;
 
 use seco_common::{input, model_dir, reference, servers};
+use seco_protocols::bmr::BmrMsg;
 use seco_protocols::model::Model;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{Body, Bytes};
-use seco_protocols::seco::schedule::MAX_CHUNK_TABLE_BYTES;
+use seco_protocols::seco::schedule::{CHUNK_WINDOW, MAX_CHUNK_TABLE_BYTES};
 use seco_protocols::seco::{BundleId, Party, SecoError};
 
 /// Envelope and CBOR framing around a table share, at most.
@@ -49,14 +50,27 @@ fn run_cnn(n: usize, budget: usize, inputs: std::ops::Range<usize>) -> (usize, u
         }
     }
     assert!(d.largest_chunk_record > 0);
+    // The window: chunk garblings in progress at a server at once, never all of them.
+    println!(
+        "{n} servers, {total} chunks: peak garblings in progress {:?}",
+        d.peak_garblings
+    );
+    for (p, &peak) in &d.peak_garblings {
+        assert!(peak <= n * CHUNK_WINDOW, "{p}: {peak} garblings at once");
+    }
     assert!(d.refused.is_empty(), "refused: {:?}", d.refused);
-    let largest = d
-        .trace
-        .iter()
-        .filter(|m| matches!(m.msg.body, Body::BmrOffline { .. } | Body::BmrOnline { .. }))
-        .map(|m| m.bytes)
-        .max()
-        .unwrap_or(0);
+    // The largest message of every BMR round: the table shares (offline 5) dominate; IKNP
+    // columns, offline keys and online input keys of a chunk are smaller.
+    let mut by_round = std::collections::BTreeMap::new();
+    for m in &d.trace {
+        if let Body::BmrOffline { msg, .. } | Body::BmrOnline { msg, .. } = &m.msg.body {
+            let bmr: BmrMsg = ciborium::from_reader(msg.as_slice()).unwrap();
+            let e = by_round.entry(bmr.body.round()).or_insert(0);
+            *e = m.bytes.max(*e);
+        }
+    }
+    println!("{n} servers, budget {budget}: largest message per BMR round {by_round:#?}");
+    let largest = by_round.values().copied().max().unwrap_or(0);
     let sched = d.server_mut(0).schedule();
     let table = sched
         .stages

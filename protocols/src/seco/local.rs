@@ -163,6 +163,8 @@ pub struct LocalDeployment {
     pub refused: Vec<(Party, &'static str, String)>,
     /// The largest chunk-garbling record any server persisted (bytes).
     pub largest_chunk_record: usize,
+    /// Per server, the most chunk garblings it had in progress at once.
+    pub peak_garblings: BTreeMap<Party, usize>,
 }
 
 fn party_seed(seed: u64, p: Party) -> [u8; 32] {
@@ -234,6 +236,7 @@ impl LocalDeployment {
             trace: Vec::new(),
             refused: Vec::new(),
             largest_chunk_record: 0,
+            peak_garblings: BTreeMap::new(),
         };
         d.accounting.entry(Party::User, Phase::Session).cpu += start.elapsed();
         d.apply(Party::User, hello)?;
@@ -455,6 +458,10 @@ impl LocalDeployment {
             match ready {
                 Ok(ready) => self.apply_phase(to, phase, ready)?,
                 Err(e) => self.refused.push((to, kind, e.to_string())),
+            }
+            if let Some(s) = to.server().and_then(|i| self.servers.get(i)) {
+                let peak = self.peak_garblings.entry(to).or_default();
+                *peak = (*peak).max(s.garblings_running());
             }
         }
         Ok(())

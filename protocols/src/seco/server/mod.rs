@@ -239,6 +239,12 @@ impl ServerSession {
         )
     }
 
+    /// Chunk garblings in progress at this server, over all bundles in preparation (bounded
+    /// per bundle by the window, `garble.rs`).
+    pub fn garblings_running(&self) -> usize {
+        self.preps.values().map(|p| p.running).sum()
+    }
+
     /// A message from this server.
     pub(crate) fn msg(&mut self, body: Body) -> SecoMsg {
         let seq = self.out_seq;
