@@ -245,3 +245,37 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
         }
     }
 }
+
+/// One cifar-cnn inference with 3 and with 5 servers (a minute of CPU: run with
+/// `--ignored`): exact logits, chunk records and garblings in progress stay small.
+#[test]
+#[ignore]
+fn cifar_cnn_one_inference_with_3_and_5_servers_is_exact() {
+    let model = Model::load(model_dir("cifar-cnn")).unwrap();
+    let q = model.quantize().unwrap();
+    for n in [3, 5] {
+        let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
+        let opts = LocalOptions {
+            seed: 77,
+            ..LocalOptions::default()
+        };
+        let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+        let t = std::time::Instant::now();
+        d.preprocess(1).unwrap();
+        let prep = t.elapsed();
+        let x = input(&model, 0);
+        assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+        println!(
+            "cifar-cnn, {n} servers: preprocessing {prep:?}, online {:?}, largest chunk record \
+             {} B, peak garblings {:?}",
+            t.elapsed() - prep,
+            d.largest_chunk_record,
+            d.peak_garblings
+        );
+        assert!(d.refused.is_empty(), "{:?}", d.refused);
+        assert!(d.largest_chunk_record < 2 * MAX_CHUNK_TABLE_BYTES);
+        for (p, &peak) in &d.peak_garblings {
+            assert!(peak <= n * CHUNK_WINDOW, "{p}: {peak}");
+        }
+    }
+}
