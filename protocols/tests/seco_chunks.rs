@@ -3,14 +3,14 @@
 
 mod seco_common;
 
-use seco_common::{input, model_dir, reference, servers};
+use seco_common::{input, model_dir, reference, server_config, servers};
 use seco_protocols::bmr::BmrMsg;
 use seco_protocols::model::Model;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{Body, Bytes};
 use seco_protocols::seco::schedule::{CHUNK_WINDOW, MAX_CHUNK_TABLE_BYTES};
-use seco_protocols::seco::{BundleId, Party, SecoError};
+use seco_protocols::seco::{BundleId, Party, SecoError, ServerSession, SessionId};
 
 /// Envelope and CBOR framing around a table share, at most.
 const FRAMING: usize = 4096;
@@ -211,4 +211,71 @@ fn a_missing_or_corrupt_chunk_record_aborts_that_inference_only() {
     // The session goes on.
     d.preprocess(1).unwrap();
     assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+}
+
+#[test]
+fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
+    // The layer that needed a 409 MB message as one garbling: conv 3->16 at 32x32 (16384
+    // ReLU words), then a 2x2 max-pool. Only the schedule is built here (no inference).
+    let q = Model::load(model_dir("cifar-cnn"))
+        .unwrap()
+        .quantize()
+        .unwrap();
+    for n in [3, 5] {
+        let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
+        let cfg = server_config(&q, &plan, 0, SessionId([5; 16]));
+        let s = ServerSession::new(cfg, None, [0; 32]).unwrap();
+        for (l, st) in s.schedule().stages.iter().enumerate() {
+            let Some(gc) = &st.gc else { continue };
+            let tables: Vec<usize> = gc.chunks.iter().map(|c| c.table_bytes()).collect();
+            let whole: usize = tables.iter().sum();
+            let largest = tables.iter().copied().max().unwrap_or(0);
+            println!(
+                "cifar-cnn, {n} servers, stage {l}: {} outputs in {} chunks of {}, tables \
+                 {whole} B in all, at most {largest} B per chunk",
+                gc.spec.r_len,
+                gc.chunks.len(),
+                gc.chunk_len
+            );
+            assert!(largest <= MAX_CHUNK_TABLE_BYTES);
+            assert_eq!(
+                gc.chunks.iter().map(|c| c.spec.out.len()).sum::<usize>(),
+                gc.spec.r_len
+            );
+        }
+    }
+}
+
+/// One cifar-cnn inference with 3 and with 5 servers (a minute of CPU: run with
+/// `--ignored`): exact logits, chunk records and garblings in progress stay small.
+#[test]
+#[ignore]
+fn cifar_cnn_one_inference_with_3_and_5_servers_is_exact() {
+    let model = Model::load(model_dir("cifar-cnn")).unwrap();
+    let q = model.quantize().unwrap();
+    for n in [3, 5] {
+        let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
+        let opts = LocalOptions {
+            seed: 77,
+            ..LocalOptions::default()
+        };
+        let mut d = LocalDeployment::new(&q, &plan, opts).unwrap();
+        let t = std::time::Instant::now();
+        d.preprocess(1).unwrap();
+        let prep = t.elapsed();
+        let x = input(&model, 0);
+        assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+        println!(
+            "cifar-cnn, {n} servers: preprocessing {prep:?}, online {:?}, largest chunk record \
+             {} B, peak garblings {:?}",
+            t.elapsed() - prep,
+            d.largest_chunk_record,
+            d.peak_garblings
+        );
+        assert!(d.refused.is_empty(), "{:?}", d.refused);
+        assert!(d.largest_chunk_record < 2 * MAX_CHUNK_TABLE_BYTES);
+        for (p, &peak) in &d.peak_garblings {
+            assert!(peak <= n * CHUNK_WINDOW, "{p}: {peak}");
+        }
+    }
 }
