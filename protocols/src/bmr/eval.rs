@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::material::prf_tweak;
+use super::table::prf_tweak;
 use super::{BmrError, Result};
 use crate::circuit::{AndOp, LinOp, Program};
 use crate::gc::block::Block;

@@ -28,7 +28,6 @@
 //! itself, and nobody else ever sees its share.
 
 use rand::{CryptoRng, Rng};
-use rayon::prelude::*;
 
 use super::config::BmrConfig;
 use crate::circuit::{LinOp, PartyId, Program};
@@ -292,7 +291,7 @@ impl Material {
 
     /// Party `me`'s share of `lambda_w R^j`.
     #[inline(always)]
-    fn lr_share(&self, w: usize, j: PartyId) -> Block {
+    pub(super) fn lr_share(&self, w: usize, j: PartyId) -> Block {
         if j == self.me {
             let mut s = self.r.select(self.lam[w]);
             for q in self.q.iter().filter(|q| !q.is_empty()) {
@@ -306,7 +305,7 @@ impl Material {
 
     /// Party `me`'s share of `mu_g R^j` (`mu` = its share of `lambda_a lambda_b`).
     #[inline(always)]
-    fn mu_share(&self, g: usize, mu: bool, j: PartyId) -> Block {
+    pub(super) fn mu_share(&self, g: usize, mu: bool, j: PartyId) -> Block {
         if j == self.me {
             let mut s = self.r.select(mu);
             for (x, q) in self.q_mu.iter().enumerate() {
@@ -420,118 +419,6 @@ impl Material {
         let r = self.r;
         for (q, &bit) in self.q_mu[recv].iter_mut().zip(e) {
             *q ^= r.select(bit);
-        }
-    }
-}
-
-/// PRF tweak: garbling nonce, gate g, key index j, row r = 2 alpha + beta, side (0 = wire a,
-/// 1 = wire b). Unique within a garbling (g < 2^40, j < 64); the nonce separates garblings.
-#[inline(always)]
-pub(super) fn prf_tweak(nonce: u64, g: usize, j: usize, row: usize, side: usize) -> Block {
-    tweak_in(
-        domain::BMR_PRF,
-        nonce,
-        ((g as u64) << 9) | ((j as u64) << 3) | ((side as u64) << 2) | row as u64,
-    )
-}
-
-/// Gates garbled per batch of PRF calls.
-const CHUNK: usize = 32;
-
-/// Gates per task of the thread pool.
-const PAR_GATES: usize = 2048;
-
-impl Material {
-    /// Round 5: this garbler's XOR share of every garbled row (BLO16 s.4, Fig. 2): for gate g,
-    /// row `(alpha, beta)`, key slot of keyed garbler j,
-    /// ```text
-    /// [mu R^j] ^ [lambda_c R^j] ^ alpha [lambda_b R^j] ^ beta [lambda_a R^j]
-    ///   ^ (j == me) (alpha beta R^me ^ k^me_{c,0})
-    ///   ^ F(k^me_{a,alpha}, g, s, row, a) ^ F(k^me_{b,beta}, g, s, row, b)   (me keyed)
-    /// ```
-    /// XOR over all garblers: `k^j_{c, chi} ^ xor_{i keyed} F(..)` with `chi = (alpha ^
-    /// lambda_a)(beta ^ lambda_b) ^ lambda_c`. Layout: `table[(4 g + row) K + s]` for the `K`
-    /// keyed garblers, slot `s` in party order. The keyless evaluator's share has no PRF terms.
-    pub fn table_share(&self, p: &Program, mu: &[bool]) -> Vec<Block> {
-        let k = self.slots.len();
-        let ands: Vec<_> = p.ands().copied().collect();
-        let mut out = vec![Block::ZERO; 4 * k * ands.len()];
-        if k == 0 {
-            return out;
-        }
-        // Gates are independent: blocks of them go to the threads of the pool.
-        out.par_chunks_mut(4 * k * PAR_GATES)
-            .zip(ands.par_chunks(PAR_GATES))
-            .enumerate()
-            .for_each(|(bi, (out, ands))| self.table_block(bi * PAR_GATES, ands, mu, out));
-        out
-    }
-
-    /// [`Material::table_share`] of the gates `ands`, the first being gate `first`.
-    fn table_block(
-        &self,
-        first: usize,
-        ands: &[crate::circuit::AndOp],
-        mu: &[bool],
-        out: &mut [Block],
-    ) {
-        let k = self.slots.len();
-        let with_prf = self.keyed[self.me];
-        let per_gate = if with_prf { 8 * k } else { 0 };
-        let mut xs = vec![Block::ZERO; per_gate * CHUNK];
-        let mut tws = vec![Block::ZERO; per_gate * CHUNK];
-        let mut hs = vec![Block::ZERO; per_gate * CHUNK];
-        for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
-            let l0 = ci * CHUNK;
-            if with_prf {
-                for (i, op) in chunk.iter().enumerate() {
-                    let g = first + l0 + i;
-                    let (ka, kb) = (self.key0[op.a as usize], self.key0[op.b as usize]);
-                    for row in 0..4 {
-                        let (al, be) = (row >> 1 == 1, row & 1 == 1);
-                        for s in 0..k {
-                            let x = i * per_gate + (row * k + s) * 2;
-                            xs[x] = ka ^ self.r.select(al);
-                            tws[x] = prf_tweak(self.nonce, g, s, row, 0);
-                            xs[x + 1] = kb ^ self.r.select(be);
-                            tws[x + 1] = prf_tweak(self.nonce, g, s, row, 1);
-                        }
-                    }
-                }
-                let len = chunk.len() * per_gate;
-                fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
-            }
-            for (i, op) in chunk.iter().enumerate() {
-                let (g, l) = (first + l0 + i, l0 + i);
-                self.rows(
-                    op,
-                    g,
-                    mu[g],
-                    &hs[i * per_gate..(i + 1) * per_gate],
-                    &mut out[4 * k * l..4 * k * (l + 1)],
-                );
-            }
-        }
-    }
-
-    fn rows(&self, op: &crate::circuit::AndOp, g: usize, mu: bool, h: &[Block], out: &mut [Block]) {
-        let k = self.slots.len();
-        let (a, b, c) = (op.a as usize, op.b as usize, op.out as usize);
-        for (s, &j) in self.slots.iter().enumerate() {
-            let base = self.mu_share(g, mu, j) ^ self.lr_share(c, j);
-            let (la, lb) = (self.lr_share(a, j), self.lr_share(b, j));
-            for row in 0..4 {
-                let (al, be) = (row >> 1 == 1, row & 1 == 1);
-                let mut v = base ^ lb.select(al) ^ la.select(be);
-                if j == self.me {
-                    v ^= self.r.select(al & be) ^ self.key0[c];
-                }
-                if !h.is_empty() {
-                    let x = (row * k + s) * 2;
-                    v ^= h[x] ^ h[x + 1];
-                }
-                out[row * k + s] = v;
-            }
         }
     }
 }

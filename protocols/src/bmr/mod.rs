@@ -20,7 +20,8 @@
 //! - `msg.rs`: [`BmrMsg`] / [`Body`], one enum for all rounds; `encoded_len` for exact sizes.
 //! - `material.rs`: a garbler's secrets and local computations (propagation, bit OT, rows).
 //! - `offline.rs`: [`OfflineParty`], rounds 1-5 (message intake), ends in a [`Prepared`];
-//!   `rounds.rs`: what each round computes once complete.
+//!   `rounds.rs`: what each round computes once complete; `chain.rs`: round 5 intake (output
+//!   masks, the table chain); `table.rs`: a garbler's table share.
 //! - `setup.rs`: [`OtSetup`] -> [`PairwiseOt`], the session's pairwise base OTs (one round),
 //!   from which [`OfflineParty::with_setup`] draws fresh IKNP extensions per garbling (round 1
 //!   skipped); why a session-wide offset `R^i` is fine is argued there.
@@ -107,6 +108,7 @@
 //! evaluator, the table chain and the seeded offline keys keep BLO16's guarantees is argued in
 //! `docs/garbled-circuits.md` ("Cheaper BMR").
 
+mod chain;
 mod config;
 pub mod driver;
 mod eval;
@@ -118,6 +120,7 @@ mod online;
 mod prepared;
 mod rounds;
 mod setup;
+mod table;
 
 pub use config::{owners_round_robin, BmrConfig, MAX_AND, MAX_GARBLERS};
 pub use eval::evaluate;
