@@ -6,7 +6,17 @@ use std::path::PathBuf;
 
 use seco_protocols::model::{argmax, Model, TestSet};
 
-const MODELS: [&str; 3] = ["digits-mlp", "mnist-mlp", "digits-cnn"];
+const MODELS: [&str; 4] = ["digits-mlp", "mnist-mlp", "digits-cnn", "cifar-cnn"];
+
+/// Float accuracy each model must reach on its shipped test set (`cifar-cnn` is trained on
+/// emoji images, not CIFAR-10, and overfits: 58.5%, `models/README.md`).
+fn min_float_accuracy(name: &str) -> f64 {
+    if name == "cifar-cnn" {
+        55.0
+    } else {
+        90.0
+    }
+}
 
 fn model_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +87,7 @@ fn fixed_point_accuracy_is_within_one_point_of_float() {
         let n = tests.len() as f64;
         let (fa, xa) = (float_ok as f64 / n * 100.0, fixed_ok as f64 / n * 100.0);
         println!("{name}: float {fa:.2}%, fixed {xa:.2}% on {n} inputs");
-        assert!(fa > 90.0, "{name}: float accuracy {fa}");
+        assert!(fa > min_float_accuracy(name), "{name}: float accuracy {fa}");
         assert!(fa - xa <= 1.0, "{name}: fixed {xa} vs float {fa}");
     }
 }
