@@ -30,7 +30,7 @@ mod mem;
 mod sled_store;
 
 pub use mem::MemStore;
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, BLOB_MIN, CACHE_BYTES};
 
 /// Result alias of the store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
