@@ -247,6 +247,31 @@ impl PairwiseOt {
     }
 }
 
+impl PairwiseOt {
+    /// Fresh IKNP instances with `members` (by position; `None` at this party's own) for a
+    /// protocol instance other than a garbling, e.g. the SECO mask conversion (`ot::B2a`).
+    /// The id follows the garbling-id rule (each drawn once per setup); callers derive it in
+    /// their own domain so that it never equals a garbling id.
+    pub fn links(&mut self, id: &[u8; 16], members: &[PartyId]) -> Result<crate::ot::B2aLinks> {
+        let ext = self.extensions(id)?;
+        let (mut receivers, mut senders) = (ext.receivers, ext.senders);
+        let mut links = crate::ot::B2aLinks {
+            receivers: Vec::with_capacity(members.len()),
+            senders: Vec::with_capacity(members.len()),
+            tags: Vec::with_capacity(members.len()),
+        };
+        for &p in members {
+            if p >= self.garblers {
+                return Err(BmrError::MissingPair { peer: p });
+            }
+            links.receivers.push(receivers[p].take());
+            links.senders.push(senders[p].take());
+            links.tags.push(ext.tags[p].unwrap_or_default());
+        }
+        Ok(links)
+    }
+}
+
 /// The setup state machine of one garbler (sans-IO). It stays alive for the session to answer
 /// restarted peers.
 pub struct OtSetup {

@@ -5,6 +5,7 @@
 //! | gadget | AND gates |
 //! | --- | --- |
 //! | `add`, `sub` | k - 1 (ripple carry, one AND per carry, no carry out) |
+//! | `xor_words` | 0 |
 //! | `neg` | k - 2 |
 //! | `lt_signed` | k (carry chain of `a - b` with flipped sign bits) |
 //! | `mux` | k |
@@ -90,6 +91,20 @@ impl Builder {
         let mut acc = first.clone();
         for w in it {
             acc = self.add(&acc, w);
+        }
+        acc
+    }
+
+    /// Bitwise XOR of several words of one width (free: no AND gates).
+    pub fn xor_words(&mut self, words: &[Word]) -> Word {
+        let mut it = words.iter();
+        let Some(first) = it.next() else {
+            return Word::new();
+        };
+        let mut acc = first.clone();
+        for w in it {
+            assert_eq!(acc.len(), w.len(), "xor: word widths differ");
+            acc = acc.iter().zip(w).map(|(&a, &b)| self.xor(a, b)).collect();
         }
         acc
     }

@@ -179,6 +179,35 @@ pub fn follower_share<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(Outgoing<E2sShare>, Zeroizing<Vec<u64>>)> {
     let params = check_cfg(cfg, sk)?;
+    let mine: Zeroizing<Vec<u64>> = Zeroizing::new(
+        (0..layout.len())
+            .map(|_| rng.random::<u64>() & params.t_mask())
+            .collect(),
+    );
+    let out = follower_share_given(cfg, sk, layout, req, &mine, rng)?;
+    Ok((out, mine))
+}
+
+/// [`follower_share`] with this server's output share `mine` chosen by the caller (one value
+/// per result coefficient, in layout order, reduced mod `t`): it must be uniform in `Z_t` and
+/// unknown to the leader, e.g. this server's additive share of a random word from `ot::B2a`
+/// (SECO stage masks, `docs/garbled-circuits.md`).
+pub fn follower_share_given<R: RngCore + CryptoRng>(
+    cfg: &E2sConfig,
+    sk: &SecretKeyShare,
+    layout: &Layout,
+    req: &E2sRequest,
+    mine: &[u64],
+    rng: &mut R,
+) -> Result<Outgoing<E2sShare>> {
+    let params = check_cfg(cfg, sk)?;
+    if mine.len() != layout.len() {
+        return Err(MheError::WrongLength {
+            what: "E2S output share",
+            expected: layout.len(),
+            actual: mine.len(),
+        });
+    }
     if req.from != cfg.leader || cfg.me == cfg.leader {
         return Err(MheError::SenderMismatch {
             claimed: req.from,
@@ -206,11 +235,9 @@ pub fn follower_share<R: RngCore + CryptoRng>(
         product_at(c1, sk.poly(), coeffs, &mut values);
     }
     let bound = flood_bound(&params, cfg.n) as i128;
-    let mut mine = Zeroizing::new(vec![0u64; layout.len()]);
     let flat = by_ct.iter().flatten();
     for (i, &(_, idx)) in flat.enumerate() {
-        let m = rng.random::<u64>() & params.t_mask();
-        mine[idx as usize] = m;
+        let m = mine[idx as usize] & params.t_mask();
         let flood = rng.random_range(-bound..=bound);
         for (limb, &q) in params.moduli().iter().enumerate() {
             let e = flood.rem_euclid(q as i128) as u64;
@@ -224,13 +251,10 @@ pub fn follower_share<R: RngCore + CryptoRng>(
         from: cfg.me,
         values,
     };
-    Ok((
-        Outgoing {
-            to: To::Party(cfg.leader),
-            msg: share,
-        },
-        mine,
-    ))
+    Ok(Outgoing {
+        to: To::Party(cfg.leader),
+        msg: share,
+    })
 }
 
 /// The leader's side: holds the ciphertexts, collects every other server's share, decodes.

@@ -10,6 +10,8 @@
 //!   per nonce); helpers [`rot_sender`], [`rot_receiver`], [`chosen_encrypt`],
 //!   [`chosen_decrypt`].
 //! - `transpose.rs`: the 128 x m bit-matrix transpose.
+//! - `b2a.rs`: [`B2a`], random words both XOR-shared and additively shared among `m` parties
+//!   (per-bit Gilboa products from IKNP), for the SECO stage masks.
 //!
 //! # Flow (extension sender S with correlation `delta`, receiver R)
 //! ```text
@@ -21,10 +23,12 @@
 //! S: (q, first) = sender.extend(&ext, n)?       now t[i] == q[i] ^ choices[i] * delta
 //! ```
 
+mod b2a;
 mod base;
 mod iknp;
 pub mod transpose;
 
+pub use b2a::{B2a, B2aExtend, B2aLinks, B2aReply, MAX_B2A_OTS};
 pub use base::{BaseOtReceiver, BaseOtSender, BaseReceiverMsg, BaseSenderMsg};
 pub use iknp::{
     chosen_decrypt, chosen_encrypt, rot_receiver, rot_sender, ExtendMsg, IknpReceiver,
@@ -44,6 +48,8 @@ pub enum OtError {
     },
     #[error("invalid group element: {what}")]
     BadPoint { what: &'static str },
+    #[error("mismatch: {0}")]
+    Mismatch(&'static str),
 }
 
 /// Result alias of this module.

@@ -8,7 +8,7 @@ use super::error::{Result, SecoError};
 use super::ids::{BundleId, SessionId};
 
 /// Format version of persisted bundles.
-pub const BUNDLE_VERSION: u16 = 2;
+pub const BUNDLE_VERSION: u16 = 3;
 
 /// A server's material for one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,14 +5,19 @@
 //! the cone of those outputs (`y_idx`: for ReLU the same indices, for MaxPool the union of the
 //! windows, pushed back through the whole `post` sequence) and the `r` words of its outputs.
 //! Inputs, party-major (party 0 first), each word `k` bits, least significant bit first:
-//! party `p` inputs its additive shares of `y[y_idx]`, then — unless `p` is the receiver —
-//! its shares of `r[out]`. The chunk computes
+//! party `p` inputs its word of `y[y_idx]`, then — unless `p` is the receiver — its word of
+//! `r[out]`. The stage's **owner** `O` inputs its additive share `z` of `y`; every other
+//! server inputs its *XOR share* `b_p` of `U = y - z` (a random word whose bits are
+//! XOR-shared and whose value is additively shared, `seco/b2a.rs`); likewise every server but
+//! the receiver inputs its XOR share `c_p` of its part of the mask `R`. The chunk computes
 //!
-//! `v = post(trunc(sum_p y_p))[out]`, output `v - sum_{p != receiver} r_p[out]`,
+//! `v = post(trunc(z + XOR_{p != O} b_p))[out]`, output `v - XOR_{p != receiver} c_p[out]`,
 //!
 //! revealed only to the receiver (the owner of the next stage), who subtracts its own mask
-//! share locally: revealing `v - sum_{p != receiver} r_p` to the receiver is the same
-//! information as `v - r`, and skipping its share saves one `k`-bit subtractor per element.
+//! share locally: revealing `v - R` to the receiver is the same information as `v - r`
+//! (`r = R + its own share`). XOR is free in the garbling, so a stage input costs one adder
+//! and a stage output one subtractor whatever the number of servers (they cost `n - 1` each
+//! when every server input an additive share).
 //! `trunc` is the arithmetic shift by `f` (free wiring); `post` is the stage's ReLU/MaxPool
 //! sequence, exactly as `model::Stage::apply_post`. The whole-stage circuit is the chunk
 //! `[0, r_len)` ([`StageCircuitSpec::whole`]).
@@ -38,6 +43,8 @@ pub struct StageCircuitSpec {
     pub y_len: usize,
     /// Length of the stage output (= next stage's input; all chunks).
     pub r_len: usize,
+    /// The owner of the stage's linear layer (inputs the additive share `z`).
+    pub owner: PartyId,
     /// The party that learns the output.
     pub receiver: PartyId,
     /// Non-linear operations after truncation.
@@ -72,6 +79,16 @@ pub fn relu_late(post: &[NonLinearOp]) -> Vec<NonLinearOp> {
     out
 }
 
+/// The words of every party but `skip`, in party order.
+fn others(words: &[Word], skip: PartyId) -> Vec<Word> {
+    words
+        .iter()
+        .enumerate()
+        .filter(|&(p, _)| p != skip)
+        .map(|(_, w)| w.clone())
+        .collect()
+}
+
 fn windows_of(post: &[NonLinearOp]) -> Windows {
     post.iter().map(NonLinearOp::windows).collect()
 }
@@ -103,15 +120,21 @@ impl StageCircuitSpec {
         parties: usize,
         (k, f): (usize, usize),
         (y_len, r_len): (usize, usize),
-        receiver: PartyId,
+        (owner, receiver): (PartyId, PartyId),
         post: Vec<NonLinearOp>,
     ) -> Result<Self> {
+        if owner >= parties || receiver >= parties {
+            return Err(SecoError::Mismatch(format!(
+                "stage circuit: owner {owner} or receiver {receiver} not among {parties} servers"
+            )));
+        }
         let base = Self {
             parties,
             k,
             f,
             y_len,
             r_len,
+            owner,
             receiver,
             post,
             y_idx: Vec::new(),
@@ -174,11 +197,11 @@ impl StageCircuitSpec {
             .collect()
     }
 
-    /// Which input wires are known in preprocessing when `owner` owns the stage's linear
-    /// layer: every wire but the owner's `y` words (its `z = W (x - r) + b + s + u`, computed
-    /// online); the others' `y` are their E2S shares `u`, every `r` is sampled in
-    /// preprocessing (`bmr::BmrConfig::offline`).
-    pub fn known_offline(&self, owner: PartyId) -> Vec<bool> {
+    /// Which input wires are known in preprocessing: every wire but the owner's `y` words (its
+    /// `z = W (x - r) + b + s + u`, computed online); the others' XOR shares of `U` and of the
+    /// masks are sampled in preprocessing (`bmr::BmrConfig::offline`).
+    pub fn known_offline(&self) -> Vec<bool> {
+        let owner = self.owner;
         (0..self.parties)
             .flat_map(|p| {
                 let y = std::iter::repeat_n(p != owner, self.y_idx.len() * self.k);
@@ -187,8 +210,9 @@ impl StageCircuitSpec {
             .collect()
     }
 
-    /// Party `p`'s input bits of this chunk from its shares of the whole stage: `y`
-    /// (`y_len` words) and `r` (`r_len` words, ignored for the receiver).
+    /// Party `p`'s input bits of this chunk from its words of the whole stage: `y` (`y_len`
+    /// words: the owner's `z`, the others' XOR shares of `U`) and `r` (`r_len` words, XOR
+    /// shares of the mask; ignored for the receiver).
     pub fn encode_inputs(&self, p: PartyId, y: &[u64], r: &[u64]) -> Result<Vec<bool>> {
         if y.len() != self.y_len || (p != self.receiver && r.len() != self.r_len) {
             return Err(SecoError::Length {
@@ -248,8 +272,9 @@ impl StageCircuitSpec {
             .y_idx
             .iter()
             .zip(&ys)
-            .map(|(&i, shares)| {
-                let sum = b.sum(shares);
+            .map(|(&i, words)| {
+                let (z, bits) = (&words[self.owner], b.xor_words(&others(words, self.owner)));
+                let sum = b.add(z, &bits);
                 (i, b.ashr(&sum, self.f))
             })
             .collect();
@@ -281,8 +306,8 @@ impl StageCircuitSpec {
                 Ok(if r.is_empty() {
                     x.clone()
                 } else {
-                    let rsum = b.sum(r);
-                    b.sub(x, &rsum)
+                    let mask = b.xor_words(r);
+                    b.sub(x, &mask)
                 })
             })
             .collect::<Result<Vec<Word>>>()?;
@@ -323,8 +348,10 @@ mod tests {
             vec![pool(shape, 2, 1), pool([2, 5, 5], 2, 2)],
         ] {
             let r_len = post.iter().fold(y_len, |len, op| op.out_len(len));
+            // Owner 2 inputs `z`, servers 0 and 1 XOR shares of `U`; the receiver 1 keeps
+            // its mask share, 0 and 2 input XOR shares of the rest.
             let whole =
-                StageCircuitSpec::whole(3, (16, 3), (y_len, r_len), 1, post.clone()).unwrap();
+                StageCircuitSpec::whole(3, (16, 3), (y_len, r_len), (2, 1), post.clone()).unwrap();
             let ys: Vec<Vec<u64>> = (0..3)
                 .map(|_| (0..y_len).map(|_| rng.random::<u64>() & 0xffff).collect())
                 .collect();
@@ -332,7 +359,7 @@ mod tests {
                 .map(|_| (0..r_len).map(|_| rng.random::<u64>() & 0xffff).collect())
                 .collect();
             let y: Vec<u64> = (0..y_len)
-                .map(|i| fp.reduce(ys[0][i] + ys[1][i] + ys[2][i]))
+                .map(|i| fp.reduce(ys[2][i] + (ys[0][i] ^ ys[1][i])))
                 .collect();
             let stage = crate::model::Stage {
                 name: "s".into(),
@@ -367,7 +394,7 @@ mod tests {
                 for i in 0..r_len {
                     // The receiver subtracts its own share locally.
                     let got = fp.sub(out[i], rs[1][i]);
-                    let want = fp.sub(fp.sub(fp.sub(v[i], rs[0][i]), rs[1][i]), rs[2][i]);
+                    let want = fp.sub(fp.sub(v[i], rs[0][i] ^ rs[2][i]), rs[1][i]);
                     assert_eq!(got, want, "{post:?}, chunks of {size}, output {i}");
                 }
             }
@@ -377,11 +404,11 @@ mod tests {
     #[test]
     fn a_relu_chunk_reads_its_own_words_and_a_pool_chunk_its_windows() {
         let post = vec![NonLinearOp::Relu, pool([1, 4, 4], 2, 2)];
-        let whole = StageCircuitSpec::whole(2, (16, 3), (16, 4), 0, post).unwrap();
+        let whole = StageCircuitSpec::whole(2, (16, 3), (16, 4), (1, 0), post).unwrap();
         let c = whole.chunk(1..2).unwrap();
         assert_eq!(c.y_idx, vec![2, 3, 6, 7]);
         let relu =
-            StageCircuitSpec::whole(2, (16, 3), (16, 16), 0, vec![NonLinearOp::Relu]).unwrap();
+            StageCircuitSpec::whole(2, (16, 3), (16, 16), (1, 0), vec![NonLinearOp::Relu]).unwrap();
         assert_eq!(relu.chunk(5..8).unwrap().y_idx, vec![5, 6, 7]);
         assert!(whole.chunk(3..5).is_err());
         assert!(whole.chunk(2..2).is_err());

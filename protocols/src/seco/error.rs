@@ -103,6 +103,9 @@ pub enum SecoError {
     /// Circuit construction failure.
     #[error("circuit: {0}")]
     Circuit(#[from] CircuitError),
+    /// OT failure (the stage words' conversion).
+    #[error("ot: {0}")]
+    Ot(#[from] crate::ot::OtError),
     /// Model failure.
     #[error("model: {0}")]
     Model(#[from] ModelError),

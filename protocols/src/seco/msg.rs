@@ -12,7 +12,7 @@ use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 
 /// Version of the message format.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Largest encoded message accepted (the runtime chunks large payloads below this). BMR
 /// messages stay far below it: each carries one chunk of a stage circuit
 /// (`schedule::MAX_CHUNK_TABLE_BYTES`, `docs/protocol.md`, "Chunks").
@@ -149,6 +149,22 @@ pub enum Body {
         /// Encoded share.
         share: Bytes,
     },
+    /// Server <-> server: one step of the conversion of this server's random XOR-shared words
+    /// of `stage` into additive shares (`ot::B2a`, `server/masks.rs`): an `ot::B2aExtend` to
+    /// an earlier member or an `ot::B2aReply` to a later one, CBOR.
+    MaskBits {
+        /// The bundle.
+        bundle: BundleId,
+        /// The stage.
+        stage: u16,
+        /// 0: the words of the stage's input sum (its non-owners); 1: the words of its output
+        /// mask (its non-receivers).
+        kind: u8,
+        /// The batch of words (`server::masks::B2A_BATCH` words each).
+        batch: u32,
+        /// Encoded step.
+        msg: Bytes,
+    },
     /// Server <-> server: one round of the BMR garbling of one chunk of `stage`'s circuit.
     BmrOffline {
         /// The bundle.
@@ -243,6 +259,7 @@ impl Body {
             | Body::MaskShare { .. }
             | Body::E2sRequest { .. }
             | Body::E2sShare { .. }
+            | Body::MaskBits { .. }
             | Body::BmrOffline { .. }
             | Body::PrepDone { .. }
             | Body::BundleReady { .. } => Phase::Prep,
@@ -273,6 +290,7 @@ impl Body {
             Body::MaskShare { .. } => "MaskShare",
             Body::E2sRequest { .. } => "E2sRequest",
             Body::E2sShare { .. } => "E2sShare",
+            Body::MaskBits { .. } => "MaskBits",
             Body::BmrOffline { .. } => "BmrOffline",
             Body::PrepDone { .. } => "PrepDone",
             Body::BundleReady { .. } => "BundleReady",
@@ -295,6 +313,7 @@ impl Body {
             | Body::MaskShare { bundle, .. }
             | Body::E2sRequest { bundle, .. }
             | Body::E2sShare { bundle, .. }
+            | Body::MaskBits { bundle, .. }
             | Body::BmrOffline { bundle, .. }
             | Body::PrepDone { bundle }
             | Body::BundleReady { bundle }

@@ -79,8 +79,8 @@ impl StageGc {
     /// Splits the stage into chunks of at most `budget` bytes of garbled table (at least one
     /// output element per chunk): the table of a one-element chunk (the first and the last,
     /// the larger) bounds each element's share, since cones of neighbouring outputs overlap.
-    fn new(spec: StageCircuitSpec, owner: usize, n: usize, budget: usize) -> Result<Self> {
-        let receiver = spec.receiver;
+    fn new(spec: StageCircuitSpec, n: usize, budget: usize) -> Result<Self> {
+        let (owner, receiver) = (spec.owner, spec.receiver);
         let ev = evaluator(owner, receiver, n);
         let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
         let mut compile = |cspec: StageCircuitSpec| -> Result<ChunkGc> {
@@ -97,7 +97,7 @@ impl StageGc {
             };
             let outputs = vec![receiver; circuit.num_outputs()];
             let bmr = BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
-                .with_offline_inputs(cspec.known_offline(owner))?;
+                .with_offline_inputs(cspec.known_offline())?;
             Ok(ChunkGc {
                 spec: cspec,
                 program,
@@ -191,10 +191,10 @@ impl Schedule {
                         n,
                         (fp.ring_bits as usize, fp.frac_bits as usize),
                         (y_len, r_len),
-                        next.owner,
+                        (spec.owner, next.owner),
                         spec.post.clone(),
                     )?;
-                    Some(StageGc::new(cspec, spec.owner, n, chunk_budget)?)
+                    Some(StageGc::new(cspec, n, chunk_budget)?)
                 }
             };
             stages.push(StageSchedule {

@@ -83,24 +83,11 @@ impl ServerSession {
         }
     }
 
-    /// Gives every running chunk of stage `l` this server's inputs known in preprocessing,
-    /// once they are (`feed_chunk`).
-    pub(super) fn feed_known(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
-        let chunks: Vec<u32> = match self.preps.get(&bundle) {
-            Some(p) => p.stages[l].running.keys().copied().collect(),
-            None => return Ok(Ready::default()),
-        };
-        let mut ready = Ready::default();
-        for c in chunks {
-            ready.extend(self.feed_chunk(bundle, l, c)?);
-        }
-        Ok(ready)
-    }
-
-    /// Gives chunk `c` of stage `l` this server's inputs known in preprocessing, once they
-    /// are: its share `r_{l+1}^(i)` (from the start) and, unless it owns the stage, its share
-    /// `u_l^(i)` (once its encryption-to-shares answer is out). Only the owner's `y` (its `z`)
-    /// remains for the online phase (`StageCircuitSpec::known_offline`, `bmr/known.rs`).
+    /// Gives chunk `c` of stage `l` this server's inputs known in preprocessing: its XOR
+    /// shares of the stage's input words (unless it owns the stage) and of the stage's output
+    /// mask (unless it receives the output), sampled at the bundle's start (`masks.rs`). Only
+    /// the owner's `y` (its `z`) remains for the online phase
+    /// (`StageCircuitSpec::known_offline`, `bmr/known.rs`).
     fn feed_chunk(&mut self, bundle: BundleId, l: usize, c: u32) -> Result<Ready> {
         let sched = self.sched.clone();
         let (Some(gc), owner) = (&sched.stages[l].gc, sched.stages[l].owner) else {
@@ -111,15 +98,21 @@ impl ServerSession {
             return Ok(Ready::default());
         };
         let zeros;
-        let y = match (&st.u, self.me == owner) {
+        let y = match (&st.ybits, self.me == owner) {
             (_, true) => {
                 zeros = vec![0; gc.spec.y_len];
                 &zeros
             }
-            (Some(u), false) => u,
+            (Some(b), false) => b,
             (None, false) => return Ok(Ready::default()),
         };
-        let (Some(r), Some(run)) = (&st.r_next, st.running.get_mut(&c)) else {
+        let none = Vec::new();
+        let r = match (&st.rbits, self.me == gc.receiver) {
+            (_, true) => &none,
+            (Some(b), false) => b,
+            (None, false) => return Ok(Ready::default()),
+        };
+        let Some(run) = st.running.get_mut(&c) else {
             return Ok(Ready::default());
         };
         if run.fed {

@@ -8,7 +8,8 @@
 //!   and again when a server restarts; every garbling of the session draws from it.
 //! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk
 //!   garblings (BMR offline per chunk of every stage circuit, a window at a time, inputs
-//!   known in preprocessing, each finished chunk persisted as its own record).
+//!   known in preprocessing, each finished chunk persisted as its own record); `masks.rs`: the
+//!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
 //!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
@@ -16,6 +17,7 @@
 
 mod garble;
 mod gateway;
+mod masks;
 mod online;
 mod open;
 mod prep;

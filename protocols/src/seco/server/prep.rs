@@ -1,16 +1,19 @@
 //! Phase 2, preprocessing of one bundle (DESIGN.md s.5, phase 2), at one server.
 //!
 //! ```text
-//! every server, at start:  for l >= 1: r_l^(i) random; Enc(r_l^(i)) -> O(l)   (MaskShare)
+//! every server, at start:  XOR shares of every stage circuit's words, converted into
+//!                          additive shares (`masks.rs`, MaskBits); its mask shares
+//!                          r_l^(i) (O(l): random) as they are; Enc(r_l^(i)) -> O(l)  (MaskShare)
 //!                          for every chunk of every circuit, at most a window at once
 //!                          (`garble.rs`): BMR offline party drawn from the session's OT
 //!                          setup (`setup.rs`)                        (BmrOffline rounds 2-5)
 //! O(0):                    Enc(r_1) from the user (via G, InputMask)
 //! O(l), all masks in:      Enc(W_l r_l - s_l) = eval(sum Enc(r_l^(i)))     (s_l fresh, kept)
-//!                          E2sRequest -> others; others answer E2sShare and keep u_l^(i)
+//!                          E2sRequest -> others; others answer E2sShare with their converted
+//!                          share u_l^(i) as output share (waiting for it if need be)
 //! O(l), all shares in:     its own u_l^(O)
-//! inputs known here:       r_{l+1}^(i) from the start, u_l^(i) (non-owners) after E2S, go to
-//!                          the garbling now (bmr/known.rs); only O(l)'s z is left for online
+//! inputs known here:       the XOR shares, from the start, go to the garbling at once
+//!                          (bmr/known.rs); only O(l)'s z is left for online
 //! bundle complete:         persist it, then PrepDone -> G; G: BundleReady -> U when all done
 //! ```
 //! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
@@ -43,6 +46,18 @@ pub(crate) struct PrepStage {
     pub(super) u: Option<Vec<u64>>,
     /// This server's share of the next stage's mask.
     pub(super) r_next: Option<Vec<u64>>,
+    /// Non-owners: XOR shares of the words summed into the stage input (circuit inputs).
+    pub(super) ybits: Option<Vec<u64>>,
+    /// Non-receivers: XOR shares of the stage's output mask (circuit inputs).
+    pub(super) rbits: Option<Vec<u64>>,
+    /// The conversions of both kinds (`masks.rs`), by batch, until each batch is done.
+    pub(super) conv: [Vec<Option<crate::ot::B2a>>; 2],
+    /// Their finished batches' additive shares.
+    pub(super) conv_out: [Vec<Option<Vec<u64>>>; 2],
+    /// Non-owners: the additive share of the input words, this server's E2S output share.
+    pub(super) u_conv: Option<Vec<u64>>,
+    /// An E2S request that arrived before `u_conv`: (sender, encoded request).
+    pub(super) e2s_early: Option<(Party, Vec<u8>)>,
     /// The chunk garblings in progress at this server, by chunk index (`garble.rs`).
     pub(super) running: BTreeMap<u32, ChunkRun>,
     /// Which chunks are finished (and persisted, `Persist::Chunk`), in chunk order (empty
@@ -87,6 +102,13 @@ impl ServerSession {
                 stage,
                 share,
             } => self.on_e2s_share(from, bundle, stage, &share),
+            Body::MaskBits {
+                bundle,
+                stage,
+                kind,
+                batch,
+                msg,
+            } => self.on_mask_bits(from, bundle, (stage, kind, batch), &msg),
             Body::BmrOffline {
                 bundle,
                 stage,
@@ -145,13 +167,13 @@ impl ServerSession {
             return Err(SecoError::NotReady("no OT setup".into()));
         }
         let mut ready = Ready::default();
+        let mut direct = Vec::new();
         let mut stages: Vec<PrepStage> = (0..self.sched.len())
             .map(|_| PrepStage::default())
             .collect();
-        let keys = self
-            .keys
-            .clone()
-            .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        if self.keys.is_none() {
+            return Err(SecoError::NotReady("no keys".into()));
+        }
         let mask = self.sched.fp.mask();
         let sched = self.sched.clone();
         for l in 0..sched.len() {
@@ -161,22 +183,12 @@ impl ServerSession {
                 let contributors = if l == 0 { 1 } else { self.sched.n };
                 stages[l].masks = vec![None; contributors];
             }
-            if l >= 1 {
+            // The other servers' mask shares come from the conversion (`masks.rs`).
+            if l >= 1 && (owner == self.me || sched.stages[l - 1].gc.is_none()) {
                 let len = st.spec.linear.in_len();
                 let r: Vec<u64> = (0..len).map(|_| self.rng.random::<u64>() & mask).collect();
-                let cts = st.packing.input.encrypt(&keys.pk, &r, &mut self.rng)?;
-                stages[l - 1].r_next = Some(r);
-                if owner == self.me {
-                    stages[l].masks[self.me] = Some(cts);
-                } else {
-                    let cts = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
-                    let body = Body::MaskShare {
-                        bundle,
-                        stage: l as u16,
-                        cts,
-                    };
-                    self.send(&mut ready, Party::Server(owner as u16), body);
-                }
+                stages[l - 1].r_next = Some(r.clone());
+                direct.push((l, r));
             }
             if let Some(gc) = &st.gc {
                 stages[l].finished = vec![false; gc.chunks.len()];
@@ -190,8 +202,20 @@ impl ServerSession {
                 running: 0,
             },
         );
-        // The first chunk garblings (the window); `feed_known` and `fill_window` go on.
-        match self.fill_window(bundle) {
+        // Mask shares, the words of the circuits, then the first chunk garblings (the
+        // window), which take those words at once; `fill_window` goes on.
+        let started = (|| {
+            let mut r = Ready::default();
+            for (l, mask) in direct {
+                r.extend(self.send_mask_share(bundle, l, &mask)?);
+            }
+            for l in 0..sched.len() {
+                r.extend(self.start_masks(bundle, l)?);
+            }
+            r.extend(self.fill_window(bundle)?);
+            Ok::<Ready, SecoError>(r)
+        })();
+        match started {
             Ok(r) => ready.extend(r),
             Err(e) => {
                 // E.g. a garbling id drawn before (a bundle id prepared again): nothing stays.
@@ -199,6 +223,36 @@ impl ServerSession {
                 return Err(e);
             }
         }
+        Ok(ready)
+    }
+
+    /// This server's share `r` of stage `l`'s mask, encrypted, to the stage's owner (itself:
+    /// recorded).
+    pub(super) fn send_mask_share(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        r: &[u64],
+    ) -> Result<Ready> {
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        let st = self.sched.stage(l as u16)?;
+        let owner = st.owner;
+        let cts = st.packing.input.encrypt(&keys.pk, r, &mut self.rng)?;
+        let mut ready = Ready::default();
+        if owner == self.me {
+            let cts: Vec<Bytes> = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
+            return self.add_mask(bundle, l, self.me, &cts);
+        }
+        let cts = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
+        let body = Body::MaskShare {
+            bundle,
+            stage: l as u16,
+            cts,
+        };
+        self.send(&mut ready, Party::Server(owner as u16), body);
         Ok(ready)
     }
 
@@ -324,7 +378,8 @@ impl ServerSession {
         }
     }
 
-    /// Follower: blinded, flooded decryption share for the owner; keeps its own share.
+    /// Follower: blinded, flooded decryption share for the owner, once this server's output
+    /// share is converted (`masks.rs`; the request waits until then).
     fn on_e2s_request(
         &mut self,
         from: Party,
@@ -334,22 +389,53 @@ impl ServerSession {
     ) -> Result<Ready> {
         let owner = self.sched.stage(stage)?.owner;
         self.expect_from(from, "E2sRequest", &[Party::Server(owner as u16)])?;
-        let req = E2sRequest::from_bytes(req, self.cfg.param)?;
         let mut ready = self.prep_mut(bundle)?;
+        let l = stage as usize;
+        let converted = self.b2a_members(l, super::masks::INPUT).is_some();
+        let st = self.prep_stage(bundle, stage)?;
+        if st.u.is_some() || st.e2s_early.is_some() {
+            return Err(SecoError::Duplicate { from, seq: 0 });
+        }
+        if converted && st.u_conv.is_none() {
+            st.e2s_early = Some((from, req.to_vec()));
+            return Ok(ready);
+        }
+        ready.extend(self.answer_e2s(from, bundle, stage, req)?);
+        Ok(ready)
+    }
+
+    /// Follower: the E2S answer with this server's output share (converted, or random for a
+    /// stage without a circuit); keeps its share.
+    pub(super) fn answer_e2s(
+        &mut self,
+        from: Party,
+        bundle: BundleId,
+        stage: u16,
+        req: &[u8],
+    ) -> Result<Ready> {
+        let req = E2sRequest::from_bytes(req, self.cfg.param)?;
         let keys = self
             .keys
             .clone()
             .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
         let l = stage as usize;
         let cfg = self.e2s_config(bundle, l);
+        let given = self.prep_stage(bundle, stage)?.u_conv.take();
         let layout = &self.sched.stages[l].packing.output;
-        let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, &req, &mut self.rng)?;
-        let prep = self.prep_of(bundle)?;
-        if prep.stages[l].u.is_some() {
-            return Err(SecoError::Duplicate { from, seq: 0 });
-        }
-        prep.stages[l].u = Some(mine.to_vec());
+        let (out, mine) = match given {
+            Some(u) => {
+                let out =
+                    e2s::follower_share_given(&cfg, &keys.sk, layout, &req, &u, &mut self.rng)?;
+                (out, u)
+            }
+            None => {
+                let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, &req, &mut self.rng)?;
+                (out, mine.to_vec())
+            }
+        };
+        self.prep_stage(bundle, stage)?.u = Some(mine);
         let bytes = out.msg.to_bytes(&*self.cfg.param.params()?);
+        let mut ready = Ready::default();
         self.send(
             &mut ready,
             from,
@@ -359,7 +445,6 @@ impl ServerSession {
                 share: Bytes::from(bytes),
             },
         );
-        ready.extend(self.feed_known(bundle, l)?);
         ready.extend(self.try_complete(bundle)?);
         Ok(ready)
     }
