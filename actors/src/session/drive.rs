@@ -72,7 +72,9 @@ impl SessionState {
         };
         let phase = msg.body.phase();
         let opener = matches!(msg.body, Body::Hello { .. } | Body::Open { .. });
+        let (body, t) = (msg.body.name(), Instant::now());
         let accepted = self.step(myself, Input::Message { from, msg }, phase)?;
+        tracing::trace!(node = %self.ctx.name, session = %self.session, %from, body, accepted, us = t.elapsed().as_micros() as u64, "handled (step, commit, takes, sends)");
         if accepted && self.is_gateway() {
             if let Some((op, bundle)) = start {
                 self.deadlines.start(op, bundle, Instant::now());
@@ -120,7 +122,11 @@ impl SessionState {
     /// The drive loop (module docs): persist + flush, take, send, report, feed taken bundles.
     pub(super) fn apply(&mut self, myself: &ActorRef<SessionMsg>, mut ready: Ready) -> Result<()> {
         loop {
+            let t = Instant::now();
             self.ctx.store.commit(self.session, &ready.persist)?;
+            if !ready.persist.is_empty() {
+                tracing::trace!(node = %self.ctx.name, records = ready.persist.len(), us = t.elapsed().as_micros() as u64, "committed");
+            }
             ready.persist.clear();
             let mut taken = Vec::with_capacity(ready.take.len());
             for bundle in ready.take.drain(..) {
@@ -150,6 +156,7 @@ impl SessionState {
                 let t = Instant::now();
                 let r = self.machine().handle(input);
                 self.ctx.stats.cpu(Phase::Online, t.elapsed());
+                tracing::trace!(node = %self.ctx.name, us = t.elapsed().as_micros() as u64, "stepped a taken record");
                 match r {
                     Ok(r) => ready.extend(r),
                     Err(e) => self.refused(myself, e)?,

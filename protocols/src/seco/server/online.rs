@@ -49,6 +49,8 @@ pub(crate) struct Run {
     pub(super) inputs: Vec<Option<Vec<u64>>>,
     /// Stages whose chunk garblings were asked from the store.
     pub(super) requested: Vec<bool>,
+    /// A stage's chunk garblings, taken and decoded, until the stage starts.
+    pub(super) loaded: Vec<Option<Vec<crate::bmr::Prepared>>>,
     /// Receiver: each chunk's decoded output, assembled in order when all are in.
     pub(super) outputs: Vec<Vec<Option<Vec<u64>>>>,
     /// Chunks finished per stage.
@@ -203,6 +205,7 @@ impl ServerSession {
             early: (0..n).map(|_| Vec::new()).collect(),
             inputs: vec![None; n],
             requested: vec![false; n],
+            loaded: (0..n).map(|_| None).collect(),
             outputs: (0..n).map(|l| vec![None; chunks(l)]).collect(),
             chunks_done: vec![0; n],
             done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
@@ -210,6 +213,10 @@ impl ServerSession {
         };
         self.onlines.insert(bundle, Online::Running(Box::new(run)));
         let mut ready = Ready::default();
+        // Every server takes part in every stage circuit: the first stage's tables now.
+        if let Some(l) = self.first_circuit() {
+            ready.extend(self.request_chunks(bundle, l));
+        }
         for l in 0..n {
             if self.sched.stages[l].owner != self.me {
                 let u = self.material(bundle, l)?.u.clone();

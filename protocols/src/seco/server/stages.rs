@@ -2,12 +2,18 @@
 //! its own BMR online party (`docs/protocol.md`, "Chunks").
 //!
 //! ```text
-//! y known         owner: at once; others: at the stage's first BMR message
-//!                 -> take the stage's chunk records from the store (Ready::take_chunks)
-//! Input::Chunks   one OnlineParty per chunk, all at once; early messages replayed
+//! bundle loaded   take the first stage's chunk records from the store (Ready::take_chunks)
+//! Input::Chunks   decode them (bmr::Prepared), kept until the stage starts
+//! stage starts    chunks decoded and this server's y known, and: it owns the stage, or the
+//!                 stage is the first, or the previous one is done here, or a peer's message
+//!                 for it arrived; one OnlineParty per chunk, all at once; early messages
+//!                 replayed; the next stage's chunk records are taken now (prefetch)
 //! chunk done      receiver keeps its decoded outputs; when all chunks are done it assembles
 //!                 x_{l+1} - r_{l+1} in chunk order and continues as the next stage's owner
 //! ```
+//! The prefetch takes and decodes a stage's tables while the server waits for the previous
+//! stage, off the critical path; at most the running stage and the next one (plus a stage a
+//! peer already started) are in memory, never the whole bundle.
 
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
@@ -17,6 +23,11 @@ use super::super::schedule::{chunk_id, Schedule};
 use super::online::{Online, MAX_BUFFERED};
 use super::ServerSession;
 use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+
+/// Whether stage `l` of the bundle's inference has not started at this server.
+fn run_parties_empty(s: &ServerSession, bundle: BundleId, l: usize) -> bool {
+    matches!(s.onlines.get(&bundle), Some(Online::Running(run)) if run.parties[l].is_empty())
+}
 
 /// Most messages held for one inference before its bundle is loaded (`None`) or for one stage
 /// before its chunks are: [`MAX_BUFFERED`] plus four per chunk and server.
@@ -68,6 +79,7 @@ impl ServerSession {
                 }
                 run.early[l].push((chunk, sender, msg));
                 ready.extend(self.request_chunks(bundle, l));
+                ready.extend(self.maybe_start(bundle, l)?);
             }
             Some(Online::Running(run)) => {
                 let party = run.parties[l]
@@ -90,11 +102,9 @@ impl ServerSession {
         Ok(ready)
     }
 
-    /// This server's share `y` of stage `l`'s linear output is known: take the stage's chunk
-    /// garblings from the store (`on_chunks` starts them), or deliver the result for the last
-    /// stage.
-    /// A non-owner (no online inputs) asks only when the stage's first BMR message arrives
-    /// (`now` false), so the tables of stages still far ahead stay in the store.
+    /// This server's share `y` of stage `l`'s linear output is known: start the stage once
+    /// its chunks are loaded ([`Self::maybe_start`]; the owner asks for them now if the
+    /// prefetch has not), or deliver the result for the last stage.
     pub(super) fn stage_input(
         &mut self,
         bundle: BundleId,
@@ -106,7 +116,7 @@ impl ServerSession {
             return self.send_result_share(bundle, &y);
         }
         match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) if run.inputs[l].is_none() && !run.requested[l] => {
+            Some(Online::Running(run)) if run.inputs[l].is_none() && run.parties[l].is_empty() => {
                 run.inputs[l] = Some(y);
             }
             _ => {
@@ -116,10 +126,17 @@ impl ServerSession {
                 })
             }
         }
+        let mut ready = Ready::default();
         if now {
-            return Ok(self.request_chunks(bundle, l));
+            ready.extend(self.request_chunks(bundle, l));
         }
-        Ok(Ready::default())
+        ready.extend(self.maybe_start(bundle, l)?);
+        Ok(ready)
+    }
+
+    /// The first stage with a circuit.
+    pub(super) fn first_circuit(&self) -> Option<usize> {
+        self.sched.stages.iter().position(|s| s.gc.is_some())
     }
 
     /// Asks the driver for stage `l`'s chunk garblings (once).
@@ -129,7 +146,7 @@ impl ServerSession {
             return ready;
         };
         if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
-            if run.inputs[l].is_some() && !run.requested[l] {
+            if !run.requested[l] {
                 run.requested[l] = true;
                 ready.take_chunks.push(ChunkTake {
                     bundle,
@@ -141,8 +158,8 @@ impl ServerSession {
         ready
     }
 
-    /// The driver took stage `stage`'s chunk garblings from the store: start every chunk of its
-    /// circuit.
+    /// The driver took stage `stage`'s chunk garblings from the store: decode them and keep
+    /// them until the stage starts.
     pub(super) fn on_chunks(
         &mut self,
         bundle: BundleId,
@@ -156,19 +173,58 @@ impl ServerSession {
             expected: sched.len() - 1,
             actual: l,
         })?;
-        let y = match self.onlines.get_mut(&bundle) {
-            Some(Online::Running(run)) => run.inputs[l].take(),
-            _ => None,
+        let asked = match self.onlines.get(&bundle) {
+            Some(Online::Running(run)) => run.requested[l] && run.loaded[l].is_none(),
+            _ => false,
         };
-        let Some(y) = y else {
+        if !asked || !run_parties_empty(self, bundle, l) {
             return Err(SecoError::Bundle {
                 bundle,
                 reason: format!("chunks of stage {l} not asked for"),
             });
-        };
+        }
         if stored.len() != gc.chunks.len() || stored.iter().any(Option::is_none) {
             return Ok(self.abort(Some(bundle), "a stored chunk garbling is missing"));
         }
+        let mut loaded = Vec::with_capacity(gc.chunks.len());
+        for (c, bytes) in stored.into_iter().flatten().enumerate() {
+            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
+                Ok(p) => p,
+                Err(e) => {
+                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
+                    return Ok(self.abort(Some(bundle), &reason));
+                }
+            };
+            loaded.push(prepared);
+        }
+        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
+            run.loaded[l] = Some(loaded);
+        }
+        self.maybe_start(bundle, l)
+    }
+
+    /// Starts stage `l` if it can (module docs): one `OnlineParty` per chunk with this
+    /// server's online wires, early messages replayed, the next stage's chunks asked for.
+    pub(super) fn maybe_start(&mut self, bundle: BundleId, l: usize) -> Result<Ready> {
+        let sched = self.sched.clone();
+        let Some(gc) = &sched.stages[l].gc else {
+            return Ok(Ready::default());
+        };
+        let first = self.first_circuit() == Some(l);
+        let owner = sched.stages[l].owner == self.me;
+        let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) else {
+            return Ok(Ready::default());
+        };
+        let turn = owner || first || (l > 0 && run.done[l - 1]) || !run.early[l].is_empty();
+        if !run.parties[l].is_empty() || run.loaded[l].is_none() || run.inputs[l].is_none() {
+            return Ok(Ready::default());
+        }
+        if !turn {
+            return Ok(Ready::default());
+        }
+        let (Some(loaded), Some(y)) = (run.loaded[l].take(), run.inputs[l].take()) else {
+            return Ok(Ready::default());
+        };
         let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
         if y.len() != gc.spec.y_len || r.len() != gc.spec.r_len {
             return Err(SecoError::Bundle {
@@ -178,19 +234,7 @@ impl ServerSession {
         }
         let mut ready = Ready::default();
         let mut parties = Vec::with_capacity(gc.chunks.len());
-        for (c, (chunk, bytes)) in gc
-            .chunks
-            .iter()
-            .zip(stored.into_iter().flatten())
-            .enumerate()
-        {
-            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
-                Ok(p) => p,
-                Err(e) => {
-                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
-                    return Ok(self.abort(Some(bundle), &reason));
-                }
-            };
+        for (c, (chunk, prepared)) in gc.chunks.iter().zip(loaded).enumerate() {
             // Only the wires whose values arrive online (the owner's z); the others went to
             // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
             let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;
@@ -211,6 +255,10 @@ impl ServerSession {
         }
         for c in 0..gc.chunks.len() {
             ready.extend(self.after_bmr(bundle, l, c as u32)?);
+        }
+        // Prefetch: the next stage's tables come from the store while this one runs.
+        if let Some(next) = (l + 1..sched.len()).find(|&m| sched.stages[m].gc.is_some()) {
+            ready.extend(self.request_chunks(bundle, next));
         }
         Ok(ready)
     }
@@ -246,6 +294,7 @@ impl ServerSession {
         }
         run.done[l] = true;
         let outputs = std::mem::take(&mut run.outputs[l]);
+        let next = (l + 1..sched.len()).find(|&m| sched.stages[m].gc.is_some());
         let mut ready = Ready::default();
         if gc.receiver == self.me {
             let fp = self.sched.fp;
@@ -260,6 +309,9 @@ impl ServerSession {
             // The receiver's own mask share was left out of the circuit.
             let v: Vec<u64> = w.iter().zip(&r).map(|(&a, &b)| fp.sub(a, b)).collect();
             ready.extend(self.owner_input(bundle, l + 1, v)?);
+        }
+        if let Some(m) = next {
+            ready.extend(self.maybe_start(bundle, m)?);
         }
         ready.extend(self.maybe_finish(bundle));
         Ok(ready)
