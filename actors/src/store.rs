@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use seco_protocols::seco::{BundleId, Persist, SessionId};
+use seco_protocols::seco::{BundleId, ChunkTake, Persist, SessionId};
 use seco_runtime::store::{Result, Store, Tree, WriteBatch};
 use seco_runtime::PeerId;
 use zeroize::Zeroizing;
@@ -46,6 +46,9 @@ impl std::fmt::Debug for NodeStore {
         f.write_str("NodeStore")
     }
 }
+
+/// What [`SessionStore::take_records`] returns: the bundles, then each take's chunks.
+pub type TakenRecords = (Vec<Option<Vec<u8>>>, Vec<Vec<Option<Vec<u8>>>>);
 
 fn bundle_key(session: SessionId, bundle: BundleId) -> [u8; 32] {
     let mut k = [0u8; 32];
@@ -137,27 +140,47 @@ impl NodeStore {
         Ok(true)
     }
 
-    /// Removes a bundle durably and returns it (a bundle is consumed before its first use and
-    /// never twice, DESIGN.md s.5).
-    pub fn take_bundle(&self, session: SessionId, bundle: BundleId) -> Result<Option<Vec<u8>>> {
-        self.inner.take(Tree::Bundles, &bundle_key(session, bundle))
-    }
-
-    /// Removes the chunk garblings `0..chunks` of `stage` of a bundle durably and returns them
-    /// in chunk order (each is used once, like its bundle).
-    pub fn take_chunks(
+    /// Removes bundles and stage chunk garblings durably in one batch with one flush (the
+    /// takes of one step) and returns them: the bundles in order, then each take's chunks in
+    /// chunk order. A bundle and its chunks are consumed before their first use and never
+    /// twice (DESIGN.md s.5).
+    pub fn take_records(
         &self,
         session: SessionId,
-        bundle: BundleId,
-        stage: u16,
-        chunks: u32,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        (0..chunks)
-            .map(|c| {
-                self.inner
-                    .take(CHUNK_TREE, &chunk_key(session, bundle, stage, c))
+        bundles: &[BundleId],
+        takes: &[ChunkTake],
+    ) -> Result<TakenRecords> {
+        let bundle_keys: Vec<[u8; 32]> = bundles.iter().map(|&b| bundle_key(session, b)).collect();
+        let chunk_keys: Vec<Vec<Vec<u8>>> = takes
+            .iter()
+            .map(|t| {
+                (0..t.chunks)
+                    .map(|c| chunk_key(session, t.bundle, t.stage, c))
+                    .collect()
             })
-            .collect()
+            .collect();
+        let got_bundles = bundle_keys
+            .iter()
+            .map(|k| self.inner.get(Tree::Bundles, k))
+            .collect::<Result<Vec<_>>>()?;
+        let got_chunks = chunk_keys
+            .iter()
+            .map(|ks| {
+                ks.iter()
+                    .map(|k| self.inner.get(CHUNK_TREE, k))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut batch = WriteBatch::new();
+        for k in bundle_keys {
+            batch = batch.delete(Tree::Bundles, k);
+        }
+        for k in chunk_keys.into_iter().flatten() {
+            batch = batch.delete(CHUNK_TREE, k);
+        }
+        self.inner.apply(batch)?;
+        self.inner.flush()?;
+        Ok((got_bundles, got_chunks))
     }
 
     /// Number of stored chunk garblings of `session`.
@@ -220,8 +243,9 @@ mod tests {
         assert_eq!(s.bundles_of(sid).unwrap(), 1);
         let sum = s.summary().unwrap();
         assert!(sum.has_key && sum.sessions == 1 && sum.bundles == 1);
-        assert_eq!(s.take_bundle(sid, b).unwrap(), Some(vec![5; 3]));
-        assert_eq!(s.take_bundle(sid, b).unwrap(), None);
+        let take = |b| s.take_records(sid, &[b], &[]).unwrap().0;
+        assert_eq!(take(b), vec![Some(vec![5; 3])]);
+        assert_eq!(take(b), vec![None]);
         let p = [Persist::Bundle {
             bundle: b,
             bytes: vec![1],
@@ -236,9 +260,14 @@ mod tests {
         s.commit(sid, &[chunk(0, 0), chunk(0, 1), chunk(1, 0)])
             .unwrap();
         assert_eq!(s.chunks_of(sid).unwrap(), 3);
+        let t = ChunkTake {
+            bundle: b,
+            stage: 0,
+            chunks: 3,
+        };
         assert_eq!(
-            s.take_chunks(sid, b, 0, 3).unwrap(),
-            vec![Some(vec![0, 0]), Some(vec![0, 1]), None]
+            s.take_records(sid, &[], &[t]).unwrap().1,
+            vec![vec![Some(vec![0, 0]), Some(vec![0, 1]), None]]
         );
         assert_eq!(s.chunks_of(sid).unwrap(), 1);
         s.commit(sid, &[Persist::ForgetChunks(b)]).unwrap();

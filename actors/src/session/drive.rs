@@ -96,6 +96,7 @@ impl SessionState {
         let t = Instant::now();
         let result = self.machine().handle(input);
         self.ctx.stats.cpu(phase, t.elapsed());
+        tracing::trace!(node = %self.ctx.name, us = t.elapsed().as_micros() as u64, "stepped");
         match result {
             Ok(ready) => {
                 self.apply(myself, ready)?;
@@ -128,19 +129,23 @@ impl SessionState {
                 tracing::trace!(node = %self.ctx.name, records = ready.persist.len(), us = t.elapsed().as_micros() as u64, "committed");
             }
             ready.persist.clear();
-            let mut taken = Vec::with_capacity(ready.take.len());
-            for bundle in ready.take.drain(..) {
-                let bytes = self.ctx.store.take_bundle(self.session, bundle)?;
-                taken.push(Input::Loaded { bundle, bytes });
-            }
-            for t in ready.take_chunks.drain(..) {
-                let chunks =
-                    (self.ctx.store).take_chunks(self.session, t.bundle, t.stage, t.chunks)?;
-                taken.push(Input::Chunks {
-                    bundle: t.bundle,
-                    stage: t.stage,
-                    chunks,
-                });
+            let mut taken = Vec::with_capacity(ready.take.len() + ready.take_chunks.len());
+            if !ready.take.is_empty() || !ready.take_chunks.is_empty() {
+                // Every take of the step in one batch and one flush (each record used once).
+                let t = Instant::now();
+                let (bundles, chunks) =
+                    (self.ctx.store).take_records(self.session, &ready.take, &ready.take_chunks)?;
+                tracing::trace!(node = %self.ctx.name, bundles = bundles.len(), stages = chunks.len(), us = t.elapsed().as_micros() as u64, "took records");
+                for (bundle, bytes) in ready.take.drain(..).zip(bundles) {
+                    taken.push(Input::Loaded { bundle, bytes });
+                }
+                for (t, chunks) in ready.take_chunks.drain(..).zip(chunks) {
+                    taken.push(Input::Chunks {
+                        bundle: t.bundle,
+                        stage: t.stage,
+                        chunks,
+                    });
+                }
             }
             for (to, msg) in std::mem::take(&mut ready.send) {
                 self.send(myself, to, msg);

@@ -9,6 +9,8 @@
 //!    used twice, also across a crash (DESIGN.md s.5);
 //! 3. for every [`ChunkTake`] in `take_chunks`, remove that stage's chunk records from the store
 //!    durably and feed them back as [`Input::Chunks`] (a stored garbling is used once, too);
+//!    steps 2 and 3 may share one flush, and the inputs go back in this order: every
+//!    `Loaded` first, then every `Chunks` (a bundle and its first stage are taken together);
 //! 4. send `send`;
 //! 5. report `events`.
 

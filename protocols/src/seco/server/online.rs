@@ -17,7 +17,7 @@
 use super::super::bundle::ServerBundle;
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
-use super::super::io::{Event, Ready};
+use super::super::io::{ChunkTake, Event, Ready};
 use super::super::msg::{unpack_ring, Body, Bytes};
 use super::{ServerSession, State, MAX_IN_FLIGHT};
 use crate::bmr::{BmrMsg, OnlineParty};
@@ -138,6 +138,16 @@ impl ServerSession {
             },
         );
         ready.take.push(bundle);
+        // The first stage's chunk records in the same durable take (one flush).
+        if let Some(l) = self.first_circuit() {
+            if let Some(gc) = &self.sched.stages[l].gc {
+                ready.take_chunks.push(ChunkTake {
+                    bundle,
+                    stage: l as u16,
+                    chunks: gc.chunks.len() as u32,
+                });
+            }
+        }
         Ok(ready)
     }
 
@@ -213,9 +223,12 @@ impl ServerSession {
         };
         self.onlines.insert(bundle, Online::Running(Box::new(run)));
         let mut ready = Ready::default();
-        // Every server takes part in every stage circuit: the first stage's tables now.
-        if let Some(l) = self.first_circuit() {
-            ready.extend(self.request_chunks(bundle, l));
+        // Every server takes part in every stage circuit: the first stage's tables were taken
+        // with the bundle (`online_mut`) and come next.
+        if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
+            if let Some(l) = (0..n).find(|&l| self.sched.stages[l].gc.is_some()) {
+                run.requested[l] = true;
+            }
         }
         for l in 0..n {
             if self.sched.stages[l].owner != self.me {
