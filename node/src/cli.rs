@@ -28,6 +28,9 @@ pub enum Command {
     Identity(crate::cmd::identity::IdentityCommand),
     /// Run a server node (gateway or remote) from a topology file.
     Node(crate::cmd::node::NodeArgs),
+    /// Operator commands for a node's store: inspect, reset a broken one, drop the keys.
+    #[command(subcommand)]
+    Store(crate::cmd::store::StoreCommand),
     /// Run the user side: secure inference of one input through the gateway.
     Infer(crate::cmd::infer::InferArgs),
     /// Start a whole local deployment as separate processes and run secure inference on a

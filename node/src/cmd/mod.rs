@@ -9,6 +9,7 @@ pub mod import;
 pub mod infer;
 pub mod model;
 pub mod node;
+pub mod store;
 
 use crate::cli::{Cli, Command};
 
@@ -19,6 +20,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Identity(cmd) => identity::run(cmd),
         Command::Node(args) => node::run(args),
+        Command::Store(cmd) => store::run(cmd),
         Command::Infer(args) => infer::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

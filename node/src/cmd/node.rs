@@ -22,7 +22,7 @@ use seco_actors::store::NodeStore;
 use seco_actors::topology::Role;
 use seco_protocols::plan::{ServerPart, PART_FILE};
 use seco_protocols::seco::KeyMaterial;
-use seco_runtime::store::{SledStore, Store};
+use seco_runtime::store::{SealedStore, SledStore, Store, StoreKey};
 
 use super::common;
 
@@ -32,6 +32,8 @@ pub const IDENTITY_FILE: &str = "identity.key";
 pub const STORE_DIR: &str = "store";
 /// Counters written by the node inside its data directory.
 pub const STATS_FILE: &str = "stats.json";
+/// Default file of the key that seals the store (`--store-key`), inside the data directory.
+pub const STORE_KEY_FILE: &str = "store.key";
 
 #[derive(Debug, Args)]
 pub struct NodeArgs {
@@ -55,6 +57,11 @@ pub struct NodeArgs {
     /// DATA_DIR/identity.key).
     #[arg(long)]
     pub identity: Option<PathBuf>,
+    /// Key that encrypts the store at rest (32 bytes, mode 0600, created if missing; default
+    /// DATA_DIR/store.key; `SECO_STORE_KEY` (64 hex digits) wins). Keep it outside the data
+    /// directory so that a copy of that directory reveals nothing.
+    #[arg(long)]
+    pub store_key: Option<PathBuf>,
     /// Also discover peers on the LAN with mDNS (off by default; multicasts on the LAN).
     #[arg(long)]
     pub mdns: bool,
@@ -129,8 +136,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     let part = Arc::new(load_part(&args.part)?);
     topology.check_part(&args.name, &part)?;
     let store_dir = args.data_dir.join(STORE_DIR);
-    let store = SledStore::open(&store_dir)
-        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
+    let store = open_store(&store_dir, &store_key_path(&args))?;
     check_stored_key(&store, &part)?;
     std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {}", args.data_dir.display()))?;
@@ -138,9 +144,28 @@ pub fn run(args: NodeArgs) -> Result<()> {
     common::runtime()?.block_on(serve(args, topology, key, part, store))
 }
 
+/// The store key file of a node.
+pub fn store_key_path(args: &NodeArgs) -> PathBuf {
+    args.store_key
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(STORE_KEY_FILE))
+}
+
+/// Opens the sealed store in `dir` (sled, records sealed with the store key): a truncated,
+/// changed or foreign store is refused with its path, never opened as empty.
+pub fn open_store(dir: &Path, key_file: &Path) -> Result<Arc<dyn Store>> {
+    let key = StoreKey::load_or_create(key_file)
+        .with_context(|| format!("cannot load the store key {}", key_file.display()))?;
+    let sled = SledStore::open(dir)
+        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    let sealed = SealedStore::open(sled, &key, dir)
+        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    Ok(Arc::new(sealed))
+}
+
 /// A stored key that does not decode for this server means a corrupted or foreign store.
-fn check_stored_key(store: &SledStore, part: &ServerPart) -> Result<()> {
-    let s = NodeStore::new(Arc::new(store.clone()));
+fn check_stored_key(store: &Arc<dyn Store>, part: &ServerPart) -> Result<()> {
+    let s = NodeStore::new(store.clone());
     if let Some(bytes) = s.keys()? {
         let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
         KeyMaterial::from_bytes(&bytes, PARAM, index)
@@ -154,10 +179,9 @@ async fn serve(
     topology: Arc<seco_actors::topology::Topology>,
     key: seco_runtime::Keypair,
     part: Arc<ServerPart>,
-    store: SledStore,
+    store: Arc<dyn Store>,
 ) -> Result<()> {
     let network = Node::network(&topology, &args.name, key, args.mdns)?;
-    let store: Arc<dyn Store> = Arc::new(store);
     let setup = ServerSetup {
         name: args.name.clone(),
         topology: topology.clone(),

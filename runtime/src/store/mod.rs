@@ -25,11 +25,17 @@
 //! - `mod.rs`: the [`Store`] trait, [`Tree`], [`WriteBatch`], [`StoreError`].
 //! - `mem.rs`: [`MemStore`], the in-memory twin for tests (flush is a no-op).
 //! - `sled_store.rs`: [`SledStore`], sled 0.34 on disk.
+//! - `sealed.rs`: [`SealedStore`], any store with every record encrypted and authenticated
+//!   under a [`StoreKey`], a format record against truncation, a copy of the key shares.
 
 mod mem;
+mod sealed;
 mod sled_store;
 
 pub use mem::MemStore;
+pub use sealed::{
+    SealedStore, StoreKey, FORMAT_FILE, KEY_BACKUP_FILE, SEALED_VERSION, STORE_KEY_ENV,
+};
 pub use sled_store::{SledStore, BLOB_MIN, CACHE_BYTES};
 
 /// Result alias of the store.
@@ -48,6 +54,28 @@ pub enum StoreError {
     /// A named tree's name is empty, too long, or has characters outside `[a-z0-9_.-]`.
     #[error("bad tree name {0:?}")]
     BadTreeName(String),
+    /// A sealed record failed its authentication tag (changed on disk, or moved).
+    #[error("store record corrupt: tree {tree}, key {key}...")]
+    Corrupt {
+        /// The tree.
+        tree: String,
+        /// The start of the key, hex.
+        key: String,
+    },
+    /// The store lost records or its format marker: refused, never treated as empty.
+    #[error("store {path} refused: {why} (docs/operations.md, \"A broken store\")")]
+    Lost {
+        /// The store's directory or file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The store key does not open this store.
+    #[error("the store key does not open the store in {0}")]
+    WrongKey(String),
+    /// The store key is missing or malformed.
+    #[error("store key: {0}")]
+    BadKey(String),
 }
 
 /// A tree (key space) of the store.
