@@ -41,7 +41,7 @@ use seco_runtime::net::{
     self, Client, Envelope, Event, FailureKind, InboundMessage, NetConfig, NetError, Reject,
 };
 use seco_runtime::{Keypair, Multiaddr, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Limits, Timeouts};
 use crate::node::NodeMsg;
@@ -56,6 +56,9 @@ pub const REJECT_MALFORMED: u16 = 1;
 pub const REJECT_UNKNOWN_SESSION: u16 = 2;
 /// Application reject code: the node refuses more sessions now.
 pub const REJECT_NO_SESSION_SLOT: u16 = 3;
+/// Application reject code: the session has ended here (closed, aborted or expired); not
+/// retried by senders, since it will not come back.
+pub const REJECT_SESSION_ENDED: u16 = 4;
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
 #[derive(Debug, Clone)]
@@ -127,6 +130,9 @@ pub struct Outgoing {
     pub msg: SecoMsg,
     /// Who hears about a failure to deliver it.
     pub notify: Option<ActorRef<SessionMsg>>,
+    /// Who waits for its delivery (acknowledged, or failed with the reason): the user's
+    /// `Close`, which must reach the gateway before `seco infer` exits.
+    pub delivered: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// Where a session's inbound messages go.
@@ -391,7 +397,11 @@ async fn peer_sender(
 ) {
     while let Some(out) = rx.recv().await {
         let env = wire::to_envelope(&out.msg);
-        match send_with_retry(&transport, peer, env, retry).await {
+        let mut out = out;
+        let delivered = out.delivered.take();
+        let result = send_with_retry(&transport, peer, env, retry).await;
+        let outcome = result.as_ref().map_err(ToString::to_string).copied();
+        match result {
             Ok(()) => {}
             Err(NetError::Shutdown) => {
                 // This node is stopping: nobody is left to care.
@@ -401,6 +411,9 @@ async fn peer_sender(
                 tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
                 notify_failure(out, error.to_string());
             }
+        }
+        if let Some(d) = delivered {
+            let _ = d.send(outcome);
         }
     }
 }

@@ -31,7 +31,10 @@ use super::{Entry, NodeKind, NodeMsg, NodeState};
 use crate::config::{PARAM, USER_PARAM};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
-use crate::network::{NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION};
+use crate::network::{
+    NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_SESSION_ENDED,
+    REJECT_UNKNOWN_SESSION,
+};
 use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
 
 /// 32 bytes from the OS-seeded CSPRNG: the seed of one session's state machine.
@@ -68,6 +71,11 @@ impl NodeState {
                 }
                 None => reply.reject(REJECT_UNKNOWN_SESSION),
             },
+            Ok(Some(r)) if r.code == REJECT_SESSION_ENDED => {
+                // Late messages of a session that ended here: the sender gives up at once.
+                tracing::debug!(node = %self.ctx.name, session = %sid, %peer, %body, "refused: the session has ended");
+                reply.reject(r.code);
+            }
             Ok(Some(r)) if from != Party::User && r.code == REJECT_UNKNOWN_SESSION => {
                 // Expected now and then: a server's key-generation message overtook the
                 // gateway's Open; the sender retries.
@@ -106,6 +114,12 @@ impl NodeState {
             }));
         };
         let gateway = part.server_index == 0;
+        if self.ended.contains(&sid) {
+            return Ok(Some(Refusal {
+                code: REJECT_SESSION_ENDED,
+                why: "the session has ended here (closed, aborted or expired)".into(),
+            }));
+        }
         if self.resume(myself, sid, 0).await? {
             return Ok(None);
         }
@@ -191,6 +205,7 @@ impl NodeState {
         let Some(record) = self.ctx.store.record(sid)? else {
             return Ok(false);
         };
+        self.dormant.remove(&sid);
         let Some(keys) = self.load_keys()? else {
             tracing::warn!(node = %self.ctx.name, session = %sid, "a session record but no collective key: cannot resume");
             return Ok(false);
@@ -320,7 +335,7 @@ impl NodeState {
     /// after the stored one (the epoch the crashed machine used, 0 for a session that never
     /// became ready): a new epoch resets each receiver's duplicate window for this sender.
     fn abort_everywhere(
-        &self,
+        &mut self,
         sid: SessionId,
         reason: &str,
         user_peer: Option<PeerId>,
@@ -357,10 +372,12 @@ impl NodeState {
                 to,
                 msg,
                 notify: None,
+                delivered: None,
             };
             let _ = self.ctx.network.cast(NetworkMsg::Send(out));
         }
         self.ctx.store.forget_session(sid)?;
+        self.ended.insert(sid);
         let event = Event::Aborted {
             bundle: None,
             reason: reason.to_string(),
