@@ -1,8 +1,10 @@
 //! Admission of sessions at a node, session actor spawning, crash handling.
 //!
 //! A message of a session with no live actor here is, in this order:
-//! 1. resumed: the store has the session's record (the node restarted, or the actor was stopped
-//!    for idleness) -> `ServerSession::resume` with the stored key, then the message;
+//! 0. refused with `REJECT_SESSION_ENDED` if the session ended here (closed, expired, aborted:
+//!    its actor stopped and its records are gone; `ended.rs`);
+//! 1. resumed: the store has the session's record (the node restarted, or its actor crashed)
+//!    -> `ServerSession::resume` with the stored key, then the message;
 //! 2. opened: a `Hello` from a user at the gateway, or an `Open` from the gateway at a remote
 //!    -> a new `ServerSession` (with the stored collective key if there is one: else this
 //!    session runs key generation, and other new sessions wait until it is done);
