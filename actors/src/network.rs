@@ -31,11 +31,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seco_protocols::seco::{Party, SecoMsg, SessionId};
+use seco_protocols::seco::{Body, Party, SecoMsg, SessionId};
 use seco_runtime::fault::{Faults, FaultyClient};
 use seco_runtime::net::{
     self, Client, Envelope, Event, FailureKind, InboundMessage, NetConfig, NetError, Reject,
@@ -44,6 +44,7 @@ use seco_runtime::{Keypair, Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Limits, Timeouts};
+use crate::node::ended::EndedSessions;
 use crate::node::NodeMsg;
 use crate::session::SessionMsg;
 use crate::stats::Stats;
@@ -59,6 +60,33 @@ pub const REJECT_NO_SESSION_SLOT: u16 = 3;
 /// Application reject code: the session has ended here (closed, aborted or expired); not
 /// retried by senders, since it will not come back.
 pub const REJECT_SESSION_ENDED: u16 = 4;
+/// Application reject code: no new session before the collective key generation running in
+/// another session has ended (retried by senders).
+pub const REJECT_KEYGEN_RUNNING: u16 = 5;
+
+/// What an application reject code means, in the words the sender reports (the user sees
+/// them in its error, not a bare code).
+pub fn reject_text(code: u16) -> &'static str {
+    match code {
+        REJECT_MALFORMED => "not a valid SECO message",
+        REJECT_UNKNOWN_SESSION => "no session with this id there (and the message cannot open one)",
+        REJECT_NO_SESSION_SLOT => "no free session slot (its limit of open sessions is reached)",
+        REJECT_SESSION_ENDED => "the session has ended there (closed, aborted or expired)",
+        REJECT_KEYGEN_RUNNING => "the collective key generation of another session is running",
+        _ => "refused with an unknown code",
+    }
+}
+
+/// A failed send in words: application reject codes are named ([`reject_text`]).
+pub fn describe_send_error(e: &NetError) -> String {
+    match e {
+        NetError::Rejected {
+            reason: Reject::Application(code),
+            ..
+        } => format!("{} (reject code {code})", reject_text(*code)),
+        e => e.to_string(),
+    }
+}
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
 #[derive(Debug, Clone)]
@@ -154,6 +182,9 @@ pub enum NetworkMsg {
     Route(SessionId, Option<Route>),
     /// The addresses this node listens on.
     Listening(RpcReplyPort<Vec<Multiaddr>>),
+    /// The session ended here (closed, expired, aborted): its messages still queued for a peer
+    /// are dropped, except its `Abort` and `Close`.
+    Ended(SessionId),
 }
 
 /// Arguments of the network actor.
@@ -189,6 +220,8 @@ pub struct NetworkState {
     unrouted: Arc<AtomicUsize>,
     senders: HashMap<PeerId, mpsc::UnboundedSender<Outgoing>>,
     listening: Vec<Multiaddr>,
+    /// Sessions that ended here, shared with the sender tasks (bounded).
+    ended: Arc<Mutex<EndedSessions>>,
 }
 
 /// The network actor (see the module docs).
@@ -221,6 +254,7 @@ impl Actor for NetworkActor {
             unrouted: args.unrouted,
             senders: HashMap::new(),
             listening: Vec::new(),
+            ended: Arc::default(),
         })
     }
 
@@ -244,6 +278,10 @@ impl Actor for NetworkActor {
             }
             NetworkMsg::Listening(reply) => {
                 let _ = reply.send(state.listening.clone());
+            }
+            NetworkMsg::Ended(session) => {
+                state.routes.remove(&session);
+                lock(&state.ended).insert(session);
             }
         }
         Ok(())
@@ -367,23 +405,29 @@ impl NetworkState {
             let (tx, rx) = mpsc::unbounded_channel();
             let transport = self.transport.clone();
             let retry = self.timeouts.retry;
-            tokio::spawn(peer_sender(transport, peer, rx, retry));
+            let ended = self.ended.clone();
+            tokio::spawn(peer_sender(transport, peer, rx, retry, ended));
             tx
         });
         if let Err(mpsc::error::SendError(out)) = tx.send(out) {
             // The task ended (it never does while the actor lives); report the loss.
-            notify_failure(out, "sender task gone".into());
+            notify_failure(out, "sender task gone".into(), false);
         }
     }
 }
 
-fn notify_failure(out: Outgoing, error: String) {
+fn lock(m: &Mutex<EndedSessions>) -> MutexGuard<'_, EndedSessions> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn notify_failure(out: Outgoing, error: String, refused: bool) {
     if let Some(session) = out.notify {
         let _ = session.cast(SessionMsg::SendFailed {
             to: out.to,
             body: out.msg.body.name(),
             bundle: out.msg.body.bundle(),
             error,
+            refused,
         });
     }
 }
@@ -394,13 +438,21 @@ async fn peer_sender(
     peer: PeerId,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     retry: Duration,
+    ended: Arc<Mutex<EndedSessions>>,
 ) {
     while let Some(out) = rx.recv().await {
+        let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
+        if !end_msg && lock(&ended).contains(&out.msg.session) {
+            // Nothing of an ended session matters any more: it must not hold up the messages
+            // of other sessions to this peer.
+            tracing::debug!(%peer, session = %out.msg.session, body = out.msg.body.name(), "dropped: the session has ended");
+            continue;
+        }
         let env = wire::to_envelope(&out.msg);
         let mut out = out;
         let delivered = out.delivered.take();
-        let result = send_with_retry(&transport, peer, env, retry).await;
-        let outcome = result.as_ref().map_err(ToString::to_string).copied();
+        let result = send_with_retry(&transport, peer, env, retry, end_msg).await;
+        let outcome = result.as_ref().map_err(describe_send_error).copied();
         match result {
             Ok(()) => {}
             Err(NetError::Shutdown) => {
@@ -408,8 +460,16 @@ async fn peer_sender(
                 tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
             }
             Err(error) => {
+                let refused = matches!(
+                    error,
+                    NetError::Rejected {
+                        reason: Reject::Application(_),
+                        ..
+                    }
+                );
+                let error = describe_send_error(&error);
                 tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-                notify_failure(out, error.to_string());
+                notify_failure(out, error, refused);
             }
         }
         if let Some(d) = delivered {
@@ -420,7 +480,8 @@ async fn peer_sender(
 
 /// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
 /// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
-/// it has no session slot now (key generation running in another session).
+/// it has no session slot now (all taken, or key generation running in another session).
+/// A session that ended there (`REJECT_SESSION_ENDED`) or a malformed message is final.
 fn retryable(e: &NetError) -> bool {
     matches!(
         e,
@@ -429,7 +490,9 @@ fn retryable(e: &NetError) -> bool {
             | NetError::Rejected {
                 reason: Reject::Busy
                     | Reject::BufferFull
-                    | Reject::Application(REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT),
+                    | Reject::Application(
+                        REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT | REJECT_KEYGEN_RUNNING
+                    ),
                 ..
             }
     )
@@ -441,6 +504,7 @@ async fn send_with_retry(
     peer: PeerId,
     env: Envelope,
     budget: Duration,
+    end_msg: bool,
 ) -> net::Result<()> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(50);
@@ -449,7 +513,17 @@ async fn send_with_retry(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        if !retryable(&error) || start.elapsed() + backoff > budget {
+        // An `Abort` or `Close` for a session the peer does not know has nothing to end there
+        // (from one sender, it cannot overtake that session's opening).
+        let nothing_to_end = end_msg
+            && matches!(
+                error,
+                NetError::Rejected {
+                    reason: Reject::Application(REJECT_UNKNOWN_SESSION),
+                    ..
+                }
+            );
+        if nothing_to_end || !retryable(&error) || start.elapsed() + backoff > budget {
             return Err(error);
         }
         if matches!(

@@ -175,3 +175,73 @@ async fn a_user_part_of_another_deployment_is_refused_with_the_reason() {
     user.shutdown().await.unwrap();
     c.shutdown().await.unwrap();
 }
+
+/// Issue 13, item 1 (part): a refusal reaches the user as words, not a bare reject code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_gateway_says_why_and_a_close_frees_the_slot() {
+    let t = Timeouts {
+        retry: Duration::from_secs(1),
+        ..timeouts()
+    };
+    let opts = ClusterOptions {
+        limits: Limits {
+            max_sessions: 1,
+            ..Limits::default()
+        },
+        ..ClusterOptions::default()
+    };
+    let (c, tests) = cluster(t, opts).await;
+    let user = c.user().unwrap();
+    let first = user.open_session().await.unwrap();
+    match user.open_session().await {
+        Err(ActorError::Aborted { reason, .. }) => assert!(
+            reason.contains("gateway refused Hello")
+                && reason.contains("no free session slot")
+                && !reason.contains("lost peer"),
+            "{reason}"
+        ),
+        Err(e) => panic!("expected the gateway's refusal, got {e}"),
+        Ok(_) => panic!("a second session opened beyond max_sessions = 1"),
+    }
+    first.close().await.unwrap();
+    let second = user.open_session().await.unwrap();
+    second.preprocess().await.unwrap();
+    let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
+    assert_eq!(second.infer(&x).await.unwrap().1, want);
+    c.shutdown().await.unwrap();
+}
+
+/// Issue 13, item 3 (part): a key generation that fails releases its lock at once (it used to
+/// keep new sessions out until the open deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_key_generation_releases_its_lock_at_once() {
+    let t = Timeouts {
+        ack: Duration::from_secs(2),
+        ..timeouts()
+    };
+    let opts = ClusterOptions {
+        faulty: vec!["remote-2".into()],
+        fault_seed: 3,
+        ..ClusterOptions::default()
+    };
+    let (c, tests) = cluster(t, opts).await;
+    let everyone: Vec<_> = c.topology.nodes.iter().map(|n| n.peer_id).collect();
+    c.faults["remote-2"].partition(everyone);
+    let user = c.user().unwrap();
+    match user.open_session().await {
+        Err(ActorError::Aborted { reason, .. }) => {
+            assert!(reason.contains("remote-2"), "{reason}")
+        }
+        Err(e) => panic!("expected an abort naming remote-2, got {e}"),
+        Ok(_) => panic!("a session opened without remote-2"),
+    }
+    assert!(c.node("gateway").unwrap().store().keys().unwrap().is_none());
+    c.faults["remote-2"].heal();
+    // The open deadline (60 s) is far away and the user retries a refused Hello for 5 s only
+    // (`retry`): this session opens because the failed one released the key-generation lock.
+    let session = user.open_session().await.unwrap();
+    session.preprocess().await.unwrap();
+    let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
+    assert_eq!(session.infer(&x).await.unwrap().1, want);
+    c.shutdown().await.unwrap();
+}

@@ -34,8 +34,8 @@ use crate::config::{PARAM, USER_PARAM};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
 use crate::network::{
-    NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_SESSION_ENDED,
-    REJECT_UNKNOWN_SESSION,
+    NetworkMsg, Outgoing, Route, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT,
+    REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
 };
 use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
 
@@ -145,7 +145,7 @@ impl NodeState {
         let keys = self.load_keys()?;
         if keys.is_none() && self.keygen_running() {
             return Ok(Some(Refusal {
-                code: REJECT_NO_SESSION_SLOT,
+                code: REJECT_KEYGEN_RUNNING,
                 why: "collective key generation is running in another session".into(),
             }));
         }
@@ -380,6 +380,7 @@ impl NodeState {
         }
         self.ctx.store.forget_session(sid)?;
         self.ended.insert(sid);
+        let _ = self.ctx.network.cast(NetworkMsg::Ended(sid));
         let event = Event::Aborted {
             bundle: None,
             reason: reason.to_string(),

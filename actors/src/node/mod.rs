@@ -13,7 +13,7 @@
 //!   observe events and counters, shut down).
 
 mod admit;
-mod ended;
+pub(crate) mod ended;
 mod handle;
 
 use std::collections::HashMap;
@@ -285,7 +285,12 @@ impl Actor for NodeActor {
                     // aborted, or its opening message was refused): the slot is free now.
                     state.sessions.remove(&sid);
                     state.ended.insert(sid);
-                    let _ = state.ctx.network.cast(NetworkMsg::Route(sid, None));
+                    // Also removes its route and drops its messages still queued for peers.
+                    let _ = state.ctx.network.cast(NetworkMsg::Ended(sid));
+                    if state.keygen.is_some_and(|(k, _)| k == sid) {
+                        // A key generation that failed (or ended) releases its lock at once.
+                        state.keygen = None;
+                    }
                 }
             }
             _ => {}

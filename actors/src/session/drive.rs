@@ -277,17 +277,20 @@ impl SessionState {
     pub(super) fn on_send_failed(
         &mut self,
         myself: &ActorRef<SessionMsg>,
-        to: PeerId,
-        body: &'static str,
-        bundle: Option<BundleId>,
+        (to, body, bundle): (PeerId, &'static str, Option<BundleId>),
         error: &str,
+        refused: bool,
     ) -> Result<()> {
         let name = self.ctx.peer_name(&to);
         if self.aborted || body == "Abort" || body == "Close" {
             tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
             return Ok(());
         }
-        let reason = format!("lost peer {name}: {body} not delivered ({error})");
+        let reason = if refused {
+            format!("{name} refused {body}: {error}")
+        } else {
+            format!("lost peer {name}: {body} not delivered ({error})")
+        };
         self.abort(myself, bundle, &reason)
     }
 

@@ -57,6 +57,9 @@ pub enum SessionMsg {
         bundle: Option<BundleId>,
         /// Why.
         error: String,
+        /// The peer answered and refused it (an application reject code, named in `error`),
+        /// as opposed to a lost or silent peer.
+        refused: bool,
     },
     /// Periodic: deadlines, idleness.
     Tick,
@@ -190,7 +193,10 @@ impl Actor for SessionActor {
                 body,
                 bundle,
                 error,
-            } => drive::blocking(|| state.on_send_failed(&myself, to, body, bundle, &error))?,
+                refused,
+            } => drive::blocking(|| {
+                state.on_send_failed(&myself, (to, body, bundle), &error, refused)
+            })?,
             SessionMsg::Tick => {
                 drive::blocking(|| state.on_tick(&myself, now))?;
             }
