@@ -27,7 +27,11 @@
 //! unknown, as in the two-level hierarchy) for `Timeouts::retry`; a message that still cannot be
 //! delivered is reported to its session actor as [`SessionMsg::SendFailed`]. "Unknown session"
 //! refusals are retried too: a server's key-generation message can reach a remote before the
-//! gateway's `Open` does.
+//! gateway's `Open` does. A refusal is reported in words ([`reject_text`]), so that the user
+//! reads why ("no free session slot"), not a code. Messages of a session that ended here
+//! ([`NetworkMsg::Ended`]) still queued for a peer are dropped, except its `Abort` and `Close`,
+//! and an `Abort` or `Close` the peer answers with "unknown session" is not retried: the ended
+//! session must not hold up other sessions' messages to that peer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
