@@ -245,3 +245,43 @@ async fn a_failed_key_generation_releases_its_lock_at_once() {
     assert_eq!(session.infer(&x).await.unwrap().1, want);
     c.shutdown().await.unwrap();
 }
+
+/// A session record found in the store at start (the servers stopped before anyone closed the
+/// session) expires after the idle time if no message resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_session_nobody_resumes_expires_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Timeouts {
+        idle: Duration::from_secs(2),
+        ..timeouts()
+    };
+    let opts = ClusterOptions {
+        store: StoreKind::Sled(dir.path().to_path_buf()),
+        ..ClusterOptions::default()
+    };
+    let (mut c, _) = cluster(t, opts).await;
+    let session = c.user().unwrap().open_session().await.unwrap();
+    session.preprocess().await.unwrap();
+    let sid = session.id();
+    for name in SERVERS {
+        c.stop_node(name).await.unwrap();
+    }
+    for name in SERVERS {
+        c.start_node(name).await.unwrap();
+        let node = c.node(name).unwrap();
+        assert!(node.store().record(sid).unwrap().is_some(), "{name}");
+        assert_eq!(node.store().bundles_of(sid).unwrap(), 1, "{name}");
+    }
+    for name in SERVERS {
+        let node = c.node(name).unwrap();
+        eventually(&format!("{name} expires the stored session"), || async {
+            nothing_stored(node, sid)
+        })
+        .await;
+        assert!(
+            node.store().keys().unwrap().is_some(),
+            "{name} lost its key"
+        );
+    }
+    c.shutdown().await.unwrap();
+}
