@@ -32,18 +32,24 @@
 //! ([`NetworkMsg::Ended`]) still queued for a peer are dropped, except its `Abort` and `Close`,
 //! and an `Abort` or `Close` the peer answers with "unknown session" is not retried: the ended
 //! session must not hold up other sessions' messages to that peer.
+//!
+//! # Layout
+//! - `mod.rs`: [`NetworkActor`], its messages, inbound routing.
+//! - `outbound.rs`: the per-peer sender tasks (order, retries, dropped messages of ended
+//!   sessions, failure reports).
+//! - `reject.rs`: the application reject codes and their words.
+
+mod outbound;
+mod reject;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seco_protocols::seco::{Body, Party, SecoMsg, SessionId};
+use seco_protocols::seco::{Party, SecoMsg, SessionId};
 use seco_runtime::fault::{Faults, FaultyClient};
-use seco_runtime::net::{
-    self, Client, Envelope, Event, FailureKind, InboundMessage, NetConfig, NetError, Reject,
-};
+use seco_runtime::net::{self, Client, Envelope, Event, InboundMessage, NetConfig, Reject};
 use seco_runtime::{Keypair, Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,43 +60,11 @@ use crate::session::SessionMsg;
 use crate::stats::Stats;
 use crate::topology::{PeerRole, Topology};
 use crate::wire;
-
-/// Application reject code: the envelope is not a valid SECO message.
-pub const REJECT_MALFORMED: u16 = 1;
-/// Application reject code: no session with that id, and the message cannot open one.
-pub const REJECT_UNKNOWN_SESSION: u16 = 2;
-/// Application reject code: the node refuses more sessions now.
-pub const REJECT_NO_SESSION_SLOT: u16 = 3;
-/// Application reject code: the session has ended here (closed, aborted or expired); not
-/// retried by senders, since it will not come back.
-pub const REJECT_SESSION_ENDED: u16 = 4;
-/// Application reject code: no new session before the collective key generation running in
-/// another session has ended (retried by senders).
-pub const REJECT_KEYGEN_RUNNING: u16 = 5;
-
-/// What an application reject code means, in the words the sender reports (the user sees
-/// them in its error, not a bare code).
-pub fn reject_text(code: u16) -> &'static str {
-    match code {
-        REJECT_MALFORMED => "not a valid SECO message",
-        REJECT_UNKNOWN_SESSION => "no session with this id there (and the message cannot open one)",
-        REJECT_NO_SESSION_SLOT => "no free session slot (its limit of open sessions is reached)",
-        REJECT_SESSION_ENDED => "the session has ended there (closed, aborted or expired)",
-        REJECT_KEYGEN_RUNNING => "the collective key generation of another session is running",
-        _ => "refused with an unknown code",
-    }
-}
-
-/// A failed send in words: application reject codes are named ([`reject_text`]).
-pub fn describe_send_error(e: &NetError) -> String {
-    match e {
-        NetError::Rejected {
-            reason: Reject::Application(code),
-            ..
-        } => format!("{} (reject code {code})", reject_text(*code)),
-        e => e.to_string(),
-    }
-}
+use outbound::{lock, notify_failure, peer_sender};
+pub use reject::{
+    describe_send_error, reject_text, REJECT_KEYGEN_RUNNING, REJECT_MALFORMED,
+    REJECT_NO_SESSION_SLOT, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
+};
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
 #[derive(Debug, Clone)]
@@ -417,133 +391,5 @@ impl NetworkState {
             // The task ended (it never does while the actor lives); report the loss.
             notify_failure(out, "sender task gone".into(), false);
         }
-    }
-}
-
-fn lock(m: &Mutex<EndedSessions>) -> MutexGuard<'_, EndedSessions> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn notify_failure(out: Outgoing, error: String, refused: bool) {
-    if let Some(session) = out.notify {
-        let _ = session.cast(SessionMsg::SendFailed {
-            to: out.to,
-            body: out.msg.body.name(),
-            bundle: out.msg.body.bundle(),
-            error,
-            refused,
-        });
-    }
-}
-
-/// Sends one peer's messages in order.
-async fn peer_sender(
-    transport: Transport,
-    peer: PeerId,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    retry: Duration,
-    ended: Arc<Mutex<EndedSessions>>,
-) {
-    while let Some(out) = rx.recv().await {
-        let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
-        if !end_msg && lock(&ended).contains(&out.msg.session) {
-            // Nothing of an ended session matters any more: it must not hold up the messages
-            // of other sessions to this peer.
-            tracing::debug!(%peer, session = %out.msg.session, body = out.msg.body.name(), "dropped: the session has ended");
-            continue;
-        }
-        let env = wire::to_envelope(&out.msg);
-        let mut out = out;
-        let delivered = out.delivered.take();
-        let result = send_with_retry(&transport, peer, env, retry, end_msg).await;
-        let outcome = result.as_ref().map_err(describe_send_error).copied();
-        match result {
-            Ok(()) => {}
-            Err(NetError::Shutdown) => {
-                // This node is stopping: nobody is left to care.
-                tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
-            }
-            Err(error) => {
-                let refused = matches!(
-                    error,
-                    NetError::Rejected {
-                        reason: Reject::Application(_),
-                        ..
-                    }
-                );
-                let error = describe_send_error(&error);
-                tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-                notify_failure(out, error, refused);
-            }
-        }
-        if let Some(d) = delivered {
-            let _ = d.send(outcome);
-        }
-    }
-}
-
-/// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
-/// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
-/// it has no session slot now (all taken, or key generation running in another session).
-/// A session that ended there (`REJECT_SESSION_ENDED`) or a malformed message is final.
-fn retryable(e: &NetError) -> bool {
-    matches!(
-        e,
-        NetError::Failed { .. }
-            | NetError::Dial(_)
-            | NetError::Rejected {
-                reason: Reject::Busy
-                    | Reject::BufferFull
-                    | Reject::Application(
-                        REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT | REJECT_KEYGEN_RUNNING
-                    ),
-                ..
-            }
-    )
-}
-
-/// Sends with back-off for up to `budget`; a dial failure triggers a Kademlia lookup of the peer.
-async fn send_with_retry(
-    transport: &Transport,
-    peer: PeerId,
-    env: Envelope,
-    budget: Duration,
-    end_msg: bool,
-) -> net::Result<()> {
-    let start = Instant::now();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let error = match transport.send(peer, env.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        // An `Abort` or `Close` for a session the peer does not know has nothing to end there
-        // (from one sender, it cannot overtake that session's opening).
-        let nothing_to_end = end_msg
-            && matches!(
-                error,
-                NetError::Rejected {
-                    reason: Reject::Application(REJECT_UNKNOWN_SESSION),
-                    ..
-                }
-            );
-        if nothing_to_end || !retryable(&error) || start.elapsed() + backoff > budget {
-            return Err(error);
-        }
-        if matches!(
-            error,
-            NetError::Failed {
-                kind: FailureKind::DialFailure,
-                ..
-            }
-        ) {
-            // No known address (a node that advertises none) or a stale one: ask the DHT.
-            match transport.client().find_peer(peer).await {
-                Ok(addrs) => tracing::debug!(%peer, ?addrs, "found by Kademlia"),
-                Err(e) => tracing::debug!(%peer, error = %e, "Kademlia lookup failed"),
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
