@@ -83,6 +83,8 @@ pub enum Body {
         user_pk: Bytes,
         /// `UserPart::digest` of the user's part: the gateway refuses the session if it is not
         /// the digest of the user's part of its own split (`SecoError::UserPartMismatch`).
+        /// A CBOR byte string (fixed size on the wire; any other length does not decode).
+        #[serde(with = "serde_bytes")]
         part_digest: [u8; 32],
     },
     /// G -> remotes: join the session.
