@@ -10,7 +10,7 @@ pub const PARAM: ParamId = ParamId::Bfv4096T32V1;
 pub const USER_PARAM: ParamId = ParamId::Bfv2048T32V1;
 
 /// Explicit timeouts per phase (DESIGN.md s.7: a lost peer surfaces as a session error, not a
-/// hang). A topology file may set the first five in `[timeouts]` (seconds).
+/// hang). A topology file may set all but `tick` in `[timeouts]` (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Session open, including the collective key generation of the first session: from the
@@ -27,8 +27,11 @@ pub struct Timeouts {
     /// How long sends to an unreachable peer are retried (dial failures, busy receiver) before
     /// the message counts as lost. Default 10 s.
     pub retry: Duration,
-    /// A session with no message for this long is stopped (its record stays in the store and it
-    /// resumes on the next message). Default 1 h.
+    /// A session with no message for this long expires: the gateway closes it on every peer
+    /// (`Close { Expired }` to the remotes and the user), its records and unused bundles are
+    /// deleted and its slot is freed. A remote waits twice as long before it expires a session
+    /// on its own (the gateway's `Close` normally comes first); a record found in the store at
+    /// start expires if no message for it arrives within this time. Default 5 min.
     pub idle: Duration,
     /// How often deadlines are checked. Default 250 ms.
     pub tick: Duration,
@@ -42,7 +45,7 @@ impl Default for Timeouts {
             inference: Duration::from_secs(60),
             ack: Duration::from_secs(30),
             retry: Duration::from_secs(10),
-            idle: Duration::from_secs(3600),
+            idle: Duration::from_secs(300),
             tick: Duration::from_millis(250),
         }
     }

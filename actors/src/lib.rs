@@ -26,6 +26,9 @@
 //! - A failed network actor stops the node (a node without network is useless); the process
 //!   around it exits with the error.
 //! - User sessions live in memory only: a failed user session actor fails its callers.
+//! - A server session actor stops when its session ends (closed by the user, expired after
+//!   `Timeouts::idle`, aborted as a whole): the node frees its slot at once, its records and
+//!   unused bundles are deleted, and late messages for it are refused as ended.
 //!
 //! ## Phases and deadlines
 //!

@@ -40,6 +40,9 @@ pub struct NodeStats {
     pub inferences: u64,
     /// Aborts (session or bundle).
     pub aborts: u64,
+    /// Sessions closed by their user or expired.
+    #[serde(default)]
+    pub sessions_closed: u64,
     /// Inbound messages refused (undecodable, unknown session, refused by the state machine).
     pub refused: u64,
     /// Session actors restarted after a crash.
@@ -126,6 +129,7 @@ impl Stats {
             Event::BundleReady(_) => s.bundles_ready += 1,
             Event::InferenceDone(_) | Event::Logits { .. } => s.inferences += 1,
             Event::Aborted { .. } => s.aborts += 1,
+            Event::Closed(_) => s.sessions_closed += 1,
         });
     }
 

@@ -83,6 +83,16 @@ impl NodeStore {
         self.inner.get(Tree::SessionPhase, &session.0)
     }
 
+    /// Ids of the stored session records.
+    pub fn session_ids(&self) -> Result<Vec<SessionId>> {
+        Ok(self
+            .inner
+            .scan_prefix(Tree::SessionPhase, &[])?
+            .into_iter()
+            .filter_map(|(k, _)| <[u8; 16]>::try_from(k.as_slice()).ok().map(SessionId))
+            .collect())
+    }
+
     /// Gateway: records which user peer opened `session` (flushed), so that a resumed session
     /// answers the same user and refuses others.
     pub fn put_user_peer(&self, session: SessionId, peer: &PeerId) -> Result<()> {

@@ -80,6 +80,7 @@ async fn outsiders_garbage_and_wrong_parties_are_refused() {
         Body::Hello {
             model: "digits-mlp".into(),
             user_pk: Default::default(),
+            part_digest: [0; 32],
         },
     );
     let r = client.send(gw.peer_id, wire::to_envelope(&hello)).await;

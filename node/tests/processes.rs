@@ -85,3 +85,52 @@ async fn a_node_process_refuses_peers_outside_its_topology() {
     }
     client.shutdown().await;
 }
+
+/// Issue 13, items 2 and 11: a `user.json` whose fixed point differs from the deployment's is
+/// refused at the session's open with the reason (it used to give wrong logits with exit code
+/// 0); a proper run closes its session at the end, which the gateway counts at once.
+#[test]
+fn a_mismatched_user_part_is_refused_and_a_finished_run_closes_its_session() {
+    let d = Deployment::new("digits-mlp", 3);
+    let _nodes: Vec<_> = d.servers.iter().map(|s| d.start(s)).collect();
+    let (x, want) = reference("digits-mlp", 0);
+    let input = d.input_file(&x);
+    let user = d.path("parts/user.json");
+    let mut part: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&user).unwrap()).unwrap();
+    part["fixed_point"]["frac_bits"] = serde_json::json!(12);
+    let other = d.path("other-user.json");
+    std::fs::write(&other, serde_json::to_string(&part).unwrap()).unwrap();
+    let infer = |part: &std::path::Path| {
+        seco(&[
+            "infer",
+            "--topology",
+            d.topology.to_str().unwrap(),
+            "--model-part",
+            part.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let o = infer(&other);
+    common::assert_one_line_error(&o, "does not match the deployment");
+    assert!(common::stdout(&o).is_empty(), "{}", common::stdout(&o));
+    let o = infer(&user);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line: serde_json::Value =
+        serde_json::from_str(common::stdout(&o).lines().next().unwrap()).unwrap();
+    let got: Vec<i64> = serde_json::from_value(line["fixed"].clone()).unwrap();
+    assert_eq!(got, want);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let text = std::fs::read_to_string(d.path("gateway/stats.json")).unwrap_or_default();
+        let stats: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if stats["sessions_closed"] == 1 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(stats["sessions_closed"], 1, "{stats}");
+    assert_eq!(stats["aborts"], 1, "the refused session: {stats}");
+}

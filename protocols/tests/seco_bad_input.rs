@@ -124,6 +124,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
         Body::Hello {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
+            part_digest: [0; 32],
         },
     );
     assert!(matches!(
@@ -145,6 +146,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
         Body::Hello {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
+            part_digest: [0; 32],
         },
     );
     assert!(matches!(

@@ -38,6 +38,8 @@ pub struct ClusterOptions {
     pub fault_seed: u64,
     /// Nodes of the topology not to start (a test drives them by hand).
     pub skip: Vec<String>,
+    /// Bounds of the server nodes.
+    pub limits: Limits,
 }
 
 impl Default for ClusterOptions {
@@ -47,6 +49,7 @@ impl Default for ClusterOptions {
             faulty: Vec::new(),
             fault_seed: 0,
             skip: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -151,7 +154,7 @@ impl Cluster {
                     store,
                     network,
                     stats_file: None,
-                    limits: Limits::default(),
+                    limits: self.opts.limits,
                 };
                 Node::start_server(setup).await?
             }

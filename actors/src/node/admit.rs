@@ -1,8 +1,10 @@
 //! Admission of sessions at a node, session actor spawning, crash handling.
 //!
 //! A message of a session with no live actor here is, in this order:
-//! 1. resumed: the store has the session's record (the node restarted, or the actor was stopped
-//!    for idleness) -> `ServerSession::resume` with the stored key, then the message;
+//! 0. refused with `REJECT_SESSION_ENDED` if the session ended here (closed, expired, aborted:
+//!    its actor stopped and its records are gone; `ended.rs`);
+//! 1. resumed: the store has the session's record (the node restarted, or its actor crashed)
+//!    -> `ServerSession::resume` with the stored key, then the message;
 //! 2. opened: a `Hello` from a user at the gateway, or an `Open` from the gateway at a remote
 //!    -> a new `ServerSession` (with the stored collective key if there is one: else this
 //!    session runs key generation, and other new sessions wait until it is done);
@@ -31,7 +33,10 @@ use super::{Entry, NodeKind, NodeMsg, NodeState};
 use crate::config::{PARAM, USER_PARAM};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
-use crate::network::{NetworkMsg, Outgoing, Route, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION};
+use crate::network::{
+    NetworkMsg, Outgoing, Route, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT,
+    REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
+};
 use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
 
 /// 32 bytes from the OS-seeded CSPRNG: the seed of one session's state machine.
@@ -68,6 +73,11 @@ impl NodeState {
                 }
                 None => reply.reject(REJECT_UNKNOWN_SESSION),
             },
+            Ok(Some(r)) if r.code == REJECT_SESSION_ENDED => {
+                // Late messages of a session that ended here: the sender gives up at once.
+                tracing::debug!(node = %self.ctx.name, session = %sid, %peer, %body, "refused: the session has ended");
+                reply.reject(r.code);
+            }
             Ok(Some(r)) if from != Party::User && r.code == REJECT_UNKNOWN_SESSION => {
                 // Expected now and then: a server's key-generation message overtook the
                 // gateway's Open; the sender retries.
@@ -106,6 +116,12 @@ impl NodeState {
             }));
         };
         let gateway = part.server_index == 0;
+        if self.ended.contains(&sid) {
+            return Ok(Some(Refusal {
+                code: REJECT_SESSION_ENDED,
+                why: "the session has ended here (closed, aborted or expired)".into(),
+            }));
+        }
         if self.resume(myself, sid, 0).await? {
             return Ok(None);
         }
@@ -129,7 +145,7 @@ impl NodeState {
         let keys = self.load_keys()?;
         if keys.is_none() && self.keygen_running() {
             return Ok(Some(Refusal {
-                code: REJECT_NO_SESSION_SLOT,
+                code: REJECT_KEYGEN_RUNNING,
                 why: "collective key generation is running in another session".into(),
             }));
         }
@@ -191,6 +207,7 @@ impl NodeState {
         let Some(record) = self.ctx.store.record(sid)? else {
             return Ok(false);
         };
+        self.dormant.remove(&sid);
         let Some(keys) = self.load_keys()? else {
             tracing::warn!(node = %self.ctx.name, session = %sid, "a session record but no collective key: cannot resume");
             return Ok(false);
@@ -320,7 +337,7 @@ impl NodeState {
     /// after the stored one (the epoch the crashed machine used, 0 for a session that never
     /// became ready): a new epoch resets each receiver's duplicate window for this sender.
     fn abort_everywhere(
-        &self,
+        &mut self,
         sid: SessionId,
         reason: &str,
         user_peer: Option<PeerId>,
@@ -357,10 +374,13 @@ impl NodeState {
                 to,
                 msg,
                 notify: None,
+                delivered: None,
             };
             let _ = self.ctx.network.cast(NetworkMsg::Send(out));
         }
         self.ctx.store.forget_session(sid)?;
+        self.ended.insert(sid);
+        let _ = self.ctx.network.cast(NetworkMsg::Ended(sid));
         let event = Event::Aborted {
             bundle: None,
             reason: reason.to_string(),

@@ -310,6 +310,15 @@ impl UserSessionHandle {
         )
         .await
     }
+
+    /// Ends the session: `Close` to the gateway, which closes it at every server and deletes
+    /// its records and unused bundles there. Returns once the gateway acknowledged it (within
+    /// `Timeouts::retry` plus `Timeouts::ack`), or with the reason it could not be delivered.
+    /// The handle is spent; a session that already ended closes at once.
+    pub async fn close(self) -> Result<()> {
+        let limit = self.limits.retry + self.limits.ack;
+        session_call(&self.actor, SessionMsg::Close, limit).await
+    }
 }
 
 /// An RPC to an actor; a stopped actor is an error.

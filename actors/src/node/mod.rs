@@ -7,10 +7,13 @@
 //! - `mod.rs`: [`NodeActor`], [`NodeMsg`], [`NodeArgs`], supervision.
 //! - `admit.rs`: what the node does with a message of a session it has no actor for (open,
 //!   resume, refuse), spawning session actors, aborting a session everywhere.
+//! - `ended.rs`: sessions that ended here (late messages refused at once), expiry of stored
+//!   sessions nobody resumes.
 //! - `handle.rs`: [`Node`], the public handle (start a server or a user, open user sessions,
 //!   observe events and counters, shut down).
 
 mod admit;
+pub(crate) mod ended;
 mod handle;
 
 use std::collections::HashMap;
@@ -118,6 +121,11 @@ pub struct NodeState {
     keygen: Option<(SessionId, Instant)>,
     /// Unrouted messages queued here (shared with the network actor, which bounds it).
     unrouted: Arc<AtomicUsize>,
+    /// Sessions that ended here (closed, aborted, expired); bounded.
+    ended: ended::EndedSessions,
+    /// Stored session records without an actor since the start; they expire after
+    /// `Timeouts::idle` unless a message resumes them.
+    dormant: ended::Dormant,
     stats_file: Option<PathBuf>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -177,6 +185,8 @@ impl Actor for NodeActor {
             by_actor: HashMap::new(),
             keygen: None,
             unrouted,
+            ended: ended::EndedSessions::default(),
+            dormant: ended::Dormant::new(),
             stats_file: args.stats_file,
             ticker: None,
         })
@@ -188,6 +198,9 @@ impl Actor for NodeActor {
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         state.ticker = Some(myself.send_interval(Duration::from_millis(500), || NodeMsg::Tick));
+        if matches!(state.kind, NodeKind::Server { .. }) {
+            state.load_dormant()?;
+        }
         Ok(())
     }
 
@@ -238,7 +251,10 @@ impl Actor for NodeActor {
                         .cast(SessionMsg::Fail("requested by a test".into()));
                 }
             }
-            NodeMsg::Tick => state.write_stats(false),
+            NodeMsg::Tick => {
+                state.write_stats(false);
+                state.expire_dormant(Instant::now())?;
+            }
         }
         Ok(())
     }
@@ -265,8 +281,16 @@ impl Actor for NodeActor {
                     return Err(format!("the network actor stopped: {reason:?}").into());
                 }
                 if let Some(sid) = state.by_actor.remove(&cell.get_id()) {
+                    // A session actor stops only when its session ended (closed, expired,
+                    // aborted, or its opening message was refused): the slot is free now.
                     state.sessions.remove(&sid);
-                    let _ = state.ctx.network.cast(NetworkMsg::Route(sid, None));
+                    state.ended.insert(sid);
+                    // Also removes its route and drops its messages still queued for peers.
+                    let _ = state.ctx.network.cast(NetworkMsg::Ended(sid));
+                    if state.keygen.is_some_and(|(k, _)| k == sid) {
+                        // A key generation that failed (or ended) releases its lock at once.
+                        state.keygen = None;
+                    }
                 }
             }
             _ => {}

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use ractor::{ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    Body, BundleId, Event, Input, Machine, Party, Phase, Ready, SecoError, SecoMsg,
+    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Ready, SecoError, SecoMsg,
 };
 use seco_runtime::PeerId;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -198,6 +198,7 @@ impl SessionState {
             to: peer,
             msg,
             notify: Some(myself.clone()),
+            delivered: None,
         };
         if self.ctx.network.cast(NetworkMsg::Send(out)).is_err() {
             tracing::error!(node = %self.ctx.name, "network actor gone: message dropped");
@@ -235,9 +236,21 @@ impl SessionState {
                 self.aborted = true;
                 tracing::warn!(%node, %session, %reason, "session aborted");
                 if matches!(self.machine, MachineKind::Server(_)) {
-                    // Nothing of an aborted session is usable again; a later message for it is
-                    // refused as unknown instead of resuming it.
+                    // Nothing of an aborted session is usable again: its records and bundles
+                    // go, its actor stops (the slot is free) and a later message for it is
+                    // refused as ended instead of resuming it.
                     self.ctx.store.forget_session(session)?;
+                    self.ended = Some(format!("aborted: {reason}"));
+                }
+            }
+            Event::Closed(reason) => {
+                self.deadlines.clear();
+                self.aborted = true;
+                tracing::info!(%node, %session, %reason, "session closed");
+                if matches!(self.machine, MachineKind::Server(_)) {
+                    // Closed or expired: the same as an abort, without an error.
+                    self.ctx.store.forget_session(session)?;
+                    self.ended = Some(reason.to_string());
                 }
             }
         }
@@ -276,32 +289,86 @@ impl SessionState {
     pub(super) fn on_send_failed(
         &mut self,
         myself: &ActorRef<SessionMsg>,
-        to: PeerId,
-        body: &'static str,
-        bundle: Option<BundleId>,
+        (to, body, bundle): (PeerId, &'static str, Option<BundleId>),
         error: &str,
+        refused: bool,
     ) -> Result<()> {
         let name = self.ctx.peer_name(&to);
-        if self.aborted || body == "Abort" {
+        if self.aborted || body == "Abort" || body == "Close" {
             tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
             return Ok(());
         }
-        let reason = format!("lost peer {name}: {body} not delivered ({error})");
+        let reason = if refused {
+            format!("{name} refused {body}: {error}")
+        } else {
+            format!("lost peer {name}: {body} not delivered ({error})")
+        };
         self.abort(myself, bundle, &reason)
     }
 
-    /// Deadlines and idleness; returns whether the actor should stop (idle).
-    pub(super) fn on_tick(&mut self, myself: &ActorRef<SessionMsg>, now: Instant) -> Result<bool> {
+    /// Deadlines and idleness: a server session with no message for `Timeouts::idle` (a
+    /// remote: twice that, so that the gateway's `Close` normally comes first) and nothing in
+    /// flight expires (`ServerSession::close`), which ends it.
+    pub(super) fn on_tick(&mut self, myself: &ActorRef<SessionMsg>, now: Instant) -> Result<()> {
         if matches!(self.machine, MachineKind::User(_)) {
             self.waiters.expire(now);
-            return Ok(false);
+            return Ok(());
         }
         for e in self.deadlines.expired(now) {
             tracing::warn!(node = %self.ctx.name, session = %self.session, reason = %e.reason, "deadline expired");
             self.abort(myself, e.bundle, &e.reason)?;
         }
-        let idle = now.saturating_duration_since(self.last_activity) >= self.ctx.timeouts.idle;
-        Ok(idle && !self.deadlines.busy())
+        let idle = self.ctx.timeouts.idle * if self.is_gateway() { 1 } else { 2 };
+        let expired = now.saturating_duration_since(self.last_activity) >= idle;
+        if !expired || self.deadlines.busy() || self.aborted {
+            return Ok(());
+        }
+        let MachineKind::Server(s) = &mut self.machine else {
+            return Ok(());
+        };
+        tracing::info!(node = %self.ctx.name, session = %self.session, idle = ?idle, "session idle: it expires");
+        let ready = s.close(CloseReason::Expired);
+        self.apply(myself, ready)
+    }
+
+    /// User: closes the session. The `Close` goes to the gateway with a delivery report that
+    /// answers `port`; the actor stops.
+    pub(super) fn close(&mut self, port: RpcReplyPort<Result<()>>) -> Result<()> {
+        let MachineKind::User(u) = &mut self.machine else {
+            let _ = port.send(Err(ActorError::Unsupported("close is a user command")));
+            return Ok(());
+        };
+        let ready = u.close();
+        self.ended = Some("closed by the user".into());
+        let gateway = self.ctx.server_peer(0);
+        let (Some(peer), [(_, msg)]) = (gateway, ready.send.as_slice()) else {
+            // Already ended (aborted, closed): nothing to tell the gateway.
+            let _ = port.send(Ok(()));
+            return Ok(());
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let out = Outgoing {
+            to: peer,
+            msg: msg.clone(),
+            notify: None,
+            delivered: Some(tx),
+        };
+        if self.ctx.network.cast(NetworkMsg::Send(out)).is_err() {
+            let _ = port.send(Err(ActorError::Stopped("network")));
+            return Ok(());
+        }
+        for event in ready.events {
+            self.report(event)?;
+        }
+        tokio::spawn(async move {
+            let r = match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ActorError::LostPeer(format!("Close not delivered: {e}"))),
+                Err(_) => Err(ActorError::Stopped("network")),
+            };
+            let _ = port.send(r);
+        });
+        Ok(())
     }
 
     /// User: requests one bundle.

@@ -57,6 +57,9 @@ pub enum SessionMsg {
         bundle: Option<BundleId>,
         /// Why.
         error: String,
+        /// The peer answered and refused it (an application reject code, named in `error`),
+        /// as opposed to a lost or silent peer.
+        refused: bool,
     },
     /// Periodic: deadlines, idleness.
     Tick,
@@ -66,6 +69,9 @@ pub enum SessionMsg {
     Preprocess(RpcReplyPort<Result<BundleId>>),
     /// User: one inference on an encoded input; answers with the bundle used and the logits.
     Infer(Vec<u64>, RpcReplyPort<Result<(BundleId, Vec<i64>)>>),
+    /// User: closes the session (`Close` to the gateway); answers once the gateway has
+    /// acknowledged it (or its delivery failed); the actor stops.
+    Close(RpcReplyPort<Result<()>>),
     /// Fault injection (tests): the actor fails with this reason, as a crash would.
     Fail(String),
 }
@@ -104,6 +110,9 @@ pub struct SessionState {
     aborted: bool,
     /// No inbound message was accepted yet (a refused opener then drops the session).
     fresh: bool,
+    /// The session ended (closed, expired, aborted as a whole): why; the actor stops after
+    /// the current message, which frees the session's slot at the node.
+    ended: Option<String>,
     initial: Option<Ready>,
 }
 
@@ -127,6 +136,7 @@ impl Actor for SessionActor {
             last_activity: now,
             ticker: None,
             aborted: false,
+            ended: None,
             // New server sessions only (a resumed one starts with its setup messages).
             fresh: args.opening && args.initial.is_empty(),
             initial: Some(args.initial),
@@ -183,18 +193,19 @@ impl Actor for SessionActor {
                 body,
                 bundle,
                 error,
-            } => drive::blocking(|| state.on_send_failed(&myself, to, body, bundle, &error))?,
+                refused,
+            } => drive::blocking(|| {
+                state.on_send_failed(&myself, (to, body, bundle), &error, refused)
+            })?,
             SessionMsg::Tick => {
-                if drive::blocking(|| state.on_tick(&myself, now))? {
-                    tracing::info!(node = %state.ctx.name, session = %state.session, "session idle: stopping its actor (it resumes from the store on the next message)");
-                    myself.stop(Some("idle".into()));
-                }
+                drive::blocking(|| state.on_tick(&myself, now))?;
             }
             SessionMsg::WaitOpen(port) => state.waiters.wait_open(port, now),
             SessionMsg::Preprocess(port) => {
                 drive::blocking(|| state.preprocess(&myself, port, now))?;
             }
             SessionMsg::Infer(x, port) => drive::blocking(|| state.infer(&myself, &x, port, now))?,
+            SessionMsg::Close(port) => drive::blocking(|| state.close(port))?,
             SessionMsg::Fail(reason) => {
                 return Err(ActorError::Aborted {
                     bundle: None,
@@ -202,6 +213,11 @@ impl Actor for SessionActor {
                 }
                 .boxed())
             }
+        }
+        if let Some(reason) = state.ended.take() {
+            // Everything the session sent on its way out is with the network actor already.
+            tracing::debug!(node = %state.ctx.name, session = %state.session, %reason, "session ended: stopping its actor");
+            myself.stop(Some(reason));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use ractor::RpcReplyPort;
-use seco_protocols::seco::{BundleId, Event};
+use seco_protocols::seco::{BundleId, CloseReason, Event, SecoError};
 
 use crate::config::Timeouts;
 use crate::error::{ActorError, Result};
@@ -20,7 +20,14 @@ pub(crate) struct Waiters {
     prep: Pending<BundleId>,
     infer: Pending<(BundleId, Vec<i64>)>,
     ready: bool,
-    aborted: Option<String>,
+    /// Why the session ended (aborted, closed), failing every later wait.
+    ended: Option<Ended>,
+}
+
+#[derive(Clone)]
+enum Ended {
+    Aborted(String),
+    Closed(CloseReason),
 }
 
 impl Waiters {
@@ -31,20 +38,23 @@ impl Waiters {
             prep: HashMap::new(),
             infer: HashMap::new(),
             ready: false,
-            aborted: None,
+            ended: None,
         }
     }
 
-    fn aborted_error(&self) -> Option<ActorError> {
-        self.aborted.as_ref().map(|r| ActorError::Aborted {
-            bundle: None,
-            reason: r.clone(),
+    fn ended_error(&self) -> Option<ActorError> {
+        self.ended.as_ref().map(|e| match e {
+            Ended::Aborted(r) => ActorError::Aborted {
+                bundle: None,
+                reason: r.clone(),
+            },
+            Ended::Closed(r) => ActorError::Protocol(SecoError::Closed(*r)),
         })
     }
 
     /// Waits for the session to open (answers at once if it is open or aborted).
     pub(crate) fn wait_open(&mut self, port: Port<()>, now: Instant) {
-        if let Some(e) = self.aborted_error() {
+        if let Some(e) = self.ended_error() {
             let _ = port.send(Err(e));
         } else if self.ready {
             let _ = port.send(Ok(()));
@@ -99,11 +109,15 @@ impl Waiters {
                 bundle: None,
                 reason,
             } => {
-                self.aborted = Some(reason.clone());
+                self.ended = Some(Ended::Aborted(reason.clone()));
                 self.fail_all(|| ActorError::Aborted {
                     bundle: None,
                     reason: reason.clone(),
                 });
+            }
+            Event::Closed(r) => {
+                self.ended = Some(Ended::Closed(*r));
+                self.fail_all(|| ActorError::Protocol(SecoError::Closed(*r)));
             }
             Event::InferenceDone(_) => {}
         }

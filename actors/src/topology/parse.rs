@@ -40,6 +40,7 @@ struct TimeoutsShape {
     inference: Option<f64>,
     ack: Option<f64>,
     retry: Option<f64>,
+    idle: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,6 +114,7 @@ fn timeouts(t: TimeoutsShape) -> Result<Timeouts> {
         inference: get("inference", t.inference, d.inference)?,
         ack: get("ack", t.ack, d.ack)?,
         retry: get("retry", t.retry, d.retry)?,
+        idle: get("idle", t.idle, d.idle)?,
         ..d
     })
 }
@@ -307,6 +309,7 @@ pub(super) fn render(t: &Topology) -> String {
             inference: secs(t.timeouts.inference),
             ack: secs(t.timeouts.ack),
             retry: secs(t.timeouts.retry),
+            idle: secs(t.timeouts.idle),
         }),
         nodes: t
             .nodes

@@ -21,6 +21,7 @@ model = "digits-mlp"
 [timeouts]
 open = 30
 inference = 2.5
+idle = 90
 
 [[node]]
 name = "gateway"
@@ -67,6 +68,7 @@ fn parses_a_full_file() {
     assert_eq!(t.model.as_deref(), Some("digits-mlp"));
     assert_eq!(t.timeouts.open, Duration::from_secs(30));
     assert_eq!(t.timeouts.inference, Duration::from_millis(2500));
+    assert_eq!(t.timeouts.idle, Duration::from_secs(90));
     assert_eq!(t.server_names(), ["gateway", "remote-1", "remote-2"]);
     assert_eq!(t.users().len(), 1);
     assert_eq!(t.allowlist().len(), 4);

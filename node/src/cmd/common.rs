@@ -141,10 +141,13 @@ pub struct UserRun {
     pub open: Duration,
     /// Preparation of each bundle (requested one after the other).
     pub prep: Vec<Duration>,
-    /// Each inference.
+    /// Each completed inference.
     pub online: Vec<Duration>,
-    /// Signed logits of each inference.
+    /// Signed logits of each completed inference, in input order.
     pub logits: Vec<Vec<i64>>,
+    /// The failure that ended the run early, if any: `logits` still holds every inference that
+    /// completed before it.
+    pub error: Option<anyhow::Error>,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -158,35 +161,98 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     b
 }
 
-/// Opens a session, prepares one bundle per input, then runs the inferences.
-pub async fn run_user(node: &Node, inputs: &[Vec<u64>]) -> Result<UserRun> {
+/// How long `seco infer` waits for the gateway to acknowledge its `Close` at the end.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens a session, prepares one bundle per input, runs the inferences and closes the session
+/// (also after a failure or `interrupt`), so that the servers free its slot and delete its
+/// unused bundles at once. A failure ends the run early without losing what completed: if a
+/// preparation fails, the bundles prepared before it are still used; the first failed
+/// inference ends the inferences. `run.error` says what failed.
+pub async fn run_user(
+    node: &Node,
+    inputs: &[Vec<u64>],
+    interrupt: impl std::future::Future<Output = ()>,
+) -> UserRun {
     let mut run = UserRun::default();
+    tokio::pin!(interrupt);
     let spinner = ProgressBar::new_spinner()
         .with_message("opening the session (collective key generation on first use)");
     spinner.enable_steady_tick(Duration::from_millis(120));
     let t = Instant::now();
-    let session = node.open_session().await;
+    let session = tokio::select! {
+        s = node.open_session() => s.context("session open failed"),
+        _ = &mut interrupt => Err(anyhow::anyhow!("interrupted")),
+    };
     spinner.finish_and_clear();
-    let session = session.context("session open failed")?;
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
     run.open = t.elapsed();
+    let outcome = tokio::select! {
+        r = phases(&session, inputs, &mut run) => r,
+        _ = &mut interrupt => Err(anyhow::anyhow!("interrupted")),
+    };
+    match tokio::time::timeout(CLOSE_WAIT, session.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the session was not closed at the gateway (it expires there)")
+        }
+        Err(_) => tracing::warn!(
+            "no answer to the session's Close within {CLOSE_WAIT:?} (it expires at the gateway)"
+        ),
+    }
+    run.error = outcome.err();
+    run
+}
+
+/// Preprocessing, then the inferences, recording what completes in `run`.
+async fn phases(
+    session: &seco_actors::node::UserSessionHandle,
+    inputs: &[Vec<u64>],
+    run: &mut UserRun,
+) -> Result<()> {
     let b = bar(inputs.len() as u64, "preprocessing");
-    for _ in inputs {
+    let mut prep_error = None;
+    for i in 0..inputs.len() {
         let t = Instant::now();
-        session.preprocess().await.context("preprocessing failed")?;
+        if let Err(e) = session.preprocess().await {
+            prep_error = Some(anyhow::Error::new(e).context(format!(
+                "preprocessing of bundle {} of {} failed",
+                i + 1,
+                inputs.len()
+            )));
+            break;
+        }
         run.prep.push(t.elapsed());
         b.inc(1);
     }
     b.finish_and_clear();
-    let b = bar(inputs.len() as u64, "secure inference");
-    for x in inputs {
+    let b = bar(run.prep.len() as u64, "secure inference");
+    for (i, x) in inputs.iter().take(run.prep.len()).enumerate() {
         let t = Instant::now();
-        let (_, logits) = session.infer(x).await.context("inference failed")?;
-        run.online.push(t.elapsed());
-        run.logits.push(logits);
-        b.inc(1);
+        match session.infer(x).await {
+            Ok((_, logits)) => {
+                run.online.push(t.elapsed());
+                run.logits.push(logits);
+                b.inc(1);
+            }
+            Err(e) => {
+                b.finish_and_clear();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "inference {i} failed ({} of {} completed)",
+                    run.logits.len(),
+                    inputs.len()
+                )));
+            }
+        }
     }
     b.finish_and_clear();
-    Ok(run)
+    prep_error.map_or(Ok(()), Err)
 }
 
 /// Waits for ctrl-c or SIGTERM.
@@ -221,5 +287,43 @@ pub fn fmt_bytes(b: u64) -> String {
         b if b >= 1 << 20 => format!("{:.2} MiB", b as f64 / (1 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seco_actors::config::Timeouts;
+    use seco_actors::dev::{local_topology, Cluster, ClusterOptions};
+    use seco_protocols::model::{Model, TestSet};
+
+    /// `seco infer --count N`: a failed inference keeps the results before it; the session is
+    /// closed at the end (its unused bundle deleted at the servers).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn completed_inferences_survive_a_later_failure_and_the_session_is_closed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits-mlp");
+        let model = Model::load(&dir).unwrap();
+        let tests = TestSet::load(&dir).unwrap();
+        let topology = local_topology(3, Timeouts::default()).unwrap();
+        let c = Cluster::start(topology, model, ClusterOptions::default())
+            .await
+            .unwrap();
+        let (x0, want0) = c.reference(tests.input(0).unwrap()).unwrap();
+        let (x1, want1) = c.reference(tests.input(1).unwrap()).unwrap();
+        // The third input has the wrong length: its inference fails at the user.
+        let inputs = [x0, x1, vec![0u64; 3]];
+        let run = run_user(c.user().unwrap(), &inputs, std::future::pending()).await;
+        assert_eq!(run.logits, vec![want0, want1]);
+        let error = format!("{:#}", run.error.expect("the third inference must fail"));
+        assert!(error.contains("inference 2 failed"), "{error}");
+        let gateway = c.node("gateway").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !gateway.sessions().await.unwrap().is_empty() || gateway.stats().sessions_closed != 1
+        {
+            assert!(Instant::now() < deadline, "the session was not closed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(gateway.store().summary().unwrap().bundles, 0);
+        c.shutdown().await.unwrap();
     }
 }

@@ -1,6 +1,9 @@
 //! `seco infer --topology FILE --model-part user.json --input FILE [--count N]`: the user side.
 //! Opens a session with the gateway, prepares N bundles, runs N inferences of the input and
-//! prints the class and the logits of each, then the wall time of each phase.
+//! prints the class and the logits of each, then the wall time of each phase; closes the
+//! session at the end (also after a failure or ctrl-c), so that the servers delete it at once.
+//! When one step fails, every inference completed before it is still printed, then the error
+//! (exit code 1).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,40 +63,48 @@ pub fn run(args: InferArgs) -> Result<()> {
         )
         .await?;
         let inputs = vec![encoded; args.count];
-        let run = tokio::select! {
-            r = common::run_user(&node, &inputs) => r,
-            _ = common::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
-        };
+        let run = common::run_user(&node, &inputs, common::shutdown_signal()).await;
         node.shutdown().await?;
-        let run = run?;
-        for (i, logits) in run.logits.iter().enumerate() {
-            let real = common::decode_logits(fp, logits);
-            if args.json {
-                let line = serde_json::json!({
-                    "inference": i,
-                    "class": argmax(&real),
-                    "logits": real,
-                    "fixed": logits,
-                });
-                println!("{line}");
-                continue;
-            }
-            let shown: Vec<String> = real.iter().map(|v| format!("{v:.3}")).collect();
-            println!(
-                "inference {i}: class {} logits [{}]",
-                argmax(&real),
-                shown.join(", ")
-            );
+        print_results(&run, fp, args.json);
+        match run.error {
+            // The completed inferences are printed above; the failure ends the command.
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        let mean = |v: &[std::time::Duration]| {
-            v.iter().sum::<std::time::Duration>() / u32::try_from(v.len().max(1)).unwrap_or(1)
-        };
-        println!(
-            "time: session open {} (incl. key generation on first use), preprocessing {} per bundle, online {} per inference",
-            fmt_duration(run.open),
-            fmt_duration(mean(&run.prep)),
-            fmt_duration(mean(&run.online))
-        );
-        Ok(())
     })
+}
+
+/// Every completed inference (also when a later one failed), then the mean times.
+fn print_results(run: &common::UserRun, fp: seco_protocols::fixed::FixedPoint, json: bool) {
+    for (i, logits) in run.logits.iter().enumerate() {
+        let real = common::decode_logits(fp, logits);
+        if json {
+            let line = serde_json::json!({
+                "inference": i,
+                "class": argmax(&real),
+                "logits": real,
+                "fixed": logits,
+            });
+            println!("{line}");
+            continue;
+        }
+        let shown: Vec<String> = real.iter().map(|v| format!("{v:.3}")).collect();
+        println!(
+            "inference {i}: class {} logits [{}]",
+            argmax(&real),
+            shown.join(", ")
+        );
+    }
+    if run.logits.is_empty() {
+        return;
+    }
+    let mean = |v: &[std::time::Duration]| {
+        v.iter().sum::<std::time::Duration>() / u32::try_from(v.len().max(1)).unwrap_or(1)
+    };
+    println!(
+        "time: session open {} (incl. key generation on first use), preprocessing {} per bundle, online {} per inference",
+        fmt_duration(run.open),
+        fmt_duration(mean(&run.prep)),
+        fmt_duration(mean(&run.online))
+    );
 }

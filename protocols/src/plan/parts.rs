@@ -174,7 +174,70 @@ impl SplitPlan {
     }
 }
 
+impl UserPart {
+    /// The digest of what the user's side of a session depends on (model name, fixed point,
+    /// input shape, output length, first layer's shape): the user sends it in its `Hello` and
+    /// the gateway compares it with [`ServerPart::user_part`] of its own part, so that a
+    /// `user.json` of another split or another fixed point is refused instead of decoding wrong
+    /// logits (`docs/protocol.md`, "The user's part"). The `format` tag is not part of it.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"seco user part v1");
+        let mut field = |bytes: &[u8]| {
+            h.update(&(bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(self.model.as_bytes());
+        field(&self.fixed_point.ring_bits.to_le_bytes());
+        field(&self.fixed_point.frac_bits.to_le_bytes());
+        let shape: Vec<u8> = self
+            .input_shape
+            .iter()
+            .flat_map(|d| (*d as u64).to_le_bytes())
+            .collect();
+        field(&shape);
+        field(&(self.output_len as u64).to_le_bytes());
+        let mut layer = Vec::new();
+        // Writing plain data to a Vec cannot fail.
+        let _ = ciborium::into_writer(&self.input_layer, &mut layer);
+        field(&layer);
+        *h.finalize().as_bytes()
+    }
+
+    /// One line for errors: what the user's side of the deployment is.
+    pub fn describe(&self) -> String {
+        format!(
+            "model {:?}, fixed point k = {} f = {}, input shape {:?}, {} outputs",
+            self.model,
+            self.fixed_point.ring_bits,
+            self.fixed_point.frac_bits,
+            self.input_shape,
+            self.output_len
+        )
+    }
+}
+
 impl ServerPart {
+    /// The user's part of this split as this server sees it (from the public skeleton):
+    /// equal to `SplitPlan::user_part` of the model the part came from.
+    pub fn user_part(&self) -> UserPart {
+        let input_layer = self.skeleton.first().map_or(
+            LinearShape::Dense {
+                in_features: 0,
+                out_features: 0,
+            },
+            |s| s.linear.clone(),
+        );
+        UserPart {
+            format: USER_PART_FORMAT.to_string(),
+            model: self.model.clone(),
+            fixed_point: self.fixed_point,
+            input_shape: self.input_shape.clone(),
+            output_len: self.skeleton.last().map_or(0, |s| s.linear.out_len()),
+            input_layer,
+        }
+    }
+
     /// This server's name.
     pub fn server_name(&self) -> &str {
         self.servers

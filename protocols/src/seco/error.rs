@@ -88,9 +88,19 @@ pub enum SecoError {
     /// The servers do not agree on the session (model, skeleton, keys).
     #[error("session mismatch: {0}")]
     Mismatch(String),
+    /// The user's part (`user.json`) is not the user's part of the gateway's split: its
+    /// digest in `Hello` differs from the gateway's (other fixed point, output length, model).
+    #[error("the user's model part does not match the deployment: the gateway serves {expected}; use the user.json of the split the servers run")]
+    UserPartMismatch {
+        /// The gateway's view of the user's part (`UserPart::describe`), public to the user.
+        expected: String,
+    },
     /// The session was aborted.
     #[error("session aborted: {0}")]
     Aborted(String),
+    /// The session was closed (by the user, or it expired).
+    #[error("session {0}")]
+    Closed(super::msg::CloseReason),
     /// A command that the session cannot run now.
     #[error("{0}")]
     NotReady(String),
@@ -117,6 +127,9 @@ pub enum SecoError {
 impl SecoError {
     /// Errors after which the session cannot continue (as opposed to one refused message).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, SecoError::Mismatch(_) | SecoError::Aborted(_))
+        matches!(
+            self,
+            SecoError::Mismatch(_) | SecoError::UserPartMismatch { .. } | SecoError::Aborted(_)
+        )
     }
 }

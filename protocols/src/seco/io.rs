@@ -15,7 +15,7 @@
 //! 5. report `events`.
 
 use super::ids::{BundleId, Party};
-use super::msg::SecoMsg;
+use super::msg::{CloseReason, SecoMsg};
 
 /// An input to a session state machine.
 #[derive(Debug)]
@@ -106,6 +106,9 @@ pub enum Event {
     },
     /// A server finished its part of an inference.
     InferenceDone(BundleId),
+    /// The session ended without an error: closed by the user or expired (at a server, its
+    /// records and unused bundles are to be deleted and its slot freed).
+    Closed(CloseReason),
     /// The session or a bundle was aborted.
     Aborted {
         /// The bundle, if only one.

@@ -40,7 +40,7 @@ pub use error::{Result, SecoError};
 pub use ids::{BundleId, Party, SessionId};
 pub use io::{ChunkTake, Event, Input, Machine, Persist, Ready};
 pub use keys::KeyMaterial;
-pub use msg::{Body, Phase, SecoMsg};
+pub use msg::{Body, CloseReason, Phase, SecoMsg};
 pub use record::SessionRecord;
 pub use server::{ServerConfig, ServerSession};
 pub use user::{UserConfig, UserSession};

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 
-/// Version of the message format.
-pub const VERSION: u16 = 3;
+/// Version of the message format (3: `Hello` carries the user-part digest, `Close`; 4: the
+/// stage words' conversion, `MaskBits`).
+pub const VERSION: u16 = 4;
 /// Largest encoded message accepted (the runtime chunks large payloads below this). BMR
 /// messages stay far below it: each carries one chunk of a stage circuit
 /// (`schedule::MAX_CHUNK_TABLE_BYTES`, `docs/protocol.md`, "Chunks").
@@ -33,6 +34,24 @@ pub enum Phase {
     Online,
     /// Abort, valid in any phase.
     Abort,
+}
+
+/// Why a session was closed ([`Body::Close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// The user is done with the session (`seco infer` at its end, or interrupted).
+    Done,
+    /// No message for the session within the idle time (`[timeouts] idle`): it expired.
+    Expired,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CloseReason::Done => "closed by the user",
+            CloseReason::Expired => "expired (idle)",
+        })
+    }
 }
 
 /// A SECO message.
@@ -63,6 +82,11 @@ pub enum Body {
         model: String,
         /// The user's session public key (`mhe::PublicKey` bytes).
         user_pk: Bytes,
+        /// `UserPart::digest` of the user's part: the gateway refuses the session if it is not
+        /// the digest of the user's part of its own split (`SecoError::UserPartMismatch`).
+        /// A CBOR byte string (fixed size on the wire; any other length does not decode).
+        #[serde(with = "serde_bytes")]
+        part_digest: [u8; 32],
     },
     /// G -> remotes: join the session.
     Open {
@@ -234,6 +258,13 @@ pub enum Body {
     },
 
     // ---- any phase ----
+    /// End the session: U -> G when the user is done, G -> remotes when the session closes or
+    /// expires at the gateway, G -> U when it expires. The receiver drops what is in flight,
+    /// deletes the session's records and unused bundles and frees its slot.
+    Close {
+        /// Why.
+        reason: CloseReason,
+    },
     /// Abort the session (or one bundle) with a reason, on every peer.
     Abort {
         /// The bundle concerned, if only one.
@@ -250,7 +281,8 @@ impl Body {
             Body::Hello { .. }
             | Body::Open { .. }
             | Body::OpenAck { .. }
-            | Body::Welcome { .. } => Phase::Session,
+            | Body::Welcome { .. }
+            | Body::Close { .. } => Phase::Session,
             Body::Keygen(_) | Body::KeyReady { .. } => Phase::Keygen,
             Body::OtSetup(_) | Body::OtReady => Phase::Setup,
             Body::PrepRequest { .. }
@@ -300,6 +332,7 @@ impl Body {
             Body::BmrOnline { .. } => "BmrOnline",
             Body::ResultShare { .. } => "ResultShare",
             Body::Result { .. } => "Result",
+            Body::Close { .. } => "Close",
             Body::Abort { .. } => "Abort",
         }
     }

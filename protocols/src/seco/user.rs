@@ -9,6 +9,7 @@
 //! BundleReady:    the bundle can be used
 //! infer(x):       take the bundle (durably); Infer { bundle, x - r_1 } -> G
 //! Result:         decrypt y = W x + b of the last layer, truncate: the logits
+//! close():        Close { Done } -> G (the servers delete the session)
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -20,7 +21,7 @@ use super::bundle::{UserBundle, BUNDLE_VERSION};
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 use super::io::{Event, Input, Machine, Persist, Ready};
-use super::msg::{pack_ring, Body, Bytes, SecoMsg, VERSION};
+use super::msg::{pack_ring, Body, Bytes, CloseReason, SecoMsg, VERSION};
 use super::seq::SeqWindow;
 use crate::mhe::{LayerPacking, ParamId, PublicKey, ResultCiphertext, SessionKey};
 use crate::plan::UserPart;
@@ -45,6 +46,8 @@ enum UserState {
     Ready,
     /// (3) Aborted.
     Aborted(String),
+    /// (4) Closed (by this user, or expired at the gateway).
+    Closed(CloseReason),
 }
 
 /// The user's session.
@@ -89,6 +92,7 @@ impl UserSession {
         let body = Body::Hello {
             model: s.cfg.part.model.clone(),
             user_pk: Bytes::from(s.key.public_key().to_bytes()),
+            part_digest: s.cfg.part.digest(),
         };
         let mut ready = Ready::default();
         s.send(&mut ready, body);
@@ -122,7 +126,23 @@ impl UserSession {
             UserState::Ready => Ok(()),
             UserState::Opening => Err(SecoError::NotReady("the session is not open yet".into())),
             UserState::Aborted(r) => Err(SecoError::Aborted(r.clone())),
+            UserState::Closed(r) => Err(SecoError::Closed(*r)),
         }
+    }
+
+    /// Ends the session: `Close { Done }` to the gateway, which deletes the session's records
+    /// and unused bundles at every server. Nothing to send if it has already ended.
+    pub fn close(&mut self) -> Ready {
+        let mut ready = Ready::default();
+        if matches!(self.state, UserState::Opening | UserState::Ready) {
+            let reason = CloseReason::Done;
+            self.send(&mut ready, Body::Close { reason });
+            self.state = UserState::Closed(reason);
+            self.ready.clear();
+            self.pending.clear();
+            ready.events.push(Event::Closed(reason));
+        }
+        ready
     }
 
     /// Requests one bundle: samples `r_1`, persists it, sends `Enc(r_1)`.
@@ -231,6 +251,10 @@ impl UserSession {
         }
         let mut ready = Ready::default();
         match (&self.state, msg.body) {
+            (UserState::Opening | UserState::Ready, Body::Close { reason }) => {
+                self.state = UserState::Closed(reason);
+                ready.events.push(Event::Closed(reason));
+            }
             (_, Body::Abort { bundle, reason }) => {
                 if bundle.is_none() {
                     self.state = UserState::Aborted(reason.clone());
@@ -254,6 +278,7 @@ impl UserSession {
                     UserState::Opening => "opening".to_string(),
                     UserState::Ready => "ready".to_string(),
                     UserState::Aborted(r) => format!("aborted ({r})"),
+                    UserState::Closed(r) => format!("closed ({r})"),
                 };
                 return Err(SecoError::WrongPhase {
                     body: body.name(),

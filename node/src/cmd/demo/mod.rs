@@ -235,10 +235,12 @@ async fn demo(
         p.user_part.clone(),
     )
     .await?;
-    let run = common::run_user(&user, &encoded).await;
+    let mut run = common::run_user(&user, &encoded, std::future::pending()).await;
     let user_stats = user.stats();
     user.shutdown().await?;
-    let run = run?;
+    if let Some(e) = run.error.take() {
+        return Err(e);
+    }
 
     let mismatches = print_results(model, inputs, labels, &encoded, &run.logits)?;
     for s in servers {

@@ -12,9 +12,11 @@
 //!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
 //!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
+//! - `close.rs`: the end of a session (closed by the user, expired).
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
+mod close;
 mod garble;
 mod gateway;
 mod masks;
@@ -77,6 +79,8 @@ pub(crate) enum State {
     Ready,
     /// (7) Aborted with a reason; every further message is refused.
     Aborted(String),
+    /// (8) Closed (by the user, or expired); every further message is refused.
+    Closed(super::msg::CloseReason),
 }
 
 impl State {
@@ -89,6 +93,7 @@ impl State {
             State::AwaitSetup => "await-ot-setup".into(),
             State::Ready => "ready".into(),
             State::Aborted(r) => format!("aborted ({r})"),
+            State::Closed(r) => format!("closed ({r})"),
         }
     }
 }
@@ -349,7 +354,9 @@ impl ServerSession {
             bundle,
             reason: reason.to_string(),
         };
-        self.broadcast(&mut ready, &body);
+        if self.remotes_opened() {
+            self.broadcast(&mut ready, &body);
+        }
         if self.is_gateway() && self.user_pk.is_some() {
             self.send(&mut ready, Party::User, body);
         }
@@ -405,11 +412,14 @@ impl ServerSession {
 
     fn on_message(&mut self, from: Party, msg: SecoMsg) -> Result<Ready> {
         self.check_envelope(from, &msg)?;
-        if let State::Aborted(reason) = &self.state {
-            return Err(SecoError::Aborted(reason.clone()));
+        match &self.state {
+            State::Aborted(reason) => return Err(SecoError::Aborted(reason.clone())),
+            State::Closed(reason) => return Err(SecoError::Closed(*reason)),
+            _ => {}
         }
         match msg.body {
             Body::Abort { bundle, reason } => Ok(self.on_abort(from, bundle, reason)),
+            Body::Close { reason } => self.on_close(from, reason),
             ref b => match b.phase() {
                 super::msg::Phase::Session | super::msg::Phase::Keygen => self.on_open(from, msg),
                 super::msg::Phase::Setup => self.on_setup(from, msg),

@@ -2,7 +2,7 @@
 //! s.4, run once per deployment: a stored key is reused when every server holds the same one).
 //!
 //! ```text
-//! U -> G      Hello { model, user_pk }
+//! U -> G      Hello { model, user_pk, user-part digest }   (checked against G's part)
 //! G -> R_i    Open { model, skeleton digest, key_id?, user_pk }
 //!   key_id = Some(id): R_i -> G OpenAck { its key id }; G checks they all match.
 //!   key_id = None:     every server runs CollectiveKeygen, persists its key share,
@@ -72,11 +72,24 @@ impl ServerSession {
     /// Gateway, (1): the user opens the session.
     fn on_hello(&mut self, from: Party, body: Body) -> Result<Ready> {
         self.expect_from(from, "Hello", &[Party::User])?;
-        let Body::Hello { model, user_pk } = body else {
+        let Body::Hello {
+            model,
+            user_pk,
+            part_digest,
+        } = body
+        else {
             return Err(self.wrong_phase(&body));
         };
-        self.check_model(&model)?;
+        // The user's key first: with it the session counts as the user's, and a refusal
+        // below (fatal: the session aborts) reaches the user as an `Abort` with the reason.
         self.user_pk = Some(PublicKey::from_bytes(&user_pk, self.cfg.user_param)?);
+        self.check_model(&model)?;
+        let expected = self.cfg.part.user_part();
+        if part_digest != expected.digest() {
+            return Err(SecoError::UserPartMismatch {
+                expected: expected.describe(),
+            });
+        }
         let key_id = self.keys.as_ref().map(|k| k.key_id);
         let mut ready = Ready::default();
         let open = Body::Open {

@@ -27,35 +27,44 @@
 //! unknown, as in the two-level hierarchy) for `Timeouts::retry`; a message that still cannot be
 //! delivered is reported to its session actor as [`SessionMsg::SendFailed`]. "Unknown session"
 //! refusals are retried too: a server's key-generation message can reach a remote before the
-//! gateway's `Open` does.
+//! gateway's `Open` does. A refusal is reported in words ([`reject_text`]), so that the user
+//! reads why ("no free session slot"), not a code. Messages of a session that ended here
+//! ([`NetworkMsg::Ended`]) still queued for a peer are dropped, except its `Abort` and `Close`,
+//! and an `Abort` or `Close` the peer answers with "unknown session" is not retried: the ended
+//! session must not hold up other sessions' messages to that peer.
+//!
+//! # Layout
+//! - `mod.rs`: [`NetworkActor`], its messages, inbound routing.
+//! - `outbound.rs`: the per-peer sender tasks (order, retries, dropped messages of ended
+//!   sessions, failure reports).
+//! - `reject.rs`: the application reject codes and their words.
+
+mod outbound;
+mod reject;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seco_protocols::seco::{Party, SecoMsg, SessionId};
 use seco_runtime::fault::{Faults, FaultyClient};
-use seco_runtime::net::{
-    self, Client, Envelope, Event, FailureKind, InboundMessage, NetConfig, NetError, Reject,
-};
+use seco_runtime::net::{self, Client, Envelope, Event, InboundMessage, NetConfig, Reject};
 use seco_runtime::{Keypair, Multiaddr, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Limits, Timeouts};
+use crate::node::ended::EndedSessions;
 use crate::node::NodeMsg;
 use crate::session::SessionMsg;
 use crate::stats::Stats;
 use crate::topology::{PeerRole, Topology};
 use crate::wire;
-
-/// Application reject code: the envelope is not a valid SECO message.
-pub const REJECT_MALFORMED: u16 = 1;
-/// Application reject code: no session with that id, and the message cannot open one.
-pub const REJECT_UNKNOWN_SESSION: u16 = 2;
-/// Application reject code: the node refuses more sessions now.
-pub const REJECT_NO_SESSION_SLOT: u16 = 3;
+use outbound::{lock, notify_failure, peer_sender};
+pub use reject::{
+    describe_send_error, reject_text, REJECT_KEYGEN_RUNNING, REJECT_MALFORMED,
+    REJECT_NO_SESSION_SLOT, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
+};
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
 #[derive(Debug, Clone)]
@@ -127,6 +136,9 @@ pub struct Outgoing {
     pub msg: SecoMsg,
     /// Who hears about a failure to deliver it.
     pub notify: Option<ActorRef<SessionMsg>>,
+    /// Who waits for its delivery (acknowledged, or failed with the reason): the user's
+    /// `Close`, which must reach the gateway before `seco infer` exits.
+    pub delivered: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// Where a session's inbound messages go.
@@ -148,6 +160,9 @@ pub enum NetworkMsg {
     Route(SessionId, Option<Route>),
     /// The addresses this node listens on.
     Listening(RpcReplyPort<Vec<Multiaddr>>),
+    /// The session ended here (closed, expired, aborted): its messages still queued for a peer
+    /// are dropped, except its `Abort` and `Close`.
+    Ended(SessionId),
 }
 
 /// Arguments of the network actor.
@@ -183,6 +198,8 @@ pub struct NetworkState {
     unrouted: Arc<AtomicUsize>,
     senders: HashMap<PeerId, mpsc::UnboundedSender<Outgoing>>,
     listening: Vec<Multiaddr>,
+    /// Sessions that ended here, shared with the sender tasks (bounded).
+    ended: Arc<Mutex<EndedSessions>>,
 }
 
 /// The network actor (see the module docs).
@@ -215,6 +232,7 @@ impl Actor for NetworkActor {
             unrouted: args.unrouted,
             senders: HashMap::new(),
             listening: Vec::new(),
+            ended: Arc::default(),
         })
     }
 
@@ -238,6 +256,10 @@ impl Actor for NetworkActor {
             }
             NetworkMsg::Listening(reply) => {
                 let _ = reply.send(state.listening.clone());
+            }
+            NetworkMsg::Ended(session) => {
+                state.routes.remove(&session);
+                lock(&state.ended).insert(session);
             }
         }
         Ok(())
@@ -361,98 +383,13 @@ impl NetworkState {
             let (tx, rx) = mpsc::unbounded_channel();
             let transport = self.transport.clone();
             let retry = self.timeouts.retry;
-            tokio::spawn(peer_sender(transport, peer, rx, retry));
+            let ended = self.ended.clone();
+            tokio::spawn(peer_sender(transport, peer, rx, retry, ended));
             tx
         });
         if let Err(mpsc::error::SendError(out)) = tx.send(out) {
             // The task ended (it never does while the actor lives); report the loss.
-            notify_failure(out, "sender task gone".into());
+            notify_failure(out, "sender task gone".into(), false);
         }
-    }
-}
-
-fn notify_failure(out: Outgoing, error: String) {
-    if let Some(session) = out.notify {
-        let _ = session.cast(SessionMsg::SendFailed {
-            to: out.to,
-            body: out.msg.body.name(),
-            bundle: out.msg.body.bundle(),
-            error,
-        });
-    }
-}
-
-/// Sends one peer's messages in order.
-async fn peer_sender(
-    transport: Transport,
-    peer: PeerId,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    retry: Duration,
-) {
-    while let Some(out) = rx.recv().await {
-        let env = wire::to_envelope(&out.msg);
-        match send_with_retry(&transport, peer, env, retry).await {
-            Ok(()) => {}
-            Err(NetError::Shutdown) => {
-                // This node is stopping: nobody is left to care.
-                tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
-            }
-            Err(error) => {
-                tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-                notify_failure(out, error.to_string());
-            }
-        }
-    }
-}
-
-/// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
-/// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
-/// it has no session slot now (key generation running in another session).
-fn retryable(e: &NetError) -> bool {
-    matches!(
-        e,
-        NetError::Failed { .. }
-            | NetError::Dial(_)
-            | NetError::Rejected {
-                reason: Reject::Busy
-                    | Reject::BufferFull
-                    | Reject::Application(REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT),
-                ..
-            }
-    )
-}
-
-/// Sends with back-off for up to `budget`; a dial failure triggers a Kademlia lookup of the peer.
-async fn send_with_retry(
-    transport: &Transport,
-    peer: PeerId,
-    env: Envelope,
-    budget: Duration,
-) -> net::Result<()> {
-    let start = Instant::now();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let error = match transport.send(peer, env.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if !retryable(&error) || start.elapsed() + backoff > budget {
-            return Err(error);
-        }
-        if matches!(
-            error,
-            NetError::Failed {
-                kind: FailureKind::DialFailure,
-                ..
-            }
-        ) {
-            // No known address (a node that advertises none) or a stale one: ask the DHT.
-            match transport.client().find_peer(peer).await {
-                Ok(addrs) => tracing::debug!(%peer, ?addrs, "found by Kademlia"),
-                Err(e) => tracing::debug!(%peer, error = %e, "Kademlia lookup failed"),
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
