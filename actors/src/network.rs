@@ -56,6 +56,10 @@ pub const REJECT_MALFORMED: u16 = 1;
 pub const REJECT_UNKNOWN_SESSION: u16 = 2;
 /// Application reject code: the node refuses more sessions now.
 pub const REJECT_NO_SESSION_SLOT: u16 = 3;
+/// Application reject code: the node refuses this session for good (its model part does not
+/// fit the parameter set: noise or flooding budget, plane sizes; the reason is in its log).
+/// Not retried.
+pub const REJECT_REFUSED: u16 = 4;
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
 #[derive(Debug, Clone)]
@@ -399,9 +403,22 @@ async fn peer_sender(
             }
             Err(error) => {
                 tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-                notify_failure(out, error.to_string());
+                notify_failure(out, describe(&error));
             }
         }
+    }
+}
+
+/// A failed send as the session reports it; a refused session says why in words.
+fn describe(error: &NetError) -> String {
+    match error {
+        NetError::Rejected {
+            reason: Reject::Application(REJECT_REFUSED),
+            ..
+        } => "the session was refused: the server's model part does not fit the parameter set \
+              (noise or flooding budget; the reason is in the server's log)"
+            .into(),
+        other => other.to_string(),
     }
 }
 
