@@ -164,6 +164,7 @@ fn noise_past_decryption_is_refused() {
         matches!(&err, BudgetError::Noise { layer, what: "decryption headroom", .. } if layer == "fc1"),
         "{err}"
     );
+    println!("digits-mlp fc1 x 2^50: {err}");
 }
 
 /// The largest fractional precision the ring allows (f = 15) scales every weight by 2^5 more
