@@ -156,3 +156,26 @@ async fn outsiders_garbage_and_wrong_parties_are_refused() {
     assert_eq!(session.infer(&x).await.unwrap().1, want);
     c.shutdown().await.unwrap();
 }
+
+/// A gateway whose part misses the noise budget (cifar-cnn with 3 servers: conv1 reaches 39.1
+/// bits of the 40-bit flooding target) refuses the session at open, for good: the user's
+/// `Hello` is rejected with `REJECT_REFUSED` (not retried) and the user's session fails with
+/// the reason; nothing stays open at the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_over_the_noise_budget_refuses_the_session() {
+    let _ = seco_runtime::telemetry::init(Default::default(), Some("warn"));
+    let topology = local_topology(3, Timeouts::default()).unwrap();
+    let model = Model::load(model_dir("cifar-cnn")).unwrap();
+    let c = Cluster::start(topology, model, ClusterOptions::default())
+        .await
+        .unwrap();
+    let err = match c.user().unwrap().open_session().await {
+        Ok(_) => panic!("a session opened with an over-budget part"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("does not fit the parameter set"), "{err}");
+    let gateway = c.node("gateway").unwrap();
+    assert!(gateway.sessions().await.unwrap().is_empty());
+    assert!(gateway.stats().refused >= 1, "{:?}", gateway.stats());
+    c.shutdown().await.unwrap();
+}

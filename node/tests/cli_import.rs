@@ -99,3 +99,30 @@ fn bad_files_exit_nonzero_with_one_line() {
     );
     assert!(!run.status.success());
 }
+
+/// The parameter check at import: with f = 15 digits-cnn's conv1 misses the 40-bit flooding
+/// target even with 2 servers (38.9 bits), so no deployment could run it: refused, nothing
+/// written. At f = 10 the import says how many servers the model fits.
+#[test]
+fn import_refuses_a_model_over_the_noise_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = root().join("models/digits-cnn/model.onnx");
+    let out = dir.path().join("f15");
+    let run = import(&onnx, &out, &["--frac-bits", "15"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains(
+                "layer \"conv1\": flooding statistical security reaches 38.9 bits with 2 servers, \
+                 target 40.0 bits"
+            ),
+        "{stderr}"
+    );
+    assert!(!out.join("model.json").exists(), "wrote a refused model");
+    let run = import(&onnx, &dir.path().join("f10"), &["--frac-bits", "10"]);
+    assert!(run.status.success());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("fits 2 to 8 servers"), "{stdout}");
+}

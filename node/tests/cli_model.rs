@@ -4,6 +4,8 @@
 mod common;
 
 use common::{assert_one_line_error, repo, seco, stdout};
+use seco_protocols::fixed::FixedPoint;
+use seco_protocols::model::{Conv2d, Dense, Layer, Model};
 
 #[test]
 fn inspect_predict_and_split_work() {
@@ -101,4 +103,85 @@ fn bad_input_gives_one_line_errors() {
         dir.path().to_str().unwrap(),
     ]);
     assert_one_line_error(&o, "need 2 to");
+}
+
+/// The parameter check (`plan::budget`) at split: a model whose layer misses the noise or
+/// flooding budget, or whose input plane exceeds N, is refused with the layer's name and the
+/// figures, and nothing is written.
+#[test]
+fn split_refuses_models_that_do_not_fit_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let split = |model: &str, servers: &str, out: &std::path::Path| {
+        seco(&[
+            "model",
+            "split",
+            model,
+            "--servers",
+            servers,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    // cifar-cnn's conv1 reveals 16384 coefficients: 40.4 bits with 2 servers, 39.1 with 3.
+    let out = dir.path().join("cifar3");
+    let o = split("models/cifar-cnn", "gateway,remote-1,remote-2", &out);
+    assert_one_line_error(
+        &o,
+        "layer \"conv1\": flooding statistical security reaches 39.1 bits with 3 servers, target 40.0 bits",
+    );
+    assert!(!out.exists(), "parts written for a refused model");
+    let o = split(
+        "models/cifar-cnn",
+        "gateway,remote-1",
+        &dir.path().join("cifar2"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("weakest layer conv1 at 40.4 bits"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A convolution on a 70x70 plane (72x72 = 5184 padded coefficients > N = 4096).
+    let big = dir.path().join("big");
+    let conv = Conv2d {
+        name: "wide".into(),
+        in_channels: 1,
+        out_channels: 1,
+        kernel: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1],
+        weight: vec![0.1; 9],
+        bias: vec![0.0],
+    };
+    let dense = Dense {
+        name: "out".into(),
+        in_features: 35 * 35,
+        out_features: 2,
+        weight: vec![0.01; 2 * 35 * 35],
+        bias: vec![0.0; 2],
+    };
+    let layers = vec![
+        Layer::Conv2d(conv),
+        Layer::Relu,
+        Layer::Flatten,
+        Layer::Dense(dense),
+    ];
+    Model::new(
+        "wide".into(),
+        "a plane larger than N".into(),
+        vec![1, 70, 70],
+        FixedPoint::default(),
+        layers,
+    )
+    .unwrap()
+    .save(&big)
+    .unwrap();
+    let out = dir.path().join("wide");
+    let o = split(big.to_str().unwrap(), "gateway,remote-1", &out);
+    assert_one_line_error(
+        &o,
+        "layer \"wide\": padded input plane (coefficients) of 5184 exceeds the limit of 4096",
+    );
+    assert!(!out.exists(), "parts written for a refused model");
 }

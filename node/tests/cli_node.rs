@@ -7,6 +7,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{assert_one_line_error, seco, Deployment};
+use seco_protocols::model::LinearOp;
+use seco_protocols::plan::ServerPart;
 
 /// `seco node` with these arguments fails with a one-line error containing `needle`.
 fn node_refuses(topo: &str, role: &str, name: &str, data: &str, part: &str, needle: &str) {
@@ -137,6 +139,30 @@ fn node_refuses_an_identity_that_is_not_the_topologys() {
         d.path("remote-1").to_str().unwrap(),
         d.path("parts/remote-1").to_str().unwrap(),
         "but the topology says",
+    );
+}
+
+/// A part whose weights miss the noise budget (remote-1's digits-mlp layer scaled by 2^20):
+/// `seco node` refuses to start, naming the layer, the bits it reaches and the target.
+#[test]
+fn node_refuses_a_part_over_the_noise_budget() {
+    let d = Deployment::new("digits-mlp", 2);
+    let topo = d.topology.to_str().unwrap().to_string();
+    let dir = d.path("parts/remote-1");
+    let mut part = ServerPart::load(&dir).unwrap();
+    for (_, op) in &mut part.owned {
+        if let LinearOp::Dense(dense) = op {
+            dense.weight.iter_mut().for_each(|w| *w <<= 20);
+        }
+    }
+    part.save(&dir).unwrap();
+    node_refuses(
+        &topo,
+        "remote",
+        "remote-1",
+        d.path("remote-1").to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "layer \"fc2\": flooding statistical security reaches",
     );
 }
 

@@ -9,7 +9,7 @@ use seco_protocols::model::Model;
 use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{Body, Bytes};
-use seco_protocols::seco::schedule::{CHUNK_WINDOW, MAX_CHUNK_TABLE_BYTES};
+use seco_protocols::seco::schedule::{Schedule, CHUNK_WINDOW, MAX_CHUNK_TABLE_BYTES};
 use seco_protocols::seco::{BundleId, Party, SecoError, ServerSession, SessionId};
 
 /// Envelope and CBOR framing around a table share, at most.
@@ -224,8 +224,15 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
     for n in [3, 5] {
         let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
         let cfg = server_config(&q, &plan, 0, SessionId([5; 16]));
-        let s = ServerSession::new(cfg, None, [0; 32]).unwrap();
-        for (l, st) in s.schedule().stages.iter().enumerate() {
+        let sched = Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget).unwrap();
+        // The gateway owns conv1, whose flooding reaches 39.1 / 37.7 bits of the 40-bit target
+        // with 3 / 5 servers: it refuses the session (tests/model_budget.rs). The schedule
+        // alone is what is measured here.
+        assert!(matches!(
+            ServerSession::new(cfg, None, [0; 32]),
+            Err(SecoError::Budget(_))
+        ));
+        for (l, st) in sched.stages.iter().enumerate() {
             let Some(gc) = &st.gc else { continue };
             let tables: Vec<usize> = gc.chunks.iter().map(|c| c.table_bytes()).collect();
             let whole: usize = tables.iter().sum();
@@ -246,14 +253,15 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
     }
 }
 
-/// One cifar-cnn inference with 3 and with 5 servers (a minute of CPU: run with
-/// `--ignored`): exact logits, chunk records and garblings in progress stay small.
+/// One cifar-cnn inference with 2 servers (a minute of CPU: run with `--ignored`): exact
+/// logits, chunk records and garblings in progress stay small. With 3 and 5 servers the noise
+/// budget refuses cifar-cnn's conv1 (tests/model_budget.rs), so those sessions do not open.
 #[test]
 #[ignore]
-fn cifar_cnn_one_inference_with_3_and_5_servers_is_exact() {
+fn cifar_cnn_one_inference_with_2_servers_is_exact() {
     let model = Model::load(model_dir("cifar-cnn")).unwrap();
     let q = model.quantize().unwrap();
-    for n in [3, 5] {
+    for n in [2] {
         let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
         let opts = LocalOptions {
             seed: 77,

@@ -63,7 +63,7 @@ use crate::wire;
 use outbound::{lock, notify_failure, peer_sender};
 pub use reject::{
     describe_send_error, reject_text, REJECT_KEYGEN_RUNNING, REJECT_MALFORMED,
-    REJECT_NO_SESSION_SLOT, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
+    REJECT_NO_SESSION_SLOT, REJECT_REFUSED, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
 };
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.

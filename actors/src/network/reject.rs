@@ -15,6 +15,10 @@ pub const REJECT_SESSION_ENDED: u16 = 4;
 /// Application reject code: no new session before the collective key generation running in
 /// another session has ended (retried by senders).
 pub const REJECT_KEYGEN_RUNNING: u16 = 5;
+/// Application reject code: the node refuses this session for good (its model part does not
+/// fit the parameter set: noise or flooding budget, plane sizes; the reason is in its log).
+/// Not retried.
+pub const REJECT_REFUSED: u16 = 6;
 
 /// What an application reject code means, in the words the sender reports (the user sees
 /// them in its error, not a bare code).
@@ -25,6 +29,10 @@ pub fn reject_text(code: u16) -> &'static str {
         REJECT_NO_SESSION_SLOT => "no free session slot (its limit of open sessions is reached)",
         REJECT_SESSION_ENDED => "the session has ended there (closed, aborted or expired)",
         REJECT_KEYGEN_RUNNING => "the collective key generation of another session is running",
+        REJECT_REFUSED => {
+            "the session was refused: the server's model part does not fit the parameter set \
+             (noise or flooding budget; the reason is in the server's log)"
+        }
         _ => "refused with an unknown code",
     }
 }

@@ -8,7 +8,10 @@
 //! 2. opened: a `Hello` from a user at the gateway, or an `Open` from the gateway at a remote
 //!    -> a new `ServerSession` (with the stored collective key if there is one: else this
 //!    session runs key generation, and other new sessions wait until it is done);
-//! 3. refused (and logged): anything else. The sender gets an application reject code.
+//! 3. refused (and logged): anything else. The sender gets an application reject code; a
+//!    server whose part fails the parameter check (`plan::check_part`: noise or flooding
+//!    budget, plane sizes) refuses every opening with `REJECT_REFUSED` and logs the layer, the
+//!    bits it reaches and the target.
 //!
 //! A crashed session actor is restarted from the store (at most `Limits::max_restarts` times);
 //! a session that cannot be resumed (it crashed before becoming ready, or its record is gone) is
@@ -23,8 +26,8 @@ use rand::RngCore;
 use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
-    Body, Event, KeyMaterial, Party, Ready, SecoMsg, ServerConfig, ServerSession, SessionId,
-    SessionRecord, UserConfig, UserSession,
+    Body, Event, KeyMaterial, Party, Ready, SecoError, SecoMsg, ServerConfig, ServerSession,
+    SessionId, SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
@@ -34,7 +37,7 @@ use crate::config::{PARAM, USER_PARAM};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
 use crate::network::{
-    NetworkMsg, Outgoing, Route, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT,
+    NetworkMsg, Outgoing, Route, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT, REJECT_REFUSED,
     REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
 };
 use crate::session::{MachineKind, SessionActor, SessionArgs, SessionMsg};
@@ -151,7 +154,16 @@ impl NodeState {
         }
         let generating = keys.is_none();
         let cfg = self.server_config(sid)?;
-        let session = ServerSession::new(cfg, keys, fresh_seed())?;
+        let session = match ServerSession::new(cfg, keys, fresh_seed()) {
+            // This server's part does not fit the parameters (plan::budget): refused for good.
+            Err(SecoError::Budget(e)) => {
+                return Ok(Some(Refusal {
+                    code: REJECT_REFUSED,
+                    why: format!("model refused: {e}"),
+                }))
+            }
+            r => r?,
+        };
         let user_peer = (from == Party::User).then_some(peer);
         if let Some(u) = &user_peer {
             self.ctx.store.put_user_peer(sid, u)?;

@@ -48,6 +48,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let q = model.quantize()?;
     let names = seco_protocols::plan::default_server_names(args.servers);
     let plan = SplitPlan::balanced(&q, &names)?;
+    crate::cmd::common::check_budget(&q, args.servers)?;
     let inputs: Vec<Vec<u64>> = (0..args.inputs)
         .map(|i| model.encode_input(tests.input(i).unwrap_or_default()))
         .collect::<Result<_, _>>()?;

@@ -8,12 +8,37 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use seco_actors::config::PARAM;
 use seco_actors::node::{Node, UserSetup};
 use seco_actors::topology::Topology;
 use seco_protocols::fixed::FixedPoint;
-use seco_protocols::plan::{UserPart, USER_PART_FORMAT};
+use seco_protocols::model::QuantModel;
+use seco_protocols::plan::budget::SECURITY_TARGET_BITS;
+use seco_protocols::plan::{check_model, BudgetReport, UserPart, USER_PART_FORMAT};
 use seco_runtime::store::MemStore;
 use seco_runtime::telemetry::{self, LogFormat};
+
+/// The parameter check (`plan::budget`) of a model for `servers` servers at the deployment's
+/// parameter set: a model that does not fit is refused with the layer, the bits it reaches and
+/// the target (or the size and the limit) before anything is written or started.
+pub fn check_budget(q: &QuantModel, servers: usize) -> Result<BudgetReport> {
+    check_model(q, PARAM, servers).with_context(|| format!("model {:?} refused", q.name))
+}
+
+/// One line on the weakest layer of a passed check.
+pub fn budget_line(report: &BudgetReport) -> String {
+    match report.weakest() {
+        Some(l) => format!(
+            "noise budget ({:?}, {} servers): weakest layer {} at {:.1} bits of flooding security \
+             (target {SECURITY_TARGET_BITS:.0}), decryption headroom {:.1} bits",
+            report.param, report.n, l.layer, l.budget.security_bits, l.budget.headroom_bits
+        ),
+        None => format!(
+            "noise budget ({:?}, {} servers): no layer",
+            report.param, report.n
+        ),
+    }
+}
 
 /// Largest user part file accepted.
 const MAX_USER_PART: u64 = 16 << 20;

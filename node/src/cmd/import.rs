@@ -1,14 +1,17 @@
 //! `seco model import FILE.onnx --out DIR [--name NAME] [--frac-bits F]`: converts an ONNX
 //! export (PyTorch, Keras via tf2onnx) into a seco model directory. The conversion and its
-//! refusals are in `seco_protocols::onnx`; this is argument handling and output.
+//! refusals are in `seco_protocols::onnx`, the parameter check (noise and flooding budget,
+//! plane sizes) in `seco_protocols::plan::budget`; this is argument handling and output.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use seco_actors::config::PARAM;
 use seco_protocols::fixed::FixedPoint;
 use seco_protocols::model::{Model, MANIFEST_FILE};
 use seco_protocols::onnx::{import_file, ImportOptions};
+use seco_protocols::plan::supported_servers;
 
 /// Arguments of `seco model import`.
 #[derive(Debug, Args)]
@@ -44,10 +47,28 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let options = ImportOptions { name, fixed_point };
     let model = import_file(&args.file, &options)
         .with_context(|| format!("cannot import {}", args.file.display()))?;
+    // Refused before anything is written when no deployment could run it: the budget only
+    // shrinks with more servers, so the check with 2 is the model's own; `seco model split`
+    // checks again for the actual number of servers.
+    let q = model
+        .quantize()
+        .with_context(|| format!("cannot import {}", args.file.display()))?;
+    let budget = supported_servers(&q, PARAM).with_context(|| {
+        format!(
+            "cannot import {}: model {:?} refused",
+            args.file.display(),
+            q.name
+        )
+    })?;
     model
         .save(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     print_summary(&args, &model);
+    println!(
+        "fits 2 to {} servers; at {}",
+        budget.n,
+        crate::cmd::common::budget_line(&budget)
+    );
     Ok(())
 }
 

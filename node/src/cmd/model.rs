@@ -137,6 +137,7 @@ fn split(args: &SplitArgs) -> Result<()> {
         }
         None => SplitPlan::balanced(&q, &args.servers)?,
     };
+    let budget = crate::cmd::common::check_budget(&q, plan.n_servers())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let plan_file = PlanFile::from_plan(&plan, &q);
@@ -157,6 +158,7 @@ fn split(args: &SplitArgs) -> Result<()> {
             args.out.join(name).display()
         );
     }
+    println!("{}", crate::cmd::common::budget_line(&budget));
     println!("plan -> {}", args.out.join("plan.toml").display());
     Ok(())
 }

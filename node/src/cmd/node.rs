@@ -4,7 +4,8 @@
 //! Everything is checked before the node starts, each failure a one-line error: the topology,
 //! the role and name, the data directory (created with mode 0700 if missing), the identity
 //! (`DIR/identity.key` unless `--identity`), its peer id against the topology, the model part
-//! against the topology and this node, the store and a stored key.
+//! against the topology and this node and against the parameter set (`plan::check_part`: the
+//! noise and flooding budget of its layers, plane sizes), the store and a stored key.
 //!
 //! On start it prints one line `ready: ...` on stdout (with the listen addresses and what the
 //! store holds); `seco demo` waits for it.
@@ -135,6 +136,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
     }
     let part = Arc::new(load_part(&args.part)?);
     topology.check_part(&args.name, &part)?;
+    // Fail fast: every session would refuse a part that does not fit the parameters.
+    seco_protocols::plan::check_part(&part, PARAM)
+        .with_context(|| format!("model part {} refused", args.part.display()))?;
     let store_dir = args.data_dir.join(STORE_DIR);
     let store = open_store(&store_dir, &store_key_path(&args))?;
     check_stored_key(&store, &part)?;

@@ -39,9 +39,9 @@ use super::wire::{residues_bytes, Kind, Reader, Writer};
 use super::{check_parties, Outgoing, PartyId, To};
 
 /// Upper bound on ciphertexts in one request (bounds allocation on decode).
-const MAX_CTS: usize = 1 << 12;
+pub const MAX_CTS: usize = 1 << 12;
 /// Upper bound on result coefficients in one share.
-const MAX_VALUES: usize = 1 << 22;
+pub const MAX_VALUES: usize = 1 << 22;
 
 /// Static configuration of one encryption-to-shares instance.
 #[derive(Debug, Clone)]

@@ -9,11 +9,16 @@
 //! # Layout
 //! - `mod.rs`: [`SplitPlan`], validation and the balanced default.
 //! - `file.rs`: the TOML plan file.
+//! - `budget.rs`: the parameter check of a model or a part against the servers' BFV set
+//!   (ring, plane sizes, noise and flooding budget), run at split, import and session open.
 //! - `parts.rs`: [`ServerPart`] (own weights + the public skeleton), [`UserPart`], and
 //!   [`assemble`] which rebuilds the model from all server parts (for tests).
 
+pub mod budget;
 mod file;
 mod parts;
+
+pub use budget::{check_model, check_part, supported_servers, BudgetError, BudgetReport};
 
 pub use file::PlanFile;
 pub use parts::{

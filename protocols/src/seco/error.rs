@@ -6,7 +6,7 @@ use crate::bmr::BmrError;
 use crate::circuit::CircuitError;
 use crate::mhe::MheError;
 use crate::model::ModelError;
-use crate::plan::PlanError;
+use crate::plan::{BudgetError, PlanError};
 
 /// Result alias of the session machines.
 pub type Result<T, E = SecoError> = std::result::Result<T, E>;
@@ -122,6 +122,10 @@ pub enum SecoError {
     /// Plan/part failure.
     #[error("plan: {0}")]
     Plan(#[from] PlanError),
+    /// This server's part does not fit the parameter set for the number of servers (noise or
+    /// flooding budget, plane sizes, ring): the session is refused at open (`plan::budget`).
+    #[error("model refused: {0}")]
+    Budget(#[from] BudgetError),
 }
 
 impl SecoError {

@@ -19,6 +19,8 @@
 mod op;
 pub mod packing;
 
+pub use op::op_noise;
+
 use std::sync::Arc;
 
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
@@ -127,6 +129,14 @@ impl LinearShape {
     }
 }
 
+/// `(||w||_2^2, ||w||_1)` of one weight polynomial's signed coefficients.
+pub(crate) fn coeff_norms(coeffs: &[i64]) -> (f64, f64) {
+    coeffs.iter().fold((0.0, 0.0), |(sq, l1), &c| {
+        let c = c as f64;
+        (sq + c * c, l1 + c.abs())
+    })
+}
+
 /// A layer's weights encoded as plaintext polynomials, ready for repeated evaluation (the
 /// owner encodes once per model load; every bundle reuses them).
 pub struct EncodedLayer {
@@ -164,8 +174,9 @@ impl EncodedLayer {
                     row.push(None);
                     continue;
                 };
-                sq_norms[k] += coeffs.iter().map(|&c| (c as f64) * (c as f64)).sum::<f64>();
-                l1_norms[k] += coeffs.iter().map(|&c| (c as f64).abs()).sum::<f64>();
+                let (sq, l1) = coeff_norms(&coeffs);
+                sq_norms[k] += sq;
+                l1_norms[k] += l1;
                 // Signed (centered) lift: the noise grows with |w|, not with w mod t.
                 let mut p = Poly::try_convert_from(
                     coeffs.as_slice(),

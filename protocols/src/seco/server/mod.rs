@@ -41,7 +41,7 @@ use super::schedule::Schedule;
 use super::seq::{seq_start, SeqWindow};
 use crate::bmr::OtSetup;
 use crate::mhe::{CollectiveKeygen, EncodedLayer, ParamId, PublicKey};
-use crate::plan::ServerPart;
+use crate::plan::{check_part, ServerPart};
 
 /// Most bundles in preparation (or inferences in flight) at once per session.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -137,8 +137,13 @@ pub struct ServerSession {
 impl ServerSession {
     /// A server's session. `keys` is the stored collective-key material, if any; `seed` seeds
     /// the session's CSPRNG (from the OS in nodes, fixed in tests).
+    ///
+    /// Refuses ([`SecoError::Budget`]) a part that does not fit `cfg.param` for its number of
+    /// servers: every stage's shape, and the noise and flooding budget of the stages it owns
+    /// (`plan::check_part`).
     pub fn new(cfg: ServerConfig, keys: Option<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
+        check_part(&cfg.part, cfg.param)?;
         let me = cfg.part.server_index;
         let sched = Arc::new(Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget)?);
         let mut encoded: Vec<Option<EncodedLayer>> = (0..sched.len()).map(|_| None).collect();
