@@ -41,6 +41,7 @@ pub fn run(
             _ = common::shutdown_signal() => Err(anyhow!("interrupted")),
         }
     })?;
+    let shaped_connections = relays.iter().map(Relay::connections).sum();
     drop(relays);
     let bit_exact = outcome
         .run
@@ -79,5 +80,6 @@ pub fn run(
         bit_exact,
     );
     m.missing_counters = missing;
+    m.shaped_connections = shape.map(|_| shaped_connections);
     Ok(m)
 }

@@ -46,6 +46,13 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// Connections relayed so far (links that passed this relay).
+    pub fn connections(&self) -> usize {
+        self.streams.lock().map_or(0, |s| s.len() / 2)
+    }
+}
+
+impl Relay {
     /// Starts a relay to `target`, which must be a loopback address.
     pub fn start(target: SocketAddr, shape: Shape) -> Result<Self> {
         if !target.ip().is_loopback() {

@@ -117,6 +117,8 @@ pub struct Measurement {
     pub bit_exact: usize,
     /// Parties whose counters were missing.
     pub missing_counters: Vec<String>,
+    /// TCP connections that passed a shaping relay (shaped networks only).
+    pub shaped_connections: Option<usize>,
 }
 
 impl Measurement {
@@ -172,13 +174,14 @@ impl Measurement {
             messages,
             bit_exact,
             missing_counters: Vec::new(),
+            shaped_connections: None,
         }
     }
 
     fn title(&self) -> String {
         match (self.rate_mbit_s, self.rtt_ms) {
             (Some(r), Some(t)) => format!(
-                "{} / {} ({r} Mbit/s, {t} ms round trip per link)",
+                "{} / {} ({r} Mbit/s, {t} ms rtt)",
                 self.deploy, self.network
             ),
             _ => format!("{} / {}", self.deploy, self.network),
@@ -187,22 +190,19 @@ impl Measurement {
 }
 
 fn cell(s: &Spread) -> String {
-    format!(
-        "{:>9.1} ms  [{:.1} .. {:.1}]",
-        s.median_ms, s.min_ms, s.max_ms
-    )
+    format!("{:.1} ms [{:.1} .. {:.1}]", s.median_ms, s.min_ms, s.max_ms)
 }
 
 /// Prints the wall times of every measurement side by side, then each one's parties.
 pub fn print(ms: &[Measurement], plaintext: &Spread) {
     println!("\nwall time at the user: median [min .. max] over the inputs");
     println!(
-        "  {:<58} {:>32} {:>32} {:>32}",
+        "  {:<44} {:>28} {:>28} {:>28}",
         "deployment", "session open", "preprocessing / bundle", "online / inference"
     );
     for m in ms {
         println!(
-            "  {:<58} {:>32} {:>32} {:>32}",
+            "  {:<44} {:>28} {:>28} {:>28}",
             m.title(),
             cell(&m.open),
             cell(&m.prep),
@@ -210,12 +210,12 @@ pub fn print(ms: &[Measurement], plaintext: &Spread) {
         );
     }
     println!(
-        "  {:<58} {:>32} {:>32} {:>32}",
+        "  {:<44} {:>28} {:>28} {:>28}",
         "plaintext fixed point (this process)",
         "-",
         "-",
         format!(
-            "{:>9.3} ms  [{:.3} .. {:.3}]",
+            "{:.3} ms [{:.3} .. {:.3}]",
             plaintext.median_ms, plaintext.min_ms, plaintext.max_ms
         )
     );
@@ -250,6 +250,9 @@ pub fn print(ms: &[Measurement], plaintext: &Spread) {
         let msg = |ph: &str| m.messages.get(ph).copied().unwrap_or(0);
         for p in &m.missing_counters {
             println!("  {p:<10} | (no counters: see its log)");
+        }
+        if let Some(c) = m.shaped_connections {
+            println!("  TCP connections through the shaping relays: {c}");
         }
         println!(
             "  messages sent by all parties: open {}, per bundle {}, per inference {}",
