@@ -34,9 +34,10 @@ pub enum Command {
     /// Run the user side: secure inference of one input through the gateway.
     Infer(crate::cmd::infer::InferArgs),
     /// Start a whole local deployment as separate processes and run secure inference on a
-    /// shipped model's test inputs, checked against the fixed-point reference.
+    /// model's test inputs (or given or random ones), checked against the fixed-point reference.
     Demo(crate::cmd::demo::DemoArgs),
-    /// Benchmark secure inference with every party in this process: time and bytes per phase
-    /// and party, against plaintext fixed point.
+    /// Benchmark secure inference in this process or as separate processes over loopback or
+    /// shaped LAN / WAN links: time, bytes and CPU per phase and party, next to the in-process
+    /// protocol and plaintext fixed point.
     Bench(crate::cmd::bench::BenchArgs),
 }

@@ -247,7 +247,8 @@ impl Topology {
     }
 
     /// Network settings of node `me`: its listen addresses, the dial addresses of its bootstrap
-    /// nodes, the allowlist, mDNS only when asked, the ack timeout.
+    /// nodes, its advertised addresses as the ones told to peers, the allowlist, mDNS only when
+    /// asked, the ack timeout.
     pub fn net_config(&self, me: &NodeSpec, mdns: bool) -> NetConfig {
         let bootstrap = me
             .bootstrap
@@ -257,6 +258,7 @@ impl Topology {
             .collect();
         NetConfig {
             listen: me.listen.clone(),
+            announce: me.advertise.clone(),
             bootstrap,
             allowlist: self.allowlist(),
             mdns,

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod identity;
 pub mod import;
 pub mod infer;
+pub mod inputs;
 pub mod model;
 pub mod node;
 pub mod store;

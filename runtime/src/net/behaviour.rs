@@ -32,7 +32,7 @@ pub(crate) struct Behaviour {
     pub(crate) allow: allow_block_list::Behaviour<AllowedPeers>,
     /// SECO messages: one request = one envelope frame, one response = one ack.
     pub(crate) rr: request_response::Behaviour<FrameCodec>,
-    /// Learns the peers' listen addresses (fed into Kademlia).
+    /// Learns the peers' announced (or else listen) addresses (fed into Kademlia).
     pub(crate) identify: identify::Behaviour,
     /// Discovery beyond the bootstrap addresses.
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -75,10 +75,10 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
                 [(MESSAGE_PROTOCOL, request_response::ProtocolSupport::Full)],
                 rr_config,
             ),
-            identify: identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.into(),
-                key.public(),
-            )),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                    .with_hide_listen_addrs(!config.announce.is_empty()),
+            ),
             kad: kad::Behaviour::with_config(
                 local,
                 kad::store::MemoryStore::new(local),
@@ -91,5 +91,10 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
         .build();
     // Every node answers DHT queries: there are no public-address checks on a private topology.
     swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    // Announced addresses replace the listen addresses in identify (hidden above), so that
+    // peers (and their Kademlia tables) only ever dial this node where it says.
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
+    }
     Ok(swarm)
 }

@@ -115,6 +115,10 @@ pub struct NetConfig {
     /// Addresses to listen on at start (a node: from its topology entry; tests: none, then
     /// [`Client::listen`] on `/ip4/127.0.0.1/tcp/0`).
     pub listen: Vec<Multiaddr>,
+    /// Addresses told to peers (identify) in place of the listen addresses: where others
+    /// should dial this node (a topology's `advertise`, e.g. a NAT's public address or the
+    /// shaping relay of `seco bench --network`). Empty: the listen addresses are told.
+    pub announce: Vec<Multiaddr>,
     /// Peers dialed at start, each `.../p2p/<peer id>`; a Kademlia bootstrap follows.
     pub bootstrap: Vec<Multiaddr>,
     /// The only peers this node talks to (from the topology).
@@ -138,6 +142,7 @@ impl Default for NetConfig {
     fn default() -> Self {
         Self {
             listen: Vec::new(),
+            announce: Vec::new(),
             bootstrap: Vec::new(),
             allowlist: HashSet::new(),
             mdns: false,
