@@ -397,6 +397,9 @@ impl ServerSession {
             return Err(SecoError::Duplicate { from, seq: 0 });
         }
         if converted && st.u_conv.is_none() {
+            // Validated now, answered when the conversion is done.
+            E2sRequest::from_bytes(req, self.cfg.param)?;
+            let st = self.prep_stage(bundle, stage)?;
             st.e2s_early = Some((from, req.to_vec()));
             return Ok(ready);
         }
