@@ -10,7 +10,8 @@ use seco_actors::dev::{example_keypair, local_topology, Cluster, ClusterOptions}
 use seco_actors::network::{REJECT_MALFORMED, REJECT_UNKNOWN_SESSION};
 use seco_actors::topology::{NodeSpec, Role};
 use seco_actors::wire::{self, SECO_KIND};
-use seco_protocols::model::{Model, TestSet};
+use seco_protocols::fixed::FixedPoint;
+use seco_protocols::model::{Dense, Layer, Model, TestSet};
 use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::{Body, BundleId, Party, SecoMsg, SessionId};
 use seco_runtime::net::{self, Envelope, NetConfig, NetError, Reject};
@@ -157,15 +158,37 @@ async fn outsiders_garbage_and_wrong_parties_are_refused() {
     c.shutdown().await.unwrap();
 }
 
-/// A gateway whose part misses the noise budget (cifar-cnn with 3 servers: conv1 reaches 39.1
-/// bits of the 40-bit flooding target) refuses the session at open, for good: the user's
+/// A gateway whose part misses the noise budget (a dense layer with weights of 2^12: its noise
+/// is beyond what the flooding hides at 40 bits) refuses the session at open, for good: the user's
 /// `Hello` is rejected with `REJECT_REFUSED` (not retried) and the user's session fails with
 /// the reason; nothing stays open at the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_part_over_the_noise_budget_refuses_the_session() {
     let _ = seco_runtime::telemetry::init(Default::default(), Some("warn"));
     let topology = local_topology(3, Timeouts::default()).unwrap();
-    let model = Model::load(model_dir("cifar-cnn")).unwrap();
+    let fc1 = Dense {
+        name: "fc1".into(),
+        in_features: 64,
+        out_features: 32,
+        weight: vec![4096.0; 64 * 32],
+        bias: vec![0.0; 32],
+    };
+    let fc2 = Dense {
+        name: "fc2".into(),
+        in_features: 32,
+        out_features: 10,
+        weight: vec![0.5; 32 * 10],
+        bias: vec![0.0; 10],
+    };
+    let layers = vec![Layer::Dense(fc1), Layer::Relu, Layer::Dense(fc2)];
+    let model = Model::new(
+        "loud".into(),
+        "weights too large for the flooding".into(),
+        vec![64],
+        FixedPoint::default(),
+        layers,
+    )
+    .unwrap();
     let c = Cluster::start(topology, model, ClusterOptions::default())
         .await
         .unwrap();

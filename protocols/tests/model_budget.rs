@@ -67,24 +67,26 @@ fn shipped_models_pass_with_2_3_and_5_servers() {
     }
 }
 
-/// cifar-cnn's conv1 reveals K = 16384 coefficients in one encryption-to-shares: with the
-/// uniform flooding of `B = Delta / (4(n-1))` it reaches the 40-bit target with 2 servers only
-/// (40.4 bits; 39.1 with 3, 37.7 with 5). The check refuses it with 3 and 5 servers.
+/// cifar-cnn's conv1 reveals K = 16384 coefficients in one encryption-to-shares. With a uniform
+/// flooding of width `B = Delta / (4(n-1))` the statistical distance grew with `K` and the layer
+/// reached 40 bits with 2 servers only (39.1 with 3, 37.7 with 5); with the discrete Gaussian of
+/// `sigma_f = B / 12` it grows with `sqrt(K)` and the model passes with 2, 3 and 5 servers.
 #[test]
-fn cifar_cnn_passes_with_2_servers_and_is_refused_with_3_and_5() {
+fn cifar_cnn_passes_with_2_3_and_5_servers() {
     let q = quant("cifar-cnn");
     print_figures("cifar-cnn", &q);
-    check_model(&q, PARAM, 2).unwrap();
-    assert_eq!(supported_servers(&q, PARAM).unwrap().n, 2);
-    for n in [3, 5] {
-        let err = check_model(&q, PARAM, n).unwrap_err();
-        assert!(
-            matches!(&err, BudgetError::Noise { layer, what: "flooding statistical security", reached, .. }
-                if layer == "conv1" && *reached < SECURITY_TARGET_BITS && *reached > 37.0),
-            "n = {n}: {err}"
-        );
-        println!("cifar-cnn n={n}: {err}");
+    for n in [2, 3, 5] {
+        let report = check_model(&q, PARAM, n).unwrap_or_else(|e| panic!("n={n}: {e}"));
+        let weakest = report
+            .layers
+            .iter()
+            .map(|l| l.budget.security_bits)
+            .fold(f64::INFINITY, f64::min);
+        assert!(weakest >= SECURITY_TARGET_BITS, "n = {n}: {weakest}");
     }
+    let most = supported_servers(&q, PARAM).unwrap();
+    println!("cifar-cnn: budget holds for 2 to {} servers", most.n);
+    assert!(most.n >= 5);
 }
 
 /// The norms computed without encoding equal those of the encoded layer.

@@ -225,13 +225,9 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
         let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
         let cfg = server_config(&q, &plan, 0, SessionId([5; 16]));
         let sched = Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget).unwrap();
-        // The gateway owns conv1, whose flooding reaches 39.1 / 37.7 bits of the 40-bit target
-        // with 3 / 5 servers: it refuses the session (tests/model_budget.rs). The schedule
-        // alone is what is measured here.
-        assert!(matches!(
-            ServerSession::new(cfg, None, [0; 32]),
-            Err(SecoError::Budget(_))
-        ));
+        // The gateway owns conv1, whose Gaussian flooding reaches 42.5 / 41.1 bits with 3 / 5
+        // servers (tests/model_budget.rs): its session opens.
+        assert!(ServerSession::new(cfg, None, [0; 32]).is_ok());
         for (l, st) in sched.stages.iter().enumerate() {
             let Some(gc) = &st.gc else { continue };
             let tables: Vec<usize> = gc.chunks.iter().map(|c| c.table_bytes()).collect();
@@ -253,15 +249,14 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
     }
 }
 
-/// One cifar-cnn inference with 2 servers (a minute of CPU: run with `--ignored`): exact
-/// logits, chunk records and garblings in progress stay small. With 3 and 5 servers the noise
-/// budget refuses cifar-cnn's conv1 (tests/model_budget.rs), so those sessions do not open.
+/// One cifar-cnn inference with 2, 3 and 5 servers (minutes of CPU: run with `--ignored`):
+/// exact logits, chunk records and garblings in progress stay small.
 #[test]
 #[ignore]
-fn cifar_cnn_one_inference_with_2_servers_is_exact() {
+fn cifar_cnn_one_inference_with_2_3_and_5_servers_is_exact() {
     let model = Model::load(model_dir("cifar-cnn")).unwrap();
     let q = model.quantize().unwrap();
-    for n in [2] {
+    for n in [2, 3, 5] {
         let plan = SplitPlan::balanced(&q, &servers(n)).unwrap();
         let opts = LocalOptions {
             seed: 77,

@@ -6,34 +6,41 @@
 //! counted as noise in [`e2s_budget`]). Server `i` samples its output share `M_i` uniformly in `Z_t` and returns,
 //! only at the result coefficients,
 //!
-//! `h_i = c1*s_i + E_i - Delta*M_i  (mod q)`, `E_i` uniform in `[-B, B]` (flooding).
+//! `h_i = c1*s_i + E_i - Delta*M_i  (mod q)`, `E_i` drawn from the discrete Gaussian
+//! `D_{Z,sigma_f}` truncated at `+-B` (flooding, [`super::gaussian`]), `sigma_f = B / 12`.
 //!
 //! The leader computes `c0 + c1*s_L + sum_i h_i = Delta*(m - sum_i M_i) + e + sum_i E_i` and
 //! decodes its share `m - sum_i M_i`; the shares sum to `m` in `Z_t`.
 //!
 //! Privacy: `M_i` is uniform, so `h_i` reveals nothing about the plaintext. The leader learns
 //! `e + sum_i E_i` at the result coefficients; the flooding `E_i` of any one honest server hides
-//! the ciphertext noise `e` (which carries the weights `W` and the secret key): for each
-//! coefficient the statistical distance is at most `E|e| / (2B+1)`, summed over the `K`
-//! revealed coefficients. No other coefficient is ever decrypted (they hold partial products of
+//! the ciphertext noise `e` (which carries the weights `W` and the secret key): shifting
+//! `D_{Z,sigma_f}` by `e` costs a Kullback-Leibler divergence of `e^2 / (2 sigma_f^2)` per
+//! coefficient, adding over the `K` revealed coefficients, so the statistical distance of the
+//! leader's view from one without `e` is at most `||e||_2 / (2 sigma_f)` (Pinsker), plus twice the
+//! truncated tail mass (`< 2^-106` per coefficient). This grows with `sqrt(K)` where a uniform
+//! flooding of the same width grows with `K`: Mouchet et al. (s.5) and Lattigo flood with a
+//! Gaussian for the same reason. No other coefficient is ever decrypted (they hold partial products of
 //! `W`), and restricting the shares to the `K` result coefficients also cuts their size by
 //! `N / K` per ciphertext.
 //!
-//! Correctness: `|e| + (n-1)*B + n < Delta/2`. We take `B = floor(Delta / (4*(n-1)))`, which
-//! leaves `Delta/4` for the ciphertext noise; [`e2s_budget`] reports both margins.
+//! Correctness: `|e| + (n-1)*B + n < Delta/2` (the truncation makes `|E_i| <= B` certain). We take
+//! `B = floor(Delta / (4*(n-1)))`, which leaves `Delta/4` for the ciphertext noise; [`e2s_budget`]
+//! reports both margins.
 
 use fhe_math::rq::{Poly, Representation};
 use rand::{CryptoRng, Rng, RngCore};
 use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
-use super::compress::{
-    compressed_poly_bytes, compression_sigma, read_compressed, round_c1, write_compressed,
-};
+use super::compress::{compressed_poly_bytes, read_compressed, round_c1, write_compressed};
 use super::error::{MheError, Result};
 use super::keys::SecretKeyShare;
 use super::layout::Layout;
-use super::noise::{half_delta_bits, LayerNoise, TAIL_Z};
+pub use super::noise::{
+    check_budget, e2s_budget, flood_bound, flood_sigma, flooding, E2sBudget, FLOOD_TAILS,
+    TRUNCATION_BITS,
+};
 use super::params::{ParamId, Params};
 use super::wire::{residues_bytes, Kind, Reader, Writer};
 use super::{check_parties, Outgoing, PartyId, To};
@@ -77,74 +84,6 @@ pub struct E2sShare {
     pub from: PartyId,
     /// `values[limb][i]`, `i` over the layout's slots in ciphertext-then-coefficient order.
     values: Vec<Vec<u64>>,
-}
-
-/// The flooding bound `B = floor(Delta / (4*(n-1)))` for `n` servers.
-pub fn flood_bound(params: &Params, n: usize) -> u128 {
-    let d = params.delta() / (4 * n.max(2) as u64 - 4);
-    u128::try_from(&d).unwrap_or(u128::MAX >> 2)
-}
-
-/// The decryption and flooding budgets of one instance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct E2sBudget {
-    /// `log2 B`: flooding width of each server's share.
-    pub flood_bits: f64,
-    /// `log2` of the noise bound (ciphertext noise and the `c1` compression rounding).
-    pub noise_bits: f64,
-    /// `log2(Delta/2) - log2(noise bound + (n-1)*B + n)`: decryption margin (> 0 decrypts;
-    /// about 1 by construction, since the flooding takes `Delta/4`).
-    pub margin_bits: f64,
-    /// `log2(Delta/2 - (n-1)*B - n) - log2(noise bound)`: how many bits the ciphertext noise
-    /// could still grow before decryption fails.
-    pub headroom_bits: f64,
-    /// `-log2` of the statistical distance of the leader's view from one without the noise
-    /// (`K * E|e| / (2B+1)`, summed over the revealed coefficients).
-    pub security_bits: f64,
-}
-
-/// Budgets for `n` servers and a layer's output noise.
-pub fn e2s_budget(params: &Params, n: usize, noise: &LayerNoise) -> E2sBudget {
-    let b = flood_bound(params, n) as f64;
-    // The rounding of the compressed c1 (`sum_i delta*s_i`) counts as noise to hide.
-    let sigma = noise.sigma.hypot(compression_sigma(params, n));
-    let bound = TAIL_Z * sigma + noise.rounding;
-    let total = bound + (n as f64 - 1.0) * b + n as f64;
-    let mean_abs = sigma + noise.rounding;
-    E2sBudget {
-        flood_bits: b.log2(),
-        noise_bits: bound.log2(),
-        margin_bits: half_delta_bits(params) - total.log2(),
-        headroom_bits: (2f64.powf(half_delta_bits(params)) - (n as f64 - 1.0) * b - n as f64)
-            .log2()
-            - bound.log2(),
-        security_bits: (2.0 * b + 1.0).log2() - (noise.revealed.max(1) as f64 * mean_abs).log2(),
-    }
-}
-
-/// Checks the budget: at least `min_security_bits` of flooding and a positive margin.
-pub fn check_budget(
-    params: &Params,
-    n: usize,
-    noise: &LayerNoise,
-    min_security_bits: f64,
-) -> Result<E2sBudget> {
-    let b = e2s_budget(params, n, noise);
-    if b.security_bits < min_security_bits {
-        return Err(MheError::NoiseBudget {
-            what: "flooding statistical security",
-            needed_bits: min_security_bits,
-            available_bits: b.security_bits,
-        });
-    }
-    if b.headroom_bits < 1.0 {
-        return Err(MheError::NoiseBudget {
-            what: "decryption headroom",
-            needed_bits: 1.0,
-            available_bits: b.headroom_bits,
-        });
-    }
-    Ok(b)
 }
 
 /// `c * s` in the power basis, read at the given coefficients: `out[limb][i]`.
@@ -234,11 +173,11 @@ pub fn follower_share_given<R: RngCore + CryptoRng>(
     for (c1, coeffs) in req.c1.iter().zip(&by_ct) {
         product_at(c1, sk.poly(), coeffs, &mut values);
     }
-    let bound = flood_bound(&params, cfg.n) as i128;
+    let flooding = flooding(&params, cfg.n);
     let flat = by_ct.iter().flatten();
     for (i, &(_, idx)) in flat.enumerate() {
         let m = mine[idx as usize] & params.t_mask();
-        let flood = rng.random_range(-bound..=bound);
+        let flood = flooding.sample(rng);
         for (limb, &q) in params.moduli().iter().enumerate() {
             let e = flood.rem_euclid(q as i128) as u64;
             let dm = params.delta_times(m, limb);
@@ -399,6 +338,26 @@ impl E2sLeader {
             out[idx as usize] = self.params.decode_coeff(&residues);
         }
         Ok(Some(out))
+    }
+
+    /// The noise of the leader's view once every share is in: `e + sum_i E_i` at each result
+    /// coefficient (flat order), the value whose distribution the flooding argument is about.
+    /// For tests and measurements (the leader holds it anyway); `None` before the last share.
+    pub fn view_noise(&self) -> Option<Vec<f64>> {
+        if !self.received.iter().all(|&r| r) {
+            return None;
+        }
+        let mut residues = vec![0u64; self.acc.len()];
+        Some(
+            (0..self.order.len())
+                .map(|i| {
+                    for (limb, row) in self.acc.iter().enumerate() {
+                        residues[limb] = row[i];
+                    }
+                    self.params.decode_noise(&residues)
+                })
+                .collect(),
+        )
     }
 }
 

@@ -27,6 +27,7 @@
 //! - [`linear`]: encrypted Dense / Conv2d / AvgPool2d layers with coefficient encoding.
 //! - [`compress`]: rounding of the `c1` polynomials sent in encryption-to-shares.
 //! - [`e2s`]: encryption-to-shares with noise flooding, restricted to result coefficients.
+//! - [`gaussian`]: exact discrete Gaussian sampling (the flooding distribution).
 //! - [`s2e`]: shares-to-encryption and the user's result ciphertext.
 //! - [`session`]: the user's per-session key pair (result delivery).
 //! - [`noise`]: noise variances, bounds and budgets.
@@ -36,6 +37,7 @@ pub mod ciphertext;
 pub mod compress;
 pub mod e2s;
 pub mod error;
+pub mod gaussian;
 pub mod keygen;
 pub mod keys;
 pub mod layout;

@@ -296,6 +296,21 @@ impl Params {
         let low = scaled.iter_u64_digits().next().unwrap_or(0);
         low & self.t_mask()
     }
+
+    /// The noise of one coefficient: `x - round(t x / q) * q / t`, centered (`|v| <= q / 2t`).
+    pub fn decode_noise(&self, residues: &[u64]) -> f64 {
+        let x = self.lift(residues);
+        let scaled: BigUint = (&x * self.t() + (&self.q >> 1usize)) / &self.q;
+        // v * t = x t - scaled q, an integer in [-q/2, q/2].
+        let xt = x * self.t();
+        let sq = scaled * &self.q;
+        let (mag, sign) = if xt >= sq {
+            (xt - sq, 1.0)
+        } else {
+            (sq - xt, -1.0)
+        };
+        sign * big_log2(&mag).exp2() / self.t() as f64
+    }
 }
 
 /// `log2` of a big integer (about 52 bits of precision).
