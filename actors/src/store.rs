@@ -2,7 +2,7 @@
 //!
 //! | tree | key | value | written |
 //! | --- | --- | --- | --- |
-//! | `KeyShares` | `collective` | `KeyMaterial` bytes (secret key share, collective public key, key id) | once, when key generation ends |
+//! | `KeyShares` | `key/` ‖ sequence number (u64, big endian) | `KeyMaterial` bytes (secret key share, collective public key, key id) | when a key generation ends; the oldest beyond `MAX_KEYS` are deleted in the same batch (a store of an earlier version holds one record under `collective`, read as the oldest key) |
 //! | `SessionPhase` | session id | `SessionRecord` (CBOR) | when a session becomes ready |
 //! | `Bundles` | session id ‖ bundle id | the bundle (server: shares, masks, garbling; user: its input mask) | when a bundle is complete; removed by a durable `take` before its use |
 //! | `seco.chunks` (named) | session id ‖ bundle id ‖ stage ‖ chunk (big endian) | one chunk garbling of a bundle (server: its `bmr::Prepared`) | as the chunk completes in preprocessing; removed by a durable take when its stage runs online, or when its bundle is aborted |
@@ -15,12 +15,16 @@
 
 use std::sync::Arc;
 
+use seco_protocols::seco::msg::MAX_KEYS;
 use seco_protocols::seco::{BundleId, ChunkTake, Persist, SessionId};
 use seco_runtime::store::{Result, Store, Tree, WriteBatch};
 use seco_runtime::PeerId;
 use zeroize::Zeroizing;
 
-const KEY_SHARE: &[u8] = b"collective";
+/// The single key record of stores written before key versions (read as the oldest key).
+const LEGACY_KEY_SHARE: &[u8] = b"collective";
+/// Prefix of the key records: `key/` ‖ sequence number (big endian, so scans run oldest first).
+const KEY_PREFIX: &[u8] = b"key/";
 const USER_TREE: Tree<'static> = Tree::Named("seco.user");
 const CHUNK_TREE: Tree<'static> = Tree::Named("seco.chunks");
 
@@ -29,6 +33,8 @@ const CHUNK_TREE: Tree<'static> = Tree::Named("seco.chunks");
 pub struct StoreSummary {
     /// Whether a collective key share is stored.
     pub has_key: bool,
+    /// How many collective keys are stored (at most `MAX_KEYS`).
+    pub keys: usize,
     /// Session records.
     pub sessions: usize,
     /// Stored (unused) bundles.
@@ -70,12 +76,50 @@ impl NodeStore {
         Self { inner }
     }
 
-    /// The stored collective-key material, if any.
+    /// The newest stored collective-key material, if any.
     pub fn keys(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        Ok(self.key_ring()?.into_iter().next())
+    }
+
+    /// Every stored collective-key material, newest first.
+    pub fn key_ring(&self) -> Result<Vec<Zeroizing<Vec<u8>>>> {
         Ok(self
-            .inner
-            .get(Tree::KeyShares, KEY_SHARE)?
-            .map(Zeroizing::new))
+            .key_records()?
+            .into_iter()
+            .rev()
+            .map(|(_, v)| Zeroizing::new(v))
+            .collect())
+    }
+
+    /// The key records, oldest first: the legacy record, then `key/` by sequence number.
+    fn key_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        if let Some(v) = self.inner.get(Tree::KeyShares, LEGACY_KEY_SHARE)? {
+            out.push((LEGACY_KEY_SHARE.to_vec(), v));
+        }
+        out.extend(self.inner.scan_prefix(Tree::KeyShares, KEY_PREFIX)?);
+        Ok(out)
+    }
+
+    /// Adds a new key record to `batch` after the existing ones, deleting the oldest beyond
+    /// `MAX_KEYS`.
+    fn put_key<'a>(&self, mut batch: WriteBatch<'a>, bytes: &[u8]) -> Result<WriteBatch<'a>> {
+        let records = self.key_records()?;
+        let next = records
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix(KEY_PREFIX))
+            .filter_map(|seq| <[u8; 8]>::try_from(seq).ok().map(u64::from_be_bytes))
+            .max()
+            .map_or(0, |s| s + 1);
+        let mut key = KEY_PREFIX.to_vec();
+        key.extend_from_slice(&next.to_be_bytes());
+        batch = batch.put(Tree::KeyShares, key, bytes.to_vec());
+        let keep = MAX_KEYS.saturating_sub(1);
+        let drop = records.len().saturating_sub(keep);
+        for (k, _) in records.into_iter().take(drop) {
+            batch = batch.delete(Tree::KeyShares, k);
+        }
+        Ok(batch)
     }
 
     /// The record of `session`, if it became ready before.
@@ -120,7 +164,7 @@ impl NodeStore {
         let mut batch = WriteBatch::new();
         for p in persist {
             batch = match p {
-                Persist::Keys(bytes) => batch.put(Tree::KeyShares, KEY_SHARE, bytes.clone()),
+                Persist::Keys(bytes) => self.put_key(batch, bytes)?,
                 Persist::Bundle { bundle, bytes } => {
                     batch.put(Tree::Bundles, bundle_key(session, *bundle), bytes.clone())
                 }
@@ -221,7 +265,8 @@ impl NodeStore {
     /// What the store holds.
     pub fn summary(&self) -> Result<StoreSummary> {
         Ok(StoreSummary {
-            has_key: self.inner.get(Tree::KeyShares, KEY_SHARE)?.is_some(),
+            has_key: !self.key_records()?.is_empty(),
+            keys: self.key_records()?.len(),
             sessions: self.inner.scan_prefix(Tree::SessionPhase, &[])?.len(),
             bundles: self.inner.scan_prefix(Tree::Bundles, &[])?.len(),
         })
@@ -232,6 +277,25 @@ impl NodeStore {
 mod tests {
     use super::*;
     use seco_runtime::store::MemStore;
+
+    #[test]
+    fn keys_are_kept_newest_first_up_to_the_limit_and_legacy_records_are_read() {
+        let s = NodeStore::new(Arc::new(MemStore::new()));
+        let sid = SessionId([1; 16]);
+        // A store of an earlier version: one record under `collective`.
+        s.inner
+            .put(Tree::KeyShares, LEGACY_KEY_SHARE, &[1])
+            .unwrap();
+        assert_eq!(s.key_ring().unwrap().len(), 1);
+        for k in 2..=6u8 {
+            s.commit(sid, &[Persist::Keys(vec![k])]).unwrap();
+            let ring: Vec<u8> = s.key_ring().unwrap().iter().map(|v| v[0]).collect();
+            let want: Vec<u8> = (1..=k).rev().take(MAX_KEYS).collect();
+            assert_eq!(ring, want);
+            assert_eq!(s.keys().unwrap().unwrap()[0], k);
+            assert_eq!(s.summary().unwrap().keys, want.len());
+        }
+    }
 
     #[test]
     fn commit_take_and_forget() {

@@ -127,7 +127,7 @@ async fn outsiders_garbage_and_wrong_parties_are_refused() {
         Body::Open {
             model: "digits-mlp".into(),
             skeleton: [0; 32],
-            key_id: None,
+            key_ids: Vec::new(),
             user_pk: Default::default(),
         },
     );

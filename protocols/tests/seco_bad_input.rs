@@ -19,7 +19,7 @@ fn msg(session: SessionId, from: Party, seq: u64, body: Body) -> Vec<u8> {
 
 fn fresh_server(q: &QuantModel, plan: &SplitPlan, i: usize) -> ServerSession {
     let cfg = server_config(q, plan, i, SessionId([7; 16]));
-    ServerSession::new(cfg, None, [1; 32]).unwrap()
+    ServerSession::new(cfg, Vec::new(), [1; 32]).unwrap()
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
         Err(SecoError::WrongSession)
     ));
     // A claimed sender that is not the transport's sender.
-    let spoof = msg(s, Party::Server(2), 2, Body::OpenAck { key_id: None });
+    let spoof = msg(s, Party::Server(2), 2, Body::OpenAck { key_ids: Vec::new() });
     assert!(matches!(
         deliver(&mut g, Party::Server(1), spoof),
         Err(SecoError::WrongSender { .. })
@@ -161,7 +161,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
             Body::Open {
                 model: "digits-mlp".into(),
                 skeleton: [0; 32],
-                key_id: None,
+                key_ids: Vec::new(),
                 user_pk: Bytes::new(),
             },
         )

@@ -227,7 +227,7 @@ fn cifar_cnn_chunks_fit_the_budget_with_3_and_5_servers() {
         let sched = Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget).unwrap();
         // The gateway owns conv1, whose Gaussian flooding reaches 42.5 / 41.1 bits with 3 / 5
         // servers (tests/model_budget.rs): its session opens.
-        assert!(ServerSession::new(cfg, None, [0; 32]).is_ok());
+        assert!(ServerSession::new(cfg, Vec::new(), [0; 32]).is_ok());
         for (l, st) in sched.stages.iter().enumerate() {
             let Some(gc) = &st.gc else { continue };
             let tables: Vec<usize> = gc.chunks.iter().map(|c| c.table_bytes()).collect();

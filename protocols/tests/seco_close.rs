@@ -111,7 +111,7 @@ fn only_the_user_closes_the_gateway_and_only_the_gateway_a_remote() {
             },
         )
     };
-    let mut g = ServerSession::new(server_config(&q, &plan, 0, s), None, [1; 32]).unwrap();
+    let mut g = ServerSession::new(server_config(&q, &plan, 0, s), Vec::new(), [1; 32]).unwrap();
     let err = g
         .handle(Input::Message {
             from: Party::Server(1),
@@ -119,7 +119,7 @@ fn only_the_user_closes_the_gateway_and_only_the_gateway_a_remote() {
         })
         .unwrap_err();
     assert!(matches!(err, SecoError::WrongSender { .. }), "{err}");
-    let mut r = ServerSession::new(server_config(&q, &plan, 1, s), None, [1; 32]).unwrap();
+    let mut r = ServerSession::new(server_config(&q, &plan, 1, s), Vec::new(), [1; 32]).unwrap();
     let err = r
         .handle(Input::Message {
             from: Party::User,
@@ -172,7 +172,7 @@ fn a_hello_with_another_user_part_is_refused() {
     variants.push(other);
     for other in variants {
         assert_ne!(other.digest(), user.digest());
-        let mut g = ServerSession::new(server_config(&q, &plan, 0, s), None, [1; 32]).unwrap();
+        let mut g = ServerSession::new(server_config(&q, &plan, 0, s), Vec::new(), [1; 32]).unwrap();
         let err = g
             .handle(Input::Message {
                 from: Party::User,
@@ -187,7 +187,7 @@ fn a_hello_with_another_user_part_is_refused() {
         let to: Vec<Party> = ready.send.iter().map(|(p, _)| *p).collect();
         assert_eq!(to, vec![Party::User]);
     }
-    let mut g = ServerSession::new(server_config(&q, &plan, 0, s), None, [1; 32]).unwrap();
+    let mut g = ServerSession::new(server_config(&q, &plan, 0, s), Vec::new(), [1; 32]).unwrap();
     g.handle(Input::Message {
         from: Party::User,
         msg: hello(user.digest()),

@@ -67,7 +67,7 @@ fn the_user_is_welcomed_after_every_setup_and_garblings_skip_base_ots() {
 
 fn server(q: &QuantModel, plan: &SplitPlan, i: usize, session: SessionId) -> ServerSession {
     let cfg = server_config(q, plan, i, session);
-    ServerSession::new(cfg, None, [i as u8 + 1; 32]).unwrap()
+    ServerSession::new(cfg, Vec::new(), [i as u8 + 1; 32]).unwrap()
 }
 
 /// The servers and the user by hand; `drop` decides which messages are lost.

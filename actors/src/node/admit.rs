@@ -146,13 +146,13 @@ impl NodeState {
             }));
         }
         let keys = self.load_keys()?;
-        if keys.is_none() && self.keygen_running() {
+        if keys.is_empty() && self.keygen_running() {
             return Ok(Some(Refusal {
                 code: REJECT_KEYGEN_RUNNING,
                 why: "collective key generation is running in another session".into(),
             }));
         }
-        let generating = keys.is_none();
+        let generating = keys.is_empty();
         let cfg = self.server_config(sid)?;
         let session = match ServerSession::new(cfg, keys, fresh_seed()) {
             // This server's part does not fit the parameters (plan::budget): refused for good.
@@ -197,16 +197,18 @@ impl NodeState {
         })
     }
 
-    /// The stored collective key, decoded for this server.
-    fn load_keys(&self) -> Result<Option<KeyMaterial>> {
+    /// The stored collective keys, newest first, decoded for this server.
+    fn load_keys(&self) -> Result<Vec<KeyMaterial>> {
         let NodeKind::Server { part } = &self.kind else {
-            return Ok(None);
-        };
-        let Some(bytes) = self.ctx.store.keys()? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
-        Ok(Some(KeyMaterial::from_bytes(&bytes, PARAM, index)?))
+        self.ctx
+            .store
+            .key_ring()?
+            .iter()
+            .map(|bytes| Ok(KeyMaterial::from_bytes(bytes, PARAM, index)?))
+            .collect()
     }
 
     /// Resumes `sid` from its stored record; `Ok(false)` when there is none.
@@ -220,17 +222,18 @@ impl NodeState {
             return Ok(false);
         };
         self.dormant.remove(&sid);
-        let Some(keys) = self.load_keys()? else {
+        let keys = self.load_keys()?;
+        if keys.is_empty() {
             tracing::warn!(node = %self.ctx.name, session = %sid, "a session record but no collective key: cannot resume");
             return Ok(false);
-        };
-        let key_id = keys.key_id;
+        }
         // The resumed machine's first outputs: its record with the next sequence-number epoch
         // (persisted before anything is sent) and a fresh OT setup with every peer.
         let (session, setup) =
             ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
         let user_peer = self.ctx.store.user_peer(sid)?;
         let bundles = self.ctx.store.bundles_of(sid)?;
+        let key_id = session.key_id().unwrap_or_default();
         let machine = MachineKind::Server(Box::new(session));
         self.spawn(myself, sid, machine, setup, user_peer, true, restarts)
             .await?;

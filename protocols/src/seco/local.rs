@@ -205,8 +205,8 @@ impl LocalDeployment {
             };
             let p = Party::Server(i as u16);
             let km = match keys.get(i) {
-                Some(b) => Some(KeyMaterial::from_bytes(b, opts.param, i as u16)?),
-                None => None,
+                Some(b) => vec![KeyMaterial::from_bytes(b, opts.param, i as u16)?],
+                None => Vec::new(),
             };
             let store = MemStore {
                 keys: keys.get(i).cloned(),
@@ -312,7 +312,7 @@ impl LocalDeployment {
         let keys = KeyMaterial::from_bytes(&keys, cfg.param, i as u16)?;
         let start = Instant::now();
         let (server, ready) =
-            ServerSession::resume(cfg, keys, &record, party_seed(seed ^ 0x7e57a47, p))?;
+            ServerSession::resume(cfg, vec![keys], &record, party_seed(seed ^ 0x7e57a47, p))?;
         self.servers[i] = server;
         self.accounting.entry(p, Phase::Setup).cpu += start.elapsed();
         self.apply_phase(p, Phase::Setup, ready)

@@ -13,11 +13,15 @@ use super::ids::{BundleId, Party, SessionId};
 
 /// Version of the message format (3: `Hello` carries the user-part digest, `Close`; 4: the
 /// stage words' conversion, `MaskBits`).
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// Largest encoded message accepted (the runtime chunks large payloads below this). BMR
 /// messages stay far below it: each carries one chunk of a stage circuit
 /// (`schedule::MAX_CHUNK_TABLE_BYTES`, `docs/protocol.md`, "Chunks").
 pub const MAX_MSG_BYTES: usize = 256 << 20;
+
+/// Most collective keys a server keeps (and lists in `Open`): the newest and the ones before it
+/// that a session may fall back to (`server/open.rs`).
+pub const MAX_KEYS: usize = 4;
 
 /// The phases of a session (DESIGN.md s.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,14 +98,21 @@ pub enum Body {
         model: String,
         /// Digest of the public skeleton, so that every server holds parts of one split.
         skeleton: [u8; 32],
-        /// Identity of the collective key G holds (none: run key generation).
-        key_id: Option<[u8; 32]>,
+        /// The collective keys G holds, newest first (at most [`MAX_KEYS`]; none: run key
+        /// generation at once).
+        key_ids: Vec<[u8; 32]>,
         /// The user's session public key.
         user_pk: Bytes,
     },
-    /// Remote -> G: joined; `key_id` says whether its stored key matches.
+    /// Remote -> G: joined; the keys of G's `Open` list that this remote holds (same order).
     OpenAck {
-        /// The remote's stored key id, if it has one.
+        /// Key ids, a subsequence of the `Open`'s.
+        key_ids: Vec<[u8; 32]>,
+    },
+    /// G -> remotes: the key the session runs under, the newest every server holds (none: run
+    /// a fresh key generation).
+    UseKey {
+        /// The chosen key id.
         key_id: Option<[u8; 32]>,
     },
     /// G -> U: the session is ready; the collective public key for the input masks.
@@ -281,6 +292,7 @@ impl Body {
             Body::Hello { .. }
             | Body::Open { .. }
             | Body::OpenAck { .. }
+            | Body::UseKey { .. }
             | Body::Welcome { .. }
             | Body::Close { .. } => Phase::Session,
             Body::Keygen(_) | Body::KeyReady { .. } => Phase::Keygen,
@@ -311,6 +323,7 @@ impl Body {
             Body::Hello { .. } => "Hello",
             Body::Open { .. } => "Open",
             Body::OpenAck { .. } => "OpenAck",
+            Body::UseKey { .. } => "UseKey",
             Body::Welcome { .. } => "Welcome",
             Body::Keygen(_) => "Keygen",
             Body::KeyReady { .. } => "KeyReady",

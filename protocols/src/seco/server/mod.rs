@@ -66,8 +66,11 @@ pub struct ServerConfig {
 pub(crate) enum State {
     /// (1) Gateway: waiting for the user's `Hello`. Remote: waiting for the gateway's `Open`.
     AwaitOpen,
-    /// (2) Gateway with a stored key: waiting for every remote's `OpenAck`.
-    Opening { acks: Vec<Option<Option<[u8; 32]>>> },
+    /// (2) Gateway with stored keys: waiting for every remote's `OpenAck` (the keys of its
+    /// list each holds).
+    Opening { acks: Vec<Option<Vec<[u8; 32]>>> },
+    /// (2') Remote: `OpenAck` sent, waiting for the gateway's `UseKey`.
+    AwaitKeyChoice,
     /// (3) Collective key generation running.
     Keygen(Box<CollectiveKeygen>),
     /// (4) Gateway: own key persisted, waiting for every remote's `KeyReady`.
@@ -88,6 +91,7 @@ impl State {
         match self {
             State::AwaitOpen => "await-open".into(),
             State::Opening { .. } => "opening".into(),
+            State::AwaitKeyChoice => "await-key-choice".into(),
             State::Keygen(_) => "keygen".into(),
             State::AwaitKeyReady => "await-key-ready".into(),
             State::AwaitSetup => "await-ot-setup".into(),
@@ -112,7 +116,10 @@ pub struct ServerSession {
     out_seq: u64,
     seen: HashMap<Party, SeqWindow>,
     pub(crate) state: State,
+    /// The key the session runs under, once chosen (`open.rs`).
     pub(crate) keys: Option<Arc<KeyMaterial>>,
+    /// The collective keys this server holds, newest first (at most `msg::MAX_KEYS`).
+    pub(crate) ring: Vec<Arc<KeyMaterial>>,
     pub(crate) user_pk: Option<PublicKey>,
     /// Keygen messages that arrived before this server started key generation.
     pub(crate) early_keygen: Vec<(Party, SecoMsg)>,
@@ -135,13 +142,15 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// A server's session. `keys` is the stored collective-key material, if any; `seed` seeds
+    /// A server's session. `ring` is the stored collective-key material, newest first (empty:
+    /// none yet); the session runs under the newest key every server holds, or generates a new
+    /// one (`open.rs`). `seed` seeds
     /// the session's CSPRNG (from the OS in nodes, fixed in tests).
     ///
     /// Refuses ([`SecoError::Budget`]) a part that does not fit `cfg.param` for its number of
     /// servers: every stage's shape, and the noise and flooding budget of the stages it owns
     /// (`plan::check_part`).
-    pub fn new(cfg: ServerConfig, keys: Option<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
+    pub fn new(cfg: ServerConfig, ring: Vec<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
         check_part(&cfg.part, cfg.param)?;
         let me = cfg.part.server_index;
@@ -159,7 +168,12 @@ impl ServerSession {
             out_seq: 0,
             seen: HashMap::new(),
             state: State::AwaitOpen,
-            keys: keys.map(Arc::new),
+            keys: None,
+            ring: ring
+                .into_iter()
+                .take(super::msg::MAX_KEYS)
+                .map(Arc::new)
+                .collect(),
             user_pk: None,
             early_keygen: Vec::new(),
             ot: None,
@@ -176,7 +190,8 @@ impl ServerSession {
         })
     }
 
-    /// Resumes a session after a restart from its persisted record, with the stored bundles.
+    /// Resumes a session after a restart from its persisted record (under the key of `ring`
+    /// the record names), with the stored bundles.
     /// Bundles that were in preparation are lost. The OT setup lived in memory, so the resumed
     /// server sets up again with every other server (`setup.rs`): the returned [`Ready`]
     /// persists the record with the next sequence-number epoch (so peers take the new
@@ -184,18 +199,26 @@ impl ServerSession {
     /// every peer has answered ([`Event::SessionReady`]).
     pub fn resume(
         cfg: ServerConfig,
-        keys: KeyMaterial,
+        ring: Vec<KeyMaterial>,
         record: &[u8],
         seed: [u8; 32],
     ) -> Result<(Self, Ready)> {
         let rec = super::record::SessionRecord::from_bytes(record)?;
-        if rec.session != cfg.session || rec.model != cfg.part.model || rec.key_id != keys.key_id {
+        if rec.session != cfg.session || rec.model != cfg.part.model {
             return Err(SecoError::Mismatch(
-                "session record does not match this session, model or key".into(),
+                "session record does not match this session or model".into(),
             ));
         }
+        let Some(keys) = ring.into_iter().find(|k| k.key_id == rec.key_id) else {
+            return Err(SecoError::Mismatch(
+                "session record's collective key is not held here any more".into(),
+            ));
+        };
         let user_pk = PublicKey::from_bytes(&rec.user_pk, cfg.user_param)?;
-        let mut s = Self::new(cfg, Some(keys), seed)?;
+        let mut s = Self::new(cfg, Vec::new(), seed)?;
+        let keys = Arc::new(keys);
+        s.ring = vec![keys.clone()];
+        s.keys = Some(keys);
         s.user_pk = Some(user_pk);
         s.epoch = rec.epoch.checked_add(1).ok_or(SecoError::Mismatch(
             "session record: sequence-number epochs exhausted".into(),
@@ -221,6 +244,11 @@ impl ServerSession {
             epoch: self.epoch,
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
+    }
+
+    /// The id of the collective key the session runs under, once chosen.
+    pub fn key_id(&self) -> Option<[u8; 32]> {
+        self.keys.as_ref().map(|k| k.key_id)
     }
 
     /// Whether this server is the gateway.

@@ -1,16 +1,27 @@
 //! Phase 0 (session open) and phase 1 (collective key generation, Mouchet et al. PETS 2021
-//! s.4, run once per deployment: a stored key is reused when every server holds the same one).
+//! s.4, run when the servers hold no key in common: otherwise the newest key every server
+//! holds is reused).
 //!
 //! ```text
 //! U -> G      Hello { model, user_pk, user-part digest }   (checked against G's part)
-//! G -> R_i    Open { model, skeleton digest, key_id?, user_pk }
-//!   key_id = Some(id): R_i -> G OpenAck { its key id }; G checks they all match.
-//!   key_id = None:     every server runs CollectiveKeygen, persists its key share,
-//!                      R_i -> G KeyReady { key_id }; G checks they all match.
+//! G -> R_i    Open { model, skeleton digest, key_ids (G's keys, newest first), user_pk }
+//!   key_ids not empty: R_i -> G OpenAck { the listed keys it holds };
+//!                      G -> R_i UseKey { the newest key all hold, or none }
+//!   key_ids empty, or UseKey { none }:
+//!                      every server runs CollectiveKeygen, persists its key share (a new
+//!                      key beside the ones it holds), R_i -> G KeyReady { key_id };
+//!                      G checks they all match.
 //!   meanwhile, from Hello (G) or Open (R_i): the pairwise OT setup (`setup.rs`),
 //!                      R_i -> G OtReady once its pairs are done
 //! G -> U      Welcome { collective_pk }    (keys agree, every server's OT setup done)
 //! ```
+//!
+//! Why keys never lock out: a server keeps its previous keys (up to `MAX_KEYS`) when it stores
+//! a new one, and a session runs under the newest key that *every* server confirms holding.
+//! A key generation interrupted after some servers stored the new key (a crash, a lost
+//! `KeyReady`) leaves those servers with one key more than the others; the next session falls
+//! back to the newest key all hold, or, when there is none, generates a fresh one. No operator
+//! step is needed and no server ever uses a key another lacks.
 
 use std::sync::Arc;
 
@@ -18,7 +29,7 @@ use super::super::error::{Result, SecoError};
 use super::super::ids::Party;
 use super::super::io::{Event, Persist, Ready};
 use super::super::keys::KeyMaterial;
-use super::super::msg::{Body, Bytes, SecoMsg};
+use super::super::msg::{Body, Bytes, SecoMsg, MAX_KEYS};
 use super::{ServerSession, State};
 use crate::mhe::{CollectiveKeygen, KeygenConfig, KeygenMsg, PublicKey, To};
 
@@ -31,7 +42,12 @@ impl ServerSession {
             (State::AwaitOpen, Body::Open { .. }) if !self.is_gateway() => {
                 self.on_open_msg(from, msg.body)
             }
-            (State::AwaitOpen, Body::Keygen(_)) => {
+            (State::AwaitKeyChoice, Body::UseKey { key_id }) => {
+                let key_id = *key_id;
+                self.expect_from(from, "UseKey", &[Party::GATEWAY])?;
+                self.on_use_key(key_id)
+            }
+            (State::AwaitOpen | State::AwaitKeyChoice, Body::Keygen(_)) => {
                 // Another server started key generation before our `Open` arrived.
                 if self.early_keygen.len() >= 4 * self.sched.n {
                     return Err(self.wrong_phase(&msg.body));
@@ -90,22 +106,22 @@ impl ServerSession {
                 expected: expected.describe(),
             });
         }
-        let key_id = self.keys.as_ref().map(|k| k.key_id);
+        let key_ids = self.key_ids();
         let mut ready = Ready::default();
         let open = Body::Open {
             model,
             skeleton: self.sched.digest,
-            key_id,
+            key_ids: key_ids.clone(),
             user_pk,
         };
         self.broadcast(&mut ready, &open);
         ready.extend(self.start_setup()?);
-        if key_id.is_some() {
+        if key_ids.is_empty() {
+            ready.extend(self.start_keygen()?);
+        } else {
             self.state = State::Opening {
                 acks: vec![None; self.sched.n],
             };
-        } else {
-            ready.extend(self.start_keygen()?);
         }
         Ok(ready)
     }
@@ -116,7 +132,7 @@ impl ServerSession {
         let Body::Open {
             model,
             skeleton,
-            key_id,
+            key_ids,
             user_pk,
         } = body
         else {
@@ -128,19 +144,23 @@ impl ServerSession {
                 "the gateway's split differs from this server's part (skeleton digest)".into(),
             ));
         }
+        if key_ids.len() > MAX_KEYS {
+            return Err(SecoError::Decode(format!(
+                "Open lists {} keys, at most {MAX_KEYS}",
+                key_ids.len()
+            )));
+        }
         self.user_pk = Some(PublicKey::from_bytes(&user_pk, self.cfg.user_param)?);
-        let mine = self.keys.as_ref().map(|k| k.key_id);
         let mut ready = self.start_setup()?;
-        match key_id {
-            None => ready.extend(self.start_keygen()?),
-            Some(id) => {
-                self.send(&mut ready, Party::GATEWAY, Body::OpenAck { key_id: mine });
-                if mine == Some(id) {
-                    ready.extend(self.keys_in_place()?);
-                } else {
-                    self.state = State::Aborted("collective key differs from the gateway's".into());
-                }
-            }
+        if key_ids.is_empty() {
+            ready.extend(self.start_keygen()?);
+        } else {
+            let held: Vec<[u8; 32]> = key_ids
+                .into_iter()
+                .filter(|id| self.ring.iter().any(|k| k.key_id == *id))
+                .collect();
+            self.send(&mut ready, Party::GATEWAY, Body::OpenAck { key_ids: held });
+            self.state = State::AwaitKeyChoice;
         }
         Ok(ready)
     }
@@ -148,26 +168,70 @@ impl ServerSession {
     /// Gateway, (2): a remote's key id.
     fn on_open_ack(&mut self, from: Party, body: Body) -> Result<Ready> {
         self.expect_from(from, "OpenAck", &self.remotes())?;
-        let (State::Opening { acks }, Body::OpenAck { key_id }) = (&mut self.state, &body) else {
+        let (State::Opening { acks }, Body::OpenAck { key_ids }) = (&mut self.state, &body) else {
             return Err(self.wrong_phase(&body));
         };
+        if key_ids.len() > MAX_KEYS {
+            return Err(SecoError::Decode(format!(
+                "OpenAck lists {} keys, at most {MAX_KEYS}",
+                key_ids.len()
+            )));
+        }
         let slot = &mut acks[from.server().unwrap_or(0)];
         if slot.is_some() {
             return Err(SecoError::Duplicate { from, seq: 0 });
         }
-        *slot = Some(*key_id);
+        *slot = Some(key_ids.clone());
         if acks.iter().skip(1).any(Option::is_none) {
             return Ok(Ready::default());
         }
-        let mine = self.keys.as_ref().map(|k| k.key_id);
-        let all_match = acks.iter().skip(1).all(|a| *a == Some(mine));
-        if !all_match {
-            return Ok(self.abort(
-                None,
-                "servers hold different collective keys: delete the keys and rerun key generation",
-            ));
+        // The newest of the gateway's keys that every remote holds.
+        let chosen = self.ring.iter().find(|k| {
+            acks.iter()
+                .skip(1)
+                .all(|a| a.as_ref().is_some_and(|ids| ids.contains(&k.key_id)))
+        });
+        let mut ready = Ready::default();
+        match chosen.cloned() {
+            Some(key) => {
+                let key_id = key.key_id;
+                self.keys = Some(key);
+                self.broadcast(
+                    &mut ready,
+                    &Body::UseKey {
+                        key_id: Some(key_id),
+                    },
+                );
+                ready.extend(self.keys_in_place()?);
+            }
+            None => {
+                self.broadcast(&mut ready, &Body::UseKey { key_id: None });
+                ready.extend(self.start_keygen()?);
+            }
         }
-        self.keys_in_place()
+        Ok(ready)
+    }
+
+    /// Remote, (2'): the gateway's choice of key.
+    fn on_use_key(&mut self, key_id: Option<[u8; 32]>) -> Result<Ready> {
+        match key_id {
+            None => self.start_keygen(),
+            Some(id) => {
+                let Some(key) = self.ring.iter().find(|k| k.key_id == id).cloned() else {
+                    return Ok(self.abort(
+                        None,
+                        "the gateway chose a collective key this server does not hold",
+                    ));
+                };
+                self.keys = Some(key);
+                self.keys_in_place()
+            }
+        }
+    }
+
+    /// The ids of the keys this server holds, newest first.
+    fn key_ids(&self) -> Vec<[u8; 32]> {
+        self.ring.iter().map(|k| k.key_id).collect()
     }
 
     /// (5) Keys in place (at every server, for the gateway): wait for the OT setup.
@@ -271,11 +335,13 @@ impl ServerSession {
             return Err(SecoError::NotReady("no key generation running".into()));
         };
         let (sk, pk) = kg.finish()?;
-        let keys = KeyMaterial::new(sk, pk);
+        let keys = Arc::new(KeyMaterial::new(sk, pk));
         let key_id = keys.key_id;
         let mut ready = Ready::default();
         ready.persist.push(Persist::Keys(keys.to_bytes().to_vec()));
-        self.keys = Some(Arc::new(keys));
+        self.ring.insert(0, keys.clone());
+        self.ring.truncate(MAX_KEYS);
+        self.keys = Some(keys);
         if self.is_gateway() {
             self.state = State::AwaitKeyReady;
             ready.extend(self.try_finish_key_ready()?);
