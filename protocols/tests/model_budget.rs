@@ -234,3 +234,27 @@ fn server_counts_outside_the_set_are_refused() {
         );
     }
 }
+
+/// A key's lifetime (docs/mhe.md, "Lifetime of a key"): bundles one collective key serves while
+/// the distance accumulated over all of them stays within 2^-40 (`--nocapture` prints them).
+#[test]
+fn key_lifetimes_of_the_shipped_models() {
+    for name in ["digits-mlp", "mnist-mlp", "digits-cnn", "cifar-cnn"] {
+        let q = quant(name);
+        for n in [2, 3, 5] {
+            let report = check_model(&q, PARAM, n).unwrap();
+            let weakest = report.weakest().unwrap().budget.security_bits;
+            let bundle = report.bundle_bits();
+            let lifetime = report.key_lifetime_bundles();
+            println!(
+                "{name:<10} n={n}: weakest layer {weakest:.1} bits, one bundle {bundle:.2} bits, \
+                 key lifetime {lifetime} bundles"
+            );
+            assert!(bundle <= weakest);
+            let r = lifetime as f64;
+            // r bundles stay within the target, r + 1 do not.
+            assert!(bundle - 0.5 * r.max(1.0).log2() >= SECURITY_TARGET_BITS - 1e-9 || r == 0.0);
+            assert!(bundle - 0.5 * (r + 1.0).log2() < SECURITY_TARGET_BITS + 1e-9);
+        }
+    }
+}

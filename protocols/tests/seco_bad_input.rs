@@ -132,7 +132,14 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
         Err(SecoError::WrongSession)
     ));
     // A claimed sender that is not the transport's sender.
-    let spoof = msg(s, Party::Server(2), 2, Body::OpenAck { key_ids: Vec::new() });
+    let spoof = msg(
+        s,
+        Party::Server(2),
+        2,
+        Body::OpenAck {
+            key_ids: Vec::new(),
+        },
+    );
     assert!(matches!(
         deliver(&mut g, Party::Server(1), spoof),
         Err(SecoError::WrongSender { .. })

@@ -172,7 +172,8 @@ fn a_hello_with_another_user_part_is_refused() {
     variants.push(other);
     for other in variants {
         assert_ne!(other.digest(), user.digest());
-        let mut g = ServerSession::new(server_config(&q, &plan, 0, s), Vec::new(), [1; 32]).unwrap();
+        let mut g =
+            ServerSession::new(server_config(&q, &plan, 0, s), Vec::new(), [1; 32]).unwrap();
         let err = g
             .handle(Input::Message {
                 from: Party::User,

@@ -51,8 +51,12 @@ fn open(q: &QuantModel, plan: &SplitPlan, rings: Vec<Vec<Vec<u8>>>, tag: u8) -> 
         .enumerate()
         .map(|(i, ring)| {
             let ring = ring.iter().map(|b| decode(b, i)).collect();
-            ServerSession::new(server_config(q, plan, i, session), ring, [tag + i as u8; 32])
-                .unwrap()
+            ServerSession::new(
+                server_config(q, plan, i, session),
+                ring,
+                [tag + i as u8; 32],
+            )
+            .unwrap()
         })
         .collect();
     let mut user: Box<dyn Machine> = Box::new(user);
@@ -136,7 +140,11 @@ fn sessions_fall_back_to_the_newest_key_all_hold_or_generate_one() {
 
     // No key in common (remote 2 holds only k1, the others only k2): a fresh key generation
     // runs and every server ends on the same new key, beside the ones it had.
-    let rings = vec![vec![k2[0].clone()], vec![k2[1].clone()], vec![k1[2].clone()]];
+    let rings = vec![
+        vec![k2[0].clone()],
+        vec![k2[1].clone()],
+        vec![k1[2].clone()],
+    ];
     let fresh = open(&q, &plan, rings, 5);
     assert!(fresh.welcomed);
     assert!(fresh.trace.contains(&"Keygen"));
@@ -153,8 +161,8 @@ fn sessions_fall_back_to_the_newest_key_all_hold_or_generate_one() {
 fn open_and_open_ack_lists_are_bounded() {
     let (_, q, plan) = setup();
     let session = SessionId([9; 16]);
-    let mut remote = ServerSession::new(server_config(&q, &plan, 1, session), Vec::new(), [1; 32])
-        .unwrap();
+    let mut remote =
+        ServerSession::new(server_config(&q, &plan, 1, session), Vec::new(), [1; 32]).unwrap();
     let part = plan.server_part(&q, 1).unwrap();
     let open = seco_common::msg(
         session,

@@ -30,8 +30,15 @@ pub fn budget_line(report: &BudgetReport) -> String {
     match report.weakest() {
         Some(l) => format!(
             "noise budget ({:?}, {} servers): weakest layer {} at {:.1} bits of flooding security \
-             (target {SECURITY_TARGET_BITS:.0}), decryption headroom {:.1} bits",
-            report.param, report.n, l.layer, l.budget.security_bits, l.budget.headroom_bits
+             (target {SECURITY_TARGET_BITS:.0}), decryption headroom {:.1} bits; one bundle {:.1} \
+             bits, a key's lifetime at {SECURITY_TARGET_BITS:.0} bits: {} bundles",
+            report.param,
+            report.n,
+            l.layer,
+            l.budget.security_bits,
+            l.budget.headroom_bits,
+            report.bundle_bits(),
+            report.key_lifetime_bundles()
         ),
         None => format!(
             "noise budget ({:?}, {} servers): no layer",

@@ -131,6 +131,35 @@ pub struct BudgetReport {
 }
 
 impl BudgetReport {
+    /// `-log2` of the statistical distance one bundle costs over every layer checked: each
+    /// layer's encryption-to-shares costs a Kullback-Leibler divergence of `2 d_l^2` (`d_l =
+    /// 2^-security_bits`, Pinsker in reverse), divergences add over layers, so the bundle's
+    /// distance is at most `sqrt(sum_l d_l^2)` (docs/mhe.md, "Lifetime of a key").
+    pub fn bundle_bits(&self) -> f64 {
+        let sum: f64 = self
+            .layers
+            .iter()
+            .map(|l| (-2.0 * l.budget.security_bits).exp2())
+            .sum();
+        if sum > 0.0 {
+            -0.5 * sum.log2()
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// How many bundles one collective key can serve while the distance accumulated over all
+    /// of them stays within `2^-SECURITY_TARGET_BITS`: `R` bundles cost `sqrt(R) * 2^-bundle_bits`,
+    /// so `R = 2^(2 (bundle_bits - target))` (at least 0).
+    pub fn key_lifetime_bundles(&self) -> u64 {
+        let r = (2.0 * (self.bundle_bits() - SECURITY_TARGET_BITS)).exp2();
+        if r.is_finite() {
+            r.floor().min(u64::MAX as f64) as u64
+        } else {
+            u64::MAX
+        }
+    }
+
     /// The layer with the lowest flooding security.
     pub fn weakest(&self) -> Option<&LayerBudget> {
         self.layers
