@@ -285,27 +285,6 @@ impl SessionState {
         }
     }
 
-    /// A message of this session was not delivered: abort what it belonged to.
-    pub(super) fn on_send_failed(
-        &mut self,
-        myself: &ActorRef<SessionMsg>,
-        (to, body, bundle): (PeerId, &'static str, Option<BundleId>),
-        error: &str,
-        refused: bool,
-    ) -> Result<()> {
-        let name = self.ctx.peer_name(&to);
-        if self.aborted || body == "Abort" || body == "Close" {
-            tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
-            return Ok(());
-        }
-        let reason = if refused {
-            format!("{name} refused {body}: {error}")
-        } else {
-            format!("lost peer {name}: {body} not delivered ({error})")
-        };
-        self.abort(myself, bundle, &reason)
-    }
-
     /// Deadlines and idleness: a server session with no message for `Timeouts::idle` (a
     /// remote: twice that, so that the gateway's `Close` normally comes first) and nothing in
     /// flight expires (`ServerSession::close`), which ends it.
