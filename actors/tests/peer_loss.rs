@@ -46,15 +46,28 @@ async fn a_remote_crashing_mid_preprocessing_fails_the_call_within_seconds_namin
     let mut session = c.user().unwrap().open_session().await.unwrap();
     session.set_retries(0);
     let remote = c.node("remote-1").unwrap();
-    let before = remote.stats().phases.get("prep").map_or(0, |p| p.bytes_received);
+    let before = remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received);
     let prep = tokio::spawn(async move {
         let r = session.preprocess().await;
         (r, session)
     });
     // remote-1 crashes once its part of the preparation has started.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while remote.stats().phases.get("prep").map_or(0, |p| p.bytes_received) == before {
-        assert!(Instant::now() < deadline, "preprocessing never reached remote-1");
+    while remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received)
+        == before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "preprocessing never reached remote-1"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     c.stop_node("remote-1").await.unwrap();
@@ -67,14 +80,20 @@ async fn a_remote_crashing_mid_preprocessing_fails_the_call_within_seconds_namin
     match r {
         Err(ActorError::Aborted { reason, .. }) => {
             assert!(reason.contains("preprocessing"), "no phase in: {reason}");
-            assert!(reason.contains("lost a remote server"), "no role in: {reason}");
+            assert!(
+                reason.contains("lost a remote server"),
+                "no role in: {reason}"
+            );
             assert!(reason.contains("could not be reached again"), "{reason}");
             assert!(!reason.contains("remote-1"), "a server name in: {reason}");
         }
         other => panic!("expected an abort naming the phase, got {other:?}"),
     }
     // Bounded test, generous bound: the phase deadline (120 s) did not do it.
-    assert!(waited < Duration::from_secs(20), "the error took {waited:?}");
+    assert!(
+        waited < Duration::from_secs(20),
+        "the error took {waited:?}"
+    );
     drop(session);
     c.shutdown().await.unwrap();
 }
@@ -96,7 +115,10 @@ async fn a_transient_loss_is_retried_with_a_fresh_bundle_and_succeeds() {
     let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
     assert_eq!(session.infer(&x).await.unwrap().1, want);
     assert_eq!(c.faults["gateway"].stats().dropped, 1);
-    assert!(c.node("gateway").unwrap().stats().aborts >= 1, "nothing was retried");
+    assert!(
+        c.node("gateway").unwrap().stats().aborts >= 1,
+        "nothing was retried"
+    );
     session.close().await.unwrap();
     c.shutdown().await.unwrap();
 }

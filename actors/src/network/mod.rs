@@ -413,7 +413,8 @@ impl NetworkState {
     fn send(&mut self, out: Outgoing) {
         let bytes = out.msg.to_bytes().len();
         self.stats.sent(out.msg.body.phase(), bytes);
-        if let Err((out, why)) = self.queues.push(out, bytes) {
+        if let Err(refused) = self.queues.push(out, bytes) {
+            let (out, why) = *refused;
             tracing::warn!(node = %self.name, peer = %out.to, body = out.msg.body.name(), %why, "message not queued");
             notify_failure(out, why, false);
         }

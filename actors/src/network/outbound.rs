@@ -35,7 +35,10 @@ pub(super) fn notify_failure(out: Outgoing, error: String, refused: bool) {
 /// Delivers one queued message to `peer` (retried), then reports the outcome.
 pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
     // The budget is released when `_bytes` drops, after the outcome is known.
-    let Queued { mut out, bytes: _bytes } = queued;
+    let Queued {
+        mut out,
+        bytes: _bytes,
+    } = queued;
     let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
     if !end_msg && lock(&shared.ended).contains(&out.msg.session) {
         // Nothing of an ended session matters any more.

@@ -110,12 +110,12 @@ impl Queues {
 
     /// Queues `out` (`bytes` long encoded) behind its session's earlier messages to the same
     /// peer. Refused (the message handed back with the reason) beyond the byte bounds.
-    pub(super) fn push(&self, out: Outgoing, bytes: usize) -> Result<(), (Outgoing, String)> {
+    pub(super) fn push(&self, out: Outgoing, bytes: usize) -> Result<(), Box<(Outgoing, String)>> {
         let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
         let peer = out.to;
         let reserved = if end_msg { 0 } else { bytes };
         if let Err(why) = self.reserve(peer, reserved) {
-            return Err((out, why));
+            return Err(Box::new((out, why)));
         }
         let queued = Queued {
             out,

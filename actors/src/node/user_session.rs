@@ -170,13 +170,21 @@ impl UserSessionHandle {
     async fn infer_once(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
         let actor = {
             let mut c = self.current();
-            // Used by this attempt whatever its outcome.
+            // Used by this attempt unless it is refused at once (below).
             c.ready = c.ready.saturating_sub(1);
             c.actor.clone()
         };
         let x = x.to_vec();
         let limit = self.limits.inference;
-        session_call(&actor, |port| SessionMsg::Infer(x, port), limit).await
+        let r = session_call(&actor, |port| SessionMsg::Infer(x, port), limit).await;
+        if let Err(ActorError::Protocol(_)) = &r {
+            // Refused before a bundle was taken (bad input, no bundle ready, session ended).
+            let mut c = self.current();
+            if c.actor.get_id() == actor.get_id() {
+                c.ready += 1;
+            }
+        }
+        r
     }
 
     /// After failed attempt number `attempts`: `Ok` to try again (with a new session if the
