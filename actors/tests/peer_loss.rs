@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use seco_actors::config::Timeouts;
-use seco_actors::dev::{local_topology, Cluster, ClusterOptions};
+use seco_actors::dev::{local_topology, Cluster, ClusterOptions, StoreKind};
 use seco_actors::ActorError;
 use seco_protocols::model::{Model, TestSet};
 
@@ -119,6 +119,77 @@ async fn a_transient_loss_is_retried_with_a_fresh_bundle_and_succeeds() {
         c.node("gateway").unwrap().stats().aborts >= 1,
         "nothing was retried"
     );
+    session.close().await.unwrap();
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_restarting_mid_preprocessing_aborts_the_bundle_at_once_and_the_next_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ClusterOptions {
+        store: StoreKind::Sled(dir.path().to_path_buf()),
+        ..ClusterOptions::default()
+    };
+    // A long grace: the restart below is always back within it (no loss is declared), so only
+    // the restarted server's fresh OT setup can end the call before the 120 s deadline.
+    let t = Timeouts {
+        grace: Duration::from_secs(10),
+        ..timeouts(Duration::from_secs(30))
+    };
+    let (mut c, tests) = cluster(t, opts).await;
+    let mut session = c.user().unwrap().open_session().await.unwrap();
+    session.set_retries(0);
+    let remote = c.node("remote-1").unwrap();
+    let before = remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received);
+    let prep = tokio::spawn(async move {
+        let r = session.preprocess().await;
+        (r, session)
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received)
+        == before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "preprocessing never reached remote-1"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.stop_node("remote-1").await.unwrap();
+    let crashed = Instant::now();
+    c.start_node("remote-1").await.unwrap();
+    let (r, mut session) = tokio::time::timeout(Duration::from_secs(60), prep)
+        .await
+        .expect("the preparation hung")
+        .unwrap();
+    let waited = crashed.elapsed();
+    match r {
+        Err(ActorError::Aborted { reason, .. }) => {
+            assert!(reason.contains("preprocessing"), "no phase in: {reason}");
+            assert!(reason.contains("a remote server restarted"), "{reason}");
+            assert!(!reason.contains("remote-1"), "a server name in: {reason}");
+        }
+        other => panic!("expected an abort naming the phase, got {other:?}"),
+    }
+    assert!(
+        waited < Duration::from_secs(20),
+        "the error took {waited:?}"
+    );
+    eprintln!("restart mid-preprocessing: the user's error came {waited:?} after the stop");
+    // The resumed session goes on with a fresh bundle (the user's retries cover the moment
+    // the restarted server still redoes its OT setup).
+    session.set_retries(2);
+    session.preprocess().await.unwrap();
+    let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
+    assert_eq!(session.infer(&x).await.unwrap().1, want);
     session.close().await.unwrap();
     c.shutdown().await.unwrap();
 }

@@ -70,6 +70,10 @@ impl SessionState {
             (Body::Infer { bundle, .. }, Party::User) => Some((Op::Online, *bundle)),
             _ => None,
         };
+        if let (Body::OtSetup(_), Party::Server(_)) = (&msg.body, from) {
+            // A server that is redoing its OT setup with a ready session restarted.
+            self.on_peer_restarted(myself, from)?;
+        }
         let phase = msg.body.phase();
         let opener = matches!(msg.body, Body::Hello { .. } | Body::Open { .. });
         let (body, t) = (msg.body.name(), Instant::now());

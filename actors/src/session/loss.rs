@@ -9,11 +9,15 @@
 //!   bundle in preparation, an inference) aborts as a whole (the lost server's part of every
 //!   bundle is gone with it); an idle session is left alone (it expires, or its next message
 //!   fails).
+//! - A server restarted and resumed the session (it was back within the grace): its first
+//!   messages are fresh OT setup halves (`seco::server::setup`), which a ready session
+//!   receives only then. What it had in flight is gone, so the bundles and inferences in
+//!   flight here abort at once instead of waiting for their deadlines.
 
 use std::time::Duration;
 
 use ractor::ActorRef;
-use seco_protocols::seco::{BundleId, Phase};
+use seco_protocols::seco::{BundleId, Party, Phase};
 use seco_runtime::PeerId;
 
 use super::{MachineKind, SessionMsg, SessionState};
@@ -105,5 +109,36 @@ impl SessionState {
         );
         tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %self.ctx.peer_name(&peer), %reason, "aborting: a peer is lost");
         self.abort(myself, None, &reason)
+    }
+
+    /// A server sent a fresh OT setup half to this session while it is ready: it restarted
+    /// (module docs). The bundles and inferences in flight here abort at once.
+    pub(super) fn on_peer_restarted(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        from: Party,
+    ) -> Result<()> {
+        let MachineKind::Server(s) = &self.machine else {
+            return Ok(());
+        };
+        if self.aborted || !s.is_ready() {
+            return Ok(());
+        }
+        let (preps, onlines) = s.in_flight();
+        let role = match from {
+            Party::Server(i) => role_words(Some(PeerRole::Server(i))),
+            Party::User => role_words(Some(PeerRole::User)),
+        };
+        for (bundles, phase) in [(preps, Phase::Prep), (onlines, Phase::Online)] {
+            for b in bundles {
+                let reason = format!(
+                    "{}: {role} restarted (its part of this bundle was lost)",
+                    phase_words(phase)
+                );
+                tracing::warn!(node = %self.ctx.name, session = %self.session, bundle = %b, %reason, "aborting: a peer restarted");
+                self.abort(myself, Some(b), &reason)?;
+            }
+        }
+        Ok(())
     }
 }
