@@ -42,6 +42,42 @@ struct Budget {
     total: usize,
 }
 
+impl Budget {
+    /// Takes `bytes` for `peer`, within the bounds of `limits`.
+    fn reserve(&mut self, peer: PeerId, bytes: usize, limits: &Limits) -> Result<(), String> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let queued = self.per_peer.get(&peer).copied().unwrap_or(0);
+        if queued + bytes > limits.max_queued_per_peer {
+            return Err(format!(
+                "outbound queue to this peer full ({queued} bytes queued, at most {})",
+                limits.max_queued_per_peer
+            ));
+        }
+        if self.total + bytes > limits.max_queued_bytes {
+            return Err(format!(
+                "outbound queues full ({} bytes queued, at most {})",
+                self.total, limits.max_queued_bytes
+            ));
+        }
+        self.total += bytes;
+        *self.per_peer.entry(peer).or_default() += bytes;
+        Ok(())
+    }
+
+    /// Gives back `bytes` of `peer`.
+    fn release(&mut self, peer: PeerId, bytes: usize) {
+        self.total = self.total.saturating_sub(bytes);
+        if let Some(p) = self.per_peer.get_mut(&peer) {
+            *p = p.saturating_sub(bytes);
+            if *p == 0 {
+                self.per_peer.remove(&peer);
+            }
+        }
+    }
+}
+
 /// What the sender tasks share with the network actor.
 pub(super) struct Shared {
     pub(super) transport: Transport,
@@ -72,14 +108,7 @@ impl Drop for Reservation {
         if self.bytes == 0 {
             return;
         }
-        let mut b = lock(&self.shared.budget);
-        b.total = b.total.saturating_sub(self.bytes);
-        if let Some(p) = b.per_peer.get_mut(&self.peer) {
-            *p = p.saturating_sub(self.bytes);
-            if *p == 0 {
-                b.per_peer.remove(&self.peer);
-            }
-        }
+        lock(&self.shared.budget).release(self.peer, self.bytes);
     }
 }
 
@@ -144,27 +173,7 @@ impl Queues {
     }
 
     fn reserve(&self, peer: PeerId, bytes: usize) -> Result<(), String> {
-        if bytes == 0 {
-            return Ok(());
-        }
-        let limits = &self.shared.limits;
-        let mut b = lock(&self.shared.budget);
-        let queued = b.per_peer.get(&peer).copied().unwrap_or(0);
-        if queued + bytes > limits.max_queued_per_peer {
-            return Err(format!(
-                "outbound queue to this peer full ({queued} bytes queued, at most {})",
-                limits.max_queued_per_peer
-            ));
-        }
-        if b.total + bytes > limits.max_queued_bytes {
-            return Err(format!(
-                "outbound queues full ({} bytes queued, at most {})",
-                b.total, limits.max_queued_bytes
-            ));
-        }
-        b.total += bytes;
-        *b.per_peer.entry(peer).or_default() += bytes;
-        Ok(())
+        lock(&self.shared.budget).reserve(peer, bytes, &self.shared.limits)
     }
 }
 
@@ -194,5 +203,34 @@ async fn session_sender(shared: Arc<Shared>, key: Key, mut rx: mpsc::UnboundedRe
             }
         };
         deliver(&shared, key.0, queued).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_bounded_per_peer_and_in_total_and_given_back() {
+        let limits = Limits {
+            max_queued_per_peer: 100,
+            max_queued_bytes: 150,
+            ..Limits::default()
+        };
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut budget = Budget::default();
+        budget.reserve(a, 60, &limits).unwrap();
+        let e = budget.reserve(a, 41, &limits).unwrap_err();
+        assert!(e.contains("to this peer full"), "{e}");
+        budget.reserve(a, 40, &limits).unwrap();
+        budget.reserve(b, 50, &limits).unwrap();
+        let e = budget.reserve(b, 1, &limits).unwrap_err();
+        assert!(e.contains("outbound queues full"), "{e}");
+        budget.release(a, 60);
+        budget.reserve(b, 50, &limits).unwrap();
+        budget.release(a, 40);
+        budget.release(b, 100);
+        assert_eq!(budget.total, 0);
+        assert!(budget.per_peer.is_empty());
     }
 }
