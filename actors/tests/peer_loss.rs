@@ -94,6 +94,7 @@ async fn a_remote_crashing_mid_preprocessing_fails_the_call_within_seconds_namin
         waited < Duration::from_secs(20),
         "the error took {waited:?}"
     );
+    eprintln!("crash mid-preprocessing: the user's error came {waited:?} after the stop");
     drop(session);
     c.shutdown().await.unwrap();
 }

@@ -13,9 +13,12 @@
 //! session actor has that id yet. The message is acknowledged once it is queued for its session
 //! actor (in memory): what it changes is persisted by the session actor before anything it
 //! causes is sent (the raft drive loop), and acknowledging only after the state machine ran
-//! would hold the sender for seconds of cryptography and could deadlock two peers sending to
-//! each other. A crash between the ack and the step loses the message; the phase timeout then
-//! aborts the bundle.
+//! would hold the sender for seconds of cryptography (the ack timeout would have to cover the
+//! longest step). A crash between the ack and the step loses the message; the phase recovers
+//! it: the crashed server's peers abort what they had in flight once it is lost (not back
+//! within `Timeouts::grace`) or once it restarted (its fresh OT setup, `session/loss.rs`), the
+//! phase deadline otherwise, and the user retries with a fresh bundle (`docs/operations.md`,
+//! "Acknowledgements and lost messages").
 //!
 //! Bounds: the pump hands one event at a time to this actor (the runtime's bounded queue then
 //! answers `Busy` to senders); each session actor has at most `Limits::max_session_queue`

@@ -50,9 +50,9 @@ impl SessionState {
         matches!(&self.machine, MachineKind::Server(s) if s.is_gateway())
     }
 
-    /// A message from a peer. Returns whether the actor should stop: a server session whose
-    /// opening message (`Hello` / `Open`) is refused is dropped at once.
-    pub(super) fn on_inbound(
+    /// A message from a peer (not held back, `hold.rs`). Returns whether the actor should stop:
+    /// a server session whose opening message (`Hello` / `Open`) is refused is dropped at once.
+    pub(super) fn inbound_step(
         &mut self,
         myself: &ActorRef<SessionMsg>,
         from: Party,

@@ -11,8 +11,9 @@
 //!   fails).
 //! - A server restarted and resumed the session (it was back within the grace): its first
 //!   messages are fresh OT setup halves (`seco::server::setup`), which a ready session
-//!   receives only then. What it had in flight is gone, so the bundles and inferences in
-//!   flight here abort at once instead of waiting for their deadlines.
+//!   receives only then. Its part of the bundles in preparation is gone (and it refuses
+//!   preparation messages until its setup is redone), so those abort here at once instead of
+//!   waiting for their deadline. Inferences go on (a resumed server serves stored bundles).
 
 use std::time::Duration;
 
@@ -112,7 +113,10 @@ impl SessionState {
     }
 
     /// A server sent a fresh OT setup half to this session while it is ready: it restarted
-    /// (module docs). The bundles and inferences in flight here abort at once.
+    /// (module docs). The bundles in preparation here abort at once: the restarted server lost
+    /// its part of them, and it refuses preparation messages until its setup is redone.
+    /// Inferences go on: a resumed server serves its stored bundles during its setup (the
+    /// online phase uses no OT), and the inference that made it resume is among them.
     pub(super) fn on_peer_restarted(
         &mut self,
         myself: &ActorRef<SessionMsg>,
@@ -124,20 +128,18 @@ impl SessionState {
         if self.aborted || !s.is_ready() {
             return Ok(());
         }
-        let (preps, onlines) = s.in_flight();
+        let (preps, _) = s.in_flight();
         let role = match from {
             Party::Server(i) => role_words(Some(PeerRole::Server(i))),
             Party::User => role_words(Some(PeerRole::User)),
         };
-        for (bundles, phase) in [(preps, Phase::Prep), (onlines, Phase::Online)] {
-            for b in bundles {
-                let reason = format!(
-                    "{}: {role} restarted (its part of this bundle was lost)",
-                    phase_words(phase)
-                );
-                tracing::warn!(node = %self.ctx.name, session = %self.session, bundle = %b, %reason, "aborting: a peer restarted");
-                self.abort(myself, Some(b), &reason)?;
-            }
+        for b in preps {
+            let reason = format!(
+                "{}: {role} restarted (its part of this bundle was lost)",
+                phase_words(Phase::Prep)
+            );
+            tracing::warn!(node = %self.ctx.name, session = %self.session, bundle = %b, %reason, "aborting: a peer restarted");
+            self.abort(myself, Some(b), &reason)?;
         }
         Ok(())
     }

@@ -7,10 +7,13 @@
 //! - `deadlines.rs`: per-phase deadlines of server sessions.
 //! - `loss.rs`: a lost peer or an undelivered message aborts what is in flight, naming the
 //!   phase and the peer's role.
+//! - `hold.rs`: preparation messages that reach a resumed server before its OT setup is redone
+//!   wait for it (bounded) instead of being refused.
 //! - `user.rs`: the user's waiting callers.
 
 mod deadlines;
 mod drive;
+mod hold;
 mod loss;
 mod user;
 
@@ -130,6 +133,8 @@ pub struct SessionState {
     /// the current message, which frees the session's slot at the node.
     ended: Option<String>,
     initial: Option<Ready>,
+    /// Preparation messages held until a resumed server's OT setup is redone (`hold.rs`).
+    held: Vec<(Party, PeerId, SecoMsg)>,
 }
 
 /// The session actor (see the module docs).
@@ -156,6 +161,7 @@ impl Actor for SessionActor {
             // New server sessions only (a resumed one starts with its setup messages).
             fresh: args.opening && args.initial.is_empty(),
             initial: Some(args.initial),
+            held: Vec::new(),
             ctx: args.ctx,
             session: args.session,
             machine: args.machine,
