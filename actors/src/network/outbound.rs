@@ -73,7 +73,8 @@ pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
     }
 }
 
-/// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
+/// Whether a failed send may succeed later: the peer is starting, stopping (its application
+/// dropped the message: the session's actor was gone) or busy, or it does not know
 /// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
 /// it has no session slot now (all taken, or key generation running in another session).
 /// A session that ended there (`REJECT_SESSION_ENDED`) or a malformed message is final.
@@ -85,6 +86,7 @@ fn retryable(e: &NetError) -> bool {
             | NetError::Rejected {
                 reason: Reject::Busy
                     | Reject::BufferFull
+                    | Reject::Dropped
                     | Reject::Application(
                         REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT | REJECT_KEYGEN_RUNNING
                     ),
