@@ -1,14 +1,16 @@
 //! Issue 13, item 1: a server lost in the middle of a phase ends the user's call within seconds
 //! with an error naming the phase and the lost server's role (not its name), instead of the
-//! phase deadline; a transient fault is retried by the user with a fresh bundle and succeeds.
+//! phase deadline; a transient fault is retried by the user with a fresh bundle and succeeds,
+//! in a new session if the session itself was aborted.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use seco_actors::config::Timeouts;
+use seco_actors::config::{Limits, Timeouts};
 use seco_actors::dev::{local_topology, Cluster, ClusterOptions, StoreKind};
 use seco_actors::ActorError;
 use seco_protocols::model::{Model, TestSet};
+use seco_protocols::seco::Event;
 
 fn model_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -198,6 +200,48 @@ async fn a_remote_restarting_mid_preprocessing_aborts_the_bundle_at_once_and_the
     session.preprocess().await.unwrap();
     let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
     assert_eq!(session.infer(&x).await.unwrap().1, want);
+    session.close().await.unwrap();
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_aborted_as_a_whole_is_replaced_and_its_ready_bundle_prepared_again() {
+    // No restart of a crashed session actor: its session aborts on every peer.
+    let opts = ClusterOptions {
+        limits: Limits {
+            max_restarts: 0,
+            ..Limits::default()
+        },
+        ..ClusterOptions::default()
+    };
+    let t = timeouts(Duration::from_secs(2), Duration::from_secs(1));
+    let (c, tests) = cluster(t, opts).await;
+    let user = c.user().unwrap();
+    let session = user.open_session().await.unwrap();
+    session.preprocess().await.unwrap();
+    let first = session.id();
+    let mut events = user.subscribe();
+    c.node("gateway").unwrap().fail_session(first);
+    // The user hears the abort of the whole session (its ready bundle is gone with it).
+    let heard = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Ok(e) if e.session == first => {
+                    if let Event::Aborted { bundle: None, .. } = e.event {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("event stream: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the user never heard the session's abort");
+    // The inference opens a new session, prepares the bundle that was lost and runs.
+    let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
+    assert_eq!(session.infer(&x).await.unwrap().1, want);
+    assert_ne!(session.id(), first, "the session was not replaced");
     session.close().await.unwrap();
     c.shutdown().await.unwrap();
 }
