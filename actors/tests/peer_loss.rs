@@ -245,3 +245,57 @@ async fn a_session_aborted_as_a_whole_is_replaced_and_its_ready_bundle_prepared_
     session.close().await.unwrap();
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_crashing_mid_preprocessing_fails_the_users_call_within_seconds() {
+    let t = timeouts(Duration::from_secs(30), Duration::from_secs(60));
+    let (mut c, _) = cluster(t, ClusterOptions::default()).await;
+    let mut session = c.user().unwrap().open_session().await.unwrap();
+    session.set_retries(0);
+    let remote = c.node("remote-1").unwrap();
+    let before = remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received);
+    let prep = tokio::spawn(async move {
+        let r = session.preprocess().await;
+        (r, session)
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while remote
+        .stats()
+        .phases
+        .get("prep")
+        .map_or(0, |p| p.bytes_received)
+        == before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "preprocessing never reached remote-1"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.stop_node("gateway").await.unwrap();
+    let crashed = Instant::now();
+    let (r, session) = tokio::time::timeout(Duration::from_secs(60), prep)
+        .await
+        .expect("the preparation hung")
+        .unwrap();
+    let waited = crashed.elapsed();
+    match r {
+        Err(ActorError::Aborted { reason, .. }) => {
+            eprintln!("the user's error: {reason}");
+            assert!(reason.contains("preprocessing"), "no phase in: {reason}");
+            assert!(reason.contains("the gateway"), "no role in: {reason}");
+        }
+        other => panic!("expected an abort naming the phase, got {other:?}"),
+    }
+    assert!(
+        waited < Duration::from_secs(20),
+        "the error took {waited:?}"
+    );
+    eprintln!("gateway crash mid-preprocessing: the user's error came {waited:?} after the stop");
+    drop(session);
+    c.shutdown().await.unwrap();
+}

@@ -423,10 +423,16 @@ impl NetworkState {
         }
     }
 
-    /// Starts watching a server whose last connection closed (once at a time per peer).
+    /// Starts watching a server whose last connection closed (once at a time per peer). A
+    /// user watches only the gateway: it talks to no other server, and may not be able to
+    /// reach them (an idle connection to a remote that closes must not abort its session).
     fn watch(&mut self, peer: PeerId) {
-        if !matches!(self.topology.peer_role(&peer), Some(PeerRole::Server(_))) {
-            return;
+        let me = self.transport.client().local_peer_id();
+        let user = matches!(self.topology.peer_role(&me), Some(PeerRole::User));
+        match self.topology.peer_role(&peer) {
+            Some(PeerRole::Server(0)) => {}
+            Some(PeerRole::Server(_)) if !user => {}
+            _ => return,
         }
         if !self.watched.insert(peer) {
             return;
