@@ -33,6 +33,11 @@ pub struct Timeouts {
     /// on its own (the gateway's `Close` normally comes first); a record found in the store at
     /// start expires if no message for it arrives within this time. Default 5 min.
     pub idle: Duration,
+    /// A server whose connection closed and that cannot be reached again within this time is
+    /// lost: every session with work in flight (opening, a bundle in preparation, an
+    /// inference) aborts at once with the phase and the peer's role, instead of waiting for
+    /// its phase deadline. Default 3 s.
+    pub grace: Duration,
     /// How often deadlines are checked. Default 250 ms.
     pub tick: Duration,
 }
@@ -46,6 +51,7 @@ impl Default for Timeouts {
             ack: Duration::from_secs(30),
             retry: Duration::from_secs(10),
             idle: Duration::from_secs(300),
+            grace: Duration::from_secs(3),
             tick: Duration::from_millis(250),
         }
     }
@@ -65,6 +71,16 @@ pub struct Limits {
     /// Messages of sessions without an actor queued for the node actor; beyond, senders are
     /// answered `Busy` and retry. Default 64.
     pub max_unrouted: usize,
+    /// Bytes of outbound messages queued for one peer and not yet acknowledged (over all
+    /// sessions); beyond, a session's message fails at once ("outbound queue full"), which
+    /// aborts what it belonged to. `Abort` and `Close` are always queued. Default 512 MiB.
+    pub max_queued_per_peer: usize,
+    /// The same over every peer. Default 1 GiB.
+    pub max_queued_bytes: usize,
+    /// Messages sent to one peer at once (each of its own session's queue; every message
+    /// keeps up to the network's send window of chunks in flight, below the runtime's
+    /// concurrent stream limit per connection). Default 16.
+    pub max_sends_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +90,9 @@ impl Default for Limits {
             max_session_queue: 256,
             max_restarts: 3,
             max_unrouted: 64,
+            max_queued_per_peer: 512 * 1024 * 1024,
+            max_queued_bytes: 1024 * 1024 * 1024,
+            max_sends_per_peer: 16,
         }
     }
 }

@@ -13,36 +13,50 @@
 //! session actor has that id yet. The message is acknowledged once it is queued for its session
 //! actor (in memory): what it changes is persisted by the session actor before anything it
 //! causes is sent (the raft drive loop), and acknowledging only after the state machine ran
-//! would hold the sender for seconds of cryptography and could deadlock two peers sending to
-//! each other. A crash between the ack and the step loses the message; the phase timeout then
-//! aborts the bundle.
+//! would hold the sender for seconds of cryptography (the ack timeout would have to cover the
+//! longest step). A crash between the ack and the step loses the message; the phase recovers
+//! it: the crashed server's peers abort what they had in flight once it is lost (not back
+//! within `Timeouts::grace`) or once it restarted (its fresh OT setup, `session/loss.rs`), the
+//! phase deadline otherwise, and the user retries with a fresh bundle (`docs/operations.md`,
+//! "Acknowledgements and lost messages").
 //!
 //! Bounds: the pump hands one event at a time to this actor (the runtime's bounded queue then
 //! answers `Busy` to senders); each session actor has at most `Limits::max_session_queue`
 //! messages waiting, and the node actor at most `Limits::max_unrouted` messages of sessions it
 //! has not admitted yet; beyond, senders get `Busy` and retry with back-off.
 //!
-//! Outbound: one sender task per peer sends that peer's messages in order, each waiting for its
-//! ack; dial failures and `Busy` are retried (with a Kademlia lookup when the peer's address is
-//! unknown, as in the two-level hierarchy) for `Timeouts::retry`; a message that still cannot be
-//! delivered is reported to its session actor as [`SessionMsg::SendFailed`]. "Unknown session"
-//! refusals are retried too: a server's key-generation message can reach a remote before the
-//! gateway's `Open` does. A refusal is reported in words ([`reject_text`]), so that the user
-//! reads why ("no free session slot"), not a code. Messages of a session that ended here
-//! ([`NetworkMsg::Ended`]) still queued for a peer are dropped, except its `Abort` and `Close`,
-//! and an `Abort` or `Close` the peer answers with "unknown session" is not retried: the ended
-//! session must not hold up other sessions' messages to that peer.
+//! Outbound: one ordered queue per (peer, session), each with its own sender task
+//! (`queues.rs`), so that a session whose messages to a peer are retrying never delays
+//! another session's messages to it (request-response carries many requests at once); the
+//! bytes queued are bounded per peer and in total, and the sends in flight per peer. Each
+//! message waits for its ack; dial failures and `Busy` are retried (with a Kademlia lookup
+//! when the peer's address is unknown, as in the two-level hierarchy) for `Timeouts::retry`;
+//! a message that still cannot be delivered is reported to its session actor as
+//! [`SessionMsg::SendFailed`]. "Unknown session" refusals are retried too: a server's
+//! key-generation message can reach a remote before the gateway's `Open` does. A refusal is
+//! reported in words ([`reject_text`]), so that the user reads why ("no free session slot"),
+//! not a code. Messages of a session that ended here ([`NetworkMsg::Ended`]) still queued for
+//! a peer are dropped, except its `Abort` and `Close`, and an `Abort` or `Close` the peer
+//! answers with "unknown session" is not retried.
+//!
+//! Loss: when the last connection to a server closes, `liveness.rs` tries to reach it again
+//! for `Timeouts::grace`; a server still unreachable then is lost ([`NetworkMsg::PeerLost`]),
+//! and every session actor hears it ([`SessionMsg::PeerLost`]).
 //!
 //! # Layout
 //! - `mod.rs`: [`NetworkActor`], its messages, inbound routing.
-//! - `outbound.rs`: the per-peer sender tasks (order, retries, dropped messages of ended
-//!   sessions, failure reports).
+//! - `queues.rs`: the per-(peer, session) queues and their sender tasks, the byte bounds.
+//! - `outbound.rs`: delivery of one message (retries, dropped messages of ended sessions,
+//!   failure reports).
+//! - `liveness.rs`: loss detection after a closed connection.
 //! - `reject.rs`: the application reject codes and their words.
 
+mod liveness;
 mod outbound;
+mod queues;
 mod reject;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -60,7 +74,8 @@ use crate::session::SessionMsg;
 use crate::stats::Stats;
 use crate::topology::{PeerRole, Topology};
 use crate::wire;
-use outbound::{lock, notify_failure, peer_sender};
+use outbound::notify_failure;
+use queues::{lock, Queues};
 pub use reject::{
     describe_send_error, reject_text, REJECT_KEYGEN_RUNNING, REJECT_MALFORMED,
     REJECT_NO_SESSION_SLOT, REJECT_REFUSED, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
@@ -163,6 +178,11 @@ pub enum NetworkMsg {
     /// The session ended here (closed, expired, aborted): its messages still queued for a peer
     /// are dropped, except its `Abort` and `Close`.
     Ended(SessionId),
+    /// A server whose connection closed could not be reached again within
+    /// `Timeouts::grace` (from the liveness watcher): every session actor hears it.
+    PeerLost(PeerId),
+    /// A watched server was reached again.
+    PeerBack(PeerId),
 }
 
 /// Arguments of the network actor.
@@ -196,10 +216,13 @@ pub struct NetworkState {
     limits: Limits,
     routes: HashMap<SessionId, Route>,
     unrouted: Arc<AtomicUsize>,
-    senders: HashMap<PeerId, mpsc::UnboundedSender<Outgoing>>,
+    queues: Queues,
     listening: Vec<Multiaddr>,
     /// Sessions that ended here, shared with the sender tasks (bounded).
     ended: Arc<Mutex<EndedSessions>>,
+    /// Servers whose connection closed and that are being watched (`liveness.rs`).
+    watched: HashSet<PeerId>,
+    myself: ActorRef<NetworkMsg>,
 }
 
 /// The network actor (see the module docs).
@@ -219,7 +242,14 @@ impl Actor for NetworkActor {
         for (peer, addr) in args.topology.known_addresses(&client.local_peer_id()) {
             client.add_address(peer, addr).await?;
         }
-        spawn_pump(args.network.events, myself);
+        spawn_pump(args.network.events, myself.clone());
+        let ended: Arc<Mutex<EndedSessions>> = Arc::default();
+        let queues = Queues::new(
+            args.network.transport.clone(),
+            args.timeouts.retry,
+            args.limits,
+            ended.clone(),
+        );
         Ok(NetworkState {
             name: args.name,
             transport: args.network.transport,
@@ -230,9 +260,11 @@ impl Actor for NetworkActor {
             limits: args.limits,
             routes: HashMap::new(),
             unrouted: args.unrouted,
-            senders: HashMap::new(),
+            queues,
             listening: Vec::new(),
-            ended: Arc::default(),
+            ended,
+            watched: HashSet::new(),
+            myself,
         })
     }
 
@@ -260,6 +292,11 @@ impl Actor for NetworkActor {
             NetworkMsg::Ended(session) => {
                 state.routes.remove(&session);
                 lock(&state.ended).insert(session);
+            }
+            NetworkMsg::PeerLost(peer) => state.peer_lost(peer),
+            NetworkMsg::PeerBack(peer) => {
+                state.watched.remove(&peer);
+                tracing::debug!(node = %state.name, %peer, "peer reached again");
             }
         }
         Ok(())
@@ -301,6 +338,7 @@ impl NetworkState {
             }
             Event::PeerDisconnected { peer } => {
                 tracing::debug!(node = %self.name, %peer, "peer disconnected");
+                self.watch(peer);
             }
             _ => {}
         }
@@ -374,22 +412,60 @@ impl NetworkState {
         }
     }
 
-    /// Queues `out` on its peer's sender task (spawned on first use).
+    /// Queues `out` behind its session's earlier messages to the same peer.
     fn send(&mut self, out: Outgoing) {
         let bytes = out.msg.to_bytes().len();
         self.stats.sent(out.msg.body.phase(), bytes);
-        let peer = out.to;
-        let tx = self.senders.entry(peer).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let transport = self.transport.clone();
-            let retry = self.timeouts.retry;
-            let ended = self.ended.clone();
-            tokio::spawn(peer_sender(transport, peer, rx, retry, ended));
-            tx
-        });
-        if let Err(mpsc::error::SendError(out)) = tx.send(out) {
-            // The task ended (it never does while the actor lives); report the loss.
-            notify_failure(out, "sender task gone".into(), false);
+        if let Err(refused) = self.queues.push(out, bytes) {
+            let (out, why) = *refused;
+            tracing::warn!(node = %self.name, peer = %out.to, body = out.msg.body.name(), %why, "message not queued");
+            notify_failure(out, why, false);
+        }
+    }
+
+    /// Starts watching a server whose last connection closed (once at a time per peer). A
+    /// user watches only the gateway: it talks to no other server, and may not be able to
+    /// reach them (an idle connection to a remote that closes must not abort its session).
+    fn watch(&mut self, peer: PeerId) {
+        let me = self.transport.client().local_peer_id();
+        let user = matches!(self.topology.peer_role(&me), Some(PeerRole::User));
+        match self.topology.peer_role(&peer) {
+            Some(PeerRole::Server(0)) => {}
+            Some(PeerRole::Server(_)) if !user => {}
+            _ => return,
+        }
+        if !self.watched.insert(peer) {
+            return;
+        }
+        let addrs = self
+            .topology
+            .known_addresses(&self.transport.client().local_peer_id())
+            .into_iter()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, a)| a)
+            .collect();
+        liveness::watch(
+            self.transport.clone(),
+            peer,
+            addrs,
+            self.timeouts.grace,
+            self.myself.clone(),
+        );
+    }
+
+    /// A server is lost: every session actor hears it (those with work in flight abort).
+    fn peer_lost(&mut self, peer: PeerId) {
+        self.watched.remove(&peer);
+        let Some(role) = self.topology.peer_role(&peer) else {
+            return;
+        };
+        tracing::warn!(node = %self.name, %peer, grace = ?self.timeouts.grace, "server lost: its connection closed and it could not be reached again");
+        for route in self.routes.values() {
+            let _ = route.actor.cast(SessionMsg::PeerLost {
+                peer,
+                role,
+                grace: self.timeouts.grace,
+            });
         }
     }
 }

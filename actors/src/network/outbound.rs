@@ -1,26 +1,20 @@
-//! Outbound: one sender task per peer sends that peer's messages in order, each waiting for its
-//! ack, with retries and back-off; messages of sessions that ended here are dropped (except
-//! their `Abort` and `Close`); failures are reported to the session actor in words.
+//! Outbound delivery of one queued message (`queues.rs` keeps the per-(peer, session) order):
+//! retries with back-off, messages of sessions that ended here dropped (except their `Abort`
+//! and `Close`), failures reported to the session actor in words.
 
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use seco_protocols::seco::Body;
 use seco_runtime::net::{self, Envelope, FailureKind, NetError, Reject};
 use seco_runtime::PeerId;
-use tokio::sync::mpsc;
 
+use super::queues::{lock, Queued, Shared};
 use super::reject::{
     describe_send_error, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION,
 };
-use super::{Outgoing, Transport};
-use crate::node::ended::EndedSessions;
+use super::Outgoing;
 use crate::session::SessionMsg;
 use crate::wire;
-
-pub(super) fn lock(m: &Mutex<EndedSessions>) -> MutexGuard<'_, EndedSessions> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 pub(super) fn notify_failure(out: Outgoing, error: String, refused: bool) {
     if let Some(session) = out.notify {
@@ -28,59 +22,59 @@ pub(super) fn notify_failure(out: Outgoing, error: String, refused: bool) {
             to: out.to,
             body: out.msg.body.name(),
             bundle: out.msg.body.bundle(),
+            phase: out.msg.body.phase(),
             error,
             refused,
         });
     }
-}
-
-/// Sends one peer's messages in order.
-pub(super) async fn peer_sender(
-    transport: Transport,
-    peer: PeerId,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    retry: Duration,
-    ended: Arc<Mutex<EndedSessions>>,
-) {
-    while let Some(out) = rx.recv().await {
-        let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
-        if !end_msg && lock(&ended).contains(&out.msg.session) {
-            // Nothing of an ended session matters any more: it must not hold up the messages
-            // of other sessions to this peer.
-            tracing::debug!(%peer, session = %out.msg.session, body = out.msg.body.name(), "dropped: the session has ended");
-            continue;
-        }
-        let env = wire::to_envelope(&out.msg);
-        let mut out = out;
-        let delivered = out.delivered.take();
-        let result = send_with_retry(&transport, peer, env, retry, end_msg).await;
-        let outcome = result.as_ref().map_err(describe_send_error).copied();
-        match result {
-            Ok(()) => {}
-            Err(NetError::Shutdown) => {
-                // This node is stopping: nobody is left to care.
-                tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
-            }
-            Err(error) => {
-                let refused = matches!(
-                    error,
-                    NetError::Rejected {
-                        reason: Reject::Application(_),
-                        ..
-                    }
-                );
-                let error = describe_send_error(&error);
-                tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
-                notify_failure(out, error, refused);
-            }
-        }
-        if let Some(d) = delivered {
-            let _ = d.send(outcome);
-        }
+    if let Some(d) = out.delivered {
+        let _ = d.send(Err("not queued".into()));
     }
 }
 
-/// Whether a failed send may succeed later: the peer is starting or busy, or it does not know
+/// Delivers one queued message to `peer` (retried), then reports the outcome.
+pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
+    // The budget is released when `_bytes` drops, after the outcome is known.
+    let Queued {
+        mut out,
+        bytes: _bytes,
+    } = queued;
+    let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
+    if !end_msg && lock(&shared.ended).contains(&out.msg.session) {
+        // Nothing of an ended session matters any more.
+        tracing::debug!(%peer, session = %out.msg.session, body = out.msg.body.name(), "dropped: the session has ended");
+        return;
+    }
+    let env = wire::to_envelope(&out.msg);
+    let delivered = out.delivered.take();
+    let result = send_with_retry(shared, peer, env, end_msg).await;
+    let outcome = result.as_ref().map_err(describe_send_error).copied();
+    match result {
+        Ok(()) => {}
+        Err(NetError::Shutdown) => {
+            // This node is stopping: nobody is left to care.
+            tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
+        }
+        Err(error) => {
+            let refused = matches!(
+                error,
+                NetError::Rejected {
+                    reason: Reject::Application(_),
+                    ..
+                }
+            );
+            let error = describe_send_error(&error);
+            tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
+            notify_failure(out, error, refused);
+        }
+    }
+    if let Some(d) = delivered {
+        let _ = d.send(outcome);
+    }
+}
+
+/// Whether a failed send may succeed later: the peer is starting, stopping (its application
+/// dropped the message: the session's actor was gone) or busy, or it does not know
 /// the session yet (a server's key-generation message can overtake the gateway's `Open`), or
 /// it has no session slot now (all taken, or key generation running in another session).
 /// A session that ended there (`REJECT_SESSION_ENDED`) or a malformed message is final.
@@ -92,6 +86,7 @@ fn retryable(e: &NetError) -> bool {
             | NetError::Rejected {
                 reason: Reject::Busy
                     | Reject::BufferFull
+                    | Reject::Dropped
                     | Reject::Application(
                         REJECT_UNKNOWN_SESSION | REJECT_NO_SESSION_SLOT | REJECT_KEYGEN_RUNNING
                     ),
@@ -101,22 +96,30 @@ fn retryable(e: &NetError) -> bool {
 }
 
 /// Sends with back-off for up to `budget`; a dial failure triggers a Kademlia lookup of the peer.
+/// One attempt holds one of the peer's send permits (`Limits::max_sends_per_peer`); the
+/// back-off between attempts does not.
 async fn send_with_retry(
-    transport: &Transport,
+    shared: &Shared,
     peer: PeerId,
     env: Envelope,
-    budget: Duration,
     end_msg: bool,
 ) -> net::Result<()> {
+    let (transport, budget) = (&shared.transport, shared.retry);
+    let permits = shared.permits(peer);
     let start = Instant::now();
     let mut backoff = Duration::from_millis(50);
     loop {
-        let error = match transport.send(peer, env.clone()).await {
+        let attempt = {
+            // The semaphore is never closed.
+            let _permit = permits.acquire().await;
+            transport.send(peer, env.clone()).await
+        };
+        let error = match attempt {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
         // An `Abort` or `Close` for a session the peer does not know has nothing to end there
-        // (from one sender, it cannot overtake that session's opening).
+        // (behind that session's earlier messages in its queue, it cannot overtake its opening).
         let nothing_to_end = end_msg
             && matches!(
                 error,

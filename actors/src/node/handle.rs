@@ -1,5 +1,5 @@
 //! [`Node`]: the handle a program (the `seco` binary, an example, a test) holds on a running
-//! node, and [`UserSessionHandle`] for the user's side of a session.
+//! node (the user's side of a session: `user_session.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,17 +9,18 @@ use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use seco_protocols::plan::{ServerPart, UserPart};
-use seco_protocols::seco::{BundleId, SessionId};
+use seco_protocols::seco::{SecoMsg, SessionId};
 use seco_runtime::net::Client;
 use seco_runtime::store::Store;
 use seco_runtime::{Keypair, Multiaddr, PeerId};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
+use super::user_session::UserSessionHandle;
 use super::{NodeActor, NodeArgs, NodeKind, NodeMsg};
 use crate::config::Limits;
 use crate::context::{NodeEvent, EVENT_CAPACITY};
 use crate::error::{ActorError, Result};
-use crate::network::{Network, NetworkMsg};
+use crate::network::{Network, NetworkMsg, Outgoing};
 use crate::session::SessionMsg;
 use crate::stats::{NodeStats, Stats};
 use crate::store::NodeStore;
@@ -237,6 +238,22 @@ impl Node {
         call(&self.actor, NodeMsg::Sessions, None).await
     }
 
+    /// Tests: sends `msg` to `to` through this node's outbound queues, as a session actor
+    /// would (its session's queue to that peer, retries, bounds); the answer comes once the
+    /// peer acknowledged it or its delivery failed for good (with the reason).
+    pub fn send_raw(&self, to: PeerId, msg: SecoMsg) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        let out = Outgoing {
+            to,
+            msg,
+            notify: None,
+            delivered: Some(tx),
+        };
+        // A stopped network actor drops the sender: the receiver then reports it closed.
+        let _ = self.network.cast(NetworkMsg::Send(out));
+        rx
+    }
+
     /// Fault injection (tests): the session's actor fails as if it had crashed.
     pub fn fail_session(&self, session: SessionId) {
         let _ = self.actor.cast(NodeMsg::FailSession(session));
@@ -244,15 +261,11 @@ impl Node {
 
     /// User nodes: opens a session with the gateway (collective key generation runs first if
     /// the servers have none) and waits until it is ready.
+    /// Failed bundles and inferences are retried with a fresh bundle (in a new session if
+    /// the session itself was aborted) up to [`DEFAULT_RETRIES`](super::DEFAULT_RETRIES) times
+    /// ([`UserSessionHandle::set_retries`]).
     pub async fn open_session(&self) -> Result<UserSessionHandle> {
-        let (session, actor) = call(&self.actor, NodeMsg::OpenUserSession, None).await??;
-        let h = UserSessionHandle {
-            session,
-            actor,
-            limits: self.topology.timeouts,
-        };
-        session_call(&h.actor, SessionMsg::WaitOpen, h.limits.open).await?;
-        Ok(h)
+        UserSessionHandle::open(self.actor.clone(), self.topology.timeouts).await
     }
 
     /// Stops the node: its actors, then its network; the store is flushed.
@@ -280,49 +293,8 @@ impl Node {
     }
 }
 
-/// The user's side of an open session.
-pub struct UserSessionHandle {
-    session: SessionId,
-    actor: ActorRef<SessionMsg>,
-    limits: crate::config::Timeouts,
-}
-
-impl UserSessionHandle {
-    /// The session id.
-    pub fn id(&self) -> SessionId {
-        self.session
-    }
-
-    /// Prepares one bundle at every server; returns its id once it is ready.
-    pub async fn preprocess(&self) -> Result<BundleId> {
-        session_call(&self.actor, SessionMsg::Preprocess, self.limits.prep).await
-    }
-
-    /// One inference on an input encoded with the model's fixed point
-    /// (`Model::encode_input`); consumes a ready bundle; returns it and the signed logits
-    /// (scale `2^f`).
-    pub async fn infer(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
-        let x = x.to_vec();
-        session_call(
-            &self.actor,
-            |port| SessionMsg::Infer(x, port),
-            self.limits.inference,
-        )
-        .await
-    }
-
-    /// Ends the session: `Close` to the gateway, which closes it at every server and deletes
-    /// its records and unused bundles there. Returns once the gateway acknowledged it (within
-    /// `Timeouts::retry` plus `Timeouts::ack`), or with the reason it could not be delivered.
-    /// The handle is spent; a session that already ended closes at once.
-    pub async fn close(self) -> Result<()> {
-        let limit = self.limits.retry + self.limits.ack;
-        session_call(&self.actor, SessionMsg::Close, limit).await
-    }
-}
-
 /// An RPC to an actor; a stopped actor is an error.
-async fn call<M: ractor::Message, T: Send + 'static>(
+pub(super) async fn call<M: ractor::Message, T: Send + 'static>(
     actor: &ActorRef<M>,
     f: impl FnOnce(RpcReplyPort<T>) -> M,
     timeout: Option<Duration>,
@@ -339,7 +311,7 @@ async fn call<M: ractor::Message, T: Send + 'static>(
 
 /// An RPC to a session actor whose answer has its own deadline inside the actor; the call's
 /// timeout is a safety net a little beyond it.
-async fn session_call<T: Send + 'static>(
+pub(super) async fn session_call<T: Send + 'static>(
     actor: &ActorRef<SessionMsg>,
     f: impl FnOnce(RpcReplyPort<Result<T>>) -> SessionMsg,
     limit: Duration,

@@ -11,10 +11,13 @@
 //!   sessions nobody resumes.
 //! - `handle.rs`: [`Node`], the public handle (start a server or a user, open user sessions,
 //!   observe events and counters, shut down).
+//! - `user_session.rs`: [`UserSessionHandle`], the user's side of a session, with bounded
+//!   retries of failed bundles and inferences.
 
 mod admit;
 pub(crate) mod ended;
 mod handle;
+mod user_session;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,7 +33,8 @@ use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
 use tokio::sync::broadcast;
 
-pub use handle::{Node, ServerSetup, UserSessionHandle, UserSetup};
+pub use handle::{Node, ServerSetup, UserSetup};
+pub use user_session::{UserSessionHandle, DEFAULT_RETRIES};
 
 use crate::config::{Limits, Timeouts};
 use crate::context::{NodeContext, NodeEvent};

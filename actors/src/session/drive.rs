@@ -50,9 +50,9 @@ impl SessionState {
         matches!(&self.machine, MachineKind::Server(s) if s.is_gateway())
     }
 
-    /// A message from a peer. Returns whether the actor should stop: a server session whose
-    /// opening message (`Hello` / `Open`) is refused is dropped at once.
-    pub(super) fn on_inbound(
+    /// A message from a peer (not held back, `hold.rs`). Returns whether the actor should stop:
+    /// a server session whose opening message (`Hello` / `Open`) is refused is dropped at once.
+    pub(super) fn inbound_step(
         &mut self,
         myself: &ActorRef<SessionMsg>,
         from: Party,
@@ -70,6 +70,10 @@ impl SessionState {
             (Body::Infer { bundle, .. }, Party::User) => Some((Op::Online, *bundle)),
             _ => None,
         };
+        if let (Body::OtSetup(_), Party::Server(_)) = (&msg.body, from) {
+            // A server that is redoing its OT setup with a ready session restarted.
+            self.on_peer_restarted(myself, from)?;
+        }
         let phase = msg.body.phase();
         let opener = matches!(msg.body, Body::Hello { .. } | Body::Open { .. });
         let (body, t) = (msg.body.name(), Instant::now());
@@ -283,27 +287,6 @@ impl SessionState {
                 reason: reason.to_string(),
             }),
         }
-    }
-
-    /// A message of this session was not delivered: abort what it belonged to.
-    pub(super) fn on_send_failed(
-        &mut self,
-        myself: &ActorRef<SessionMsg>,
-        (to, body, bundle): (PeerId, &'static str, Option<BundleId>),
-        error: &str,
-        refused: bool,
-    ) -> Result<()> {
-        let name = self.ctx.peer_name(&to);
-        if self.aborted || body == "Abort" || body == "Close" {
-            tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
-            return Ok(());
-        }
-        let reason = if refused {
-            format!("{name} refused {body}: {error}")
-        } else {
-            format!("lost peer {name}: {body} not delivered ({error})")
-        };
-        self.abort(myself, bundle, &reason)
     }
 
     /// Deadlines and idleness: a server session with no message for `Timeouts::idle` (a

@@ -5,20 +5,26 @@
 //! - `mod.rs`: [`SessionActor`], [`SessionMsg`], [`SessionArgs`], the actor's `handle`.
 //! - `drive.rs`: step -> persist + flush -> take -> send -> report; aborts.
 //! - `deadlines.rs`: per-phase deadlines of server sessions.
+//! - `loss.rs`: a lost peer or an undelivered message aborts what is in flight, naming the
+//!   phase and the peer's role.
+//! - `hold.rs`: preparation messages that reach a resumed server before its OT setup is redone
+//!   wait for it (bounded) instead of being refused.
 //! - `user.rs`: the user's waiting callers.
 
 mod deadlines;
 mod drive;
+mod hold;
+mod loss;
 mod user;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    BundleId, Party, Ready, SecoMsg, ServerSession, SessionId, UserSession,
+    BundleId, Party, Phase, Ready, SecoMsg, ServerSession, SessionId, UserSession,
 };
 use seco_runtime::PeerId;
 
@@ -26,6 +32,7 @@ pub use deadlines::{Deadlines, Expired, Op};
 
 use crate::context::NodeContext;
 use crate::error::{ActorError, Result};
+use crate::topology::PeerRole;
 use user::Waiters;
 
 /// The state machine a session actor drives.
@@ -55,11 +62,23 @@ pub enum SessionMsg {
         body: &'static str,
         /// Its bundle, if any.
         bundle: Option<BundleId>,
+        /// Its phase.
+        phase: Phase,
         /// Why.
         error: String,
         /// The peer answered and refused it (an application reject code, named in `error`),
         /// as opposed to a lost or silent peer.
         refused: bool,
+    },
+    /// A server is lost: its connection closed and it could not be reached again within
+    /// `grace` (`network/liveness.rs`).
+    PeerLost {
+        /// The server.
+        peer: PeerId,
+        /// Its role (the abort reason names the role, not the server).
+        role: PeerRole,
+        /// How long it was tried.
+        grace: Duration,
     },
     /// Periodic: deadlines, idleness.
     Tick,
@@ -114,6 +133,8 @@ pub struct SessionState {
     /// the current message, which frees the session's slot at the node.
     ended: Option<String>,
     initial: Option<Ready>,
+    /// Preparation messages held until a resumed server's OT setup is redone (`hold.rs`).
+    held: Vec<(Party, PeerId, SecoMsg)>,
 }
 
 /// The session actor (see the module docs).
@@ -140,6 +161,7 @@ impl Actor for SessionActor {
             // New server sessions only (a resumed one starts with its setup messages).
             fresh: args.opening && args.initial.is_empty(),
             initial: Some(args.initial),
+            held: Vec::new(),
             ctx: args.ctx,
             session: args.session,
             machine: args.machine,
@@ -192,11 +214,15 @@ impl Actor for SessionActor {
                 to,
                 body,
                 bundle,
+                phase,
                 error,
                 refused,
             } => drive::blocking(|| {
-                state.on_send_failed(&myself, (to, body, bundle), &error, refused)
+                state.on_send_failed(&myself, (to, body, bundle, phase), &error, refused)
             })?,
+            SessionMsg::PeerLost { peer, role, grace } => {
+                drive::blocking(|| state.on_peer_lost(&myself, peer, role, grace))?;
+            }
             SessionMsg::Tick => {
                 drive::blocking(|| state.on_tick(&myself, now))?;
             }

@@ -52,6 +52,22 @@ impl Waiters {
         })
     }
 
+    /// Whether a caller waits (a lost gateway matters).
+    pub(crate) fn busy(&self) -> bool {
+        !(self.open.is_empty() && self.prep.is_empty() && self.infer.is_empty())
+    }
+
+    /// The phase the callers wait in, for an abort reason.
+    pub(crate) fn phase(&self) -> &'static str {
+        if !self.ready {
+            "session open"
+        } else if !self.prep.is_empty() {
+            "preprocessing"
+        } else {
+            "online inference"
+        }
+    }
+
     /// Waits for the session to open (answers at once if it is open or aborted).
     pub(crate) fn wait_open(&mut self, port: Port<()>, now: Instant) {
         if let Some(e) = self.ended_error() {

@@ -41,6 +41,7 @@ struct TimeoutsShape {
     ack: Option<f64>,
     retry: Option<f64>,
     idle: Option<f64>,
+    grace: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,6 +116,7 @@ fn timeouts(t: TimeoutsShape) -> Result<Timeouts> {
         ack: get("ack", t.ack, d.ack)?,
         retry: get("retry", t.retry, d.retry)?,
         idle: get("idle", t.idle, d.idle)?,
+        grace: get("grace", t.grace, d.grace)?,
         ..d
     })
 }
@@ -310,6 +312,7 @@ pub(super) fn render(t: &Topology) -> String {
             ack: secs(t.timeouts.ack),
             retry: secs(t.timeouts.retry),
             idle: secs(t.timeouts.idle),
+            grace: secs(t.timeouts.grace),
         }),
         nodes: t
             .nodes

@@ -1,0 +1,229 @@
+//! [`UserSessionHandle`]: the user's side of a session (`seco infer`, examples, tests), with
+//! bounded retries (issue 13, item 1).
+//!
+//! A bundle preparation or an inference that fails because it was aborted (a lost or refusing
+//! server, an undelivered message, a session aborted as a whole) is tried again with a fresh
+//! bundle, at most `retries` times (default [`DEFAULT_RETRIES`]): a bundle aborted alone is
+//! replaced in the same session; a session aborted as a whole is replaced by a new session
+//! first (the bundles it had ready are prepared again when an inference needs one). Timeouts,
+//! an expired or closed session and refused commands are not retried. The last error is
+//! returned, its reason ending with the number of attempts.
+
+use std::sync::{Mutex, MutexGuard};
+
+use ractor::ActorRef;
+use seco_protocols::seco::{BundleId, SecoError, SessionId};
+
+use super::handle::{call, session_call};
+use super::NodeMsg;
+use crate::config::Timeouts;
+use crate::error::{ActorError, Result};
+use crate::session::SessionMsg;
+
+/// Retries of a failed bundle or inference, by default.
+pub const DEFAULT_RETRIES: u32 = 2;
+
+/// The session the handle uses now.
+struct Current {
+    session: SessionId,
+    actor: ActorRef<SessionMsg>,
+    /// Bundles prepared through this handle and not used yet in this session.
+    ready: usize,
+    /// Bundles prepared earlier that were lost with an aborted session: an inference prepares
+    /// one first.
+    owed: usize,
+}
+
+/// The user's side of an open session.
+pub struct UserSessionHandle {
+    node: ActorRef<NodeMsg>,
+    current: Mutex<Current>,
+    limits: Timeouts,
+    retries: u32,
+}
+
+/// What a failure means for a retry.
+enum Failure {
+    /// Not worth a retry (timeout, closed or expired session, refused command).
+    Final,
+    /// The bundle (or inference) was aborted; the session goes on.
+    Bundle,
+    /// The session itself ended: a new one is needed.
+    Session,
+}
+
+fn classify(e: &ActorError) -> Failure {
+    match e {
+        ActorError::Aborted {
+            bundle: Some(_), ..
+        } => Failure::Bundle,
+        ActorError::Aborted { bundle: None, .. }
+        | ActorError::Protocol(SecoError::Aborted(_))
+        | ActorError::LostPeer(_)
+        | ActorError::Stopped("session") => Failure::Session,
+        _ => Failure::Final,
+    }
+}
+
+/// The last error, with the number of attempts in its reason.
+fn after_attempts(e: ActorError, attempts: u32) -> ActorError {
+    match e {
+        ActorError::Aborted { bundle, reason } if attempts > 1 => ActorError::Aborted {
+            bundle,
+            reason: format!("{reason} (failed {attempts} times, each with a fresh bundle)"),
+        },
+        e => e,
+    }
+}
+
+impl UserSessionHandle {
+    /// Opens a session through the user's node actor and waits until it is ready.
+    pub(super) async fn open(node: ActorRef<NodeMsg>, limits: Timeouts) -> Result<Self> {
+        let (session, actor) = open_session(&node, limits).await?;
+        Ok(Self {
+            node,
+            current: Mutex::new(Current {
+                session,
+                actor,
+                ready: 0,
+                owed: 0,
+            }),
+            limits,
+            retries: DEFAULT_RETRIES,
+        })
+    }
+
+    fn current(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times a failed bundle or inference is tried again (0: never).
+    pub fn set_retries(&mut self, retries: u32) {
+        self.retries = retries;
+    }
+
+    /// The session id (a new one after a session was replaced by a retry).
+    pub fn id(&self) -> SessionId {
+        self.current().session
+    }
+
+    /// Prepares one bundle at every server; returns its id once it is ready.
+    pub async fn preprocess(&self) -> Result<BundleId> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.prepare_once().await {
+                Ok(b) => return Ok(b),
+                Err(e) => self.recover(e, attempts).await?,
+            }
+        }
+    }
+
+    /// One inference on an input encoded with the model's fixed point
+    /// (`Model::encode_input`); consumes a ready bundle (a fresh one when a retry needs it);
+    /// returns it and the signed logits (scale `2^f`).
+    pub async fn infer(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
+        let mut attempts = 0;
+        let mut fresh = false;
+        loop {
+            attempts += 1;
+            let owed = {
+                let mut c = self.current();
+                let owed = c.owed > 0;
+                c.owed = c.owed.saturating_sub(1);
+                owed
+            };
+            if fresh || owed {
+                if let Err(e) = self.prepare_once().await {
+                    self.recover(e, attempts).await?;
+                    fresh = true;
+                    continue;
+                }
+            }
+            match self.infer_once(x).await {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    self.recover(e, attempts).await?;
+                    fresh = true;
+                }
+            }
+        }
+    }
+
+    /// Ends the session: `Close` to the gateway, which closes it at every server and deletes
+    /// its records and unused bundles there. Returns once the gateway acknowledged it (within
+    /// `Timeouts::retry` plus `Timeouts::ack`), or with the reason it could not be delivered.
+    /// The handle is spent; a session that already ended closes at once.
+    pub async fn close(self) -> Result<()> {
+        let limit = self.limits.retry + self.limits.ack;
+        let actor = self.current().actor.clone();
+        session_call(&actor, SessionMsg::Close, limit).await
+    }
+
+    async fn prepare_once(&self) -> Result<BundleId> {
+        let actor = self.current().actor.clone();
+        let b = session_call(&actor, SessionMsg::Preprocess, self.limits.prep).await?;
+        self.current().ready += 1;
+        Ok(b)
+    }
+
+    async fn infer_once(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
+        let actor = {
+            let mut c = self.current();
+            // Used by this attempt unless it is refused at once (below).
+            c.ready = c.ready.saturating_sub(1);
+            c.actor.clone()
+        };
+        let x = x.to_vec();
+        let limit = self.limits.inference;
+        let r = session_call(&actor, |port| SessionMsg::Infer(x, port), limit).await;
+        if let Err(ActorError::Protocol(_)) = &r {
+            // Refused before a bundle was taken (bad input, no bundle ready, session ended).
+            let mut c = self.current();
+            if c.actor.get_id() == actor.get_id() {
+                c.ready += 1;
+            }
+        }
+        r
+    }
+
+    /// After failed attempt number `attempts`: `Ok` to try again (with a new session if the
+    /// session ended), else the error to return.
+    async fn recover(&self, e: ActorError, attempts: u32) -> Result<()> {
+        let kind = classify(&e);
+        if matches!(kind, Failure::Final) || attempts > self.retries {
+            return Err(after_attempts(e, attempts));
+        }
+        tracing::warn!(error = %e, attempt = attempts, of = self.retries + 1, "failed: retrying with a fresh bundle");
+        if matches!(kind, Failure::Bundle) {
+            return Ok(());
+        }
+        match open_session(&self.node, self.limits).await {
+            Ok((session, actor)) => {
+                let mut c = self.current();
+                let old = std::mem::replace(&mut c.actor, actor);
+                c.session = session;
+                c.owed += std::mem::take(&mut c.ready);
+                old.stop(Some("replaced by a new session".into()));
+                Ok(())
+            }
+            Err(open) => Err(match after_attempts(e, attempts) {
+                ActorError::Aborted { bundle, reason } => ActorError::Aborted {
+                    bundle,
+                    reason: format!("{reason}; a new session could not be opened: {open}"),
+                },
+                e => e,
+            }),
+        }
+    }
+}
+
+/// A new user session, ready.
+async fn open_session(
+    node: &ActorRef<NodeMsg>,
+    limits: Timeouts,
+) -> Result<(SessionId, ActorRef<SessionMsg>)> {
+    let (session, actor) = call(node, NodeMsg::OpenUserSession, None).await??;
+    session_call(&actor, SessionMsg::WaitOpen, limits.open).await?;
+    Ok((session, actor))
+}
