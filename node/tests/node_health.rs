@@ -1,0 +1,115 @@
+//! Issue 13, item 10: a deaf node exits. A `seco node` whose store fails under it exits
+//! non-zero with a one-line reason (instead of running on without persisting anything); a node
+//! whose network event loop ends stops on its own; `seco node` logs a periodic status line.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{reference, seco, Deployment};
+use seco_actors::config::Limits;
+use seco_actors::node::{Node, ServerSetup};
+use seco_actors::topology::Topology;
+use seco_protocols::plan::ServerPart;
+
+/// Waits up to `limit` for `cond` on the text of `log`.
+fn wait_log(log: &std::path::Path, limit: Duration, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if cond(&text) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
+    let d = Deployment::new("digits-mlp", 2);
+    let _gateway = d.start_with("gateway", &["--status-every", "1"]);
+    let mut remote = d.start_with("remote-1", &["--status-every", "1"]);
+    assert!(
+        remote.ready.contains("key id none"),
+        "ready line without the key id: {}",
+        remote.ready
+    );
+    // The periodic status line.
+    let text = wait_log(&remote.log, Duration::from_secs(10), |t| {
+        t.contains("status: ")
+    });
+    let status = text.lines().find(|l| l.contains("status: ")).unwrap_or("");
+    assert!(
+        status.contains("peers connected")
+            && status.contains("sessions open")
+            && status.contains("bundles held")
+            && status.contains("key id none"),
+        "{text}"
+    );
+    // The remote's blob directory is replaced by a file: its next large record (key material
+    // or a bundle) cannot be written, as on a broken disk.
+    let blobs = d.path("remote-1/store/blobs");
+    std::fs::rename(&blobs, d.path("remote-1/store/blobs.moved")).unwrap();
+    std::fs::write(&blobs, b"not a directory").unwrap();
+    let (x, _) = reference("digits-mlp", 0);
+    let input = d.input_file(&x);
+    let started = Instant::now();
+    let o = seco(&[
+        "infer",
+        "--topology",
+        d.topology.to_str().unwrap(),
+        "--model-part",
+        d.path("parts/user.json").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "the inference ran without remote-1's store");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // The remote exits on its own, non-zero, with the reason as its last line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = remote.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "remote-1 runs on with a failed store: {}",
+            remote.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "{status:?}");
+    let log = remote.log_text();
+    let last = log.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: node remote-1: the store failed")
+            && last.contains("blobs"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_network_task_ends_stops() {
+    let d = Deployment::new("digits-mlp", 2);
+    let topology = Arc::new(Topology::load(&d.topology).unwrap());
+    let part = ServerPart::load(&d.path("parts/gateway/part.cbor")).unwrap();
+    let key = seco_runtime::identity::load(&d.path("gateway/identity.key")).unwrap();
+    let network = Node::network(&topology, "gateway", key, false).unwrap();
+    let mut node = Node::start_server(ServerSetup {
+        name: "gateway".into(),
+        topology,
+        part: Arc::new(part),
+        store: Arc::new(seco_runtime::store::MemStore::new()),
+        network,
+        stats_file: None,
+        limits: Limits::default(),
+    })
+    .await
+    .unwrap();
+    // The libp2p event loop ends under the running node (as if its task had died).
+    node.client().shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), node.stopped())
+        .await
+        .expect("the node runs on deaf");
+}
