@@ -31,10 +31,12 @@ use seco_protocols::plan::UserPart;
 
 const MODEL: &str = "digits-mlp";
 /// The deployment's deadlines: short, so that a lost message ends in a typed error soon.
-const TIMEOUTS: &str = "open = 40\nprep = 30\ninference = 20\nack = 5\nretry = 5\n";
+/// (digits-mlp needs about 0.15 s to open a session, 0.05 s per bundle and 0.012 s per
+/// inference in a debug build: these leave a margin of 50x.)
+const TIMEOUTS: &str = "open = 15\nprep = 10\ninference = 8\nack = 3\nretry = 3\n";
 /// A faulted run (open, one bundle, one inference) ends within this, result or error: the
 /// phase deadlines above plus the safety margin of the user's calls.
-const BOUND: Duration = Duration::from_secs(40 + 30 + 20 + 15);
+const BOUND: Duration = Duration::from_secs(15 + 10 + 8 + 15);
 /// The servers' logs: every handled message with its body (the trigger reads them).
 const LOG: &str = "info,seco_actors=trace";
 
@@ -89,16 +91,20 @@ struct Point {
 impl Point {
     /// A seeded point of `phase`: victim, message number (within `max_nth`), delay.
     fn seeded(rng: &mut rand::rngs::StdRng, phase: Phase, fault: Fault) -> Self {
-        let max_nth = match phase {
-            Phase::Keygen | Phase::OtSetup => 2,
-            Phase::Prep => 6,
-            Phase::Online => 3,
+        // Messages each server handles per session in the phase (digits-mlp, 3 servers: key
+        // generation 6 to 8, OT setup 2 to 4, one bundle 13 to 16, one inference 2 to 4), and
+        // the phase's length (debug build: tens of ms, an inference about 12 ms).
+        let (max_nth, max_delay_us) = match phase {
+            Phase::Keygen => (5, 5000),
+            Phase::OtSetup => (2, 5000),
+            Phase::Prep => (12, 5000),
+            Phase::Online => (2, 1000),
         };
         Point {
             victim: rng.random_range(0..3),
             phase,
             nth: rng.random_range(1..=max_nth),
-            delay: Duration::from_millis(rng.random_range(0..150)),
+            delay: Duration::from_micros(rng.random_range(0..max_delay_us)),
             fault,
         }
     }
@@ -114,6 +120,8 @@ struct Outcome {
     run: Result<(), String>,
     /// From the fault (or the start, if not reached) to the run's end.
     to_outcome: Duration,
+    /// What the checks found wrong (empty: all good).
+    problems: Vec<String>,
 }
 
 /// A running deployment and what the checks remember across points.
@@ -212,26 +220,34 @@ impl Harness {
             (node, at, run)
         });
         let end = Instant::now();
+        let mut problems = Vec::new();
+        if end - start > BOUND {
+            problems.push(format!("the run took {:?}", end - start));
+        }
+        if let Err(e) = &run {
+            if e.contains("WRONG RESULT") {
+                problems.push(e.clone());
+            }
+        }
         if point.fault == Fault::Kill && fault_at.is_some() {
-            self.check_key(point, &node);
+            problems.extend(self.check_key(point, &node));
         }
         self.nodes[point.victim] = Some(node);
-        let outcome = Outcome {
+        let mut outcome = Outcome {
             point,
             reached: fault_at.is_some(),
             run,
             to_outcome: end - fault_at.unwrap_or(start),
+            problems,
         };
-        assert!(
-            end - start <= BOUND,
-            "{outcome:?}: the run took {:?}",
-            end - start
-        );
+        let next = self.check_next_run(point);
+        outcome.problems.extend(next);
+        eprintln!("{outcome:?}");
         outcome
     }
 
     /// A restarted victim that had a key reports it again, with the same id.
-    fn check_key(&mut self, point: Point, restarted: &Node) {
+    fn check_key(&mut self, point: Point, restarted: &Node) -> Option<String> {
         let id = restarted
             .ready
             .rsplit("key id ")
@@ -240,47 +256,46 @@ impl Harness {
             .trim()
             .to_string();
         let had = self.key_ids[point.victim].clone();
-        if point.phase != Phase::Keygen {
-            assert!(
-                restarted.ready.contains("collective key present"),
-                "{point:?}: the key share was lost: {}",
-                restarted.ready
-            );
-        }
-        if let Some(had) = had {
-            if point.phase != Phase::Keygen {
-                assert_eq!(had, id, "{point:?}: another key after the restart");
-            }
-        }
         if id != "none" {
-            self.key_ids[point.victim] = Some(id);
+            self.key_ids[point.victim] = Some(id.clone());
+        }
+        if point.phase == Phase::Keygen {
+            return None;
+        }
+        if !restarted.ready.contains("collective key present") {
+            return Some(format!("key share lost: {}", restarted.ready));
+        }
+        match had {
+            Some(had) if had != id => Some(format!("key {had} became {id} after the restart")),
+            _ => None,
         }
     }
 
     /// The next `seco infer` returns the reference; with a key before the point, the gateway
     /// opened its session without a key generation; no bundle ran twice anywhere.
-    fn check_next_run(&self, o: &Outcome) {
-        let before = self.d.servers.len();
+    fn check_next_run(&self, point: Point) -> Vec<String> {
+        let mut problems = Vec::new();
         if let Err(e) = self.infer_cli() {
-            panic!(
-                "{o:?}: the next seco infer failed: {e}\ngateway log tail:\n{}",
-                tail(&self.node(0).log_text(), 30)
-            );
-        }
-        if o.point.phase != Phase::Keygen {
-            let log = self.node(0).log_text();
+            problems.push(format!("the next seco infer failed: {e}"));
+        } else if point.phase != Phase::Keygen {
+            let log = plain(&self.node(0).log_text());
             let last = log
                 .lines()
                 .rfind(|l| l.contains("session opened"))
                 .unwrap_or("");
-            assert!(
-                last.contains("generating_key=false"),
-                "{o:?}: a new key generation ran: {last}"
-            );
+            if !last.contains("generating_key=false") {
+                problems.push(format!("a new key generation ran: {last}"));
+            }
         }
-        for i in 0..before {
-            no_bundle_twice(&self.node(i).log);
+        for i in 0..self.d.servers.len() {
+            problems.extend(bundle_used_twice(&self.node(i).log));
         }
+        problems
+    }
+
+    /// The last lines of the gateway's log (for a failure message).
+    fn gateway_tail(&self) -> String {
+        tail(&plain(&self.node(0).log_text()), 30)
     }
 }
 
@@ -326,31 +341,53 @@ async fn user_run(d: &Deployment) -> Result<(), String> {
 }
 
 /// Waits until the victim's log (from byte `from`) shows the `nth` handled message of
-/// `phase`; false if `done` is set first.
+/// `phase`; false if `done` is set first. Polls every 0.5 ms: a phase lasts tens of ms.
 fn wait_for(log: &Path, from: u64, phase: Phase, nth: usize, done: &AtomicBool) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).unwrap();
+    file.seek(SeekFrom::Start(from)).unwrap();
     let mut seen = 0;
-    let mut offset = from as usize;
-    let mut pending = String::new();
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
     while !done.load(Ordering::SeqCst) {
-        let bytes = std::fs::read(log).unwrap_or_default();
-        if bytes.len() > offset {
-            pending.push_str(&String::from_utf8_lossy(&bytes[offset..]));
-            offset = bytes.len();
-            while let Some(end) = pending.find('\n') {
-                let line: String = pending.drain(..=end).collect();
-                if line.contains("handled (step")
-                    && body_of(&line).is_some_and(|b| phase.bodies().contains(&b))
-                {
-                    seen += 1;
-                    if seen >= nth {
-                        return true;
-                    }
+        let n = file.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(500));
+            continue;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = pending.drain(..=end).collect();
+            let line = plain(&String::from_utf8_lossy(&raw));
+            if line.contains("handled (step")
+                && body_of(&line).is_some_and(|b| phase.bodies().contains(&b))
+            {
+                seen += 1;
+                if seen >= nth {
+                    return true;
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
     false
+}
+
+/// `line` without its ANSI colour sequences.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `body` field of a log line (`body="Keygen"` or `body=Keygen`).
@@ -361,9 +398,9 @@ fn body_of(line: &str) -> Option<&str> {
     Some(&rest[..end])
 }
 
-/// No bundle id appears in two `inference done` lines of a server's log (all its runs).
-fn no_bundle_twice(log: &Path) {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+/// A bundle id that appears in two `inference done` lines of a server's log (all its runs).
+fn bundle_used_twice(log: &Path) -> Option<String> {
+    let text = plain(&std::fs::read_to_string(log).unwrap_or_default());
     let mut seen = std::collections::HashSet::new();
     for line in text.lines().filter(|l| l.contains("inference done")) {
         let Some(at) = line.find("bundle=") else {
@@ -373,8 +410,11 @@ fn no_bundle_twice(log: &Path) {
             .chars()
             .take_while(char::is_ascii_hexdigit)
             .collect();
-        assert!(seen.insert(id.clone()), "bundle {id} used twice: {line}");
+        if !seen.insert(id.clone()) {
+            return Some(format!("bundle {id} used twice: {line}"));
+        }
     }
+    None
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -389,12 +429,9 @@ fn run_points(points: &[Point]) -> Vec<Outcome> {
     let mut out = Vec::new();
     for &p in points {
         let o = h.run(p);
-        eprintln!("{o:?}");
-        assert!(
-            !o.run.as_ref().is_err_and(|e| e.contains("WRONG RESULT")),
-            "{o:?}"
-        );
-        h.check_next_run(&o);
+        if !o.problems.is_empty() {
+            eprintln!("gateway log tail:\n{}", h.gateway_tail());
+        }
         out.push(o);
     }
     out
@@ -404,13 +441,18 @@ fn run_points(points: &[Point]) -> Vec<Outcome> {
 fn run_keygen_point(point: Point) -> Outcome {
     let mut h = Harness::new();
     let o = h.run(point);
-    eprintln!("{o:?}");
-    assert!(
-        !o.run.as_ref().is_err_and(|e| e.contains("WRONG RESULT")),
-        "{o:?}"
-    );
-    h.check_next_run(&o);
+    if !o.problems.is_empty() {
+        eprintln!("gateway log tail:\n{}", h.gateway_tail());
+    }
     o
+}
+
+/// Every point reached its phase and passed every check.
+fn assert_all_good(outcomes: &[Outcome]) {
+    for o in outcomes {
+        assert!(o.reached, "the fault came after the run: {o:?}");
+        assert!(o.problems.is_empty(), "{o:?}");
+    }
 }
 
 fn rng(default_seed: u64) -> rand::rngs::StdRng {
@@ -430,7 +472,7 @@ fn a_server_killed_in_ot_setup_preprocessing_and_online_recovers() {
         Point::seeded(&mut r, Phase::Prep, Fault::Kill),
         Point::seeded(&mut r, Phase::Online, Fault::Kill),
     ];
-    run_points(&points);
+    assert_all_good(&run_points(&points));
 }
 
 #[test]
@@ -440,13 +482,25 @@ fn a_server_frozen_in_preprocessing_and_online_recovers() {
         Point::seeded(&mut r, Phase::Prep, Fault::Freeze(Duration::from_secs(3))),
         Point::seeded(&mut r, Phase::Online, Fault::Freeze(Duration::from_secs(3))),
     ];
-    run_points(&points);
+    assert_all_good(&run_points(&points));
 }
 
+/// Bug (issue 13, item 3, "key lockout"): remote-2 killed in key generation after the gateway
+/// and remote-1 stored the new key (its 5th key-generation message) comes back without a key;
+/// every later session is refused: the user's run fails after the open deadline ("the
+/// session was not open after 15s") and the next `seco infer` fails at once with "session
+/// aborted: server 2: session aborted: collective key differs from the gateway's" (gateway:
+/// "servers hold different collective keys: delete the keys and rerun key generation"),
+/// for ever. Needs two-phase (pending/current) keys.
 #[test]
+#[ignore = "bug: key lockout after a kill in key generation (issue 13, item 3)"]
 fn a_server_killed_in_key_generation_recovers() {
     let mut r = rng(19);
-    run_keygen_point(Point::seeded(&mut r, Phase::Keygen, Fault::Kill));
+    assert_all_good(&[run_keygen_point(Point::seeded(
+        &mut r,
+        Phase::Keygen,
+        Fault::Kill,
+    ))]);
 }
 
 /// The soak: `SECO_CRASH_SOAK` points (default 24), seeded by `SECO_CRASH_SEED`, over every
@@ -478,13 +532,16 @@ fn soak() {
     }
     outcomes.extend(run_points(&batch));
     report(&outcomes);
+    assert_all_good(&outcomes);
 }
 
 /// Per phase and fault: points, reached, reference results, typed errors, longest time from
 /// the fault to the outcome.
 fn report(outcomes: &[Outcome]) {
-    eprintln!("| phase | fault | points | reached | reference | typed error | max fault->outcome |");
-    eprintln!("| --- | --- | --- | --- | --- | --- | --- |");
+    eprintln!(
+        "| phase | fault | points | reached | reference | typed error | max fault->outcome | failed checks |"
+    );
+    eprintln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for phase in [Phase::Keygen, Phase::OtSetup, Phase::Prep, Phase::Online] {
         for kill in [true, false] {
             let of: Vec<&Outcome> = outcomes
@@ -497,8 +554,9 @@ fn report(outcomes: &[Outcome]) {
             let reached = of.iter().filter(|o| o.reached).count();
             let ok = of.iter().filter(|o| o.run.is_ok()).count();
             let max = of.iter().map(|o| o.to_outcome).max().unwrap_or_default();
+            let failed = of.iter().filter(|o| !o.problems.is_empty()).count();
             eprintln!(
-                "| {phase:?} | {} | {} | {reached} | {ok} | {} | {:.1} s |",
+                "| {phase:?} | {} | {} | {reached} | {ok} | {} | {:.1} s | {failed} |",
                 if kill { "SIGKILL" } else { "SIGSTOP" },
                 of.len(),
                 of.len() - ok,
