@@ -53,7 +53,8 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
     );
     // The remote's disk refuses writes under the running node (its database file and its
     // blob directory made immutable: EPERM even through open descriptors, also for root).
-    let Some(_guard) = Immutable::set(&[d.path("remote-1/store/db"), d.path("remote-1/store/blobs")])
+    let Some(_guard) =
+        Immutable::set(&[d.path("remote-1/store/db"), d.path("remote-1/store/blobs")])
     else {
         eprintln!("skipped: chattr +i is not permitted here (needs CAP_LINUX_IMMUTABLE)");
         return;
@@ -70,7 +71,10 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
         "--input",
         input.to_str().unwrap(),
     ]);
-    assert!(!o.status.success(), "the inference ran without remote-1's store");
+    assert!(
+        !o.status.success(),
+        "the inference ran without remote-1's store"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}: {}",
@@ -123,7 +127,10 @@ impl Immutable {
 impl Drop for Immutable {
     fn drop(&mut self) {
         for p in &self.0 {
-            let _ = std::process::Command::new("chattr").arg("-i").arg(p).status();
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(p)
+                .status();
         }
     }
 }
@@ -132,7 +139,7 @@ impl Drop for Immutable {
 async fn a_node_whose_network_task_ends_stops() {
     let d = Deployment::new("digits-mlp", 2);
     let topology = Arc::new(Topology::load(&d.topology).unwrap());
-    let part = ServerPart::load(&d.path("parts/gateway/part.cbor")).unwrap();
+    let part = ServerPart::load(d.path("parts/gateway/part.cbor")).unwrap();
     let key = seco_runtime::identity::load(&d.path("gateway/identity.key")).unwrap();
     let network = Node::network(&topology, "gateway", key, false).unwrap();
     let mut node = Node::start_server(ServerSetup {

@@ -99,12 +99,7 @@ impl Deployment {
         )
     }
 
-    fn build(
-        model: &str,
-        n: usize,
-        addresses: impl Fn(usize) -> String,
-        timeouts: &str,
-    ) -> Self {
+    fn build(model: &str, n: usize, addresses: impl Fn(usize) -> String, timeouts: &str) -> Self {
         let mut dir = tempfile::tempdir().unwrap();
         if std::env::var_os("SECO_KEEP_TEST_DIR").is_some() {
             dir.disable_cleanup(true);
