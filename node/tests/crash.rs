@@ -32,11 +32,11 @@ use seco_protocols::plan::UserPart;
 const MODEL: &str = "digits-mlp";
 /// The deployment's deadlines: short, so that a lost message ends in a typed error soon.
 /// (digits-mlp needs about 0.15 s to open a session, 0.05 s per bundle and 0.012 s per
-/// inference in a debug build: these leave a margin of 50x.)
-const TIMEOUTS: &str = "open = 15\nprep = 10\ninference = 8\nack = 3\nretry = 3\n";
+/// inference in a debug build: these leave a margin of 50x or more.)
+const TIMEOUTS: &str = "open = 10\nprep = 6\ninference = 5\nack = 3\nretry = 3\n";
 /// A faulted run (open, one bundle, one inference) ends within this, result or error: the
 /// phase deadlines above plus the safety margin of the user's calls.
-const BOUND: Duration = Duration::from_secs(15 + 10 + 8 + 15);
+const BOUND: Duration = Duration::from_secs(10 + 6 + 5 + 15);
 /// The servers' logs: every handled message with its body (the trigger reads them).
 const LOG: &str = "info,seco_actors=trace";
 
@@ -428,7 +428,14 @@ fn run_points(points: &[Point]) -> Vec<Outcome> {
     h.infer_cli().expect("the first run");
     let mut out = Vec::new();
     for &p in points {
-        let o = h.run(p);
+        let mut o = h.run(p);
+        // On a loaded machine the run can end before the trigger saw the message: try again.
+        for _ in 0..2 {
+            if o.reached {
+                break;
+            }
+            o = h.run(p);
+        }
         if !o.problems.is_empty() {
             eprintln!("gateway log tail:\n{}", h.gateway_tail());
         }
@@ -470,6 +477,8 @@ fn a_server_killed_in_ot_setup_preprocessing_and_online_recovers() {
     let points = [
         Point::seeded(&mut r, Phase::OtSetup, Fault::Kill),
         Point::seeded(&mut r, Phase::Prep, Fault::Kill),
+        Point::seeded(&mut r, Phase::Prep, Fault::Kill),
+        Point::seeded(&mut r, Phase::Online, Fault::Kill),
         Point::seeded(&mut r, Phase::Online, Fault::Kill),
     ];
     assert_all_good(&run_points(&points));

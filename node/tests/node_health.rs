@@ -32,7 +32,7 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
         2,
         "open = 15\nprep = 10\ninference = 8\nack = 3\nretry = 3\n",
     );
-    let _gateway = d.start_with("gateway", &["--status-every", "1"]);
+    let mut gateway = d.start_with("gateway", &["--status-every", "1"]);
     let mut remote = d.start_with("remote-1", &["--status-every", "1"]);
     assert!(
         remote.ready.contains("key id none"),
@@ -99,6 +99,22 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
     let last = log.trim_end().lines().last().unwrap_or("");
     assert!(
         last.starts_with("error: node remote-1: the store failed"),
+        "{log}"
+    );
+    // A node stopped by SIGTERM exits 0 and does not take its network's end for a failure.
+    gateway.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = gateway.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = gateway.log_text();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(
+        !log.contains("network lost") && !log.contains("ERROR"),
         "{log}"
     );
 }
