@@ -172,8 +172,12 @@ impl Harness {
             input.to_str().unwrap(),
             "--json",
         ]);
+        let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
         if !o.status.success() {
-            return Err(String::from_utf8_lossy(&o.stderr).trim().to_string());
+            return Err(err);
+        }
+        if !err.is_empty() {
+            return Err(format!("a successful run wrote to stderr: {err}"));
         }
         let out = common::stdout(&o);
         let line: serde_json::Value =
