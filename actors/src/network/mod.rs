@@ -25,6 +25,10 @@
 //! messages waiting, and the node actor at most `Limits::max_unrouted` messages of sessions it
 //! has not admitted yet; beyond, senders get `Busy` and retry with back-off.
 //!
+//! Supervision: the actor watches the runtime's event loop task; when it ends on its own
+//! (panic, or a return while the actor runs) the actor stops with the reason, the node actor
+//! (its supervisor) fails with it, and `seco node` exits non-zero: a node never runs on deaf.
+//!
 //! Outbound: one ordered queue per (peer, session), each with its own sender task
 //! (`queues.rs`), so that a session whose messages to a peer are retrying never delays
 //! another session's messages to it (request-response carries many requests at once); the
@@ -60,12 +64,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort};
 use seco_protocols::seco::{Party, SecoMsg, SessionId};
 use seco_runtime::fault::{Faults, FaultyClient};
 use seco_runtime::net::{self, Client, Envelope, Event, InboundMessage, NetConfig, Reject};
 use seco_runtime::{Keypair, Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::config::{Limits, Timeouts};
 use crate::node::ended::EndedSessions;
@@ -115,15 +120,19 @@ pub struct Network {
     pub transport: Transport,
     /// Where inbound messages and status events come from.
     pub events: mpsc::Receiver<Event>,
+    /// The runtime's event loop (libp2p swarm): watched by the network actor, which stops
+    /// with the reason when it ends on its own (a deaf node must not run on).
+    task: Option<JoinHandle<()>>,
 }
 
 impl Network {
     /// Starts the runtime's event loop for `keypair` with `config`.
     pub fn spawn(keypair: Keypair, config: NetConfig) -> net::Result<Self> {
-        let (client, events, _task) = net::spawn(keypair, config)?;
+        let (client, events, task) = net::spawn(keypair, config)?;
         Ok(Self {
             transport: Transport::Plain(client),
             events,
+            task: Some(task),
         })
     }
 
@@ -136,6 +145,7 @@ impl Network {
             Self {
                 transport: Transport::Faulty(faulty),
                 events,
+                task: self.task,
             },
             faults,
         )
@@ -242,6 +252,9 @@ impl Actor for NetworkActor {
         for (peer, addr) in args.topology.known_addresses(&client.local_peer_id()) {
             client.add_address(peer, addr).await?;
         }
+        if let Some(task) = args.network.task {
+            spawn_watch(task, myself.clone(), args.name.clone());
+        }
         spawn_pump(args.network.events, myself.clone());
         let ended: Arc<Mutex<EndedSessions>> = Arc::default();
         let queues = Queues::new(
@@ -324,6 +337,31 @@ fn spawn_pump(mut events: mpsc::Receiver<Event>, actor: ActorRef<NetworkMsg>) {
             {
                 break;
             }
+        }
+    });
+}
+
+/// Stops the actor with the reason when the runtime's event loop ends while the actor runs
+/// (it panicked, or returned): the node actor, its supervisor, then fails too, and `seco node`
+/// exits non-zero instead of running on deaf. At a normal stop the actor is already stopping.
+fn spawn_watch(task: JoinHandle<()>, actor: ActorRef<NetworkMsg>, name: String) {
+    tokio::spawn(async move {
+        let why = match task.await {
+            Ok(()) => "the libp2p event loop ended".to_string(),
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(ToString::to_string)
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("the libp2p event loop panicked: {text}")
+            }
+            Err(_) => "the libp2p event loop was cancelled".to_string(),
+        };
+        if actor.get_status() == ActorStatus::Running {
+            tracing::error!(node = %name, reason = %why, "network lost: stopping the node");
+            actor.stop(Some(why));
         }
     });
 }

@@ -272,6 +272,7 @@ impl Actor for NodeActor {
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if cell.get_id() == state.network_id {
+                    tracing::error!(node = %state.ctx.name, error = %err, "the network actor failed: the node stops");
                     return Err(format!("the network actor failed: {err}").into());
                 }
                 if let Some(sid) = state.by_actor.remove(&cell.get_id()) {
@@ -282,7 +283,10 @@ impl Actor for NodeActor {
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 if cell.get_id() == state.network_id {
-                    return Err(format!("the network actor stopped: {reason:?}").into());
+                    // Its event loop ended (see `network::spawn_watch`): the node is deaf.
+                    let why = reason.unwrap_or_else(|| "no reason given".into());
+                    tracing::error!(node = %state.ctx.name, reason = %why, "the network actor stopped: the node stops");
+                    return Err(format!("the network actor stopped: {why}").into());
                 }
                 if let Some(sid) = state.by_actor.remove(&cell.get_id()) {
                     // A session actor stops only when its session ended (closed, expired,

@@ -10,6 +10,7 @@ pub mod infer;
 pub mod inputs;
 pub mod model;
 pub mod node;
+pub mod node_health;
 pub mod store;
 
 use crate::cli::{Cli, Command};

@@ -8,7 +8,10 @@
 //! noise and flooding budget of its layers, plane sizes), the store and a stored key.
 //!
 //! On start it prints one line `ready: ...` on stdout (with the listen addresses and what the
-//! store holds); `seco demo` waits for it.
+//! store holds, the collective key's id last); `seco demo` waits for it. While it runs it logs
+//! a one-line status at info level every `--status-every` seconds (default 60), and it exits
+//! non-zero with a one-line reason when its network task ends or its store fails
+//! (`node_health.rs`): a node that can no longer hear or persist does not run on.
 
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -26,6 +29,7 @@ use seco_protocols::seco::KeyMaterial;
 use seco_runtime::store::{SealedStore, SledStore, Store, StoreKey};
 
 use super::common;
+use super::node_health::{self, WatchedStore};
 
 /// File name of a node's identity inside its data directory.
 pub const IDENTITY_FILE: &str = "identity.key";
@@ -69,6 +73,9 @@ pub struct NodeArgs {
     /// Logs as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+    /// Seconds between two status lines in the log (peers, sessions, bundles, key); 0: none.
+    #[arg(long, default_value_t = 60)]
+    pub status_every: u64,
     /// Stop when standard input closes (`seco demo` uses it so that its children never outlive it).
     #[arg(long, hide = true)]
     pub stop_on_stdin_eof: bool,
@@ -186,6 +193,8 @@ async fn serve(
     store: Arc<dyn Store>,
 ) -> Result<()> {
     let network = Node::network(&topology, &args.name, key, args.mdns)?;
+    let server_index = part.server_index;
+    let (store, mut store_failed) = WatchedStore::new(store);
     let setup = ServerSetup {
         name: args.name.clone(),
         topology: topology.clone(),
@@ -208,14 +217,15 @@ async fn serve(
     let s = node.store().summary()?;
     let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     println!(
-        "ready: {} ({}) peer {} listening on {}; store: collective key {}, {} session records, {} bundles",
+        "ready: {} ({}) peer {} listening on {}; store: collective key {}, {} session records, {} bundles; key id {}",
         args.name,
         args.role,
         node.peer_id(),
         addrs.join(" "),
         if s.has_key { "present" } else { "absent" },
         s.sessions,
-        s.bundles
+        s.bundles,
+        node_health::key_id(&node, server_index),
     );
     let stdin_closed = async {
         if args.stop_on_stdin_eof {
@@ -232,10 +242,40 @@ async fn serve(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        _ = common::shutdown_signal() => tracing::info!("signal: stopping"),
-        _ = stdin_closed => tracing::info!("standard input closed: stopping"),
-        _ = node.stopped() => bail!("node {} stopped: its network failed", args.name),
+    let store_failure = async {
+        loop {
+            if let Some(why) = store_failed.borrow_and_update().clone() {
+                return why;
+            }
+            if store_failed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let every = std::time::Duration::from_secs(args.status_every.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let signal = common::shutdown_signal();
+    tokio::pin!(signal, stdin_closed, store_failure);
+    loop {
+        tokio::select! {
+            _ = &mut signal => {
+                tracing::info!("signal: stopping");
+                break;
+            }
+            _ = &mut stdin_closed => {
+                tracing::info!("standard input closed: stopping");
+                break;
+            }
+            why = &mut store_failure => bail!("node {}: the store failed: {why}", args.name),
+            _ = node.stopped() => bail!(
+                "node {} stopped: its network task ended (the log says why)",
+                args.name
+            ),
+            _ = tick.tick(), if args.status_every > 0 => {
+                let line = node_health::status_line(&node, server_index).await;
+                tracing::info!(node = %args.name, "status: {line}");
+            }
+        }
     }
     node.shutdown().await?;
     Ok(())

@@ -79,6 +79,27 @@ impl Deployment {
     /// As `new`, with the address lines (`listen`, `advertise`, `bootstrap`) of server `i` from
     /// `addresses(i)`; the user bootstraps from the gateway.
     pub fn with_addresses(model: &str, n: usize, addresses: impl Fn(usize) -> String) -> Self {
+        Self::build(model, n, addresses, "ack = 5\ninference = 20\n")
+    }
+
+    /// As `new`, with the `[timeouts]` section's lines `timeouts` (e.g. `"open = 30\n"`).
+    pub fn with_timeouts(model: &str, n: usize, timeouts: &str) -> Self {
+        Self::build(
+            model,
+            n,
+            |i| {
+                let boot = if i == 0 {
+                    ""
+                } else {
+                    "bootstrap = [\"gateway\"]\n"
+                };
+                format!("listen = [\"/ip4/127.0.0.1/tcp/{}\"]\n{boot}", free_port())
+            },
+            timeouts,
+        )
+    }
+
+    fn build(model: &str, n: usize, addresses: impl Fn(usize) -> String, timeouts: &str) -> Self {
         let mut dir = tempfile::tempdir().unwrap();
         if std::env::var_os("SECO_KEEP_TEST_DIR").is_some() {
             dir.disable_cleanup(true);
@@ -96,8 +117,7 @@ impl Deployment {
             parts.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let mut toml =
-            format!("version = 1\nmodel = \"{model}\"\n\n[timeouts]\nack = 5\ninference = 20\n\n");
+        let mut toml = format!("version = 1\nmodel = \"{model}\"\n\n[timeouts]\n{timeouts}\n");
         for (i, name) in servers.iter().enumerate() {
             let key = dir.path().join(name).join("identity.key");
             std::fs::create_dir_all(key.parent().unwrap()).unwrap();
@@ -149,6 +169,11 @@ impl Deployment {
 
     /// As `start`, with `extra` arguments to `seco node` (e.g. `--mdns`).
     pub fn start_with(&self, name: &str, extra: &[&str]) -> Node {
+        self.start_logged(name, extra, "info")
+    }
+
+    /// As `start_with`, with the log filter `log` (`SECO_LOG`).
+    pub fn start_logged(&self, name: &str, extra: &[&str], filter: &str) -> Node {
         let i = self.servers.iter().position(|s| s == name).unwrap();
         let role = if i == 0 { "gateway" } else { "remote" };
         let log = self.path(&format!("{name}.log"));
@@ -174,7 +199,7 @@ impl Deployment {
             .arg(self.path(name))
             .arg("--part")
             .arg(self.path(&format!("parts/{name}")))
-            .env("SECO_LOG", "info")
+            .env("SECO_LOG", filter)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -242,6 +267,16 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends signal `sig` (`KILL`, `STOP`, `CONT`, ...) with `kill(1)`.
+    pub fn signal(&self, sig: &str) {
+        signal(self.pid(), sig);
+    }
+
     /// SIGKILL, as a crash.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -254,4 +289,18 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends signal `sig` (`KILL`, `STOP`, `CONT`, ...) to process `pid` with `kill(1)`.
+pub fn signal(pid: u32, sig: &str) {
+    let o = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .output()
+        .expect("run kill");
+    assert!(
+        o.status.success(),
+        "kill -{sig} {pid}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
