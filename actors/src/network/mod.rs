@@ -253,7 +253,8 @@ impl Actor for NetworkActor {
             client.add_address(peer, addr).await?;
         }
         if let Some(task) = args.network.task {
-            spawn_watch(task, myself.clone(), args.name.clone());
+            let client = args.network.transport.client().clone();
+            spawn_watch(task, client, myself.clone(), args.name.clone());
         }
         spawn_pump(args.network.events, myself.clone());
         let ended: Arc<Mutex<EndedSessions>> = Arc::default();
@@ -344,7 +345,7 @@ fn spawn_pump(mut events: mpsc::Receiver<Event>, actor: ActorRef<NetworkMsg>) {
 /// Stops the actor with the reason when the runtime's event loop ends while the actor runs
 /// (it panicked, or returned): the node actor, its supervisor, then fails too, and `seco node`
 /// exits non-zero instead of running on deaf. At a normal stop the actor is already stopping.
-fn spawn_watch(task: JoinHandle<()>, actor: ActorRef<NetworkMsg>, name: String) {
+fn spawn_watch(task: JoinHandle<()>, client: Client, actor: ActorRef<NetworkMsg>, name: String) {
     tokio::spawn(async move {
         let why = match task.await {
             Ok(()) => "the libp2p event loop ended".to_string(),
@@ -359,7 +360,8 @@ fn spawn_watch(task: JoinHandle<()>, actor: ActorRef<NetworkMsg>, name: String) 
             }
             Err(_) => "the libp2p event loop was cancelled".to_string(),
         };
-        if actor.get_status() == ActorStatus::Running {
+        // A shutdown of the node (any clone of the client) ends the loop on purpose.
+        if actor.get_status() == ActorStatus::Running && !client.shutdown_requested() {
             tracing::error!(node = %name, reason = %why, "network lost: stopping the node");
             actor.stop(Some(why));
         }

@@ -72,6 +72,8 @@ pub struct Client {
     tx: mpsc::Sender<Command>,
     local: PeerId,
     settings: Arc<Settings>,
+    /// Set by [`Client::shutdown`] (any clone): the event loop's end is then expected.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the client needs from the configuration.
@@ -88,7 +90,13 @@ impl Client {
             tx,
             local,
             settings: Arc::new(settings),
+            stopping: Arc::default(),
         }
+    }
+
+    /// Whether a shutdown was requested through this client or a clone of it.
+    pub fn shutdown_requested(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// This node's peer id.
@@ -167,6 +175,8 @@ impl Client {
 
     /// Stops the event loop: every connection closes, every pending request fails.
     pub async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.tx.send(Command::Shutdown).await;
     }
 
