@@ -6,6 +6,7 @@
 //! | `SessionPhase` | session id | `SessionRecord` (CBOR) | when a session becomes ready |
 //! | `Bundles` | session id ‖ bundle id | the bundle (server: shares, masks, garbling; user: its input mask) | when a bundle is complete; removed by a durable `take` before its use |
 //! | `seco.chunks` (named) | session id ‖ bundle id ‖ stage ‖ chunk (big endian) | one chunk garbling of a bundle (server: its `bmr::Prepared`) | as the chunk completes in preprocessing; removed by a durable take when its stage runs online, or when its bundle is aborted |
+//! | `seco.key_uses` (named) | key id | bundles this server led under the key (u64, big endian; its lifetime count, docs/mhe.md "Lifetime of a key") | before the E2S request of each bundle it leads |
 //! | `seco.user` (named) | session id | the peer id of the user who opened it (gateway) | when the session is created |
 //!
 //! Every write of a step goes into one atomic batch followed by a flush: the commit point of the
@@ -13,7 +14,9 @@
 //! stored as the protocol encodes it; protect the data directory like the identity key (it is
 //! created with mode 0700 by `seco node`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use seco_protocols::seco::msg::MAX_KEYS;
 use seco_protocols::seco::{BundleId, ChunkTake, Persist, SessionId};
@@ -27,6 +30,8 @@ const LEGACY_KEY_SHARE: &[u8] = b"collective";
 const KEY_PREFIX: &[u8] = b"key/";
 const USER_TREE: Tree<'static> = Tree::Named("seco.user");
 const CHUNK_TREE: Tree<'static> = Tree::Named("seco.chunks");
+/// Per collective key id, the bundles this server led under it (u64, big endian).
+const KEY_USES_TREE: Tree<'static> = Tree::Named("seco.key_uses");
 
 /// Counts of what a store holds (logged at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +50,9 @@ pub struct StoreSummary {
 #[derive(Clone)]
 pub struct NodeStore {
     inner: Arc<dyn Store>,
+    /// Per collective key, the bundles this server led under it (loaded from
+    /// [`KEY_USES_TREE`] on first use, then shared by every session under that key).
+    uses: Arc<Mutex<HashMap<[u8; 32], Arc<AtomicU64>>>>,
 }
 
 impl std::fmt::Debug for NodeStore {
@@ -73,7 +81,27 @@ fn chunk_key(session: SessionId, bundle: BundleId, stage: u16, chunk: u32) -> Ve
 impl NodeStore {
     /// Wraps a store (a `SledStore` in nodes, a `MemStore` in tests and at the user).
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            uses: Arc::default(),
+        }
+    }
+
+    /// The counter of bundles this server led under `key_id` (its lifetime count), shared by
+    /// every session that runs under the key.
+    pub fn key_uses(&self, key_id: &[u8; 32]) -> Result<Arc<AtomicU64>> {
+        let mut map = self.uses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(key_id) {
+            return Ok(c.clone());
+        }
+        let stored = self
+            .inner
+            .get(KEY_USES_TREE, key_id)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let c = Arc::new(AtomicU64::new(stored));
+        map.insert(*key_id, c.clone());
+        Ok(c)
     }
 
     /// The newest stored collective-key material, if any.
@@ -179,6 +207,12 @@ impl NodeStore {
                     chunk_key(session, *bundle, *stage, *chunk),
                     bytes.clone(),
                 ),
+                Persist::KeyUse { key_id, uses } => {
+                    // The shared counter is never below a count a session committed, so writing
+                    // the larger of the two keeps the stored count from going back.
+                    let now = self.key_uses(key_id)?.load(Ordering::SeqCst).max(*uses);
+                    batch.put(KEY_USES_TREE, key_id.to_vec(), now.to_be_bytes().to_vec())
+                }
                 Persist::ForgetChunks(bundle) => {
                     let prefix = bundle_key(session, *bundle);
                     let mut b = batch;

@@ -207,7 +207,11 @@ impl NodeState {
             .store
             .key_ring()?
             .iter()
-            .map(|bytes| Ok(KeyMaterial::from_bytes(bytes, PARAM, index)?))
+            .map(|bytes| {
+                let mut km = KeyMaterial::from_bytes(bytes, PARAM, index)?;
+                km.uses = self.ctx.store.key_uses(&km.key_id)?;
+                Ok(km)
+            })
             .collect()
     }
 

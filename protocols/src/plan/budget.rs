@@ -160,6 +160,23 @@ impl BudgetReport {
         }
     }
 
+    /// The bundles one owner may lead under one key when this report holds its owned layers
+    /// and `owners` servers own layers in all: `2^-80 / (owners * sum_l d_l^2)`, so that the
+    /// owners' shares add up to the whole lifetime budget (docs/mhe.md, "Lifetime of a key").
+    /// `u64::MAX` for a server that owns no layer.
+    pub fn owner_lifetime_bundles(&self, owners: usize) -> u64 {
+        let sum: f64 = self
+            .layers
+            .iter()
+            .map(|l| (-2.0 * l.budget.security_bits).exp2())
+            .sum();
+        if sum <= 0.0 {
+            return u64::MAX;
+        }
+        let r = (-2.0 * SECURITY_TARGET_BITS).exp2() / (owners.max(1) as f64 * sum);
+        r.floor().min(u64::MAX as f64) as u64
+    }
+
     /// The layer with the lowest flooding security.
     pub fn weakest(&self) -> Option<&LayerBudget> {
         self.layers

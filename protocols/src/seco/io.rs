@@ -88,6 +88,14 @@ pub enum Persist {
     },
     /// Server: delete every chunk record of a bundle (aborted in preparation or online).
     ForgetChunks(BundleId),
+    /// Server: the bundles it has led under a collective key (its lifetime count, written
+    /// before the encryption-to-shares request that counts goes out; stores keep the largest).
+    KeyUse {
+        /// The key.
+        key_id: [u8; 32],
+        /// The count after this bundle.
+        uses: u64,
+    },
 }
 
 /// Something the session reports to its owner.

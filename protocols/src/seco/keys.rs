@@ -2,6 +2,9 @@
 //! node), the collective public key and the key id (BLAKE3 of the public key's bytes), which
 //! servers compare when a session opens.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
 use zeroize::Zeroizing;
 
 use super::error::{Result, SecoError};
@@ -15,13 +18,22 @@ pub struct KeyMaterial {
     pub pk: PublicKey,
     /// BLAKE3 of the public key's bytes.
     pub key_id: [u8; 32],
+    /// Bundles whose encryption-to-shares this server led under the key (its lifetime budget,
+    /// docs/mhe.md "Lifetime of a key"). Shared by every session of a node that runs under the
+    /// key (the node hands each the same counter, loaded from its store); not part of the bytes.
+    pub uses: Arc<AtomicU64>,
 }
 
 impl KeyMaterial {
     /// Builds the material and its id.
     pub fn new(sk: SecretKeyShare, pk: PublicKey) -> Self {
         let key_id = *blake3::hash(&pk.to_bytes()).as_bytes();
-        Self { sk, pk, key_id }
+        Self {
+            sk,
+            pk,
+            key_id,
+            uses: Arc::default(),
+        }
     }
 
     /// Bytes for the store: `len(sk) || sk || pk` (the secret part is zeroized after use).

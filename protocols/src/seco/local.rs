@@ -501,6 +501,7 @@ impl LocalDeployment {
                         store.chunks.insert((bundle, stage, chunk), bytes);
                     }
                     Persist::ForgetChunks(b) => store.chunks.retain(|k, _| k.0 != b),
+                    Persist::KeyUse { .. } => {}
                 }
             }
             let mut taken: Vec<Input> = ready

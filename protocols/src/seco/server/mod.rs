@@ -120,6 +120,10 @@ pub struct ServerSession {
     pub(crate) keys: Option<Arc<KeyMaterial>>,
     /// The collective keys this server holds, newest first (at most `msg::MAX_KEYS`).
     pub(crate) ring: Vec<Arc<KeyMaterial>>,
+    /// Bundles this server may lead under one key (`BudgetReport::owner_lifetime_bundles`).
+    pub(crate) key_lifetime: u64,
+    /// The first stage this server owns: its E2S counts the bundle against the key.
+    pub(crate) first_owned: Option<usize>,
     pub(crate) user_pk: Option<PublicKey>,
     /// Keygen messages that arrived before this server started key generation.
     pub(crate) early_keygen: Vec<(Party, SecoMsg)>,
@@ -152,7 +156,11 @@ impl ServerSession {
     /// (`plan::check_part`).
     pub fn new(cfg: ServerConfig, ring: Vec<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
-        check_part(&cfg.part, cfg.param)?;
+        let report = check_part(&cfg.part, cfg.param)?;
+        let owners: std::collections::BTreeSet<usize> =
+            cfg.part.skeleton.iter().map(|s| s.owner).collect();
+        let key_lifetime = report.owner_lifetime_bundles(owners.len());
+        let first_owned = cfg.part.owned.iter().map(|(i, _)| *i).min();
         let me = cfg.part.server_index;
         let sched = Arc::new(Schedule::new(&cfg.part, cfg.param, cfg.chunk_budget)?);
         let mut encoded: Vec<Option<EncodedLayer>> = (0..sched.len()).map(|_| None).collect();
@@ -169,6 +177,8 @@ impl ServerSession {
             seen: HashMap::new(),
             state: State::AwaitOpen,
             keys: None,
+            key_lifetime,
+            first_owned,
             ring: ring
                 .into_iter()
                 .take(super::msg::MAX_KEYS)
@@ -244,6 +254,18 @@ impl ServerSession {
             epoch: self.epoch,
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
+    }
+
+    /// Sets the bundles this server may lead under one key (tests, and operators who want a
+    /// shorter lifetime than the budget gives; a longer one is not accepted).
+    pub fn with_key_lifetime(mut self, bundles: u64) -> Self {
+        self.key_lifetime = self.key_lifetime.min(bundles);
+        self
+    }
+
+    /// The bundles this server may lead under one key.
+    pub fn key_lifetime(&self) -> u64 {
+        self.key_lifetime
     }
 
     /// The id of the collective key the session runs under, once chosen.

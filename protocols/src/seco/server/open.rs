@@ -23,6 +23,7 @@
 //! back to the newest key all hold, or, when there is none, generates a fresh one. No operator
 //! step is needed and no server ever uses a key another lacks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::super::error::{Result, SecoError};
@@ -157,7 +158,7 @@ impl ServerSession {
         } else {
             let held: Vec<[u8; 32]> = key_ids
                 .into_iter()
-                .filter(|id| self.ring.iter().any(|k| k.key_id == *id))
+                .filter(|id| self.ring.iter().any(|k| k.key_id == *id && self.usable(k)))
                 .collect();
             self.send(&mut ready, Party::GATEWAY, Body::OpenAck { key_ids: held });
             self.state = State::AwaitKeyChoice;
@@ -186,11 +187,16 @@ impl ServerSession {
             return Ok(Ready::default());
         }
         // The newest of the gateway's keys that every remote holds.
-        let chosen = self.ring.iter().find(|k| {
-            acks.iter()
-                .skip(1)
-                .all(|a| a.as_ref().is_some_and(|ids| ids.contains(&k.key_id)))
-        });
+        let lifetime = self.key_lifetime;
+        let chosen = self
+            .ring
+            .iter()
+            .filter(|k| k.uses.load(Ordering::SeqCst) < lifetime)
+            .find(|k| {
+                acks.iter()
+                    .skip(1)
+                    .all(|a| a.as_ref().is_some_and(|ids| ids.contains(&k.key_id)))
+            });
         let mut ready = Ready::default();
         match chosen.cloned() {
             Some(key) => {
@@ -229,9 +235,18 @@ impl ServerSession {
         }
     }
 
-    /// The ids of the keys this server holds, newest first.
+    /// The ids of the keys this server holds and may still use, newest first.
     fn key_ids(&self) -> Vec<[u8; 32]> {
-        self.ring.iter().map(|k| k.key_id).collect()
+        self.ring
+            .iter()
+            .filter(|k| self.usable(k))
+            .map(|k| k.key_id)
+            .collect()
+    }
+
+    /// Whether this server may lead more bundles under `key` (its lifetime budget).
+    fn usable(&self, key: &KeyMaterial) -> bool {
+        key.uses.load(Ordering::SeqCst) < self.key_lifetime
     }
 
     /// (5) Keys in place (at every server, for the gateway): wait for the OT setup.

@@ -20,6 +20,7 @@
 //! Nothing here depends on the user's input.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use rand::Rng;
 
@@ -338,6 +339,24 @@ impl ServerSession {
             .keys
             .clone()
             .ok_or_else(|| SecoError::NotReady("no keys".into()))?;
+        let mut ready = Ready::default();
+        if self.first_owned == Some(l) {
+            // This bundle counts against the key's lifetime (docs/mhe.md "Lifetime of a key"),
+            // durably, before its E2S request goes out.
+            let used = keys.uses.fetch_add(1, Ordering::SeqCst);
+            if used >= self.key_lifetime {
+                keys.uses.fetch_sub(1, Ordering::SeqCst);
+                return Ok(self.abort(
+                    None,
+                    "the collective key's lifetime budget is spent: open a new session (it runs \
+                     a new key generation)",
+                ));
+            }
+            ready.persist.push(Persist::KeyUse {
+                key_id: keys.key_id,
+                uses: used + 1,
+            });
+        }
         let st = &self.sched.stages[l];
         let summed = (0..st.packing.num_in_cts())
             .map(|j| Ciphertext::sum(masks.iter().map(|m| &m[j])))
@@ -357,7 +376,6 @@ impl ServerSession {
             prep.stages[l].leader = Some(leader);
             prep.stages[l].s = Some(s);
         }
-        let mut ready = Ready::default();
         let body = Body::E2sRequest {
             bundle,
             stage: l as u16,
