@@ -125,6 +125,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
             part_digest: [0; 32],
+            output: 0,
         },
     );
     assert!(matches!(
@@ -147,6 +148,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
             part_digest: [0; 32],
+            output: 0,
         },
     );
     assert!(matches!(
@@ -163,6 +165,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
                 skeleton: [0; 32],
                 key_id: None,
                 user_pk: Bytes::new(),
+                output: 0,
             },
         )
     };

@@ -2,8 +2,9 @@
 //! s.4, run once per deployment: a stored key is reused when every server holds the same one).
 //!
 //! ```text
-//! U -> G      Hello { model, user_pk, user-part digest }   (checked against G's part)
-//! G -> R_i    Open { model, skeleton digest, key_id?, user_pk }
+//! U -> G      Hello { model, user_pk, user-part digest, output mode }   (checked against G's
+//!             part; the mode builds the last stage's output circuit, an unknown one aborts)
+//! G -> R_i    Open { model, skeleton digest, key_id?, user_pk, output mode }
 //!   key_id = Some(id): R_i -> G OpenAck { its key id }; G checks they all match.
 //!   key_id = None:     every server runs CollectiveKeygen, persists its key share,
 //!                      R_i -> G KeyReady { key_id }; G checks they all match.
@@ -76,6 +77,7 @@ impl ServerSession {
             model,
             user_pk,
             part_digest,
+            output,
         } = body
         else {
             return Err(self.wrong_phase(&body));
@@ -90,6 +92,7 @@ impl ServerSession {
                 expected: expected.describe(),
             });
         }
+        self.set_output(output)?;
         let key_id = self.keys.as_ref().map(|k| k.key_id);
         let mut ready = Ready::default();
         let open = Body::Open {
@@ -97,6 +100,7 @@ impl ServerSession {
             skeleton: self.sched.digest,
             key_id,
             user_pk,
+            output,
         };
         self.broadcast(&mut ready, &open);
         ready.extend(self.start_setup()?);
@@ -118,6 +122,7 @@ impl ServerSession {
             skeleton,
             key_id,
             user_pk,
+            output,
         } = body
         else {
             return Err(self.wrong_phase(&body));
@@ -128,6 +133,7 @@ impl ServerSession {
                 "the gateway's split differs from this server's part (skeleton digest)".into(),
             ));
         }
+        self.set_output(output)?;
         self.user_pk = Some(PublicKey::from_bytes(&user_pk, self.cfg.user_param)?);
         let mine = self.keys.as_ref().map(|k| k.key_id);
         let mut ready = self.start_setup()?;
