@@ -26,8 +26,8 @@ use rand::RngCore;
 use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
-    Body, Event, KeyMaterial, Party, Ready, SecoError, SecoMsg, ServerConfig, ServerSession,
-    SessionId, SessionRecord, UserConfig, UserSession,
+    Body, Event, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg, ServerConfig,
+    ServerSession, SessionId, SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
@@ -291,6 +291,7 @@ impl NodeState {
     pub(super) async fn open_user_session(
         &mut self,
         myself: &ActorRef<NodeMsg>,
+        output: OutputMode,
     ) -> Result<(SessionId, ActorRef<SessionMsg>)> {
         let NodeKind::User { part } = &self.kind else {
             return Err(ActorError::Unsupported("only a user node opens sessions"));
@@ -301,6 +302,7 @@ impl NodeState {
             part: part.clone(),
             param: PARAM,
             user_param: USER_PARAM,
+            output,
         };
         let (session, hello) = UserSession::new(cfg, fresh_seed())?;
         let machine = MachineKind::User(Box::new(session));

@@ -9,7 +9,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use seco_protocols::plan::{ServerPart, UserPart};
-use seco_protocols::seco::{BundleId, SessionId};
+use seco_protocols::seco::{BundleId, OutputMode, Prediction, SessionId};
 use seco_runtime::net::Client;
 use seco_runtime::store::Store;
 use seco_runtime::{Keypair, Multiaddr, PeerId};
@@ -243,9 +243,16 @@ impl Node {
     }
 
     /// User nodes: opens a session with the gateway (collective key generation runs first if
-    /// the servers have none) and waits until it is ready.
+    /// the servers have none) and waits until it is ready; its inferences give the logits.
     pub async fn open_session(&self) -> Result<UserSessionHandle> {
-        let (session, actor) = call(&self.actor, NodeMsg::OpenUserSession, None).await??;
+        self.open_session_with(OutputMode::Logits).await
+    }
+
+    /// [`Node::open_session`] with an output mode: in label mode the user learns only the
+    /// predicted class of each inference ([`UserSessionHandle::predict`]).
+    pub async fn open_session_with(&self, output: OutputMode) -> Result<UserSessionHandle> {
+        let open = |port| NodeMsg::OpenUserSession(output, port);
+        let (session, actor) = call(&self.actor, open, None).await??;
         let h = UserSessionHandle {
             session,
             actor,
@@ -299,9 +306,20 @@ impl UserSessionHandle {
     }
 
     /// One inference on an input encoded with the model's fixed point
-    /// (`Model::encode_input`); consumes a ready bundle; returns it and the signed logits
-    /// (scale `2^f`).
+    /// (`Model::encode_input`) in a logits-mode session; consumes a ready bundle; returns it
+    /// and the signed logits (scale `2^f`). A label-mode session answers
+    /// [`ActorError::Unsupported`] (the label is spent: use [`UserSessionHandle::predict`]).
     pub async fn infer(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
+        match self.predict(x).await? {
+            (b, Prediction::Logits(logits)) => Ok((b, logits)),
+            (_, Prediction::Label(_)) => Err(ActorError::Unsupported(
+                "a label-mode session gives no logits (use predict)",
+            )),
+        }
+    }
+
+    /// One inference, whatever the session's output mode: the logits or the label.
+    pub async fn predict(&self, x: &[u64]) -> Result<(BundleId, Prediction)> {
         let x = x.to_vec();
         session_call(
             &self.actor,

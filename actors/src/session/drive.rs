@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use ractor::{ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Ready, SecoError, SecoMsg,
+    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Prediction, Ready, SecoError,
+    SecoMsg,
 };
 use seco_runtime::PeerId;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -221,6 +222,9 @@ impl SessionState {
             Event::Logits { bundle, .. } => {
                 tracing::info!(%node, %session, bundle = %bundle, "logits decrypted")
             }
+            Event::Label { bundle, .. } => {
+                tracing::info!(%node, %session, bundle = %bundle, "label decrypted")
+            }
             Event::Aborted {
                 bundle: Some(b),
                 reason,
@@ -298,11 +302,15 @@ impl SessionState {
             tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
             return Ok(());
         }
+        // The reason travels to every peer, the user too: the peer's role, not its name (the
+        // log above and below has the name).
+        let role = self.ctx.topology.role_text(&to);
         let reason = if refused {
-            format!("{name} refused {body}: {error}")
+            format!("{role} refused {body}: {error}")
         } else {
-            format!("lost peer {name}: {body} not delivered ({error})")
+            format!("lost {role}: {body} not delivered ({error})")
         };
+        tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered: aborting");
         self.abort(myself, bundle, &reason)
     }
 
@@ -402,7 +410,7 @@ impl SessionState {
         &mut self,
         myself: &ActorRef<SessionMsg>,
         x: &[u64],
-        port: RpcReplyPort<Result<(BundleId, Vec<i64>)>>,
+        port: RpcReplyPort<Result<(BundleId, Prediction)>>,
         now: Instant,
     ) -> Result<()> {
         let MachineKind::User(u) = &mut self.machine else {
