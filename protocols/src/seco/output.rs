@@ -91,27 +91,29 @@ pub fn role(p: Party) -> &'static str {
 
 /// `reason` with every server named by its role instead: the names of `servers` (the split's
 /// server names, gateway first) and `server i` (how parties print), longest first so that
-/// `remote-10` is not read as `remote-1`. Applied by the gateway to every abort reason it
-/// sends to the user.
+/// `remote-10` is not read as `remote-1`. After "the" or "a" the role goes without its article
+/// ("the gateway serves" stays so when the gateway is called `gateway`). Applied by the
+/// gateway to every abort reason it sends to the user.
 pub fn scrub(reason: &str, servers: &[String]) -> String {
-    let mut names: Vec<(String, &'static str)> = servers
+    let noun = |i: usize| if i == 0 { "gateway" } else { "remote server" };
+    let mut names: Vec<(String, usize)> = servers
         .iter()
         .enumerate()
         .filter(|(_, n)| !n.is_empty())
-        .map(|(i, n)| (n.clone(), role(Party::Server(i as u16))))
+        .map(|(i, n)| (n.clone(), i))
         .collect();
-    names.extend((1..servers.len().max(2)).map(|i| (format!("server {i}"), "a remote server")));
+    names.extend((1..servers.len().max(2)).map(|i| (format!("server {i}"), i)));
     names.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
     let mut out = reason.to_string();
-    for (name, role) in names {
-        out = replace_word(&out, &name, role);
+    for (name, i) in names {
+        out = replace_word(&out, &name, role(Party::Server(i as u16)), noun(i));
     }
     out
 }
 
 /// Replaces `name` where it is not part of a longer name (the characters around it are not
-/// among `A-Z a-z 0-9 _ -`).
-fn replace_word(text: &str, name: &str, with: &str) -> String {
+/// among `A-Z a-z 0-9 _ -`) by `with`, or by `noun` right after an article.
+fn replace_word(text: &str, name: &str, with: &str, noun: &str) -> String {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -122,7 +124,11 @@ fn replace_word(text: &str, name: &str, with: &str) -> String {
         if before.is_some_and(is_name) || after.is_some_and(is_name) {
             out.push_str(name);
         } else {
-            out.push_str(with);
+            let lower = out.to_ascii_lowercase();
+            let article = [" the ", " a ", " an "]
+                .iter()
+                .any(|a| lower.ends_with(a) || lower == a[1..]);
+            out.push_str(if article { noun } else { with });
         }
         rest = &rest[at + name.len()..];
     }
@@ -162,5 +168,14 @@ mod tests {
              (the gateway, a remote server)"
         );
         assert_eq!(scrub("gwx and xgw", &servers), "gwx and xgw");
+        // A name after an article keeps the article once.
+        let named: Vec<String> = ["gateway", "remote-1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            scrub("the gateway serves; The remote-1 lost gateway", &named),
+            "the gateway serves; The remote server lost the gateway"
+        );
     }
 }
