@@ -16,8 +16,8 @@ use seco_protocols::seco::circuits::StageCircuitSpec;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::Body;
 use seco_protocols::seco::{
-    Event, Input, Machine, OutputMode, Party, SecoError, ServerSession, SessionId, UserConfig,
-    UserSession,
+    Event, Input, Machine, OutputMode, Party, Phase, SecoError, ServerSession, SessionId,
+    UserConfig, UserSession,
 };
 
 fn opts(output: OutputMode) -> LocalOptions {
@@ -63,6 +63,25 @@ fn logits_and_label_equal_the_fixed_point_reference_with_2_and_3_servers() {
         let (l, c) = (result_bytes(&logits), result_bytes(&label));
         assert_eq!((l.len(), c.len()), (4, 4));
         assert!(c[0] < l[0], "label result {} B, logits {} B", c[0], l[0]);
+        // Bytes sent by all parties per bundle in preprocessing and per inference online.
+        let per_bundle = |d: &LocalDeployment, ph: Phase| -> u64 {
+            let usage = d.accounting.usage.iter();
+            usage
+                .filter(|((_, p), _)| *p == ph)
+                .map(|(_, u)| u.bytes_sent)
+                .sum::<u64>()
+                / 4
+        };
+        println!(
+            "{n} servers: the user's Result {} B (label) / {} B (logits); all parties send \
+             {} / {} B per bundle in preprocessing and {} / {} B per inference online",
+            c[0],
+            l[0],
+            per_bundle(&label, Phase::Prep),
+            per_bundle(&logits, Phase::Prep),
+            per_bundle(&label, Phase::Online),
+            per_bundle(&logits, Phase::Online),
+        );
     }
 }
 
