@@ -351,8 +351,7 @@ impl StageCircuitSpec {
             let words = top
                 .map(|o| v.get(&o).cloned().ok_or_else(missing))
                 .collect::<Result<Vec<Word>>>()?;
-            let (index, _) = b.argmax(&words);
-            let mut index = index;
+            let (mut index, _) = b.argmax(&words);
             index.resize(self.k, crate::circuit::Bit::ZERO);
             v = BTreeMap::from([(0, index)]);
         }

@@ -1,6 +1,6 @@
 //! The public schedule of a split model: for every stage its owner, the MHE packing of its
-//! linear layer, and (except for the last stage) its garbled circuit with evaluator and
-//! receiver. Every server derives the same schedule from the skeleton of its part.
+//! linear layer, and its garbled circuit with evaluator and receiver (the last stage's once
+//! the output mode is set). Every server derives the same schedule from the skeleton of its part.
 //!
 //! Roles (DESIGN.md s.5): the owner `O(l)` evaluates the linear layer; the circuit's output goes
 //! only to the receiver `O(l+1)`; the evaluator is a server other than the receiver: the

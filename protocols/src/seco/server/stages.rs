@@ -106,7 +106,7 @@ impl ServerSession {
 
     /// This server's share `y` of stage `l`'s linear output is known: start the stage once
     /// its chunks are loaded ([`Self::maybe_start`]; the owner asks for them now if the
-    /// prefetch has not), or deliver the result for the last stage.
+    /// prefetch has not); the last stage's circuit is the output circuit.
     pub(super) fn stage_input(
         &mut self,
         bundle: BundleId,
