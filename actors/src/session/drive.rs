@@ -305,10 +305,12 @@ impl SessionState {
         // The reason travels to every peer, the user too: the peer's role, not its name (the
         // log above and below has the name).
         let role = self.ctx.topology.role_text(&to);
+        // Transport errors name the peer by its id: the role instead.
+        let shown = error.replace(&to.to_string(), role);
         let reason = if refused {
-            format!("{role} refused {body}: {error}")
+            format!("{role} refused {body}: {shown}")
         } else {
-            format!("lost {role}: {body} not delivered ({error})")
+            format!("lost {role}: {body} not delivered ({shown})")
         };
         tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered: aborting");
         self.abort(myself, bundle, &reason)
