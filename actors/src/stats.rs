@@ -127,7 +127,9 @@ impl Stats {
         self.update(|s| match e {
             Event::SessionReady => s.sessions_ready += 1,
             Event::BundleReady(_) => s.bundles_ready += 1,
-            Event::InferenceDone(_) | Event::Logits { .. } => s.inferences += 1,
+            Event::InferenceDone(_) | Event::Logits { .. } | Event::Label { .. } => {
+                s.inferences += 1
+            }
             Event::Aborted { .. } => s.aborts += 1,
             Event::Closed(_) => s.sessions_closed += 1,
         });

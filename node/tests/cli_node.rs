@@ -224,6 +224,6 @@ fn infer_without_a_running_gateway_fails_with_one_line() {
         d.path("parts/user.json").to_str().unwrap(),
         input.to_str().unwrap(),
     );
-    assert_one_line_error(&o, "lost peer gateway");
+    assert_one_line_error(&o, "lost the gateway");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }

@@ -1,5 +1,6 @@
 //! Gateway, remotes and user as separate OS processes of the built `seco` on loopback: the
-//! secure result equals the fixed-point reference; a node refuses peers outside its topology.
+//! secure result equals the fixed-point reference (logits, and the label with `--output
+//! label`); a node refuses peers outside its topology.
 
 mod common;
 
@@ -54,6 +55,27 @@ fn gateway_two_remotes_and_user_as_processes_match_the_reference() {
     };
     assert_eq!(stats["inferences"], 2, "{stats}");
     assert_eq!(stats["sessions_ready"], 1);
+    // `--output label`: the class only (the argmax of the reference's logits), nothing else.
+    let o = seco(&[
+        "infer",
+        "--topology",
+        d.topology.to_str().unwrap(),
+        "--model-part",
+        d.path("parts/user.json").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        "label",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line: serde_json::Value = common::stdout(&o)
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    let class = seco_protocols::model::argmax(&want);
+    assert_eq!(line, serde_json::json!({ "inference": 0, "class": class }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,6 +125,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
             part_digest: [0; 32],
+            output: 0,
         },
     );
     assert!(matches!(
@@ -154,6 +155,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
             model: "digits-mlp".into(),
             user_pk: Bytes::new(),
             part_digest: [0; 32],
+            output: 0,
         },
     );
     assert!(matches!(
@@ -170,6 +172,7 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
                 skeleton: [0; 32],
                 key_ids: Vec::new(),
                 user_pk: Bytes::new(),
+                output: 0,
             },
         )
     };

@@ -164,19 +164,33 @@ fn a_chunk_index_out_of_range_is_refused() {
     // Nothing was started for that bundle.
     assert!(d.server_mut(0).in_flight().0.is_empty());
     assert!(d.server_mut(0).in_flight().1.is_empty());
-    // The last stage has no circuit: any chunk of it is refused too.
+    // The last stage's output circuit: a chunk past its end is refused too.
     let last = (q.stages.len() - 1) as u16;
+    let chunks = d.server_mut(0).schedule().stages[usize::from(last)]
+        .gc
+        .as_ref()
+        .map_or(0, |g| g.chunks.len()) as u32;
+    assert!(chunks >= 1, "the output circuit is in the schedule");
     let body = Body::BmrOffline {
         bundle,
         stage: last,
-        chunk: 0,
+        chunk: chunks,
         msg: Bytes::from(vec![0xa0]),
     };
     let bytes = seco_common::msg(s, Party::Server(1), 800, body).to_bytes();
     let err = d
         .deliver_one(Party::Server(1), Party::GATEWAY, &bytes)
         .unwrap_err();
-    assert!(matches!(err, SecoError::Length { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SecoError::Length {
+                what: "chunk index",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -157,6 +157,7 @@ fn a_hello_with_another_user_part_is_refused() {
                 model: user.model.clone(),
                 user_pk: Bytes::from(key.public_key().to_bytes()),
                 part_digest,
+                output: 0,
             },
         )
     };

@@ -15,7 +15,8 @@ use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::keys::KeyMaterial;
 use seco_protocols::seco::msg::{Body, MAX_KEYS};
 use seco_protocols::seco::{
-    Event, Input, Machine, Party, Persist, ServerSession, SessionId, UserConfig, UserSession,
+    Event, Input, Machine, OutputMode, Party, Persist, ServerSession, SessionId, UserConfig,
+    UserSession,
 };
 
 const PARAM: ParamId = ParamId::Bfv4096T32V1;
@@ -44,6 +45,7 @@ fn open(q: &QuantModel, plan: &SplitPlan, rings: Vec<Vec<Vec<u8>>>, tag: u8) -> 
         part: plan.user_part(q),
         param: PARAM,
         user_param: ParamId::Bfv2048T32V1,
+        output: OutputMode::Logits,
     };
     let (user, hello) = UserSession::new(ucfg, [tag; 32]).unwrap();
     let mut servers: Vec<ServerSession> = rings
@@ -173,6 +175,7 @@ fn open_and_open_ack_lists_are_bounded() {
             skeleton: remote.schedule().digest,
             key_ids: vec![[7; 32]; MAX_KEYS + 1],
             user_pk: Default::default(),
+            output: 0,
         },
     );
     let err = remote

@@ -14,8 +14,8 @@ use seco_protocols::plan::SplitPlan;
 use seco_protocols::seco::local::{LocalDeployment, LocalOptions};
 use seco_protocols::seco::msg::{Body, Bytes, SecoMsg};
 use seco_protocols::seco::{
-    BundleId, Input, Machine, Party, Phase, SecoError, ServerSession, SessionId, UserConfig,
-    UserSession,
+    BundleId, Input, Machine, OutputMode, Party, Phase, SecoError, ServerSession, SessionId,
+    UserConfig, UserSession,
 };
 
 #[test]
@@ -101,6 +101,7 @@ fn no_welcome_and_no_preprocessing_while_a_setup_is_incomplete() {
         part: plan.user_part(&q),
         param: ParamId::Bfv4096T32V1,
         user_param: ParamId::Bfv2048T32V1,
+        output: OutputMode::Logits,
     };
     let (user, hello) = UserSession::new(ucfg, [9; 32]).unwrap();
     let mut parties: Vec<Box<dyn Machine>> = (0..3)

@@ -83,7 +83,8 @@ use outbound::notify_failure;
 use queues::{lock, Queues};
 pub use reject::{
     describe_send_error, reject_text, REJECT_KEYGEN_RUNNING, REJECT_MALFORMED,
-    REJECT_NO_SESSION_SLOT, REJECT_REFUSED, REJECT_SESSION_ENDED, REJECT_UNKNOWN_SESSION,
+    REJECT_NO_SESSION_SLOT, REJECT_REFUSED, REJECT_ROLE, REJECT_SESSION_ENDED,
+    REJECT_UNKNOWN_SESSION,
 };
 
 /// The outbox the actors send through: the runtime's client, or the fault-injection layer over it.
@@ -398,6 +399,15 @@ impl NetworkState {
             reply.reject(REJECT_UNKNOWN_SESSION);
             return;
         };
+        // Roles (defense in depth behind the allowlist by role): a remote refuses users.
+        if let Some(me) = self.topology.node(&self.name).ok().map(|n| n.role) {
+            if let Err(error) = self.topology.check_peer(me, &peer) {
+                tracing::warn!(node = %self.name, %peer, %error, "refusing a message by role");
+                self.stats.refused();
+                reply.reject(REJECT_ROLE);
+                return;
+            }
+        }
         let msg = match wire::from_envelope(&envelope) {
             Ok(msg) => msg,
             Err(error) => {

@@ -19,6 +19,9 @@ pub const REJECT_KEYGEN_RUNNING: u16 = 5;
 /// fit the parameter set: noise or flooding budget, plane sizes; the reason is in its log).
 /// Not retried.
 pub const REJECT_REFUSED: u16 = 6;
+/// Application reject code: this node does not talk to peers of the sender's role (a remote
+/// refuses users: a user talks only to the gateway; `topology::talks_to`). Not retried.
+pub const REJECT_ROLE: u16 = 7;
 
 /// What an application reject code means, in the words the sender reports (the user sees
 /// them in its error, not a bare code).
@@ -33,6 +36,7 @@ pub fn reject_text(code: u16) -> &'static str {
             "the session was refused: the server's model part does not fit the parameter set \
              (noise or flooding budget; the reason is in the server's log)"
         }
+        REJECT_ROLE => "this node does not talk to peers of the sender's role (a user talks only to the gateway)",
         _ => "refused with an unknown code",
     }
 }

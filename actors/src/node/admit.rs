@@ -15,7 +15,7 @@
 //!
 //! A crashed session actor is restarted from the store (at most `Limits::max_restarts` times);
 //! a session that cannot be resumed (it crashed before becoming ready, or its record is gone) is
-//! aborted on every peer with the reason.
+//! aborted on every peer with the reason (the user's copy names no server).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,10 +24,11 @@ use std::time::Instant;
 use ractor::{Actor, ActorRef};
 use rand::RngCore;
 use seco_protocols::seco::msg::VERSION;
+use seco_protocols::seco::output::scrub;
 use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
-    Body, Event, KeyMaterial, Party, Ready, SecoError, SecoMsg, ServerConfig, ServerSession,
-    SessionId, SessionRecord, UserConfig, UserSession,
+    Body, Event, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg, ServerConfig,
+    ServerSession, SessionId, SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
@@ -298,6 +299,7 @@ impl NodeState {
     pub(super) async fn open_user_session(
         &mut self,
         myself: &ActorRef<NodeMsg>,
+        output: OutputMode,
     ) -> Result<(SessionId, ActorRef<SessionMsg>)> {
         let NodeKind::User { part } = &self.kind else {
             return Err(ActorError::Unsupported("only a user node opens sessions"));
@@ -308,6 +310,7 @@ impl NodeState {
             part: part.clone(),
             param: PARAM,
             user_param: USER_PARAM,
+            output,
         };
         let (session, hello) = UserSession::new(cfg, fresh_seed())?;
         let machine = MachineKind::User(Box::new(session));
@@ -372,7 +375,10 @@ impl NodeState {
             .filter(|(i, _)| *i != usize::from(me))
             .map(|(_, p)| *p)
             .collect();
-        targets.extend(user_peer.filter(|_| me == 0));
+        let user = user_peer.filter(|_| me == 0);
+        targets.extend(user);
+        // The user's copy names no server (`output::scrub`), as the machine's aborts.
+        let user_reason = scrub(reason, &self.ctx.topology.server_names());
         let epoch = match self.ctx.store.record(sid)? {
             Some(bytes) => SessionRecord::from_bytes(&bytes).map_or(0, |r| r.epoch),
             None => 0,
@@ -386,7 +392,11 @@ impl NodeState {
                 seq,
                 body: Body::Abort {
                     bundle: None,
-                    reason: reason.to_string(),
+                    reason: if Some(to) == user {
+                        user_reason.clone()
+                    } else {
+                        reason.to_string()
+                    },
                 },
             };
             let out = Outgoing {

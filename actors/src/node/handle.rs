@@ -9,7 +9,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use seco_protocols::plan::{ServerPart, UserPart};
-use seco_protocols::seco::{SecoMsg, SessionId};
+use seco_protocols::seco::{OutputMode, SecoMsg, SessionId};
 use seco_runtime::net::Client;
 use seco_runtime::store::Store;
 use seco_runtime::{Keypair, Multiaddr, PeerId};
@@ -260,12 +260,18 @@ impl Node {
     }
 
     /// User nodes: opens a session with the gateway (collective key generation runs first if
-    /// the servers have none) and waits until it is ready.
+    /// the servers have none) and waits until it is ready; its inferences give the logits.
     /// Failed bundles and inferences are retried with a fresh bundle (in a new session if
     /// the session itself was aborted) up to [`DEFAULT_RETRIES`](super::DEFAULT_RETRIES) times
     /// ([`UserSessionHandle::set_retries`]).
     pub async fn open_session(&self) -> Result<UserSessionHandle> {
-        UserSessionHandle::open(self.actor.clone(), self.topology.timeouts).await
+        self.open_session_with(OutputMode::Logits).await
+    }
+
+    /// [`Node::open_session`] with an output mode: in label mode the user learns only the
+    /// predicted class of each inference ([`UserSessionHandle::predict`]).
+    pub async fn open_session_with(&self, output: OutputMode) -> Result<UserSessionHandle> {
+        UserSessionHandle::open(self.actor.clone(), self.topology.timeouts, output).await
     }
 
     /// Stops the node: its actors, then its network; the store is flushed.

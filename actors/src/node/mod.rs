@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use seco_protocols::plan::{ServerPart, UserPart};
-use seco_protocols::seco::{Party, SecoMsg, SessionId};
+use seco_protocols::seco::{OutputMode, Party, SecoMsg, SessionId};
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
 use tokio::sync::broadcast;
@@ -74,7 +74,10 @@ pub enum NodeMsg {
         reply: Reply,
     },
     /// User nodes: start a session (the `Hello` goes out); answers with its actor.
-    OpenUserSession(RpcReplyPort<Result<(SessionId, ActorRef<SessionMsg>)>>),
+    OpenUserSession(
+        OutputMode,
+        RpcReplyPort<Result<(SessionId, ActorRef<SessionMsg>)>>,
+    ),
     /// Ids of the sessions with a live actor.
     Sessions(RpcReplyPort<Vec<SessionId>>),
     /// The network actor.
@@ -237,8 +240,8 @@ impl Actor for NodeActor {
                 state.unrouted.fetch_sub(1, Ordering::Relaxed);
                 state.on_unrouted(&myself, from, peer, *msg, reply).await
             }
-            NodeMsg::OpenUserSession(port) => {
-                let r = state.open_user_session(&myself).await;
+            NodeMsg::OpenUserSession(output, port) => {
+                let r = state.open_user_session(&myself, output).await;
                 let _ = port.send(r);
             }
             NodeMsg::Sessions(port) => {

@@ -12,7 +12,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use ractor::ActorRef;
-use seco_protocols::seco::{BundleId, SecoError, SessionId};
+use seco_protocols::seco::{BundleId, OutputMode, Prediction, SecoError, SessionId};
 
 use super::handle::{call, session_call};
 use super::NodeMsg;
@@ -37,6 +37,8 @@ struct Current {
 /// The user's side of an open session.
 pub struct UserSessionHandle {
     node: ActorRef<NodeMsg>,
+    /// The output mode of its sessions (a replacement session keeps it).
+    output: OutputMode,
     current: Mutex<Current>,
     limits: Timeouts,
     retries: u32,
@@ -78,10 +80,15 @@ fn after_attempts(e: ActorError, attempts: u32) -> ActorError {
 
 impl UserSessionHandle {
     /// Opens a session through the user's node actor and waits until it is ready.
-    pub(super) async fn open(node: ActorRef<NodeMsg>, limits: Timeouts) -> Result<Self> {
-        let (session, actor) = open_session(&node, limits).await?;
+    pub(super) async fn open(
+        node: ActorRef<NodeMsg>,
+        limits: Timeouts,
+        output: OutputMode,
+    ) -> Result<Self> {
+        let (session, actor) = open_session(&node, limits, output).await?;
         Ok(Self {
             node,
+            output,
             current: Mutex::new(Current {
                 session,
                 actor,
@@ -120,9 +127,21 @@ impl UserSessionHandle {
     }
 
     /// One inference on an input encoded with the model's fixed point
-    /// (`Model::encode_input`); consumes a ready bundle (a fresh one when a retry needs it);
-    /// returns it and the signed logits (scale `2^f`).
+    /// (`Model::encode_input`) in a logits-mode session; consumes a ready bundle (a fresh one
+    /// when a retry needs it); returns it and the signed logits (scale `2^f`). A label-mode
+    /// session answers [`ActorError::Unsupported`] (use [`UserSessionHandle::predict`]).
     pub async fn infer(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
+        match self.predict(x).await? {
+            (b, Prediction::Logits(logits)) => Ok((b, logits)),
+            (_, Prediction::Label(_)) => Err(ActorError::Unsupported(
+                "a label-mode session gives no logits (use predict)",
+            )),
+        }
+    }
+
+    /// One inference, whatever the session's output mode: the logits or the label; retried
+    /// like [`UserSessionHandle::infer`].
+    pub async fn predict(&self, x: &[u64]) -> Result<(BundleId, Prediction)> {
         let mut attempts = 0;
         let mut fresh = false;
         loop {
@@ -167,7 +186,7 @@ impl UserSessionHandle {
         Ok(b)
     }
 
-    async fn infer_once(&self, x: &[u64]) -> Result<(BundleId, Vec<i64>)> {
+    async fn infer_once(&self, x: &[u64]) -> Result<(BundleId, Prediction)> {
         let actor = {
             let mut c = self.current();
             // Used by this attempt unless it is refused at once (below).
@@ -198,7 +217,7 @@ impl UserSessionHandle {
         if matches!(kind, Failure::Bundle) {
             return Ok(());
         }
-        match open_session(&self.node, self.limits).await {
+        match open_session(&self.node, self.limits, self.output).await {
             Ok((session, actor)) => {
                 let mut c = self.current();
                 let old = std::mem::replace(&mut c.actor, actor);
@@ -222,8 +241,10 @@ impl UserSessionHandle {
 async fn open_session(
     node: &ActorRef<NodeMsg>,
     limits: Timeouts,
+    output: OutputMode,
 ) -> Result<(SessionId, ActorRef<SessionMsg>)> {
-    let (session, actor) = call(node, NodeMsg::OpenUserSession, None).await??;
+    let open = |port| NodeMsg::OpenUserSession(output, port);
+    let (session, actor) = call(node, open, None).await??;
     session_call(&actor, SessionMsg::WaitOpen, limits.open).await?;
     Ok((session, actor))
 }

@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use ractor::{ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Ready, SecoError, SecoMsg,
+    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Prediction, Ready, SecoError,
+    SecoMsg,
 };
 use seco_runtime::PeerId;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -225,6 +226,9 @@ impl SessionState {
             Event::Logits { bundle, .. } => {
                 tracing::info!(%node, %session, bundle = %bundle, "logits decrypted")
             }
+            Event::Label { bundle, .. } => {
+                tracing::info!(%node, %session, bundle = %bundle, "label decrypted")
+            }
             Event::Aborted {
                 bundle: Some(b),
                 reason,
@@ -385,7 +389,7 @@ impl SessionState {
         &mut self,
         myself: &ActorRef<SessionMsg>,
         x: &[u64],
-        port: RpcReplyPort<Result<(BundleId, Vec<i64>)>>,
+        port: RpcReplyPort<Result<(BundleId, Prediction)>>,
         now: Instant,
     ) -> Result<()> {
         let MachineKind::User(u) = &mut self.machine else {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    BundleId, Party, Phase, Ready, SecoMsg, ServerSession, SessionId, UserSession,
+    BundleId, Party, Phase, Prediction, Ready, SecoMsg, ServerSession, SessionId, UserSession,
 };
 use seco_runtime::PeerId;
 
@@ -86,8 +86,9 @@ pub enum SessionMsg {
     WaitOpen(RpcReplyPort<Result<()>>),
     /// User: prepare one bundle; answers once it is ready at every server.
     Preprocess(RpcReplyPort<Result<BundleId>>),
-    /// User: one inference on an encoded input; answers with the bundle used and the logits.
-    Infer(Vec<u64>, RpcReplyPort<Result<(BundleId, Vec<i64>)>>),
+    /// User: one inference on an encoded input; answers with the bundle used and the result
+    /// (the logits, or the label: the session's output mode).
+    Infer(Vec<u64>, RpcReplyPort<Result<(BundleId, Prediction)>>),
     /// User: closes the session (`Close` to the gateway); answers once the gateway has
     /// acknowledged it (or its delivery failed); the actor stops.
     Close(RpcReplyPort<Result<()>>),

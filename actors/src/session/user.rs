@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use ractor::RpcReplyPort;
-use seco_protocols::seco::{BundleId, CloseReason, Event, SecoError};
+use seco_protocols::seco::{BundleId, CloseReason, Event, Prediction, SecoError};
 
 use crate::config::Timeouts;
 use crate::error::{ActorError, Result};
@@ -18,7 +18,7 @@ pub(crate) struct Waiters {
     timeouts: Timeouts,
     open: Vec<(Instant, Port<()>)>,
     prep: Pending<BundleId>,
-    infer: Pending<(BundleId, Vec<i64>)>,
+    infer: Pending<(BundleId, Prediction)>,
     ready: bool,
     /// Why the session ended (aborted, closed), failing every later wait.
     ended: Option<Ended>,
@@ -84,11 +84,11 @@ impl Waiters {
         self.prep.insert(bundle, (now + self.timeouts.prep, port));
     }
 
-    /// Waits for the logits of the inference on `bundle`.
+    /// Waits for the result (logits or label) of the inference on `bundle`.
     pub(crate) fn wait_infer(
         &mut self,
         bundle: BundleId,
-        port: Port<(BundleId, Vec<i64>)>,
+        port: Port<(BundleId, Prediction)>,
         now: Instant,
     ) {
         self.infer
@@ -111,7 +111,12 @@ impl Waiters {
             }
             Event::Logits { bundle, logits } => {
                 if let Some((_, p)) = self.infer.remove(bundle) {
-                    let _ = p.send(Ok((*bundle, logits.clone())));
+                    let _ = p.send(Ok((*bundle, Prediction::Logits(logits.clone()))));
+                }
+            }
+            Event::Label { bundle, class } => {
+                if let Some((_, p)) = self.infer.remove(bundle) {
+                    let _ = p.send(Ok((*bundle, Prediction::Label(*class))));
                 }
             }
             Event::Aborted {

@@ -124,6 +124,18 @@ pub enum TopologyError {
         /// Of the key.
         actual: String,
     },
+    /// A peer id that is not in the topology.
+    #[error("peer {0} is not in the topology")]
+    UnknownPeer(String),
+    /// A peer whose role this node does not talk to (a user at a remote: a user talks only to
+    /// the gateway).
+    #[error("a {me} does not talk to a {peer} (a user talks only to the gateway)")]
+    RoleRefused {
+        /// This node's role.
+        me: Role,
+        /// The peer's role.
+        peer: Role,
+    },
     /// A model part that does not belong to this node or deployment.
     #[error("wrong model part for node {node:?}: {reason}")]
     PartMismatch {

@@ -4,8 +4,12 @@
 //!
 //! A topology is TOML with one `[[node]]` table per node (gateway, remotes, users) and optional
 //! `[timeouts]`. The server nodes, in file order, are the servers of the split plan: the gateway
-//! first, then the remotes, with the same names (index = plan order). Every node's allowlist is
-//! the set of peer ids in the file: a peer outside it is refused by the runtime.
+//! first, then the remotes, with the same names (index = plan order). A node's allowlist is the
+//! set of peer ids in the file its role talks to ([`talks_to`]): the gateway talks to every
+//! node, a remote to the servers only, a user to the gateway only (DESIGN.md s.2). A peer
+//! outside it is refused by the runtime at connection time; the network actor checks the role
+//! of every message's sender again ([`Topology::check_peer`], a typed
+//! [`TopologyError::RoleRefused`]).
 //!
 //! # Layout
 //! - `mod.rs`: [`Topology`], [`NodeSpec`], [`Role`], lookups and the derived network settings.
@@ -60,6 +64,16 @@ impl Role {
     /// Whether the role is a server role.
     pub fn is_server(self) -> bool {
         !matches!(self, Role::User)
+    }
+}
+
+/// Whether a node of role `me` talks to a peer of role `peer`: servers talk to each other, the
+/// gateway to users, a user to the gateway only; remotes refuse users and users each other.
+pub fn talks_to(me: Role, peer: Role) -> bool {
+    match (me, peer) {
+        (Role::Gateway, _) | (_, Role::Gateway) => true,
+        (Role::Remote, Role::Remote) => true,
+        (Role::Remote, Role::User) | (Role::User, Role::Remote) | (Role::User, Role::User) => false,
     }
 }
 
@@ -194,9 +208,54 @@ impl Topology {
         self.nodes.iter().filter(|n| n.role == Role::User).collect()
     }
 
-    /// Every peer id of the file: the allowlist of each node.
+    /// Every peer id of the file (the gateway's allowlist; [`Topology::allowlist_for`] gives
+    /// each node's).
     pub fn allowlist(&self) -> HashSet<PeerId> {
         self.nodes.iter().map(|n| n.peer_id).collect()
+    }
+
+    /// The allowlist of node `me`: the peers of the file its role talks to ([`talks_to`]).
+    pub fn allowlist_for(&self, me: &NodeSpec) -> HashSet<PeerId> {
+        self.nodes
+            .iter()
+            .filter(|n| talks_to(me.role, n.role))
+            .map(|n| n.peer_id)
+            .collect()
+    }
+
+    /// The role of `peer` if a node of role `me` talks to it; a peer outside the topology is
+    /// [`TopologyError::UnknownPeer`], one of a refused role (a user at a remote)
+    /// [`TopologyError::RoleRefused`].
+    pub fn check_peer(&self, me: Role, peer: &PeerId) -> Result<PeerRole> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.peer_id == *peer)
+            .ok_or_else(|| TopologyError::UnknownPeer(peer.to_string()))?;
+        if !talks_to(me, node.role) {
+            return Err(TopologyError::RoleRefused {
+                me,
+                peer: node.role,
+            });
+        }
+        self.peer_role(peer)
+            .ok_or_else(|| TopologyError::UnknownPeer(peer.to_string()))
+    }
+
+    /// A peer's role in words, for reasons that travel (abort reasons reach the user, which
+    /// must not learn server names): "the gateway", "a remote server", "a user".
+    pub fn role_text(&self, peer: &PeerId) -> &'static str {
+        match self
+            .nodes
+            .iter()
+            .find(|n| n.peer_id == *peer)
+            .map(|n| n.role)
+        {
+            Some(Role::Gateway) => "the gateway",
+            Some(Role::Remote) => "a remote server",
+            Some(Role::User) => "a user",
+            None => "a peer outside the topology",
+        }
     }
 
     /// The role a peer plays, if it is in the topology.
@@ -247,8 +306,8 @@ impl Topology {
     }
 
     /// Network settings of node `me`: its listen addresses, the dial addresses of its bootstrap
-    /// nodes, its advertised addresses as the ones told to peers, the allowlist, mDNS only when
-    /// asked, the ack timeout.
+    /// nodes, its advertised addresses as the ones told to peers, its allowlist by role
+    /// ([`Topology::allowlist_for`]), mDNS only when asked, the ack timeout.
     pub fn net_config(&self, me: &NodeSpec, mdns: bool) -> NetConfig {
         let bootstrap = me
             .bootstrap
@@ -260,7 +319,7 @@ impl Topology {
             listen: me.listen.clone(),
             announce: me.advertise.clone(),
             bootstrap,
-            allowlist: self.allowlist(),
+            allowlist: self.allowlist_for(me),
             mdns,
             ack_timeout: self.timeouts.ack,
             ..NetConfig::default()

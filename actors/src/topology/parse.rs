@@ -294,6 +294,11 @@ fn check_bootstrap(nodes: &[NodeSpec]) -> Result<()> {
             if target.advertise.is_empty() {
                 return Err(err("has no dialable address (listen or advertise)"));
             }
+            if !super::talks_to(n.role, target.role) {
+                return Err(err(
+                    "is a node this one may not talk to (a user talks only to the gateway)",
+                ));
+            }
         }
     }
     Ok(())

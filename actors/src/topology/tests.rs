@@ -145,6 +145,13 @@ fn every_mistake_has_a_one_line_error() {
             "names no node",
         ),
         (
+            s.replace(
+                "bootstrap = [\"gateway\"]\nidentity",
+                "bootstrap = [\"remote-1\"]\nidentity",
+            ),
+            "a user talks only to the gateway",
+        ),
+        (
             s.replace("inference = 2.5", "inference = -1"),
             "timeout inference",
         ),
@@ -244,4 +251,46 @@ proptest::proptest! {
         }
         let _ = parse(&String::from_utf8_lossy(&s));
     }
+}
+
+/// Item 9 of issue 14: a user talks only to the gateway. Each node's allowlist holds the roles
+/// it talks to; `check_peer` refuses a user at a remote with a typed reason.
+#[test]
+fn allowlists_and_peer_checks_follow_the_roles() {
+    let t = parse(&sample()).unwrap();
+    let id = |name: &str| t.node(name).unwrap().peer_id;
+    let (g, r1, r2, u) = (id("gateway"), id("remote-1"), id("remote-2"), id("user"));
+    let of = |name: &str| t.allowlist_for(t.node(name).unwrap());
+    assert_eq!(of("gateway"), [g, r1, r2, u].into_iter().collect());
+    assert_eq!(of("remote-1"), [g, r1, r2].into_iter().collect());
+    assert_eq!(of("user"), [g].into_iter().collect());
+    assert_eq!(
+        t.net_config(t.node("remote-2").unwrap(), false).allowlist,
+        of("remote-2")
+    );
+    assert_eq!(t.check_peer(Role::Gateway, &u).unwrap(), PeerRole::User);
+    assert_eq!(t.check_peer(Role::Remote, &g).unwrap(), PeerRole::Server(0));
+    assert_eq!(t.check_peer(Role::User, &g).unwrap(), PeerRole::Server(0));
+    let err = t.check_peer(Role::Remote, &u).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TopologyError::RoleRefused {
+                me: Role::Remote,
+                peer: Role::User
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("a user talks only to the gateway"));
+    assert!(matches!(
+        t.check_peer(Role::User, &r1),
+        Err(TopologyError::RoleRefused { .. })
+    ));
+    let outsider = seco_runtime::identity::generate().public().to_peer_id();
+    assert!(matches!(
+        t.check_peer(Role::Gateway, &outsider),
+        Err(TopologyError::UnknownPeer(_))
+    ));
+    assert_eq!(t.role_text(&r2), "a remote server");
 }

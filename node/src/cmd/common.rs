@@ -15,6 +15,7 @@ use seco_protocols::fixed::FixedPoint;
 use seco_protocols::model::QuantModel;
 use seco_protocols::plan::budget::SECURITY_TARGET_BITS;
 use seco_protocols::plan::{check_model, BudgetReport, UserPart, USER_PART_FORMAT};
+use seco_protocols::seco::{OutputMode, Prediction};
 use seco_runtime::store::MemStore;
 use seco_runtime::telemetry::{self, LogFormat};
 
@@ -175,8 +176,11 @@ pub struct UserRun {
     pub prep: Vec<Duration>,
     /// Each completed inference.
     pub online: Vec<Duration>,
-    /// Signed logits of each completed inference, in input order.
+    /// Signed logits of each completed inference, in input order (logits mode).
     pub logits: Vec<Vec<i64>>,
+    /// The class of each completed inference, in input order (label mode: the user learns
+    /// nothing else).
+    pub labels: Vec<u32>,
     /// The failure that ended the run early, if any: `logits` still holds every inference that
     /// completed before it.
     pub error: Option<anyhow::Error>,
@@ -200,10 +204,20 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// (also after a failure or `interrupt`), so that the servers free its slot and delete its
 /// unused bundles at once. A failure ends the run early without losing what completed: if a
 /// preparation fails, the bundles prepared before it are still used; the first failed
-/// inference ends the inferences. `run.error` says what failed.
+/// inference ends the inferences. `run.error` says what failed. Logits mode.
 pub async fn run_user(
     node: &Node,
     inputs: &[Vec<u64>],
+    interrupt: impl std::future::Future<Output = ()>,
+) -> UserRun {
+    run_user_with(node, inputs, OutputMode::Logits, interrupt).await
+}
+
+/// [`run_user`] with an output mode: in label mode `run.labels` holds the classes.
+pub async fn run_user_with(
+    node: &Node,
+    inputs: &[Vec<u64>],
+    output: OutputMode,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> UserRun {
     let mut run = UserRun::default();
@@ -213,7 +227,7 @@ pub async fn run_user(
     spinner.enable_steady_tick(Duration::from_millis(120));
     let t = Instant::now();
     let session = tokio::select! {
-        s = node.open_session() => s.context("session open failed"),
+        s = node.open_session_with(output) => s.context("session open failed"),
         _ = &mut interrupt => Err(anyhow::anyhow!("interrupted")),
     };
     spinner.finish_and_clear();
@@ -267,17 +281,20 @@ async fn phases(
     let b = bar(run.prep.len() as u64, "secure inference");
     for (i, x) in inputs.iter().take(run.prep.len()).enumerate() {
         let t = Instant::now();
-        match session.infer(x).await {
-            Ok((_, logits)) => {
+        match session.predict(x).await {
+            Ok((_, prediction)) => {
                 run.online.push(t.elapsed());
-                run.logits.push(logits);
+                match prediction {
+                    Prediction::Logits(logits) => run.logits.push(logits),
+                    Prediction::Label(class) => run.labels.push(class),
+                }
                 b.inc(1);
             }
             Err(e) => {
                 b.finish_and_clear();
                 return Err(anyhow::Error::new(e).context(format!(
                     "inference {i} failed ({} of {} completed)",
-                    run.logits.len(),
+                    run.online.len(),
                     inputs.len()
                 )));
             }

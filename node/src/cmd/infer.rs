@@ -1,7 +1,9 @@
-//! `seco infer --topology FILE --model-part user.json --input FILE [--count N]`: the user side.
-//! Opens a session with the gateway, prepares N bundles, runs N inferences of the input and
-//! prints the class and the logits of each, then the wall time of each phase; closes the
-//! session at the end (also after a failure or ctrl-c), so that the servers delete it at once.
+//! `seco infer --topology FILE --model-part user.json --input FILE [--count N]
+//! [--output logits|label]`: the user side. Opens a session with the gateway, prepares N
+//! bundles, runs N inferences of the input and prints the class and the logits of each (with
+//! `--output label`, only the class: the argmax is computed inside the last garbled circuit and
+//! the user decrypts nothing else), then the wall time of each phase; closes the session at the
+//! end (also after a failure or ctrl-c), so that the servers delete it at once.
 //! When one step fails, every inference completed before it is still printed, then the error
 //! (exit code 1).
 
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use seco_protocols::model::argmax;
+use seco_protocols::seco::OutputMode;
 
 use super::common::{self, fmt_duration};
 
@@ -38,9 +41,18 @@ pub struct InferArgs {
     #[arg(long)]
     pub log_json: bool,
     /// Results as JSON lines: `{"inference", "class", "logits", "fixed"}` (`fixed`: the signed
-    /// fixed-point logits, scale 2^f).
+    /// fixed-point logits, scale 2^f); with `--output label`, `{"inference", "class"}`.
     #[arg(long)]
     pub json: bool,
+    /// What the user learns: `logits` (the truncated logits, as the fixed-point reference
+    /// outputs them) or `label` (only the predicted class, computed inside the last garbled
+    /// circuit).
+    #[arg(long, default_value = "logits", value_parser = parse_output)]
+    pub output: OutputMode,
+}
+
+fn parse_output(s: &str) -> std::result::Result<OutputMode, String> {
+    OutputMode::parse(s).ok_or_else(|| format!("{s:?} is not an output mode (logits or label)"))
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
@@ -63,7 +75,8 @@ pub fn run(args: InferArgs) -> Result<()> {
         )
         .await?;
         let inputs = vec![encoded; args.count];
-        let run = common::run_user(&node, &inputs, common::shutdown_signal()).await;
+        let run =
+            common::run_user_with(&node, &inputs, args.output, common::shutdown_signal()).await;
         node.shutdown().await?;
         print_results(&run, fp, args.json);
         match run.error {
@@ -76,6 +89,13 @@ pub fn run(args: InferArgs) -> Result<()> {
 
 /// Every completed inference (also when a later one failed), then the mean times.
 fn print_results(run: &common::UserRun, fp: seco_protocols::fixed::FixedPoint, json: bool) {
+    for (i, class) in run.labels.iter().enumerate() {
+        if json {
+            println!("{}", serde_json::json!({ "inference": i, "class": class }));
+        } else {
+            println!("inference {i}: class {class}");
+        }
+    }
     for (i, logits) in run.logits.iter().enumerate() {
         let real = common::decode_logits(fp, logits);
         if json {
@@ -95,7 +115,7 @@ fn print_results(run: &common::UserRun, fp: seco_protocols::fixed::FixedPoint, j
             shown.join(", ")
         );
     }
-    if run.logits.is_empty() {
+    if run.online.is_empty() {
         return;
     }
     let mean = |v: &[std::time::Duration]| {

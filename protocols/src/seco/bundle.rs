@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, SessionId};
 
-/// Format version of persisted bundles.
-pub const BUNDLE_VERSION: u16 = 3;
+/// Format version of persisted bundles (4: the last stage has its output circuit, its chunks
+/// and its result mask shares).
+pub const BUNDLE_VERSION: u16 = 4;
 
 /// A server's material for one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,10 +18,11 @@ pub struct StageMaterial {
     pub u: Vec<u64>,
     /// Owner only: its fresh mask `s_l` (added back online).
     pub s: Option<Vec<u64>>,
-    /// This server's share `r_{l+1}^(i)` of the next stage's input mask (none for the last
-    /// stage).
+    /// This server's share `r_{l+1}^(i)` of the next stage's input mask; for the last stage,
+    /// of the output circuit's mask: this server's share of the result (zeros at the output
+    /// circuit's receiver, whose masked output is its share).
     pub r_next: Option<Vec<u64>>,
-    /// Number of chunks of the stage's circuit (0 for the last stage). This server's BMR state
+    /// Number of chunks of the stage's circuit (the last stage's: of its output circuit). This server's BMR state
     /// of each chunk (`bmr::Prepared`; the evaluator's include the garbled tables) is a store
     /// record of its own (`io::Persist::Chunk`), written as the chunk completes and taken when
     /// the stage runs online.

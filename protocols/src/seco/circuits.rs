@@ -21,6 +21,12 @@
 //! `trunc` is the arithmetic shift by `f` (free wiring); `post` is the stage's ReLU/MaxPool
 //! sequence, exactly as `model::Stage::apply_post`. The whole-stage circuit is the chunk
 //! `[0, r_len)` ([`StageCircuitSpec::whole`]).
+//!
+//! The **output circuit** of the last stage ([`StageCircuitSpec::output`], `docs/protocol.md`,
+//! "What each party learns") has no `post`; it computes the logits `trunc(y)` and, in label
+//! mode, their argmax (first index on ties, `model::argmax`) as one word: `argmax` reads every
+//! `y` word and has one output. Its receiver is the last stage's owner; the masked output and
+//! the other servers' additive mask shares are the shares of the result the user decrypts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -53,6 +59,9 @@ pub struct StageCircuitSpec {
     pub y_idx: Vec<usize>,
     /// The stage outputs this chunk computes.
     pub out: Range<usize>,
+    /// Output circuit in label mode: the single output is the index of the largest value of
+    /// `post(trunc(y))` (all of them are read).
+    pub argmax: bool,
 }
 
 /// The input indices each operation of `post` reads, per output (MaxPool windows), computed
@@ -139,8 +148,48 @@ impl StageCircuitSpec {
             post,
             y_idx: Vec::new(),
             out: 0..r_len,
+            argmax: false,
         };
         base.chunk(0..r_len)
+    }
+
+    /// The last stage's output circuit: `trunc(y)` (`argmax` false: `y_len` outputs) or its
+    /// argmax (one output), revealed masked to the stage's owner.
+    pub fn output(
+        parties: usize,
+        (k, f): (usize, usize),
+        y_len: usize,
+        owner: PartyId,
+        argmax: bool,
+    ) -> Result<Self> {
+        if y_len == 0 {
+            return Err(SecoError::Length {
+                what: "output circuit input",
+                expected: 1,
+                actual: 0,
+            });
+        }
+        let r_len = if argmax { 1 } else { y_len };
+        let mut spec = Self::whole(parties, (k, f), (y_len, r_len), (owner, owner), Vec::new())?;
+        if argmax {
+            spec.argmax = true;
+            spec = spec.chunk(0..1)?;
+        }
+        Ok(spec)
+    }
+
+    /// Length of `post(trunc(y))` (the argmax reads all of it).
+    fn post_len(&self) -> usize {
+        self.post.iter().fold(self.y_len, |len, op| op.out_len(len))
+    }
+
+    /// The outputs of `post` this chunk needs: its own, or all of them for an argmax.
+    fn top(&self, out: &Range<usize>) -> Range<usize> {
+        if self.argmax {
+            0..self.post_len()
+        } else {
+            out.clone()
+        }
     }
 
     /// The chunk computing outputs `out` of this stage.
@@ -156,7 +205,7 @@ impl StageCircuitSpec {
                 actual: out.end,
             });
         }
-        let lv = levels(&self.post, windows, &out);
+        let lv = levels(&self.post, windows, &self.top(&out));
         let y_idx = lv.first().cloned().unwrap_or_default();
         if y_idx.last().is_some_and(|&i| i >= self.y_len) {
             return Err(SecoError::Length {
@@ -266,7 +315,8 @@ impl StageCircuitSpec {
         // instead of every window element.
         let post = relu_late(&self.post);
         let windows = windows_of(&post);
-        let lv = levels(&post, &windows, &self.out);
+        let top = self.top(&self.out);
+        let lv = levels(&post, &windows, &top);
         // Values of the current level by index.
         let mut v: BTreeMap<usize, Word> = self
             .y_idx
@@ -296,6 +346,14 @@ impl StageCircuitSpec {
                 next.insert(o, w);
             }
             v = next;
+        }
+        if self.argmax {
+            let words = top
+                .map(|o| v.get(&o).cloned().ok_or_else(missing))
+                .collect::<Result<Vec<Word>>>()?;
+            let (mut index, _) = b.argmax(&words);
+            index.resize(self.k, crate::circuit::Bit::ZERO);
+            v = BTreeMap::from([(0, index)]);
         }
         let outs = self
             .out

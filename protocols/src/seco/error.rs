@@ -95,6 +95,10 @@ pub enum SecoError {
         /// The gateway's view of the user's part (`UserPart::describe`), public to the user.
         expected: String,
     },
+    /// An output mode this build does not know (`Hello`, `Open`; `output.rs`): the session
+    /// is refused.
+    #[error("unknown output mode {0} (this build knows 0 = logits and 1 = label)")]
+    OutputMode(u8),
     /// The session was aborted.
     #[error("session aborted: {0}")]
     Aborted(String),
@@ -133,7 +137,10 @@ impl SecoError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            SecoError::Mismatch(_) | SecoError::UserPartMismatch { .. } | SecoError::Aborted(_)
+            SecoError::Mismatch(_)
+                | SecoError::UserPartMismatch { .. }
+                | SecoError::OutputMode(_)
+                | SecoError::Aborted(_)
         )
     }
 }

@@ -105,12 +105,20 @@ pub enum Event {
     SessionReady,
     /// A bundle is ready at this party (at the user: at every server).
     BundleReady(BundleId),
-    /// The user's result: the logits as signed fixed-point integers (scale `2^f`).
+    /// The user's result in logits mode: the logits as signed fixed-point integers (scale
+    /// `2^f`).
     Logits {
         /// The bundle consumed.
         bundle: BundleId,
         /// Signed logits.
         logits: Vec<i64>,
+    },
+    /// The user's result in label mode: the predicted class (the argmax of the logits) only.
+    Label {
+        /// The bundle consumed.
+        bundle: BundleId,
+        /// The class index.
+        class: u32,
     },
     /// A server finished its part of an inference.
     InferenceDone(BundleId),

@@ -107,6 +107,9 @@ pub struct LocalOptions {
     pub record: bool,
     /// Garbled-table bytes per stage-circuit chunk (tests force small chunks).
     pub chunk_budget: usize,
+    /// What the user learns: logits ([`LocalDeployment::infer`]) or the label
+    /// ([`LocalDeployment::infer_label`]).
+    pub output: super::OutputMode,
 }
 
 impl Default for LocalOptions {
@@ -118,6 +121,7 @@ impl Default for LocalOptions {
             shuffle: false,
             record: false,
             chunk_budget: super::schedule::MAX_CHUNK_TABLE_BYTES,
+            output: super::OutputMode::Logits,
         }
     }
 }
@@ -221,6 +225,7 @@ impl LocalDeployment {
             part: plan.user_part(model),
             param: opts.param,
             user_param: opts.user_param,
+            output: opts.output,
         };
         let start = Instant::now();
         let (user, hello) = UserSession::new(ucfg, party_seed(opts.seed, Party::User))?;
@@ -382,21 +387,39 @@ impl LocalDeployment {
         Ok(ids)
     }
 
-    /// One inference on an encoded input; returns the signed logits.
+    /// One inference on an encoded input (logits mode); returns the signed logits.
     pub fn infer(&mut self, x: &[u64]) -> Result<Vec<i64>> {
+        self.infer_with(x, |e| match e {
+            Event::Logits { logits, .. } => Some(logits.clone()),
+            _ => None,
+        })
+    }
+
+    /// One inference on an encoded input (label mode); returns the class.
+    pub fn infer_label(&mut self, x: &[u64]) -> Result<u32> {
+        self.infer_with(x, |e| match e {
+            Event::Label { class, .. } => Some(*class),
+            _ => None,
+        })
+    }
+
+    fn infer_with<T>(&mut self, x: &[u64], pick: impl Fn(&Event) -> Option<T>) -> Result<T> {
         let start = Instant::now();
         let (bundle, ready) = self.user.infer(x)?;
         self.accounting.entry(Party::User, Phase::Online).cpu += start.elapsed();
         self.apply(Party::User, ready)?;
         self.run()?;
+        let of_bundle = |e: &Event| match e {
+            Event::Logits { bundle: b, .. } | Event::Label { bundle: b, .. } => *b == bundle,
+            _ => false,
+        };
         self.events
             .iter()
             .rev()
-            .find_map(|(p, e)| match e {
-                Event::Logits { bundle: b, logits } if *p == Party::User && *b == bundle => {
-                    Some(logits.clone())
-                }
-                _ => None,
+            .find_map(|(p, e)| {
+                (*p == Party::User && of_bundle(e))
+                    .then(|| pick(e))
+                    .flatten()
             })
             .ok_or_else(|| SecoError::Bundle {
                 bundle,

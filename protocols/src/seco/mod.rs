@@ -18,6 +18,7 @@
 //! - `schedule.rs`, `circuits.rs`: the public schedule (owners, evaluators, receivers, packings)
 //!   and the stage circuits, split into chunks of output elements (`docs/protocol.md`,
 //!   "Chunks"): no protocol message grows with the model.
+//! - `output.rs`: what the user learns (logits or label) and roles instead of server names.
 //! - `bundle.rs`, `keys.rs`: what is persisted.
 //! - `server/`, `user.rs`: the state machines.
 //! - `local.rs`: all parties in one process over an in-memory router, with accounting.
@@ -30,6 +31,7 @@ pub mod io;
 pub mod keys;
 pub mod local;
 pub mod msg;
+pub mod output;
 pub mod record;
 pub mod schedule;
 pub mod seq;
@@ -41,6 +43,7 @@ pub use ids::{BundleId, Party, SessionId};
 pub use io::{ChunkTake, Event, Input, Machine, Persist, Ready};
 pub use keys::KeyMaterial;
 pub use msg::{Body, CloseReason, Phase, SecoMsg};
+pub use output::{OutputMode, Prediction};
 pub use record::SessionRecord;
 pub use server::{ServerConfig, ServerSession};
 pub use user::{UserConfig, UserSession};

@@ -12,7 +12,9 @@ use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 
 /// Version of the message format (3: `Hello` carries the user-part digest, `Close`; 4: the
-/// stage words' conversion, `MaskBits`).
+/// stage words' conversion, `MaskBits`; 5: `Hello` and `Open` carry the output mode, the result
+/// is the truncated logits or the label, `output.rs`; `Open` / `OpenAck` list collective keys and
+/// `UseKey` picks the one the session runs under, `server/open.rs`).
 pub const VERSION: u16 = 5;
 /// Largest encoded message accepted (the runtime chunks large payloads below this). BMR
 /// messages stay far below it: each carries one chunk of a stage circuit
@@ -91,6 +93,9 @@ pub enum Body {
         /// A CBOR byte string (fixed size on the wire; any other length does not decode).
         #[serde(with = "serde_bytes")]
         part_digest: [u8; 32],
+        /// What the user learns (`OutputMode::code`: 0 logits, 1 label); an unknown code
+        /// aborts the session (`SecoError::OutputMode`).
+        output: u8,
     },
     /// G -> remotes: join the session.
     Open {
@@ -103,6 +108,8 @@ pub enum Body {
         key_ids: Vec<[u8; 32]>,
         /// The user's session public key.
         user_pk: Bytes,
+        /// The user's output mode (`OutputMode::code`), checked by every remote.
+        output: u8,
     },
     /// Remote -> G: joined; the keys of G's `Open` list that this remote holds (same order).
     OpenAck {

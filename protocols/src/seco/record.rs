@@ -1,6 +1,6 @@
 //! The persisted session record: what a server needs to resume a session after a restart
 //! (DESIGN.md s.7): the session id, the user's session public key, the key id and the
-//! sequence-number epoch. The pairwise OT setup is not persisted: a resumed server redoes it.
+//! sequence-number epoch and the user's output mode. The pairwise OT setup is not persisted: a resumed server redoes it.
 //! Bundles are persisted separately; a bundle in preparation at the crash is lost and its
 //! preparation times out (the user asks for another).
 
@@ -30,6 +30,10 @@ pub struct SessionRecord {
     /// (`seq.rs`); records written before epochs existed read as 0.
     #[serde(default)]
     pub epoch: u32,
+    /// The session's output mode (`OutputMode::code`); records written before output modes
+    /// existed read as 0 (logits).
+    #[serde(default)]
+    pub output: u8,
 }
 
 impl SessionRecord {

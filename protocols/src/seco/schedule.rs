@@ -1,10 +1,15 @@
 //! The public schedule of a split model: for every stage its owner, the MHE packing of its
-//! linear layer, and (except for the last stage) its garbled circuit with evaluator and
-//! receiver. Every server derives the same schedule from the skeleton of its part.
+//! linear layer, and its garbled circuit with evaluator and receiver (the last stage's once
+//! the output mode is set). Every server derives the same schedule from the skeleton of its part.
 //!
 //! Roles (DESIGN.md s.5): the owner `O(l)` evaluates the linear layer; the circuit's output goes
 //! only to the receiver `O(l+1)`; the evaluator is a server other than the receiver: the
 //! owner `O(l)` when it differs from `O(l+1)`, else the next server after `O(l+1)`.
+//!
+//! The last stage's circuit (the output circuit: truncated logits or their argmax,
+//! `circuits.rs`) depends on the user's output mode, known only when the session opens: the
+//! schedule is built without it and [`Schedule::set_output`] adds it. Its receiver is the last
+//! stage's owner `O(L)` (there is no `O(L+1)`), so its evaluator is the next server.
 //!
 //! Chunks: every stage circuit is split into chunks of consecutive output elements, each its
 //! own BMR garbling ([`StageGc`], `circuits.rs`), sized so that a chunk's garbled table, its
@@ -21,6 +26,7 @@ use crate::plan::{ServerPart, StageSpec};
 
 use super::circuits::StageCircuitSpec;
 use super::error::{Result, SecoError};
+use super::output::OutputMode;
 
 /// Garbled-table bytes one chunk may hold at most (unless a single output element needs
 /// more): the size of its largest message, the evaluator's table share (`docs/protocol.md`,
@@ -135,7 +141,8 @@ pub struct StageSchedule {
     pub packing: LayerPacking,
     /// Length of the linear layer's output.
     pub y_len: usize,
-    /// The non-linear circuit (none for the last stage: the user truncates the logits).
+    /// The stage's circuit; for the last stage the output circuit, once the session's output
+    /// mode is set ([`Schedule::set_output`]).
     pub gc: Option<StageGc>,
 }
 
@@ -152,6 +159,10 @@ pub struct Schedule {
     pub stages: Vec<StageSchedule>,
     /// Digest of the skeleton (servers must agree on it).
     pub digest: [u8; 32],
+    /// The output mode the last stage's circuit was built for (none before the session opens).
+    pub output: Option<OutputMode>,
+    /// Garbled-table bytes per chunk (for the output circuit).
+    chunk_budget: usize,
 }
 
 /// The evaluator of stage `l`'s circuit: `O(l)` unless it is also `O(l+1)`.
@@ -214,7 +225,52 @@ impl Schedule {
             param,
             stages,
             digest: *h.finalize().as_bytes(),
+            output: None,
+            chunk_budget,
         })
+    }
+
+    /// Builds the last stage's output circuit for `mode` (once per session; setting the same
+    /// mode again is a no-op, another one is refused).
+    pub fn set_output(&mut self, mode: OutputMode) -> Result<()> {
+        match self.output {
+            Some(m) if m == mode => return Ok(()),
+            Some(m) => {
+                return Err(SecoError::Mismatch(format!(
+                    "output mode {mode} asked, the session runs {m}"
+                )))
+            }
+            None => {}
+        }
+        let (n, fp, budget) = (self.n, self.fp, self.chunk_budget);
+        let last = self.stages.last_mut().ok_or(SecoError::Length {
+            what: "stages",
+            expected: 1,
+            actual: 0,
+        })?;
+        let spec = StageCircuitSpec::output(
+            n,
+            (fp.ring_bits as usize, fp.frac_bits as usize),
+            last.y_len,
+            last.owner,
+            mode == OutputMode::Label,
+        )?;
+        last.gc = Some(StageGc::new(spec, n, budget)?);
+        self.output = Some(mode);
+        Ok(())
+    }
+
+    /// Ring elements of the result the user decrypts (0 before the output mode is set).
+    pub fn output_len(&self) -> usize {
+        self.stages
+            .last()
+            .and_then(|s| s.gc.as_ref())
+            .map_or(0, |g| g.spec.r_len)
+    }
+
+    /// Whether stage `l` is the last one (its circuit's output goes to the user).
+    pub fn is_last(&self, l: usize) -> bool {
+        l + 1 == self.stages.len()
     }
 
     /// Number of stages.

@@ -3,12 +3,12 @@
 //! masked input and one decryption (online), independent of the model's depth and width.
 //!
 //! ```text
-//! new():          session key pair; Hello { model, user_pk } -> G
+//! new():          session key pair; Hello { model, user_pk, part digest, output mode } -> G
 //! Welcome:        the collective public key; the session is ready
 //! preprocess():   r_1 random, persisted; PrepRequest { bundle, Enc(r_1) } -> G
 //! BundleReady:    the bundle can be used
 //! infer(x):       take the bundle (durably); Infer { bundle, x - r_1 } -> G
-//! Result:         decrypt y = W x + b of the last layer, truncate: the logits
+//! Result:         decrypt the truncated logits, or the label (output mode): nothing else
 //! close():        Close { Done } -> G (the servers delete the session)
 //! ```
 
@@ -22,6 +22,7 @@ use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
 use super::io::{Event, Input, Machine, Persist, Ready};
 use super::msg::{pack_ring, Body, Bytes, CloseReason, SecoMsg, VERSION};
+use super::output::OutputMode;
 use super::seq::SeqWindow;
 use crate::mhe::{LayerPacking, ParamId, PublicKey, ResultCiphertext, SessionKey};
 use crate::plan::UserPart;
@@ -37,6 +38,8 @@ pub struct UserConfig {
     pub param: ParamId,
     /// Parameter set of the user's session key.
     pub user_param: ParamId,
+    /// What the user learns of each inference (logits or label).
+    pub output: OutputMode,
 }
 
 enum UserState {
@@ -93,6 +96,7 @@ impl UserSession {
             model: s.cfg.part.model.clone(),
             user_pk: Bytes::from(s.key.public_key().to_bytes()),
             part_digest: s.cfg.part.digest(),
+            output: s.cfg.output.code(),
         };
         let mut ready = Ready::default();
         s.send(&mut ready, body);
@@ -290,12 +294,14 @@ impl UserSession {
         Ok(ready)
     }
 
-    /// Decrypts `y = W x + b` of the last layer and truncates it: the logits (scale `2^f`).
+    /// Decrypts the result: the truncated logits (scale `2^f`, as the fixed-point reference
+    /// outputs them), or the label. Nothing else is in the ciphertext.
     fn decrypt(&mut self, bundle: BundleId, ct: &[u8]) -> Result<Event> {
         let rc = ResultCiphertext::from_bytes(ct, self.cfg.user_param)?;
         let values = self.key.decrypt(&rc)?;
-        let out = self.cfg.part.output_len;
-        if values.len() < out {
+        let classes = self.cfg.part.output_len;
+        let out = self.cfg.output.output_len(classes);
+        if values.len() != out {
             return Err(SecoError::Length {
                 what: "result values",
                 expected: out,
@@ -303,11 +309,23 @@ impl UserSession {
             });
         }
         let fp = self.cfg.part.fixed_point;
-        let logits = values[..out]
-            .iter()
-            .map(|&y| fp.to_signed(fp.trunc(fp.reduce(y))))
-            .collect();
-        Ok(Event::Logits { bundle, logits })
+        match self.cfg.output {
+            OutputMode::Logits => {
+                let logits = values.iter().map(|&y| fp.to_signed(fp.reduce(y))).collect();
+                Ok(Event::Logits { bundle, logits })
+            }
+            OutputMode::Label => {
+                let class = fp.reduce(values[0]);
+                match u32::try_from(class) {
+                    Ok(class) if (class as usize) < classes => Ok(Event::Label { bundle, class }),
+                    _ => Err(SecoError::Length {
+                        what: "decrypted class index",
+                        expected: classes,
+                        actual: usize::try_from(class).unwrap_or(usize::MAX),
+                    }),
+                }
+            }
+        }
     }
 }
 

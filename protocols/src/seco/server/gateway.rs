@@ -210,10 +210,9 @@ impl ServerSession {
         Ok(ready)
     }
 
-    /// Layout of the logits in the user's result ciphertext.
+    /// Layout of the result (truncated logits, or the label) in the user's ciphertext.
     pub(crate) fn result_layout(&self) -> Result<Layout> {
         let degree = self.cfg.user_param.params()?.degree();
-        let out = self.sched.stages.last().map_or(0, |s| s.y_len);
-        Ok(Layout::contiguous(out, degree))
+        Ok(Layout::contiguous(self.sched.output_len(), degree))
     }
 }

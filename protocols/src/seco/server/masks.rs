@@ -12,6 +12,8 @@
 //!                  B2a among them -> r_p, this server's share of stage l+1's mask:
 //!                  Enc(r_p) -> O(l+1) (MaskShare), r_p kept as r_next
 //! ```
+//! The last stage's output circuit has no stage l+1: its mask shares r_p stay at p as p's
+//! share of the result (`stages.rs`).
 //! O(l+1) itself samples its mask share directly (it subtracts it outside the circuit). Each
 //! set is converted in batches of [`B2A_BATCH`] words, each with its own IKNP extensions drawn
 //! from the session's OT setup (id [`b2a_id`]), so no message grows with the model.
@@ -219,7 +221,12 @@ impl ServerSession {
             };
         }
         st.r_next = Some(shares.clone());
-        let mut ready = self.send_mask_share(bundle, l + 1, &shares)?;
+        // The output circuit's mask shares are this server's share of the result: kept.
+        let mut ready = if self.sched.is_last(l) {
+            Ready::default()
+        } else {
+            self.send_mask_share(bundle, l + 1, &shares)?
+        };
         ready.extend(self.try_complete(bundle)?);
         Ok(ready)
     }

@@ -37,6 +37,7 @@ use super::ids::{BundleId, Party, SessionId};
 use super::io::{Event, Input, Machine, Persist, Ready};
 use super::keys::KeyMaterial;
 use super::msg::{Body, SecoMsg, VERSION};
+use super::output::OutputMode;
 use super::schedule::Schedule;
 use super::seq::{seq_start, SeqWindow};
 use crate::bmr::OtSetup;
@@ -230,6 +231,7 @@ impl ServerSession {
         s.ring = vec![keys.clone()];
         s.keys = Some(keys);
         s.user_pk = Some(user_pk);
+        s.set_output(rec.output)?;
         s.epoch = rec.epoch.checked_add(1).ok_or(SecoError::Mismatch(
             "session record: sequence-number epochs exhausted".into(),
         ))?;
@@ -252,6 +254,7 @@ impl ServerSession {
             user_pk: super::msg::Bytes::from(self.user_pk.as_ref()?.to_bytes()),
             key_id: self.keys.as_ref()?.key_id,
             epoch: self.epoch,
+            output: self.sched.output.map_or(0, OutputMode::code),
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
     }
@@ -271,6 +274,20 @@ impl ServerSession {
     /// The id of the collective key the session runs under, once chosen.
     pub fn key_id(&self) -> Option<[u8; 32]> {
         self.keys.as_ref().map(|k| k.key_id)
+    }
+
+    /// Sets the session's output mode from its code (`Hello`, `Open`, the session record):
+    /// builds the last stage's output circuit. An unknown code is [`SecoError::OutputMode`].
+    pub(crate) fn set_output(&mut self, code: u8) -> Result<()> {
+        let mode = OutputMode::from_code(code)?;
+        Arc::get_mut(&mut self.sched)
+            .ok_or_else(|| SecoError::NotReady("the schedule is in use".into()))?
+            .set_output(mode)
+    }
+
+    /// The session's output mode (none before the session opened here).
+    pub fn output_mode(&self) -> Option<OutputMode> {
+        self.sched.output
     }
 
     /// Whether this server is the gateway.
@@ -402,7 +419,9 @@ impl ServerSession {
         }
     }
 
-    /// Aborts the whole session (or one bundle) on every peer with a reason.
+    /// Aborts the whole session (or one bundle) on every peer with a reason. The user's copy
+    /// names no server: every server name and number in it is replaced by its role
+    /// (`output::scrub`).
     pub fn abort(&mut self, bundle: Option<BundleId>, reason: &str) -> Ready {
         let mut ready = Ready::default();
         let body = Body::Abort {
@@ -413,7 +432,8 @@ impl ServerSession {
             self.broadcast(&mut ready, &body);
         }
         if self.is_gateway() && self.user_pk.is_some() {
-            self.send(&mut ready, Party::User, body);
+            let reason = super::output::scrub(reason, &self.cfg.part.servers);
+            self.send(&mut ready, Party::User, Body::Abort { bundle, reason });
         }
         self.apply_abort(bundle, reason, &mut ready);
         ready
@@ -452,6 +472,7 @@ impl ServerSession {
     }
 
     fn on_abort(&mut self, from: Party, bundle: Option<BundleId>, reason: String) -> Ready {
+        // Servers keep the sender in the reason; the user's copy is scrubbed (`abort`).
         let reason = format!("{from}: {reason}");
         if self.is_gateway() {
             // The gateway relays every abort to the other side.

@@ -9,7 +9,8 @@
 //! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
 //!                every stage circuit runs as its chunks (one BMR online party each, all at
 //!                once); the receiver assembles the stage output from them in order
-//! last stage     every server encrypts its share of y_L under the user's key -> G (ResultShare)
+//! last stage     the output circuit (truncated logits or the label, masked); then every server
+//!                encrypts its share of the result under the user's key -> G (ResultShare)
 //! ```
 //! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`. The stage circuits'
 //! chunks (loading, BMR online parties, assembling the output) are in `stages.rs`.

@@ -3,8 +3,10 @@
 //! holds is reused).
 //!
 //! ```text
-//! U -> G      Hello { model, user_pk, user-part digest }   (checked against G's part)
-//! G -> R_i    Open { model, skeleton digest, key_ids (G's keys, newest first), user_pk }
+//! U -> G      Hello { model, user_pk, user-part digest, output mode }   (checked against G's
+//!             part; the mode builds the last stage's output circuit, an unknown one aborts)
+//! G -> R_i    Open { model, skeleton digest, key_ids (G's keys, newest first), user_pk,
+//!             output mode }
 //!   key_ids not empty: R_i -> G OpenAck { the listed keys it holds };
 //!                      G -> R_i UseKey { the newest key all hold, or none }
 //!   key_ids empty, or UseKey { none }:
@@ -93,6 +95,7 @@ impl ServerSession {
             model,
             user_pk,
             part_digest,
+            output,
         } = body
         else {
             return Err(self.wrong_phase(&body));
@@ -107,6 +110,7 @@ impl ServerSession {
                 expected: expected.describe(),
             });
         }
+        self.set_output(output)?;
         let key_ids = self.key_ids();
         let mut ready = Ready::default();
         let open = Body::Open {
@@ -114,6 +118,7 @@ impl ServerSession {
             skeleton: self.sched.digest,
             key_ids: key_ids.clone(),
             user_pk,
+            output,
         };
         self.broadcast(&mut ready, &open);
         ready.extend(self.start_setup()?);
@@ -135,6 +140,7 @@ impl ServerSession {
             skeleton,
             key_ids,
             user_pk,
+            output,
         } = body
         else {
             return Err(self.wrong_phase(&body));
@@ -151,6 +157,7 @@ impl ServerSession {
                 key_ids.len()
             )));
         }
+        self.set_output(output)?;
         self.user_pk = Some(PublicKey::from_bytes(&user_pk, self.cfg.user_param)?);
         let mut ready = self.start_setup()?;
         if key_ids.is_empty() {

@@ -14,6 +14,8 @@
 //! O(l), all shares in:     its own u_l^(O)
 //! inputs known here:       the XOR shares, from the start, go to the garbling at once
 //!                          (bmr/known.rs); only O(l)'s z is left for online
+//! last stage:              its output circuit's mask shares stay here (this server's share
+//!                          of the result; the receiver's is its masked output, `stages.rs`)
 //! bundle complete:         persist it, then PrepDone -> G; G: BundleReady -> U when all done
 //! ```
 //! Private inputs: the owner's weights and `s_l`, every server's key share and mask shares.
@@ -193,6 +195,11 @@ impl ServerSession {
             }
             if let Some(gc) = &st.gc {
                 stages[l].finished = vec![false; gc.chunks.len()];
+                // The output circuit's receiver keeps no mask of its own: its masked output
+                // is its share of the result (`stages.rs`).
+                if sched.is_last(l) && gc.receiver == self.me {
+                    stages[l].r_next = Some(vec![0; gc.spec.r_len]);
+                }
             }
         }
         self.preps.insert(
@@ -495,14 +502,13 @@ impl ServerSession {
 
     /// When every piece is in: persist the bundle, then announce it.
     pub(super) fn try_complete(&mut self, bundle: BundleId) -> Result<Ready> {
-        let last = self.sched.len() - 1;
         let me = self.me;
         let Some(prep) = self.preps.get(&bundle) else {
             return Ok(Ready::default());
         };
         let complete = prep.stages.iter().enumerate().all(|(l, st)| {
             st.u.is_some()
-                && (l == last
+                && (self.sched.stages[l].gc.is_none()
                     || (st.r_next.is_some()
                         && !st.finished.is_empty()
                         && st.finished.iter().all(|&f| f)))

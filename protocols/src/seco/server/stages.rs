@@ -10,6 +10,8 @@
 //!                 replayed; the next stage's chunk records are taken now (prefetch)
 //! chunk done      receiver keeps its decoded outputs; when all chunks are done it assembles
 //!                 x_{l+1} - r_{l+1} in chunk order and continues as the next stage's owner
+//! last stage      the output circuit: every server sends its share of the result (the
+//!                 receiver its masked output, the others their mask shares) to G
 //! ```
 //! The prefetch takes and decodes a stage's tables while the server waits for the previous
 //! stage, off the critical path; at most the running stage and the next one (plus a stage a
@@ -104,7 +106,7 @@ impl ServerSession {
 
     /// This server's share `y` of stage `l`'s linear output is known: start the stage once
     /// its chunks are loaded ([`Self::maybe_start`]; the owner asks for them now if the
-    /// prefetch has not), or deliver the result for the last stage.
+    /// prefetch has not); the last stage's circuit is the output circuit.
     pub(super) fn stage_input(
         &mut self,
         bundle: BundleId,
@@ -113,7 +115,9 @@ impl ServerSession {
         now: bool,
     ) -> Result<Ready> {
         if self.sched.stages[l].gc.is_none() {
-            return self.send_result_share(bundle, &y);
+            return Err(SecoError::NotReady(format!(
+                "stage {l} has no circuit (no output mode set)"
+            )));
         }
         match self.onlines.get_mut(&bundle) {
             Some(Online::Running(run)) if run.inputs[l].is_none() && run.parties[l].is_empty() => {
@@ -296,7 +300,9 @@ impl ServerSession {
         let outputs = std::mem::take(&mut run.outputs[l]);
         let next = (l + 1..sched.len()).find(|&m| sched.stages[m].gc.is_some());
         let mut ready = Ready::default();
-        if gc.receiver == self.me {
+        if sched.is_last(l) {
+            ready.extend(self.output_share(bundle, l, outputs)?);
+        } else if gc.receiver == self.me {
             let fp = self.sched.fp;
             let w: Vec<u64> = outputs.into_iter().flatten().flatten().collect();
             if w.len() != gc.spec.r_len {
@@ -315,5 +321,32 @@ impl ServerSession {
         }
         ready.extend(self.maybe_finish(bundle));
         Ok(ready)
+    }
+
+    /// The output circuit (last stage `l`) is done: this server's share of the result, to the
+    /// gateway under the user's key. The receiver's is its masked output `v - sum_{p != it}
+    /// r_p`, every other server's its mask share `r_p` (kept from preprocessing): they sum to
+    /// the truncated logits, or to the label.
+    fn output_share(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        outputs: Vec<Option<Vec<u64>>>,
+    ) -> Result<Ready> {
+        let r = self.material(bundle, l)?.r_next.clone().unwrap_or_default();
+        let len = self.sched.output_len();
+        let share: Vec<u64> =
+            if self.sched.stage(l as u16)?.gc.as_ref().map(|g| g.receiver) == Some(self.me) {
+                outputs.into_iter().flatten().flatten().collect()
+            } else {
+                r
+            };
+        if share.len() != len {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: format!("result share of {} values, expected {len}", share.len()),
+            });
+        }
+        self.send_result_share(bundle, &share)
     }
 }
