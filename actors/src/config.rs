@@ -81,6 +81,9 @@ pub struct Limits {
     /// keeps up to the network's send window of chunks in flight, below the runtime's
     /// concurrent stream limit per connection). Default 16.
     pub max_sends_per_peer: usize,
+    /// Bundles this server may lead under one collective key, if shorter than its noise budget
+    /// gives (`ServerSession::key_lifetime`, docs/mhe.md "Lifetime of a key"). Default none.
+    pub key_lifetime: Option<u64>,
 }
 
 impl Default for Limits {
@@ -93,6 +96,7 @@ impl Default for Limits {
             max_queued_per_peer: 512 * 1024 * 1024,
             max_queued_bytes: 1024 * 1024 * 1024,
             max_sends_per_peer: 16,
+            key_lifetime: None,
         }
     }
 }

@@ -231,7 +231,8 @@ fn an_unknown_output_mode_is_refused() {
     };
     assert_eq!(*output, OutputMode::Label.code());
     *output = 9;
-    let mut g = ServerSession::new(server_config(&q, &plan, 0, session), Vec::new(), [1; 32]).unwrap();
+    let mut g =
+        ServerSession::new(server_config(&q, &plan, 0, session), Vec::new(), [1; 32]).unwrap();
     let err = g
         .handle(Input::Message {
             from: Party::User,
@@ -241,7 +242,8 @@ fn an_unknown_output_mode_is_refused() {
     assert!(matches!(err, SecoError::OutputMode(9)), "{err}");
     assert!(err.is_fatal());
     assert!(err.to_string().contains("unknown output mode 9"), "{err}");
-    let mut r = ServerSession::new(server_config(&q, &plan, 1, session), Vec::new(), [2; 32]).unwrap();
+    let mut r =
+        ServerSession::new(server_config(&q, &plan, 1, session), Vec::new(), [2; 32]).unwrap();
     let skeleton = r.schedule().digest;
     let open = seco_common::msg(
         session,

@@ -27,8 +27,8 @@ use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::output::scrub;
 use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
-    Body, Event, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg, ServerConfig,
-    ServerSession, SessionId, SessionRecord, UserConfig, UserSession,
+    Body, Event, KeyCounter, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg,
+    ServerConfig, ServerSession, SessionId, SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
@@ -155,7 +155,18 @@ impl NodeState {
         }
         let generating = keys.is_empty();
         let cfg = self.server_config(sid)?;
-        let session = match ServerSession::new(cfg, keys, fresh_seed()) {
+        let lifetime = self.ctx.limits.key_lifetime;
+        let store = self.ctx.store.clone();
+        let counter: KeyCounter = Arc::new(move |id: &[u8; 32]| {
+            // A store that cannot read the count starts a new key's count at 0 (it is new).
+            store.key_uses(id).unwrap_or_default()
+        });
+        let session = match ServerSession::new(cfg, keys, fresh_seed())
+            .map(|s| s.with_key_counter(counter))
+            .map(|s| match lifetime {
+                Some(n) => s.with_key_lifetime(n),
+                None => s,
+            }) {
             // This server's part does not fit the parameters (plan::budget): refused for good.
             Err(SecoError::Budget(e)) => {
                 return Ok(Some(Refusal {
@@ -236,6 +247,10 @@ impl NodeState {
         // (persisted before anything is sent) and a fresh OT setup with every peer.
         let (session, setup) =
             ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
+        let session = match self.ctx.limits.key_lifetime {
+            Some(n) => session.with_key_lifetime(n),
+            None => session,
+        };
         let user_peer = self.ctx.store.user_peer(sid)?;
         let bundles = self.ctx.store.bundles_of(sid)?;
         let key_id = session.key_id().unwrap_or_default();

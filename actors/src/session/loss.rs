@@ -84,6 +84,8 @@ impl SessionState {
         tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, refused, "not delivered: aborting");
         let role = role_words(self.ctx.topology.peer_role(&to));
         let phase = phase_words(phase);
+        // Transport errors name the peer by its id: the role instead (the log above has both).
+        let error = error.replace(&to.to_string(), role);
         let reason = if refused {
             format!("{phase}: {role} refused {body}: {error}")
         } else {

@@ -45,5 +45,5 @@ pub use keys::KeyMaterial;
 pub use msg::{Body, CloseReason, Phase, SecoMsg};
 pub use output::{OutputMode, Prediction};
 pub use record::SessionRecord;
-pub use server::{ServerConfig, ServerSession};
+pub use server::{KeyCounter, ServerConfig, ServerSession};
 pub use user::{UserConfig, UserSession};

@@ -44,6 +44,9 @@ use crate::bmr::OtSetup;
 use crate::mhe::{CollectiveKeygen, EncodedLayer, ParamId, PublicKey};
 use crate::plan::{check_part, ServerPart};
 
+/// The source of a key's shared use counter, by key id (`ServerSession::with_key_counter`).
+pub type KeyCounter = Arc<dyn Fn(&[u8; 32]) -> Arc<std::sync::atomic::AtomicU64> + Send + Sync>;
+
 /// Most bundles in preparation (or inferences in flight) at once per session.
 pub const MAX_IN_FLIGHT: usize = 64;
 
@@ -125,6 +128,9 @@ pub struct ServerSession {
     pub(crate) key_lifetime: u64,
     /// The first stage this server owns: its E2S counts the bundle against the key.
     pub(crate) first_owned: Option<usize>,
+    /// Where a key made by this session's key generation gets its use counter (the node's
+    /// shared, durable one; a private counter without it).
+    pub(crate) key_counter: Option<KeyCounter>,
     pub(crate) user_pk: Option<PublicKey>,
     /// Keygen messages that arrived before this server started key generation.
     pub(crate) early_keygen: Vec<(Party, SecoMsg)>,
@@ -180,6 +186,7 @@ impl ServerSession {
             keys: None,
             key_lifetime,
             first_owned,
+            key_counter: None,
             ring: ring
                 .into_iter()
                 .take(super::msg::MAX_KEYS)
@@ -263,6 +270,13 @@ impl ServerSession {
     /// shorter lifetime than the budget gives; a longer one is not accepted).
     pub fn with_key_lifetime(mut self, bundles: u64) -> Self {
         self.key_lifetime = self.key_lifetime.min(bundles);
+        self
+    }
+
+    /// Gives keys made by this session's key generation the node's shared use counter
+    /// (`counter(key_id)`), so that every session under a key counts against one lifetime.
+    pub fn with_key_counter(mut self, counter: KeyCounter) -> Self {
+        self.key_counter = Some(counter);
         self
     }
 

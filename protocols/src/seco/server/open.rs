@@ -357,7 +357,11 @@ impl ServerSession {
             return Err(SecoError::NotReady("no key generation running".into()));
         };
         let (sk, pk) = kg.finish()?;
-        let keys = Arc::new(KeyMaterial::new(sk, pk));
+        let mut keys = KeyMaterial::new(sk, pk);
+        if let Some(counter) = &self.key_counter {
+            keys.uses = counter(&keys.key_id);
+        }
+        let keys = Arc::new(keys);
         let key_id = keys.key_id;
         let mut ready = Ready::default();
         ready.persist.push(Persist::Keys(keys.to_bytes().to_vec()));
