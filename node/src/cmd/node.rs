@@ -232,10 +232,21 @@ async fn serve(
             std::future::pending::<()>().await;
         }
     };
+    let store = node.store().clone();
     tokio::select! {
         _ = common::shutdown_signal() => tracing::info!("signal: stopping"),
         _ = stdin_closed => tracing::info!("standard input closed: stopping"),
-        _ = node.stopped() => bail!("node {} stopped: its network failed", args.name),
+        _ = node.stopped() => match store.failure() {
+            Some(f) => bail!("node {} stopped: {f}", args.name),
+            None => bail!("node {} stopped: its network failed", args.name),
+        },
+        f = store.failed() => {
+            // The store refuses every write now: stop, after a moment for the session
+            // aborts already sent to reach the peers (docs/operations.md, "Storage faults").
+            tracing::error!(error = %f, "the store failed: stopping");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            bail!("node {} stopped: {f}", args.name)
+        }
     }
     node.shutdown().await?;
     Ok(())
