@@ -291,6 +291,22 @@ impl NodeStore {
         self.inner.flush()
     }
 
+    /// The store's first failed write or flush, if any (`seco_runtime::store::Store::failure`):
+    /// from then on it refuses every write, and the node should stop.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
+
+    /// Resolves with [`NodeStore::failure`] once there is one (checked every 100 ms).
+    pub async fn failed(&self) -> String {
+        loop {
+            if let Some(f) = self.failure() {
+                return f;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Flushes (at shutdown).
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()

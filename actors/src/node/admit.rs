@@ -350,7 +350,9 @@ impl NodeState {
         if matches!(self.kind, NodeKind::User { .. }) {
             return Ok(());
         }
-        if entry.restarts < self.ctx.limits.max_restarts {
+        // A failed store refuses every write: a restart would only fail again (no loop).
+        let store_failed = self.ctx.store.failure();
+        if entry.restarts < self.ctx.limits.max_restarts && store_failed.is_none() {
             match self.resume(myself, sid, entry.restarts + 1).await {
                 Ok(true) => {
                     self.ctx.stats.restarted();
@@ -362,11 +364,11 @@ impl NodeState {
                 }
             }
         }
-        self.abort_everywhere(
-            sid,
-            &format!("session actor crashed: {err}"),
-            entry.user_peer,
-        )
+        let reason = match store_failed {
+            Some(f) => format!("{}: {f}", self.ctx.name),
+            None => format!("session actor crashed: {err}"),
+        };
+        self.abort_everywhere(sid, &reason, entry.user_peer)
     }
 
     /// Sends `Abort` to every other server (and the user, at the gateway) without a state
@@ -422,7 +424,11 @@ impl NodeState {
             };
             let _ = self.ctx.network.cast(NetworkMsg::Send(out));
         }
-        self.ctx.store.forget_session(sid)?;
+        if let Err(e) = self.ctx.store.forget_session(sid) {
+            // The store failed (and stays failed): the node stops on it (`seco node`), the
+            // aborts above still go out; the records go at the next start's expiry.
+            tracing::error!(node = %self.ctx.name, session = %sid, error = %e, "cannot delete the aborted session's records");
+        }
         self.ended.insert(sid);
         let _ = self.ctx.network.cast(NetworkMsg::Ended(sid));
         let event = Event::Aborted {

@@ -252,6 +252,7 @@ async fn serve(
             }
         }
     };
+    let store = node.store().clone();
     let every = std::time::Duration::from_secs(args.status_every.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let signal = common::shutdown_signal();
@@ -266,11 +267,26 @@ async fn serve(
                 tracing::info!("standard input closed: stopping");
                 break;
             }
-            why = &mut store_failure => bail!("node {}: the store failed: {why}", args.name),
-            _ = node.stopped() => bail!(
-                "node {} stopped: its network task ended (the log says why)",
-                args.name
-            ),
+            why = &mut store_failure => {
+                // A moment for the session aborts already sent to reach the peers
+                // (docs/operations.md, "Storage faults").
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                bail!("node {}: the store failed: {why}", args.name)
+            }
+            f = store.failed() => {
+                // The store refuses every write now: stop, after a moment for the session
+                // aborts already sent to reach the peers (docs/operations.md, "Storage faults").
+                tracing::error!(error = %f, "the store failed: stopping");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                bail!("node {} stopped: {f}", args.name)
+            }
+            _ = node.stopped() => match store.failure() {
+                Some(f) => bail!("node {} stopped: {f}", args.name),
+                None => bail!(
+                    "node {} stopped: its network task ended (the log says why)",
+                    args.name
+                ),
+            },
             _ = tick.tick(), if args.status_every > 0 => {
                 let line = node_health::status_line(&node, server_index).await;
                 tracing::info!(node = %args.name, "status: {line}");

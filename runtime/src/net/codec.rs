@@ -51,7 +51,7 @@ pub enum Reject {
     /// The receiver's event queue is full; the sender may retry later.
     #[error("receiver busy")]
     Busy,
-    /// Reassembly buffers for this peer or session are full.
+    /// Reassembly buffers for this peer, this session or all peers together are full.
     #[error("reassembly buffer full")]
     BufferFull,
     /// The application dropped the message without acknowledging it.

@@ -80,6 +80,9 @@ pub struct Limits {
     pub max_buffered_per_peer: usize,
     /// Bytes of incomplete chunked messages buffered per session. Default 512 MiB.
     pub max_buffered_per_session: usize,
+    /// Bytes of incomplete chunked messages buffered from all peers together (a node with many
+    /// peers must not grow to their sum). Default 1 GiB.
+    pub max_buffered_total: usize,
     /// Incomplete chunked messages open at once per peer. Default 16.
     pub max_assemblies_per_peer: usize,
     /// An incomplete chunked message is dropped after this long. Default 60 s.
@@ -100,6 +103,7 @@ impl Default for Limits {
             max_message: 256 * 1024 * 1024,
             max_buffered_per_peer: 512 * 1024 * 1024,
             max_buffered_per_session: 512 * 1024 * 1024,
+            max_buffered_total: 1024 * 1024 * 1024,
             max_assemblies_per_peer: 16,
             reassembly_timeout: Duration::from_secs(60),
             max_concurrent_streams: 64,

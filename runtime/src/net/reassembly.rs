@@ -1,10 +1,11 @@
-//! Reassembly of chunked messages with bounded per-peer and per-session buffers.
+//! Reassembly of chunked messages with bounded per-peer, per-session and total buffers.
 //!
 //! Chunks of one message share `(peer, session, kind, seq)` and may arrive in any order (the
 //! sender keeps several in flight). Each accepted chunk counts against three budgets, all from
 //! [`Limits`](super::Limits): the message's declared length (`max_message`), the bytes buffered for
-//! the sending peer (`max_buffered_per_peer`) and for the session (`max_buffered_per_session`),
-//! plus a cap on the number of open assemblies per peer. A chunk that would exceed one is refused
+//! the sending peer (`max_buffered_per_peer`), for the session (`max_buffered_per_session`) and
+//! from all peers together (`max_buffered_total`), plus a cap on the number of open assemblies
+//! per peer. A chunk that would exceed one is refused
 //! ([`Reject::BufferFull`] / [`Reject::TooLarge`]) and nothing is allocated for it. Incomplete
 //! assemblies are dropped after `reassembly_timeout` or when the peer disconnects.
 //!
@@ -43,6 +44,7 @@ pub(crate) struct Reassembler {
     max_message: u64,
     max_per_peer: u64,
     max_per_session: u64,
+    max_total: u64,
     max_assemblies_per_peer: usize,
     timeout: Duration,
     assemblies: HashMap<Key, Assembly>,
@@ -50,6 +52,8 @@ pub(crate) struct Reassembler {
     per_peer: HashMap<PeerId, (u64, usize)>,
     /// Buffered bytes per session.
     per_session: HashMap<SessionId, u64>,
+    /// Buffered bytes of every peer together.
+    total: u64,
 }
 
 impl Reassembler {
@@ -58,11 +62,13 @@ impl Reassembler {
             max_message: limits.max_message as u64,
             max_per_peer: limits.max_buffered_per_peer as u64,
             max_per_session: limits.max_buffered_per_session as u64,
+            max_total: limits.max_buffered_total as u64,
             max_assemblies_per_peer: limits.max_assemblies_per_peer,
             timeout: limits.reassembly_timeout,
             assemblies: HashMap::new(),
             per_peer: HashMap::new(),
             per_session: HashMap::new(),
+            total: 0,
         }
     }
 
@@ -109,7 +115,10 @@ impl Reassembler {
         }
         let peer_bytes = self.per_peer.get(&peer).map_or(0, |p| p.0);
         let session_bytes = self.per_session.get(&env.session).copied().unwrap_or(0);
-        if peer_bytes + add > self.max_per_peer || session_bytes + add > self.max_per_session {
+        if peer_bytes + add > self.max_per_peer
+            || session_bytes + add > self.max_per_session
+            || self.total + add > self.max_total
+        {
             return Err(Reject::BufferFull);
         }
         asm.received += add;
@@ -158,8 +167,9 @@ impl Reassembler {
         Ok(())
     }
 
-    /// Adds `delta` buffered bytes to the peer's and the session's budgets.
+    /// Adds `delta` buffered bytes to the peer's, the session's and the total budgets.
     fn account(&mut self, key: Key, delta: i128) {
+        self.total = (i128::from(self.total) + delta).max(0) as u64;
         let p = self.per_peer.entry(key.peer).or_default();
         p.0 = (i128::from(p.0) + delta).max(0) as u64;
         let s = self.per_session.entry(key.session).or_default();
@@ -286,6 +296,38 @@ mod tests {
             Err(Reject::Malformed)
         );
         assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn the_total_budget_holds_across_peers_and_sessions() {
+        let mut r = Reassembler::new(&Limits {
+            max_buffered_total: 70,
+            ..limits()
+        });
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        let other_session = |mut e: Envelope| {
+            e.session = SessionId([2; 16]);
+            e
+        };
+        assert_eq!(r.push(a, chunk(1, 0, 2, 80, vec![0; 40]), now), Ok(None));
+        // Within b's peer budget (60) and its session's (50), beyond the total (70).
+        let e = other_session(chunk(1, 0, 2, 80, vec![0; 40]));
+        assert_eq!(r.push(b, e, now), Err(Reject::BufferFull));
+        let e = other_session(chunk(1, 0, 2, 80, vec![0; 30]));
+        assert_eq!(r.push(b, e, now), Ok(None));
+        assert_eq!(r.buffered(), 70);
+        // a's message dropped (disconnect): its bytes count no more.
+        r.forget_peer(&a);
+        let e = other_session(chunk(1, 1, 2, 80, vec![0; 50]));
+        assert_eq!(
+            r.push(b, e, now),
+            Err(Reject::BufferFull),
+            "b's own budgets"
+        );
+        let e = other_session(chunk(2, 0, 2, 80, vec![0; 20]));
+        assert_eq!(r.push(b, e, now), Ok(None));
+        assert_eq!(r.total, 50);
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! - An `Err` from a write means the write may or may not have happened; an `Err` from `flush`
 //!   means writes since the last successful flush may be lost. Either way the store is no longer
 //!   trustworthy: the node should abort its sessions with a clear reason and stop, not retry
-//!   blindly.
+//!   blindly. The disk stores latch the first such failure ([`StoreError::Failed`], with the
+//!   store's path): every later write is refused with it at once, and [`Store::failure`]
+//!   reports it, which `seco node` watches to exit non-zero with it.
 //!
 //! # Layout
 //! - `mod.rs`: the [`Store`] trait, [`Tree`], [`WriteBatch`], [`StoreError`].
@@ -76,6 +78,18 @@ pub enum StoreError {
     /// The store key is missing or malformed.
     #[error("store key: {0}")]
     BadKey(String),
+    /// A write or flush failed on disk (disk full, read-only file system, I/O error). The
+    /// store is no longer trustworthy: it refuses every later write with this error, and
+    /// [`Store::failure`] reports it (docs/operations.md, "Storage faults").
+    #[error("store {path}: {op} failed: {why} (docs/operations.md, \"Storage faults\")")]
+    Failed {
+        /// The store's directory (or the file that failed).
+        path: String,
+        /// What failed (`write`, `flush`, `take`, `key share copy`).
+        op: &'static str,
+        /// The underlying error.
+        why: String,
+    },
 }
 
 /// A tree (key space) of the store.
@@ -198,4 +212,9 @@ pub trait Store: Send + Sync {
     fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Commit point: every write before this call is on disk when it returns `Ok`.
     fn flush(&self) -> Result<()>;
+    /// The first write or flush that failed on disk, if any ([`StoreError::Failed`], as text):
+    /// from then on every write is refused. Stores without a disk never fail this way.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }

@@ -157,6 +157,8 @@ pub struct SealedStore<S: Store> {
     dir: PathBuf,
     /// Key shares written since the last backup.
     keys_dirty: std::sync::atomic::AtomicBool,
+    /// The key share copy could not be written (a disk failure, like the inner store's).
+    backup_failed: std::sync::Mutex<Option<String>>,
 }
 
 impl<S: Store> std::fmt::Debug for SealedStore<S> {
@@ -174,6 +176,7 @@ impl<S: Store> SealedStore<S> {
             cipher: key.cipher(),
             dir: dir.to_path_buf(),
             keys_dirty: false.into(),
+            backup_failed: std::sync::Mutex::new(None),
         };
         let format_path = dir.join(FORMAT_FILE);
         let file_id = match fs::read_to_string(&format_path) {
@@ -295,6 +298,7 @@ impl<S: Store> SealedStore<S> {
             cipher: key.cipher(),
             dir: dir.to_path_buf(),
             keys_dirty: false.into(),
+            backup_failed: std::sync::Mutex::new(None),
         };
         let plain = Zeroizing::new(s.open_record(META, b"keyshares.backup", &sealed)?);
         ciborium::from_reader(plain.as_slice()).map_err(|_| StoreError::Corrupt {
@@ -392,8 +396,27 @@ impl<S: Store> Store for SealedStore<S> {
             .keys_dirty
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
-            self.backup_key_shares()?;
+            if let Err(e) = self.backup_key_shares() {
+                // The copy must not stay behind the database: retried at the next flush,
+                // and the store counts as failed (the node stops).
+                self.keys_dirty
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                let e = StoreError::Failed {
+                    path: self.dir.join(KEY_BACKUP_FILE).display().to_string(),
+                    op: "key share copy",
+                    why: e.to_string(),
+                };
+                if let Ok(mut f) = self.backup_failed.lock() {
+                    f.get_or_insert_with(|| e.to_string());
+                }
+                return Err(e);
+            }
         }
         Ok(())
+    }
+
+    fn failure(&self) -> Option<String> {
+        let own = self.backup_failed.lock().ok().and_then(|f| f.clone());
+        own.or_else(|| self.inner.failure())
     }
 }

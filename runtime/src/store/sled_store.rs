@@ -36,9 +36,12 @@ const BLOB_REF: &[u8; 16] = b"seco-blob-ref-v1";
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
+    dir: PathBuf,
     blobs: PathBuf,
     /// Blob files whose references are gone, deleted after the next successful flush.
     doomed: Arc<Mutex<Vec<PathBuf>>>,
+    /// The first write or flush that failed on disk; every later write is refused with it.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 /// The file id of a blob reference, if `v` is one.
@@ -74,11 +77,37 @@ impl SledStore {
         fs::create_dir_all(&blobs).map_err(|e| io_err("cannot create", &blobs, e))?;
         let s = Self {
             db,
+            dir: path.to_path_buf(),
             blobs,
             doomed: Arc::new(Mutex::new(Vec::new())),
+            failed: Arc::new(Mutex::new(None)),
         };
         s.remove_orphans()?;
         Ok(s)
+    }
+
+    /// Runs write `op`: refused at once after an earlier failure; a disk error (sled, I/O)
+    /// becomes [`StoreError::Failed`] with the store's path and is latched (module docs of
+    /// `store`). Other errors (a bad tree name) pass unchanged.
+    fn write<T>(&self, op: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let failed = |why: String| StoreError::Failed {
+            path: self.dir.display().to_string(),
+            op,
+            why,
+        };
+        if self.failure().is_some() {
+            return Err(failed("refused, an earlier write failed".into()));
+        }
+        match f() {
+            Err(StoreError::Sled(e)) => {
+                let e = failed(e.to_string());
+                if let Ok(mut latch) = self.failed.lock() {
+                    latch.get_or_insert_with(|| e.to_string());
+                }
+                Err(e)
+            }
+            r => r,
+        }
     }
 
     fn tree(&self, tree: Tree<'_>) -> Result<sled::Tree> {
@@ -163,16 +192,20 @@ impl Store for SledStore {
     }
 
     fn put(&self, tree: Tree<'_>, key: &[u8], value: &[u8]) -> Result<()> {
-        let stored = self.stored(value)?;
-        let old = self.tree(tree)?.insert(key, stored)?;
-        self.doom(old.as_deref());
-        Ok(())
+        self.write("write", || {
+            let stored = self.stored(value)?;
+            let old = self.tree(tree)?.insert(key, stored)?;
+            self.doom(old.as_deref());
+            Ok(())
+        })
     }
 
     fn delete(&self, tree: Tree<'_>, key: &[u8]) -> Result<bool> {
-        let old = self.tree(tree)?.remove(key)?;
-        self.doom(old.as_deref());
-        Ok(old.is_some())
+        self.write("write", || {
+            let old = self.tree(tree)?.remove(key)?;
+            self.doom(old.as_deref());
+            Ok(old.is_some())
+        })
     }
 
     fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -186,6 +219,35 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: WriteBatch<'_>) -> Result<()> {
+        self.write("write", || self.apply_batch(batch))
+    }
+
+    fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.write("take", || {
+            let Some(stored) = self.tree(tree)?.remove(key)? else {
+                return Ok(None);
+            };
+            // Read a blob before its file can go; the removal must be on disk before the
+            // caller may use the value (DESIGN.md s.5).
+            let value = self.loaded(&stored);
+            self.doom(Some(&stored));
+            self.flush_db()?;
+            value.map(Some)
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.write("flush", || self.flush_db())
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+impl SledStore {
+    /// [`Store::apply`] without the failure latch.
+    fn apply_batch(&self, batch: WriteBatch<'_>) -> Result<()> {
         // The distinct trees touched, and for each op the index of its tree.
         let mut names: Vec<String> = Vec::new();
         let mut index = Vec::with_capacity(batch.ops().len());
@@ -255,19 +317,8 @@ impl Store for SledStore {
         })
     }
 
-    fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(stored) = self.tree(tree)?.remove(key)? else {
-            return Ok(None);
-        };
-        // Read a blob before its file can go; the removal must be on disk before the caller
-        // may use the value (DESIGN.md s.5).
-        let value = self.loaded(&stored);
-        self.doom(Some(&stored));
-        self.flush()?;
-        value.map(Some)
-    }
-
-    fn flush(&self) -> Result<()> {
+    /// [`Store::flush`] without the failure latch.
+    fn flush_db(&self) -> Result<()> {
         self.db.flush()?;
         let doomed = match self.doomed.lock() {
             Ok(mut d) => std::mem::take(&mut *d),
