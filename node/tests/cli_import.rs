@@ -100,13 +100,13 @@ fn bad_files_exit_nonzero_with_one_line() {
     assert!(!run.status.success());
 }
 
-/// The parameter check at import: with f = 15 digits-cnn's conv1 misses the 40-bit flooding
+/// The parameter check at import: with f = 15 cifar-cnn's conv1 misses the 40-bit flooding
 /// target even with 2 servers (38.9 bits), so no deployment could run it: refused, nothing
-/// written. At f = 10 the import says how many servers the model fits.
+/// written. At f = 10 the import says how many servers digits-cnn fits.
 #[test]
 fn import_refuses_a_model_over_the_noise_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let onnx = root().join("models/digits-cnn/model.onnx");
+    let onnx = root().join("models/cifar-cnn/model.onnx");
     let out = dir.path().join("f15");
     let run = import(&onnx, &out, &["--frac-bits", "15"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -121,8 +121,9 @@ fn import_refuses_a_model_over_the_noise_budget() {
         "{stderr}"
     );
     assert!(!out.join("model.json").exists(), "wrote a refused model");
+    let onnx = root().join("models/digits-cnn/model.onnx");
     let run = import(&onnx, &dir.path().join("f10"), &["--frac-bits", "10"]);
     assert!(run.status.success());
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.contains("fits 2 to 8 servers"), "{stdout}");
+    assert!(stdout.contains("fits 2 to 10 servers"), "{stdout}");
 }

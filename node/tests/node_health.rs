@@ -170,7 +170,7 @@ async fn a_node_whose_network_task_ends_stops() {
     .await
     .unwrap();
     // The libp2p event loop ends under the running node (as if its task had died).
-    node.client().shutdown().await;
+    node.client().kill_event_loop().await;
     tokio::time::timeout(Duration::from_secs(10), node.stopped())
         .await
         .expect("the node runs on deaf");

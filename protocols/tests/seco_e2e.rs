@@ -13,9 +13,18 @@ fn check_plan(name: &str, plan: &SplitPlan, range: std::ops::Range<usize>, opts:
     let model = Model::load(model_dir(name)).unwrap();
     let tests = TestSet::load(model_dir(name)).unwrap();
     let q = model.quantize().unwrap();
-    let mut d = LocalDeployment::new(&q, plan, opts).unwrap();
+    let mut d = LocalDeployment::new(&q, plan, opts.clone()).unwrap();
     let mut agree = 0;
-    for i in range.clone() {
+    for (k, i) in range.clone().enumerate() {
+        // A collective key serves a bounded number of bundles (docs/mhe.md, "Lifetime of a
+        // key": digits-mlp with 3 servers, 286): a new deployment, with a new key, every 100.
+        if k > 0 && k % 100 == 0 {
+            let next = LocalOptions {
+                seed: opts.seed.wrapping_add(k as u64),
+                ..opts.clone()
+            };
+            d = LocalDeployment::new(&q, plan, next).unwrap();
+        }
         d.preprocess(1).unwrap();
         let x = model.encode_input(tests.input(i).unwrap()).unwrap();
         let got = d.infer(&x).unwrap();

@@ -140,6 +140,14 @@ impl NodeState {
                 why: "unknown session (only a user's Hello at the gateway or the gateway's Open at a remote opens one)".into(),
             }));
         }
+        if let Some(f) = self.ctx.store.failure() {
+            // The node is stopping on a failed store: no new session (docs/operations.md,
+            // "Storage faults").
+            return Ok(Some(Refusal {
+                code: REJECT_REFUSED,
+                why: format!("this server's store failed: {f}"),
+            }));
+        }
         if self.sessions.len() >= self.ctx.limits.max_sessions {
             return Ok(Some(Refusal {
                 code: REJECT_NO_SESSION_SLOT,

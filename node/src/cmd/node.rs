@@ -194,7 +194,7 @@ async fn serve(
 ) -> Result<()> {
     let network = Node::network(&topology, &args.name, key, args.mdns)?;
     let server_index = part.server_index;
-    let (store, mut store_failed) = WatchedStore::new(store);
+    let (store, mut store_failed) = WatchedStore::new(store, args.data_dir.join(STORE_DIR));
     let setup = ServerSetup {
         name: args.name.clone(),
         topology: topology.clone(),
@@ -271,7 +271,11 @@ async fn serve(
                 // A moment for the session aborts already sent to reach the peers
                 // (docs/operations.md, "Storage faults").
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                bail!("node {}: the store failed: {why}", args.name)
+                // The store's own record of the failure names its path.
+                match store.failure() {
+                    Some(f) => bail!("node {} stopped: {f}", args.name),
+                    None => bail!("node {} stopped: {why}", args.name),
+                }
             }
             f = store.failed() => {
                 // The store refuses every write now: stop, after a moment for the session

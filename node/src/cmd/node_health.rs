@@ -20,16 +20,22 @@ use tokio::sync::watch;
 /// A store that reports its first I/O failure on a watch channel (see the module docs).
 pub struct WatchedStore {
     inner: Arc<dyn Store>,
+    /// The store's directory, named in the failure.
+    path: std::path::PathBuf,
     failed: watch::Sender<Option<String>>,
     first: Mutex<bool>,
 }
 
 impl WatchedStore {
     /// Wraps `inner`; the receiver sees `Some(reason)` after the first I/O failure.
-    pub fn new(inner: Arc<dyn Store>) -> (Arc<Self>, watch::Receiver<Option<String>>) {
+    pub fn new(
+        inner: Arc<dyn Store>,
+        path: std::path::PathBuf,
+    ) -> (Arc<Self>, watch::Receiver<Option<String>>) {
         let (failed, rx) = watch::channel(None);
         let s = Self {
             inner,
+            path,
             failed,
             first: Mutex::new(true),
         };
@@ -43,7 +49,8 @@ impl WatchedStore {
                 if *first {
                     *first = false;
                     tracing::error!(error = %e, "the store failed ({what}): the node stops");
-                    let _ = self.failed.send(Some(format!("{what}: {e}")));
+                    let why = format!("store {}: {what}: {e}", self.path.display());
+                    let _ = self.failed.send(Some(why));
                 }
             }
         }
@@ -84,6 +91,14 @@ impl Store for WatchedStore {
 
     fn flush(&self) -> Result<()> {
         self.check("flush", self.inner.flush())
+    }
+
+    fn failure(&self) -> Option<String> {
+        // The disk store's own record (writes), else the first failure seen here (reads too):
+        // either way a session that crashed on it is not restarted.
+        self.inner
+            .failure()
+            .or_else(|| self.failed.borrow().clone())
     }
 }
 

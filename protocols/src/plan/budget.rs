@@ -9,7 +9,9 @@
 //! 4. the encryption-to-shares of its output keeps a positive decryption headroom and a flooding
 //!    statistical security of at least [`SECURITY_TARGET_BITS`] (`mhe::e2s::e2s_budget`; the
 //!    first layer's input is the user's single `Enc(r_1)`, later ones the sum of the `n`
-//!    servers' masks).
+//!    servers' masks);
+//! 5. ([`check_model`]) the layers of one bundle together reach the target as well
+//!    ([`BudgetReport::bundle_bits`]), so that a key can serve at least one bundle.
 //!
 //! The check is sans-IO and cheap (weight norms without encoding): `seco model split` and
 //! `seco model import` run it on the whole model ([`check_model`], [`supported_servers`]), every
@@ -198,7 +200,21 @@ pub fn check_model(
         .enumerate()
         .map(|(i, s)| check_layer(&params, n, i, &s.name, &s.linear))
         .collect::<Result<_, _>>()?;
-    Ok(BudgetReport { param, n, layers })
+    let report = BudgetReport { param, n, layers };
+    // The leader views of one bundle's layers together must reach the target too, or a key
+    // could not serve a single bundle (docs/mhe.md, "Lifetime of a key").
+    let bundle = report.bundle_bits();
+    if bundle.is_nan() || bundle < SECURITY_TARGET_BITS {
+        return Err(BudgetError::Noise {
+            layer: "all layers of one bundle".into(),
+            what: "statistical security",
+            reached: bundle,
+            target: SECURITY_TARGET_BITS,
+            n,
+            param,
+        });
+    }
+    Ok(report)
 }
 
 /// A server's check at session open: the shapes of every stage of the skeleton, the noise of

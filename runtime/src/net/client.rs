@@ -94,6 +94,13 @@ impl Client {
         }
     }
 
+    /// Ends the event loop as a crash would, without a shutdown request (tests of the
+    /// deaf-node path only).
+    #[doc(hidden)]
+    pub async fn kill_event_loop(&self) {
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+
     /// Whether a shutdown was requested through this client or a clone of it.
     pub fn shutdown_requested(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
