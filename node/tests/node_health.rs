@@ -97,8 +97,9 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
     assert!(!status.success(), "{status:?}");
     let log = remote.log_text();
     let last = log.trim_end().lines().last().unwrap_or("");
+    // The reason names the store's path (`stopped: store DIR: ... failed`).
     assert!(
-        last.starts_with("error: node remote-1: the store failed"),
+        last.starts_with("error: node remote-1 stopped: store ") && last.contains("failed"),
         "{log}"
     );
     // A node stopped by SIGTERM exits 0 and does not take its network's end for a failure.
