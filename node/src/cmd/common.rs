@@ -210,14 +210,17 @@ pub async fn run_user(
     inputs: &[Vec<u64>],
     interrupt: impl std::future::Future<Output = ()>,
 ) -> UserRun {
-    run_user_with(node, inputs, OutputMode::Logits, interrupt).await
+    let retries = seco_actors::node::DEFAULT_RETRIES;
+    run_user_with(node, inputs, OutputMode::Logits, retries, interrupt).await
 }
 
-/// [`run_user`] with an output mode: in label mode `run.labels` holds the classes.
+/// [`run_user`] with an output mode (in label mode `run.labels` holds the classes) and the
+/// number of retries of a failed bundle or inference.
 pub async fn run_user_with(
     node: &Node,
     inputs: &[Vec<u64>],
     output: OutputMode,
+    retries: u32,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> UserRun {
     let mut run = UserRun::default();
@@ -232,7 +235,10 @@ pub async fn run_user_with(
     };
     spinner.finish_and_clear();
     let session = match session {
-        Ok(s) => s,
+        Ok(mut s) => {
+            s.set_retries(retries);
+            s
+        }
         Err(e) => {
             run.error = Some(e);
             return run;

@@ -49,6 +49,10 @@ pub struct InferArgs {
     /// circuit).
     #[arg(long, default_value = "logits", value_parser = parse_output)]
     pub output: OutputMode,
+    /// How many times a failed bundle or inference is tried again with a fresh bundle (in a new
+    /// session if the session itself was aborted) before the error is reported.
+    #[arg(long, default_value_t = seco_actors::node::DEFAULT_RETRIES)]
+    pub retries: u32,
 }
 
 fn parse_output(s: &str) -> std::result::Result<OutputMode, String> {
@@ -75,8 +79,14 @@ pub fn run(args: InferArgs) -> Result<()> {
         )
         .await?;
         let inputs = vec![encoded; args.count];
-        let run =
-            common::run_user_with(&node, &inputs, args.output, common::shutdown_signal()).await;
+        let run = common::run_user_with(
+            &node,
+            &inputs,
+            args.output,
+            args.retries,
+            common::shutdown_signal(),
+        )
+        .await;
         node.shutdown().await?;
         print_results(&run, fp, args.json);
         match run.error {
