@@ -118,7 +118,25 @@ pub fn key_id(node: &Node, server_index: usize) -> String {
     }
 }
 
-/// One status line: peers connected, sessions open, bundles held, the collective key.
+/// The newest collective key's age: bundles this server led under it (its lifetime count,
+/// docs/mhe.md "Lifetime of a key"), `none` without a key.
+pub fn key_uses(node: &Node, server_index: usize) -> String {
+    let index = u16::try_from(server_index).unwrap_or(u16::MAX);
+    let key = match node.store().keys() {
+        Ok(Some(bytes)) => KeyMaterial::from_bytes(&bytes, PARAM, index).ok(),
+        _ => None,
+    };
+    match key {
+        Some(k) => match node.store().key_uses(&k.key_id) {
+            Ok(c) => c.load(std::sync::atomic::Ordering::SeqCst).to_string(),
+            Err(_) => "unreadable".into(),
+        },
+        None => "none".into(),
+    }
+}
+
+/// One status line: peers connected, sessions open, bundles held, the collective key and the
+/// bundles led under it.
 pub async fn status_line(node: &Node, server_index: usize) -> String {
     let peers = match node.client().connected_peers().await {
         Ok(p) => p.len().to_string(),
@@ -133,7 +151,8 @@ pub async fn status_line(node: &Node, server_index: usize) -> String {
         Err(e) => (format!("unknown ({e})"), String::new()),
     };
     format!(
-        "{peers} peers connected, {sessions} sessions open ({records} stored), {bundles} bundles held, key id {}",
-        key_id(node, server_index)
+        "{peers} peers connected, {sessions} sessions open ({records} stored), {bundles} bundles held, key id {} ({} bundles led under it)",
+        key_id(node, server_index),
+        key_uses(node, server_index)
     )
 }
