@@ -26,6 +26,18 @@ pub fn check_budget(q: &QuantModel, servers: usize) -> Result<BudgetReport> {
     check_model(q, PARAM, servers).with_context(|| format!("model {:?} refused", q.name))
 }
 
+/// [`check_budget`], then every server's part of `plan` (`plan::check_part`: its share of a
+/// key's lifetime must allow one bundle).
+pub fn check_plan(q: &QuantModel, plan: &seco_protocols::plan::SplitPlan) -> Result<BudgetReport> {
+    let report = check_budget(q, plan.n_servers())?;
+    for (i, name) in plan.servers.iter().enumerate() {
+        let part = plan.server_part(q, i)?;
+        seco_protocols::plan::check_part(&part, PARAM)
+            .with_context(|| format!("model {:?} refused at server {name}", q.name))?;
+    }
+    Ok(report)
+}
+
 /// One line on the weakest layer of a passed check.
 pub fn budget_line(report: &BudgetReport) -> String {
     match report.weakest() {

@@ -137,7 +137,7 @@ fn split(args: &SplitArgs) -> Result<()> {
         }
         None => SplitPlan::balanced(&q, &args.servers)?,
     };
-    let budget = crate::cmd::common::check_budget(&q, plan.n_servers())?;
+    let budget = crate::cmd::common::check_plan(&q, &plan)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let plan_file = PlanFile::from_plan(&plan, &q);

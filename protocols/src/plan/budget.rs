@@ -233,7 +233,29 @@ pub fn check_part(part: &ServerPart, param: ParamId) -> Result<BudgetReport, Bud
             check_layer(&params, n, *i, name, op)
         })
         .collect::<Result<_, _>>()?;
-    Ok(BudgetReport { param, n, layers })
+    let report = BudgetReport { param, n, layers };
+    // This server's share of a key's lifetime must allow one bundle (docs/mhe.md, "Lifetime of
+    // a key"): `m * sum_l d_l^2 <= 2^-80` over the layers it owns, `m` owners in all.
+    let owners: std::collections::BTreeSet<usize> = part.skeleton.iter().map(|s| s.owner).collect();
+    let sum: f64 = report
+        .layers
+        .iter()
+        .map(|l| (-2.0 * l.budget.security_bits).exp2())
+        .sum();
+    if sum > 0.0 {
+        let share = -0.5 * (owners.len().max(1) as f64 * sum).log2();
+        if share.is_nan() || share < SECURITY_TARGET_BITS {
+            return Err(BudgetError::Noise {
+                layer: "the layers this server owns".into(),
+                what: "statistical security of its share of a key's lifetime",
+                reached: share,
+                target: SECURITY_TARGET_BITS,
+                n,
+                param,
+            });
+        }
+    }
+    Ok(report)
 }
 
 /// For a model not yet split (`seco model import`): the largest number of servers for which

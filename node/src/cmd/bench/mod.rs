@@ -184,7 +184,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let q = model.quantize()?;
     let names = seco_protocols::plan::default_server_names(args.servers);
     let plan = SplitPlan::balanced(&q, &names)?;
-    crate::cmd::common::check_budget(&q, args.servers)?;
+    crate::cmd::common::check_plan(&q, &plan)?;
     let encoded: Vec<Vec<u64>> = inputs
         .values
         .iter()

@@ -47,7 +47,7 @@ pub fn prepare(model: &Model, servers: usize, work: &Path, route: Route<'_>) -> 
     let q = model.quantize()?;
     let names = server_names(servers);
     let plan = SplitPlan::balanced(&q, &names)?;
-    crate::cmd::common::check_budget(&q, servers)?;
+    crate::cmd::common::check_plan(&q, &plan)?;
     let mut nodes = Vec::with_capacity(servers + 1);
     for (i, name) in names.iter().enumerate() {
         let part = plan.server_part(&q, i)?;
