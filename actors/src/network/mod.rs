@@ -361,8 +361,15 @@ fn spawn_watch(task: JoinHandle<()>, client: Client, actor: ActorRef<NetworkMsg>
             }
             Err(_) => "the libp2p event loop was cancelled".to_string(),
         };
-        // A shutdown of the node (any clone of the client) ends the loop on purpose.
-        if actor.get_status() == ActorStatus::Running && !client.shutdown_requested() {
+        // A shutdown of the node (any clone of the client) ends the loop on purpose. The actor
+        // may still be `Starting`: ractor sets `Running` in the actor's own task, after `spawn`
+        // has returned, so a loop that ends early must stop it too (its stop waits in the
+        // actor's stop port until the processing loop begins).
+        let alive = matches!(
+            actor.get_status(),
+            ActorStatus::Starting | ActorStatus::Running
+        );
+        if alive && !client.shutdown_requested() {
             tracing::error!(node = %name, reason = %why, "network lost: stopping the node");
             actor.stop(Some(why));
         }
