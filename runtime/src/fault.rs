@@ -42,6 +42,9 @@ pub struct FaultStats {
     pub delayed: u64,
     /// Outbound messages held for reordering.
     pub reordered: u64,
+    /// Batches of two or more held messages released in an order other than the one they were
+    /// sent in (a batch released alone after `ack_timeout` is not one).
+    pub shuffled_batches: u64,
     /// Outbound messages not sent because of a partition.
     pub partitioned: u64,
     /// Inbound messages swallowed (partition or crash).
@@ -348,13 +351,20 @@ fn hold(
 /// Sends the held messages one after the other in a shuffled order that differs from the
 /// original one (a deterministic function of the seed).
 fn release(s: &mut State, client: &Client) {
-    let mut held = std::mem::take(&mut s.held);
+    let held = std::mem::take(&mut s.held);
     let n = held.len();
-    let original: Vec<u64> = held.iter().map(|h| h.1.seq).collect();
-    held.shuffle(&mut s.rng);
-    if n >= 2 && held.iter().map(|h| h.1.seq).eq(original.iter().copied()) {
-        held.reverse();
+    // Shuffle positions, not messages compared by `seq`: messages to different peers can carry
+    // the same `seq`, and a reversal decided on equal `seq`s could restore the original order.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut s.rng);
+    if n >= 2 && order.iter().copied().eq(0..n) {
+        order.reverse();
     }
+    if n >= 2 {
+        s.stats.shuffled_batches += 1;
+    }
+    let mut slots: Vec<Option<Held>> = held.into_iter().map(Some).collect();
+    let held: Vec<Held> = order.iter().filter_map(|&i| slots[i].take()).collect();
     let client = client.clone();
     tokio::spawn(async move {
         for (peer, env, tx) in held {

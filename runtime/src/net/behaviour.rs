@@ -2,7 +2,10 @@
 //!
 //! Order of the sub-behaviours matters: `allow` comes first so that a connection from or to a
 //! peer outside the allowlist is denied before any other protocol sees it (DESIGN.md s.2: "messages
-//! from a peer id that is not in the session's topology are refused").
+//! from a peer id that is not in the session's topology are refused"). `admission` (a token
+//! bucket per source IP) and `limits` (libp2p's pending and per-peer connection bounds) come
+//! next: they refuse an incoming connection before its handshake, so a flood of handshakes from
+//! unknown peers cannot starve the allowed ones (`admission.rs`).
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use libp2p::{
     tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
 };
 
+use super::admission;
 use super::codec::{FrameCodec, MESSAGE_PROTOCOL};
 use super::error::{NetError, Result};
 use super::NetConfig;
@@ -30,6 +34,11 @@ pub const IDENTIFY_PROTOCOL: &str = "/seco/id/1";
 pub(crate) struct Behaviour {
     /// Denies every connection with a peer outside the allowlist (first, see module docs).
     pub(crate) allow: allow_block_list::Behaviour<AllowedPeers>,
+    /// Refuses incoming connections from a source IP beyond its rate, before the handshake.
+    pub(crate) admission: admission::Behaviour,
+    /// At most `ConnLimits::max_pending_incoming` handshakes at once, and
+    /// `ConnLimits::max_established_per_peer` connections per peer.
+    pub(crate) limits: libp2p::connection_limits::Behaviour,
     /// SECO messages: one request = one envelope frame, one response = one ack.
     pub(crate) rr: request_response::Behaviour<FrameCodec>,
     /// Learns the peers' announced (or else listen) addresses (fed into Kademlia).
@@ -70,6 +79,8 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
         .map_err(|e| NetError::Setup(std::io::Error::other(e)))?
         .with_behaviour(|key| Behaviour {
             allow,
+            admission: admission::Behaviour::new(config.admission),
+            limits: config.admission.libp2p(),
             rr: request_response::Behaviour::with_codec(
                 codec,
                 [(MESSAGE_PROTOCOL, request_response::ProtocolSupport::Full)],

@@ -15,6 +15,7 @@ use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, ListenError, SwarmEvent};
 use libp2p::{core::transport::ListenerId, identify, kad, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
+use super::admission::RefusalLog;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::Command;
 use super::codec::{Ack, Frame, Reject};
@@ -42,6 +43,8 @@ pub struct EventLoop {
     pending_finds: HashMap<kad::QueryId, (PeerId, FindReply)>,
     /// Inbound messages handed up, waiting for the application's `Reply`.
     replies: FuturesUnordered<PendingReply>,
+    /// Refused incoming connections (summed-up warnings).
+    refusals: RefusalLog,
 }
 
 impl EventLoop {
@@ -63,6 +66,7 @@ impl EventLoop {
             pending_bootstraps: HashMap::new(),
             pending_finds: HashMap::new(),
             replies: FuturesUnordered::new(),
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -264,7 +268,7 @@ impl EventLoop {
                 ..
             } => {
                 if let ListenError::Denied { cause } = &error {
-                    tracing::warn!(peer = ?peer_id, from = %send_back_addr, %cause, "refused connection from a peer outside the allowlist");
+                    self.refusals.note(peer_id, &send_back_addr, cause);
                 } else {
                     tracing::debug!(peer = ?peer_id, error = %error, "incoming connection failed");
                 }

@@ -11,12 +11,16 @@
 //!
 //! Security: connections with peers outside [`NetConfig::allowlist`] are denied at connection
 //! setup and logged; a request that would still arrive from such a peer is dropped and the peer
-//! disconnected. Nothing from them reaches the application.
+//! disconnected. Nothing from them reaches the application. Before the handshake, incoming
+//! connections are bounded per source IP (a token bucket), in number while in their handshake,
+//! and per peer ([`NetConfig::admission`], `admission.rs`): a handshake flood from unknown peers
+//! cannot starve the allowed ones.
 //!
 //! # Layout
 //! - `envelope.rs`: [`Envelope`], [`SessionId`], the CBOR wire format and its validation.
 //! - `codec.rs`: length-prefixed frames with size limits, [`Ack`] and [`Reject`].
 //! - `behaviour.rs`: the composed behaviour and swarm construction.
+//! - `admission.rs`: [`ConnLimits`], the bounds on incoming connections before their handshake.
 //! - `client.rs`: [`Client`] and the [`Outbox`] trait (chunking, acks, timeouts).
 //! - `event_loop.rs`: [`EventLoop`], the task owning the swarm.
 //! - `event.rs`: [`Event`], [`InboundMessage`], [`Reply`].
@@ -38,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod behaviour;
 mod client;
 mod codec;
@@ -53,6 +58,7 @@ use std::time::Duration;
 use libp2p::{identity::Keypair, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
+pub use admission::{ConnLimits, RateLimited};
 pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use client::{Client, Outbox};
 pub use codec::{
@@ -140,6 +146,9 @@ pub struct NetConfig {
     pub send_window: usize,
     /// Size limits.
     pub limits: Limits,
+    /// Bounds on incoming connections before their handshake (rate per source IP, handshakes
+    /// at once, connections per peer).
+    pub admission: ConnLimits,
 }
 
 impl Default for NetConfig {
@@ -154,6 +163,7 @@ impl Default for NetConfig {
             idle_connection_timeout: Duration::from_secs(120),
             send_window: 2,
             limits: Limits::default(),
+            admission: ConnLimits::default(),
         }
     }
 }
