@@ -10,7 +10,8 @@
 //! The default run is one scenario per fault (`cargo test -p seco-actors --test
 //! fault_matrix`); a longer seeded sweep of random faults, phases, victims and strengths is
 //! opt-in: `SECO_FAULT_SWEEP=30 cargo test -p seco-actors --test fault_matrix -- --ignored
-//! --nocapture`.
+//! --nocapture`; one point of it again: `SECO_FAULT_POINT=Drop:1012` (kind and seed as
+//! printed), with `SECO_LOG=warn` for the nodes' logs.
 
 mod fault_matrix_support;
 
@@ -51,12 +52,14 @@ async fn every_phase_under_reorder() {
 async fn every_phase_under_partition() {
     let r = scenario(Fault::Partition, seed() ^ 5).await;
     assert!(r.cut > 0, "the partition cut nothing: {r:?}");
+    assert!(r.mid_call > 0, "no partition hit a running call: {r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_phase_under_a_crash() {
     let r = scenario(Fault::Crash, seed() ^ 6).await;
     assert_eq!(r.crashes, 3, "{r:?}");
+    assert!(r.mid_call > 0, "no crash hit a running call: {r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

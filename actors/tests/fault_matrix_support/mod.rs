@@ -162,6 +162,8 @@ pub struct Report {
     /// Messages not delivered because of a partition (both ways).
     pub cut: u64,
     pub crashes: u32,
+    /// Partitions and crashes that began while the call was still running.
+    pub mid_call: u32,
 }
 
 impl Report {
@@ -198,7 +200,12 @@ struct Harness {
 
 impl Harness {
     async fn start(seed: u64) -> Self {
-        let _ = seco_runtime::telemetry::init(Default::default(), Some("error"));
+        // `SECO_LOG` when set (e.g. `warn`), else errors only.
+        let filter = std::env::var(seco_runtime::telemetry::LOG_ENV).ok();
+        let _ = seco_runtime::telemetry::init(
+            Default::default(),
+            Some(filter.as_deref().unwrap_or("error")),
+        );
         let topology = local_topology(3, timeouts()).unwrap();
         let model = Model::load(model_dir()).unwrap();
         let tests = TestSet::load(model_dir()).unwrap();
@@ -268,6 +275,9 @@ impl Harness {
                 }
                 if !task.is_finished() {
                     tokio::time::sleep(p.after).await;
+                    if !task.is_finished() {
+                        self.report.mid_call += 1;
+                    }
                     if p.fault == Fault::Partition {
                         self.c.faults[p.victim].partition(self.peers());
                         tokio::time::sleep(p.hold).await;
@@ -451,8 +461,18 @@ pub async fn sweep(seed: u64, n: u64) {
         Fault::Partition,
         Fault::Crash,
     ];
+    if let Ok(point) = std::env::var("SECO_FAULT_POINT") {
+        // One scenario of a sweep again: `Drop:1012` (its kind and seed, as printed).
+        let (kind, seed) = point.split_once(':').expect("SECO_FAULT_POINT=Kind:seed");
+        let fault = *KINDS
+            .iter()
+            .find(|k| format!("{k:?}") == kind)
+            .expect("a fault kind");
+        scenario_with(fault, seed.parse().expect("a seed"), true).await;
+        return;
+    }
     let started = Instant::now();
-    let mut rows: BTreeMap<Fault, (u32, u32, u32, u32, Duration)> = BTreeMap::new();
+    let mut rows: BTreeMap<Fault, (u32, u32, u32, u32, Duration, u32)> = BTreeMap::new();
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..n {
         let fault = KINDS[rng.random_range(0..KINDS.len())];
@@ -463,11 +483,12 @@ pub async fn sweep(seed: u64, n: u64) {
         row.2 += r.errors;
         row.3 += r.new_sessions;
         row.4 = row.4.max(r.longest);
+        row.5 += r.mid_call;
     }
-    println!("| fault | scenarios | calls: reference | calls: typed error | new sessions after | longest faulted call |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (f, (s, ok, err, new, long)) in rows {
-        println!("| {f:?} | {s} | {ok} | {err} | {new} | {long:.1?} |");
+    println!("| fault | scenarios | calls: reference | calls: typed error | new sessions after | longest faulted call | partitions, crashes during a call |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (f, (s, ok, err, new, long, mid)) in rows {
+        println!("| {f:?} | {s} | {ok} | {err} | {new} | {long:.1?} | {mid} |");
     }
     println!("{n} scenarios in {:.1?} (seed {seed})", started.elapsed());
 }

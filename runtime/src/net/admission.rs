@@ -270,7 +270,10 @@ impl RefusalLog {
         let now = Instant::now();
         let [allow, rate, bound] = self.counts;
         match self.warned {
-            None => tracing::warn!(peer = ?peer, %from, %cause, "refused an incoming connection (further refusals are summed up every 10 s)"),
+            // The first one in words (the words of the allowlist refusal are what operators
+            // and `node/tests/processes.rs` look for).
+            None if kind == 0 => tracing::warn!(peer = ?peer, %from, %cause, "refused connection from a peer outside the allowlist (further refusals are summed up every 10 s)"),
+            None => tracing::warn!(peer = ?peer, %from, %cause, "refused an incoming connection before its handshake (further refusals are summed up every 10 s)"),
             Some((before, at)) if now.duration_since(at) >= Self::EVERY => tracing::warn!(
                 outside_allowlist = allow - before[0],
                 rate_limited = rate - before[1],
