@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{assert_one_line_error, repo, seco, stdout};
 
 #[test]
@@ -213,6 +215,22 @@ fn bench_check_and_report_refuse_bad_input_with_one_line() {
         &seco(&["bench", "--model", "cifar-cnn", "--servers", "5"]),
         "refused",
     );
+    assert_one_line_error(
+        &seco(&["bench", "--model", "digits-mlp", "--servers", "20"]),
+        "supports 2 to 16",
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{bad").unwrap();
+    let report = |from: &std::path::Path, out: &str| {
+        seco(&["report", "--from", from.to_str().unwrap(), "--out", out])
+    };
+    assert_one_line_error(&report(&bad, "x.md"), "is not a bench JSON document");
+    let missing = dir.path().join("no-such-dir/perf.md");
+    assert_one_line_error(
+        &report(Path::new(&ok), missing.to_str().unwrap()),
+        "no directory",
+    );
+    assert!(!dir.path().join("no-such-dir").exists());
     let empty = tempfile::tempdir().unwrap();
     assert_one_line_error(
         &seco(&["report", "--from", empty.path().to_str().unwrap()]),

@@ -33,15 +33,24 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let docs = load::load_all(&args.from)?;
-    let plots_dir = args.plots.clone().unwrap_or_else(|| {
-        args.out
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("performance")
-    });
+    let parent = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot write {}: no directory {}",
+            args.out.display(),
+            parent.display()
+        );
+    }
+    let plots_dir = args
+        .plots
+        .clone()
+        .unwrap_or_else(|| parent.join("performance"));
     let entries = tables::entries(&docs);
     let plots = plots::all(&entries, &plots_dir)?;
-    let rel = relative(&plots_dir, args.out.parent().unwrap_or(Path::new(".")));
+    let rel = relative(&plots_dir, parent);
     let (body, headline) = section(&args, &docs, &entries, &plots, &rel);
     let old = match std::fs::read_to_string(&args.out) {
         Ok(s) => s,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
 use super::tables::Entry;
@@ -102,7 +102,8 @@ fn fmt_value(v: f64, unit: &str) -> String {
 
 /// The plots of the report, written into `dir`; returns (file name, caption) of each written.
 pub fn all(entries: &[Entry], dir: &Path) -> Result<Vec<(String, String)>> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the plot directory {}", dir.display()))?;
     let mut out = Vec::new();
     let name = |e: &Entry| format!("{}: {}", e.doc.model, e.label());
     let online: Vec<(String, f64)> = entries
