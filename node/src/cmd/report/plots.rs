@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::tables::Entry;
 
@@ -22,7 +23,7 @@ pub fn hbar(path: &Path, title: &str, unit: &str, items: &[(String, f64)]) -> Re
     );
     let longest = items.iter().map(|i| i.0.len()).max().unwrap_or(10) as u32;
     let height = 90 + 28 * items.len() as u32;
-    let width = 520 + 7 * longest;
+    let width = 560 + 6 * longest;
     let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| anyhow!("plot {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -31,7 +32,7 @@ pub fn hbar(path: &Path, title: &str, unit: &str, items: &[(String, f64)]) -> Re
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(7 * longest + 20)
+        .y_label_area_size(6 * longest + 20)
         .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())
         .map_err(|e| err(&e))?;
     chart
@@ -46,7 +47,7 @@ pub fn hbar(path: &Path, title: &str, unit: &str, items: &[(String, f64)]) -> Re
                 .map_or(String::new(), |x| x.0.clone()),
             _ => String::new(),
         })
-        .x_label_formatter(&|v| format!("{v}"))
+        .x_label_formatter(&|v| fmt_value(*v, unit).trim().to_string())
         .draw()
         .map_err(|e| err(&e))?;
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN];
@@ -68,11 +69,9 @@ pub fn hbar(path: &Path, title: &str, unit: &str, items: &[(String, f64)]) -> Re
     chart
         .draw_series(items.iter().enumerate().map(|(k, (_, v))| {
             let i = n - 1 - k;
-            Text::new(
-                fmt_value(*v, unit),
-                (*v, SegmentValue::CenterOf(i)),
-                ("sans-serif", 12),
-            )
+            let style = TextStyle::from(("sans-serif", 12).into_font())
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            Text::new(fmt_value(*v, unit), (*v, SegmentValue::CenterOf(i)), style)
         }))
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
