@@ -40,4 +40,7 @@ pub enum Command {
     /// shaped LAN / WAN links: time, bytes and CPU per phase and party, next to the in-process
     /// protocol and plaintext fixed point.
     Bench(crate::cmd::bench::BenchArgs),
+    /// Write the measured section of the performance report (tables, SVG plots) from bench
+    /// JSON files of `seco bench --json` and `bench/crypten_bench.py`.
+    Report(crate::cmd::report::ReportArgs),
 }

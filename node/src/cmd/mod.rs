@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod model;
 pub mod node;
 pub mod node_health;
+pub mod report;
 pub mod store;
 
 use crate::cli::{Cli, Command};
@@ -26,5 +27,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Infer(args) => infer::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

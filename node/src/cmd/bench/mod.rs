@@ -13,7 +13,9 @@
 //! party and phase (`report.rs`); `--json` writes the same as one JSON document. Exits
 //! non-zero if any secure result differs from the fixed-point reference.
 
+mod check;
 mod inprocess;
+mod meta;
 mod processes;
 mod relay;
 mod report;
@@ -60,6 +62,13 @@ pub struct BenchArgs {
     /// Print the figures as one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Regression guard: compare each phase's median with this stored `--json` output (same
+    /// model and servers) and exit non-zero on a slowdown beyond `--tolerance`.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+    /// Allowed slowdown of `--check` in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 25.0, requires = "check")]
+    pub tolerance: f64,
 }
 
 /// Where the parties run.
@@ -177,9 +186,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--servers must be between 2 and {MAX_SERVERS} (a gateway and at least one remote)");
     }
     let shape = shape(&args)?;
+    let stored = match &args.check {
+        Some(f) => Some(check::Stored::load(f, args.tolerance)?),
+        None => None,
+    };
     let dir = resolve_model(&args.model)?;
     let model =
         Model::load(&dir).with_context(|| format!("cannot load model {}", dir.display()))?;
+    if let Some(s) = &stored {
+        s.expect(&model.name, args.servers)?;
+    }
     let inputs = args.input.choose(&model, &dir)?;
     let q = model.quantize()?;
     let names = seco_protocols::plan::default_server_names(args.servers);
@@ -191,6 +207,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .map(|x| model.encode_input(x))
         .collect::<Result<_, _>>()?;
     common::init_logs("error", false)?;
+    let machine = meta::Machine::now();
     if !args.json {
         println!(
             "seco bench: model {}, {} servers, {}",
@@ -220,7 +237,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let n = encoded.len();
     if args.json {
+        let params = model.parameter_count();
         let out = serde_json::json!({
+            "tool": "seco-rs", "version": env!("CARGO_PKG_VERSION"), "machine": machine,
+            "model_parameters": params, "model_bytes": params * 4,
             "model": model.name, "servers": args.servers, "inputs": n,
             "input_source": inputs.source, "reference_labels": inputs.labels.is_some(),
             "plaintext": plaintext, "runs": runs,
@@ -241,6 +261,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 m.network
             );
         }
+    }
+    if let Some(s) = &stored {
+        let v = check::compare(s, &model.name, args.servers, &runs, args.tolerance);
+        check::finish(&v, s, args.tolerance, args.json)?;
     }
     Ok(())
 }
