@@ -124,10 +124,11 @@ fn replace_word(text: &str, name: &str, with: &str, noun: &str) -> String {
         if before.is_some_and(is_name) || after.is_some_and(is_name) {
             out.push_str(name);
         } else {
-            let lower = out.to_ascii_lowercase();
-            let article = [" the ", " a ", " an "]
-                .iter()
-                .any(|a| lower.ends_with(a) || lower == a[1..]);
+            // The word before (after a space; it may follow '(' or start the text).
+            let article = out.strip_suffix(' ').is_some_and(|head| {
+                let word = head.rsplit(|c: char| !c.is_ascii_alphabetic()).next();
+                word.is_some_and(|w| ["the", "a", "an"].contains(&w.to_ascii_lowercase().as_str()))
+            });
             out.push_str(if article { noun } else { with });
         }
         rest = &rest[at + name.len()..];
@@ -168,6 +169,11 @@ mod tests {
              (the gateway, a remote server)"
         );
         assert_eq!(scrub("gwx and xgw", &servers), "gwx and xgw");
+        // An article right after a bracket is an article too.
+        assert_eq!(
+            scrub("(the gw rejected it; area gw)", &servers),
+            "(the gateway rejected it; area the gateway)"
+        );
         // A name after an article keeps the article once.
         let named: Vec<String> = ["gateway", "remote-1"]
             .iter()
