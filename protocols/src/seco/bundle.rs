@@ -42,6 +42,12 @@ pub struct ServerBundle {
     pub party: u16,
     /// One entry per stage.
     pub stages: Vec<StageMaterial>,
+    /// Every server but the output circuit's receiver: its share of the result (the last
+    /// stage's `r_next`), already encrypted under the user's session key in preprocessing, so
+    /// that the online phase only sends it. Absent in bundles written before 2026-12-05 (the
+    /// share is then encrypted online, as before) and at the receiver.
+    #[serde(default)]
+    pub result_share: Option<Vec<serde_bytes::ByteBuf>>,
 }
 
 /// The user's bundle: its input mask `r_1`.

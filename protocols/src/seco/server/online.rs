@@ -304,15 +304,56 @@ impl ServerSession {
         self.stage_input(bundle, l, z, true)
     }
 
-    /// Last stage: this server's share of the logits, encrypted under the user's key, to G.
-    pub(super) fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
+    /// This server's share `y` of the result, encrypted under the user's key.
+    pub(super) fn encrypt_for_user(&mut self, y: &[u64]) -> Result<Vec<Bytes>> {
         let user_pk = self
             .user_pk
             .clone()
             .ok_or(SecoError::NotReady("no user key".into()))?;
         let layout = self.result_layout()?;
         let cts = layout.encrypt(&user_pk, y, &mut self.rng)?;
-        let bytes: Vec<Bytes> = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
+        Ok(cts.iter().map(|c| Bytes::from(c.to_bytes())).collect())
+    }
+
+    /// Preprocessing, as a bundle completes: every server but the output circuit's receiver
+    /// knows its share of the result already (its mask share), so it encrypts it now and the
+    /// online phase only sends it (`None` at the receiver).
+    pub(super) fn encrypt_result_share(
+        &mut self,
+        stages: &[super::super::bundle::StageMaterial],
+    ) -> Result<Option<Vec<Bytes>>> {
+        let last = self.sched.len().saturating_sub(1);
+        let receiver = self
+            .sched
+            .stage(last as u16)?
+            .gc
+            .as_ref()
+            .map(|g| g.receiver);
+        if receiver == Some(self.me) {
+            return Ok(None);
+        }
+        let r = stages
+            .get(last)
+            .and_then(|m| m.r_next.clone())
+            .unwrap_or_default();
+        if r.len() != self.sched.output_len() {
+            return Ok(None);
+        }
+        Ok(Some(self.encrypt_for_user(&r)?))
+    }
+
+    /// Last stage: this server's share of the logits, encrypted under the user's key, to G.
+    pub(super) fn send_result_share(&mut self, bundle: BundleId, y: &[u64]) -> Result<Ready> {
+        let bytes = self.encrypt_for_user(y)?;
+        self.send_result_bytes(bundle, bytes)
+    }
+
+    /// Sends this server's encrypted share of the result to G (or takes it, at G).
+    pub(super) fn send_result_bytes(
+        &mut self,
+        bundle: BundleId,
+        bytes: Vec<Bytes>,
+    ) -> Result<Ready> {
         if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
             run.result_sent = true;
         }

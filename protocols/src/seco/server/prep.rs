@@ -521,7 +521,7 @@ impl ServerSession {
             return Ok(Ready::default());
         };
         self.prepared.insert(bundle);
-        let stages = prep
+        let stages: Vec<StageMaterial> = prep
             .stages
             .into_iter()
             .map(|st| StageMaterial {
@@ -531,12 +531,14 @@ impl ServerSession {
                 chunks: st.finished.len() as u32,
             })
             .collect();
+        let result_share = self.encrypt_result_share(&stages)?;
         let record = ServerBundle {
             version: BUNDLE_VERSION,
             session: self.cfg.session,
             bundle,
             party: me as u16,
             stages,
+            result_share,
         };
         let mut ready = Ready::default();
         ready.persist.push(Persist::Bundle {
