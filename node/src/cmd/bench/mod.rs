@@ -18,7 +18,7 @@ mod inprocess;
 mod meta;
 mod processes;
 mod relay;
-mod report;
+pub(crate) mod report;
 
 use std::path::PathBuf;
 use std::time::Duration;

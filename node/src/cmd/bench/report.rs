@@ -23,8 +23,9 @@ pub fn phase_group(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Median and spread of a few wall times, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Median and spread of a few wall times, in milliseconds (read back by `seco report`).
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Spread {
     /// Number of samples.
     pub n: usize,
@@ -60,7 +61,9 @@ impl Spread {
 }
 
 /// One party's usage in one phase, per bundle (prep), per inference (online) or once (open).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// The report generator (`seco report`) reads it back; CrypTen's JSON may leave fields out.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Usage {
     /// Payload bytes sent.
     pub bytes_sent: u64,
@@ -73,6 +76,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Bytes sent and received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_sent + self.bytes_received
+    }
+
     /// Adds a counter.
     pub fn add(&mut self, bytes_sent: u64, bytes_received: u64, messages: u64, cpu: Duration) {
         self.bytes_sent += bytes_sent;

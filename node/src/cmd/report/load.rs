@@ -8,31 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-/// Median and spread of a phase, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(default)]
-pub struct Spread {
-    pub n: usize,
-    pub median_ms: f64,
-    pub min_ms: f64,
-    pub max_ms: f64,
-}
-
-/// One party's usage in one phase (per bundle, per inference or once).
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(default)]
-pub struct Usage {
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub messages: u64,
-    pub cpu_ms: f64,
-}
-
-impl Usage {
-    pub fn bytes(&self) -> u64 {
-        self.bytes_sent + self.bytes_received
-    }
-}
+pub use crate::cmd::bench::report::{Spread, Usage};
 
 /// One deployment of one document.
 #[derive(Debug, Clone, Default, Deserialize)]
