@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use seco_protocols::seco::msg::MAX_KEYS;
 use seco_protocols::seco::{BundleId, ChunkTake, Persist, SessionId};
-use seco_runtime::store::{Result, Store, Tree, WriteBatch};
+use seco_runtime::store::{Result, Store, StoreError, Tree, WriteBatch};
 use seco_runtime::PeerId;
 use zeroize::Zeroizing;
 
@@ -317,9 +317,103 @@ impl NodeStore {
         Ok(StoreSummary {
             has_key: !self.key_records()?.is_empty(),
             keys: self.key_records()?.len(),
-            sessions: self.inner.scan_prefix(Tree::SessionPhase, &[])?.len(),
-            bundles: self.inner.scan_prefix(Tree::Bundles, &[])?.len(),
+            sessions: self.inner.keys(Tree::SessionPhase, &[])?.len(),
+            bundles: self.inner.keys(Tree::Bundles, &[])?.len(),
         })
+    }
+
+    /// Reads back every record of the node's trees and lists the damaged ones (a record whose
+    /// value fails its check, e.g. its authentication tag in a sealed store), without changing
+    /// anything. Other errors (the disk, the database) are returned as they are.
+    pub fn damaged_records(&self) -> Result<Damaged> {
+        let mut out = Damaged::default();
+        for (tree, critical) in CHECKED_TREES {
+            for key in self.inner.keys(tree, &[])? {
+                match self.inner.get(tree, &key) {
+                    Ok(_) => out.checked += 1,
+                    Err(StoreError::Corrupt { .. }) => {
+                        let name = tree_name(tree);
+                        if critical {
+                            out.critical.push(name);
+                        } else {
+                            out.disposable.push((tree, key));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the damaged records of the disposable trees (bundles, chunk garblings, session
+    /// records and their users: the protocol aborts or reopens what they belonged to) and
+    /// returns what was found. The caller refuses the store if [`Damaged::critical`] is not
+    /// empty (a key share or a key's use count cannot be rebuilt; `seco store reset` restores
+    /// the key shares from their copy).
+    pub fn drop_damaged(&self) -> Result<Damaged> {
+        let found = self.damaged_records()?;
+        if found.critical.is_empty() && !found.disposable.is_empty() {
+            let mut batch = WriteBatch::new();
+            for (tree, key) in &found.disposable {
+                batch = batch.delete(*tree, key.clone());
+            }
+            self.inner.apply(batch)?;
+            self.inner.flush()?;
+        }
+        Ok(found)
+    }
+}
+
+/// The trees [`NodeStore::damaged_records`] reads, and whether a damaged record there is
+/// critical (cannot be dropped without losing a secret or a security count).
+const CHECKED_TREES: [(Tree<'static>, bool); 6] = [
+    (Tree::KeyShares, true),
+    (KEY_USES_TREE, true),
+    (Tree::SessionPhase, false),
+    (USER_TREE, false),
+    (Tree::Bundles, false),
+    (CHUNK_TREE, false),
+];
+
+/// A tree's name as operators see it (`seco.bundles`, `seco.chunks`).
+fn tree_name(tree: Tree<'_>) -> String {
+    match tree {
+        Tree::Named(n) => n.to_string(),
+        t => t.db_name().unwrap_or_default(),
+    }
+}
+
+/// Damaged records of a store ([`NodeStore::damaged_records`]).
+#[derive(Debug, Default)]
+pub struct Damaged {
+    /// Records read back intact.
+    pub checked: usize,
+    /// Trees holding a damaged record that cannot be dropped (one entry per record).
+    pub critical: Vec<String>,
+    /// Damaged records that can be dropped: (tree, key).
+    pub disposable: Vec<(Tree<'static>, Vec<u8>)>,
+}
+
+impl Damaged {
+    /// How many damaged records there are in all.
+    pub fn count(&self) -> usize {
+        self.critical.len() + self.disposable.len()
+    }
+
+    /// One line: the count per tree, e.g. `2 in seco.bundles, 1 in seco.chunks`.
+    pub fn describe(&self) -> String {
+        let mut per: std::collections::BTreeMap<String, usize> = Default::default();
+        for name in &self.critical {
+            *per.entry(name.clone()).or_default() += 1;
+        }
+        for (tree, _) in &self.disposable {
+            *per.entry(tree_name(*tree)).or_default() += 1;
+        }
+        per.iter()
+            .map(|(t, n)| format!("{n} in {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -402,5 +496,62 @@ mod tests {
         assert_eq!(s.record(sid).unwrap(), None);
         assert_eq!(s.bundles_of(sid).unwrap(), 0);
         assert!(s.keys().unwrap().is_some());
+    }
+
+    /// A store whose values under keys starting with 0xee read as damaged.
+    struct Scribbled(MemStore);
+
+    impl Store for Scribbled {
+        fn get(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            if key.first() == Some(&0xee) {
+                return Err(StoreError::Corrupt {
+                    tree: tree.db_name()?,
+                    key: String::new(),
+                });
+            }
+            self.0.get(tree, key)
+        }
+        fn put(&self, tree: Tree<'_>, key: &[u8], value: &[u8]) -> Result<()> {
+            self.0.put(tree, key, value)
+        }
+        fn delete(&self, tree: Tree<'_>, key: &[u8]) -> Result<bool> {
+            self.0.delete(tree, key)
+        }
+        fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            self.0.scan_prefix(tree, prefix)
+        }
+        fn apply(&self, batch: WriteBatch<'_>) -> Result<()> {
+            self.0.apply(batch)
+        }
+        fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.0.take(tree, key)
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn damaged_disposable_records_are_dropped_and_a_damaged_key_share_is_critical() {
+        let raw = Arc::new(Scribbled(MemStore::new()));
+        let s = NodeStore::new(raw.clone());
+        s.commit(SessionId([1; 16]), &[Persist::Keys(vec![7])])
+            .unwrap();
+        raw.put(Tree::Bundles, &[0xee, 1], b"x").unwrap();
+        raw.put(CHUNK_TREE, &[0xee, 2], b"x").unwrap();
+        raw.put(CHUNK_TREE, &[3], b"x").unwrap();
+        let found = s.drop_damaged().unwrap();
+        assert_eq!((found.checked, found.disposable.len()), (2, 2));
+        assert!(found.critical.is_empty());
+        assert_eq!(found.describe(), "1 in seco.bundles, 1 in seco.chunks");
+        assert_eq!(s.damaged_records().unwrap().count(), 0);
+        assert_eq!(raw.keys(CHUNK_TREE, &[]).unwrap(), vec![vec![3]]);
+
+        raw.put(Tree::KeyShares, &[0xee], b"x").unwrap();
+        raw.put(Tree::Bundles, &[0xee, 4], b"x").unwrap();
+        let found = s.drop_damaged().unwrap();
+        assert_eq!(found.critical, vec!["seco.key_shares".to_string()]);
+        // Nothing is dropped from a store that is refused.
+        assert_eq!(raw.keys(Tree::Bundles, &[]).unwrap().len(), 1);
     }
 }

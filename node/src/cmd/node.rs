@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use seco_actors::config::{Limits, PARAM};
 use seco_actors::node::{Node, ServerSetup};
-use seco_actors::store::NodeStore;
+use seco_actors::store::{Damaged, NodeStore};
 use seco_actors::topology::Role;
 use seco_protocols::plan::{ServerPart, PART_FILE};
 use seco_protocols::seco::KeyMaterial;
@@ -148,10 +148,19 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .with_context(|| format!("model part {} refused", args.part.display()))?;
     let store_dir = args.data_dir.join(STORE_DIR);
     let store = open_store(&store_dir, &store_key_path(&args))?;
+    let damaged = drop_damaged(&store, &store_dir)?;
     check_stored_key(&store, &part)?;
     std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {}", args.data_dir.display()))?;
     common::init_logs("info", args.log_json)?;
+    if damaged.count() > 0 {
+        tracing::warn!(
+            store = %store_dir.display(),
+            dropped = %damaged.describe(),
+            "damaged store records dropped (their bundles and sessions are gone; \
+             docs/operations.md, \"A broken store\")"
+        );
+    }
     common::runtime()?.block_on(serve(args, topology, key, part, store))
 }
 
@@ -172,6 +181,24 @@ pub fn open_store(dir: &Path, key_file: &Path) -> Result<Arc<dyn Store>> {
     let sealed = SealedStore::open(sled, &key, dir)
         .with_context(|| format!("cannot open the store in {}", dir.display()))?;
     Ok(Arc::new(sealed))
+}
+
+/// Reads back every record; drops the damaged ones that can be dropped (bundles, chunk
+/// garblings, session records) and refuses the store, with its path, if a key share or a key's
+/// use count is damaged.
+pub fn drop_damaged(store: &Arc<dyn Store>, dir: &Path) -> Result<Damaged> {
+    let found = NodeStore::new(store.clone())
+        .drop_damaged()
+        .with_context(|| format!("cannot read the store in {}", dir.display()))?;
+    if !found.critical.is_empty() {
+        bail!(
+            "the store in {} is refused: damaged records ({}); `seco store reset` restores the \
+             key shares from their copy (docs/operations.md, \"A broken store\")",
+            dir.display(),
+            found.describe()
+        );
+    }
+    Ok(found)
 }
 
 /// A stored key that does not decode for this server means a corrupted or foreign store.

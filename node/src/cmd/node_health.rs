@@ -81,6 +81,10 @@ impl Store for WatchedStore {
         self.check("scan", self.inner.scan_prefix(tree, prefix))
     }
 
+    fn keys(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.check("scan", self.inner.keys(tree, prefix))
+    }
+
     fn apply(&self, batch: WriteBatch<'_>) -> Result<()> {
         self.check("write", self.inner.apply(batch))
     }

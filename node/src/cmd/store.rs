@@ -1,7 +1,9 @@
 //! `seco store inspect|reset|drop-keys --data-dir DIR`: operator commands for a node's store
 //! (docs/operations.md, "A broken store"). Run them with the node stopped.
 //!
-//! - `inspect`: opens the sealed store and prints what it holds, or why it is refused.
+//! - `inspect`: opens the sealed store, reads back every record and prints what it holds, the
+//!   damaged records (dropped by the node at its next start, or refusing the store if a key share
+//!   is among them), or why it is refused.
 //! - `reset`: moves a broken store aside (`store.broken-<unix time>`), creates a fresh one and
 //!   puts back the key shares from their sealed copy (`keyshares.backup`), unless
 //!   `--drop-keys`; stored bundles and session records are gone (users prepare new bundles).
@@ -78,6 +80,10 @@ fn inspect(a: &StoreArgs) -> Result<()> {
     existing(a)?;
     let store = match open_store(&a.store_dir(), &a.key_file()) {
         Ok(s) => s,
+        Err(e) if in_use(&e) => bail!(
+            "the store in {} is in use (stop its node first): {e:#}",
+            a.store_dir().display()
+        ),
         Err(e) => {
             println!("refused: {e:#}");
             let backup = a.store_dir().join(KEY_BACKUP_FILE);
@@ -103,9 +109,31 @@ fn inspect(a: &StoreArgs) -> Result<()> {
     println!("bundles: {}", sum.bundles);
     println!(
         "chunk garblings: {}",
-        store.scan_prefix(Tree::Named("seco.chunks"), &[])?.len()
+        store.keys(Tree::Named("seco.chunks"), &[])?.len()
     );
-    Ok(())
+    let found = s.damaged_records()?;
+    if found.count() == 0 {
+        println!("damaged records: none ({} read back)", found.checked);
+        return Ok(());
+    }
+    println!("damaged records: {}", found.describe());
+    if found.critical.is_empty() {
+        println!("the node drops them at its next start (their bundles and sessions are gone)");
+        return Ok(());
+    }
+    println!("refused: a key share or a key's use count is damaged");
+    bail!(
+        "the store in {} is refused (`seco store reset` restores the key shares from their copy)",
+        a.store_dir().display()
+    )
+}
+
+/// Whether opening failed because another process (a running node) holds the database's lock.
+fn in_use(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<seco_runtime::store::StoreError>()
+            .is_some_and(|e| e.is_locked())
+    })
 }
 
 fn reset(a: &StoreArgs, drop_keys: bool) -> Result<()> {

@@ -92,6 +92,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database is locked by another process (a running node holds it).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Sled(sled::Error::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
 /// A tree (key space) of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -204,6 +212,15 @@ pub trait Store: Send + Sync {
     fn delete(&self, tree: Tree<'_>, key: &[u8]) -> Result<bool>;
     /// All entries whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// The keys of every entry whose key starts with `prefix`, in key order, without reading
+    /// (or checking) the values: a damaged value does not hide the keys around it.
+    fn keys(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .scan_prefix(tree, prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
     /// Applies every write of `batch` atomically (all or nothing, also across trees).
     fn apply(&self, batch: WriteBatch<'_>) -> Result<()>;
     /// Atomically removes `key` and returns its value, **flushed to disk before returning**: of

@@ -361,6 +361,10 @@ impl<S: Store> Store for SealedStore<S> {
             .collect()
     }
 
+    fn keys(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.inner.keys(tree, prefix)
+    }
+
     fn apply(&self, batch: WriteBatch<'_>) -> Result<()> {
         let mut sealed = WriteBatch::new();
         let mut keys = false;

@@ -140,13 +140,21 @@ impl SledStore {
         Ok(r)
     }
 
-    /// The value a stored sled value stands for (a blob file's contents for a reference).
-    fn loaded(&self, stored: &[u8]) -> Result<Vec<u8>> {
+    /// The value a stored sled value stands for (a blob file's contents for a reference). A
+    /// reference to a blob file that does not exist is a damaged record of `tree` (its bytes
+    /// changed on disk, or its file was removed), not a failure of the disk.
+    fn loaded(&self, tree: Tree<'_>, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
         match blob_id(stored) {
             None => Ok(stored.to_vec()),
             Some(id) => {
                 let path = self.blob_path(&id);
-                fs::read(&path).map_err(|e| io_err("cannot read blob", &path, e))
+                fs::read(&path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => StoreError::Corrupt {
+                        tree: tree.db_name().unwrap_or_default(),
+                        key: key.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+                    },
+                    _ => io_err("cannot read blob", &path, e),
+                })
             }
         }
     }
@@ -187,7 +195,7 @@ impl Store for SledStore {
     fn get(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.tree(tree)?
             .get(key)?
-            .map(|v| self.loaded(&v))
+            .map(|v| self.loaded(tree, key, &v))
             .transpose()
     }
 
@@ -213,8 +221,16 @@ impl Store for SledStore {
             .scan_prefix(prefix)
             .map(|r| {
                 let (k, v) = r?;
-                Ok((k.to_vec(), self.loaded(&v)?))
+                let value = self.loaded(tree, &k, &v)?;
+                Ok((k.to_vec(), value))
             })
+            .collect()
+    }
+
+    fn keys(&self, tree: Tree<'_>, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.tree(tree)?
+            .scan_prefix(prefix)
+            .map(|r| Ok(r?.0.to_vec()))
             .collect()
     }
 
@@ -229,7 +245,7 @@ impl Store for SledStore {
             };
             // Read a blob before its file can go; the removal must be on disk before the
             // caller may use the value (DESIGN.md s.5).
-            let value = self.loaded(&stored);
+            let value = self.loaded(tree, key, &stored);
             self.doom(Some(&stored));
             self.flush_db()?;
             value.map(Some)
