@@ -87,6 +87,16 @@ fn a_truncated_store_is_refused_and_reset_keeps_the_key() {
     }
     let o = infer_once(&d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A running node's store is in use: inspect says so, it does not call it refused.
+    let busy = seco(&[
+        "store",
+        "inspect",
+        "--data-dir",
+        d.path("gateway").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(!busy.status.success() && err.contains("in use"), "{err}");
+    assert!(!common::stdout(&busy).contains("refused"));
     // The log is appended across both runs: the last session opened with the stored key.
     let log = nodes[0].log_text();
     let last = log

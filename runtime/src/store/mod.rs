@@ -95,9 +95,16 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database is locked by another process (a running node holds it).
     pub fn is_locked(&self) -> bool {
-        matches!(self, StoreError::Sled(sled::Error::Io(io))
-            if io.kind() == std::io::ErrorKind::WouldBlock)
+        matches!(self, StoreError::Sled(e) if sled_lock_busy(e))
     }
+}
+
+/// Whether sled failed to open a database because another handle holds its file lock (sled
+/// 0.34 reports it as an `Other` I/O error with this text).
+pub(crate) fn sled_lock_busy(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().contains("could not acquire lock"))
 }
 
 /// A tree (key space) of the store.

@@ -26,6 +26,9 @@ use super::{Op, Result, Store, StoreError, Tree, WriteBatch};
 /// sled's page cache (bytes).
 pub const CACHE_BYTES: u64 = 64 << 20;
 
+/// How long [`SledStore::open`] waits for a database lock held by a handle being dropped.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Values of at least this many bytes are stored as files (`blobs/`).
 pub const BLOB_MIN: usize = 64 << 10;
 
@@ -69,10 +72,22 @@ impl SledStore {
     /// Opens (or creates) the database in directory `path`; removes blob files that no
     /// reference points to (left by a crash).
     pub fn open(path: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+        // A handle of this process that was just dropped releases the file lock only when
+        // sled's flusher thread ends (a few ms later): wait for it, boundedly, instead of
+        // failing a reopen (a restarted node, a test). Another process's lock stays refused.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+            {
+                Err(e) if super::sled_lock_busy(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
         let blobs = path.join("blobs");
         fs::create_dir_all(&blobs).map_err(|e| io_err("cannot create", &blobs, e))?;
         let s = Self {
