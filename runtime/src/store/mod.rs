@@ -93,6 +93,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A damaged record of `tree` at `key` (the first 8 bytes of the key, hex, name it).
+    pub(crate) fn corrupt(tree: Tree<'_>, key: &[u8]) -> Self {
+        StoreError::Corrupt {
+            tree: tree.db_name().unwrap_or_default(),
+            key: key.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
     /// Whether the database is locked by another process (a running node holds it).
     pub fn is_locked(&self) -> bool {
         matches!(self, StoreError::Sled(e) if sled_lock_busy(e))

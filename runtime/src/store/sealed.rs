@@ -252,10 +252,7 @@ impl<S: Store> SealedStore<S> {
     }
 
     fn open_record(&self, tree: Tree<'_>, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        let corrupt = || StoreError::Corrupt {
-            tree: tree.db_name().unwrap_or_default(),
-            key: key.iter().take(8).map(|b| format!("{b:02x}")).collect(),
-        };
+        let corrupt = || StoreError::corrupt(tree, key);
         if sealed.len() < 1 + NONCE + 16 || sealed[0] != SEALED_VERSION {
             return Err(corrupt());
         }

@@ -164,10 +164,7 @@ impl SledStore {
             Some(id) => {
                 let path = self.blob_path(&id);
                 fs::read(&path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => StoreError::Corrupt {
-                        tree: tree.db_name().unwrap_or_default(),
-                        key: key.iter().take(8).map(|b| format!("{b:02x}")).collect(),
-                    },
+                    std::io::ErrorKind::NotFound => StoreError::corrupt(tree, key),
                     _ => io_err("cannot read blob", &path, e),
                 })
             }
