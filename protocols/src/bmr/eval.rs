@@ -6,6 +6,8 @@
 //! `r = 2 Lambda_a + Lambda_b`, for each j
 //! `k^j_c = T[g][r][j] ^ xor_i F(k^i_a, g, j, r, a) ^ F(k^i_b, g, j, r, b)` (2n^2 PRF calls),
 //! and all n recovered keys must agree on their lsb (a cheap consistency check on the tables).
+//! `F` is the TMMO hash of `gc::hash`; its first AES call `pi(k)` depends on the key only, so a
+//! gate costs `2n + 2n^2` AES calls (the 2n input keys permuted once, then one call per hash).
 
 use rayon::prelude::*;
 
@@ -106,19 +108,25 @@ fn linear(keys: &mut [Block], n: usize, op: &LinOp) {
     }
 }
 
-/// PRF inputs of one gate: for j, for i: `(k^i_a, tweak(g, j, r, a))`, `(k^i_b, tweak(.., b))`.
+/// The row `r = 2 Lambda_a + Lambda_b` an AND gate's evaluation reads.
+#[inline(always)]
+fn row_of(keys: &[Block], n: usize, op: &AndOp) -> usize {
+    2 * usize::from(keys[op.a as usize * n].lsb()) + usize::from(keys[op.b as usize * n].lsb())
+}
+
+/// PRF inputs of one gate (gate g, row `row`), already permuted: for j, for i:
+/// `(pi(k^i_a), tweak(g, j, r, a))`, `(pi(k^i_b), tweak(.., b))`; `pk` holds
+/// `pi(k^0_a), .., pi(k^{n-1}_a), pi(k^0_b), ..`.
 #[inline(always)]
 fn prepare(
-    keys: &[Block],
     n: usize,
     nonce: u64,
-    op: &AndOp,
     g: usize,
-    xs: &mut [Block],
+    row: usize,
+    pk: &[Block],
+    pxs: &mut [Block],
     tws: &mut [Block],
 ) {
-    let (a, b) = (op.a as usize * n, op.b as usize * n);
-    let row = 2 * usize::from(keys[a].lsb()) + usize::from(keys[b].lsb());
     for j in 0..n {
         let (ta, tb) = (
             prf_tweak(nonce, g, j, row, 0),
@@ -126,9 +134,9 @@ fn prepare(
         );
         for i in 0..n {
             let k = (j * n + i) * 2;
-            xs[k] = keys[a + i];
+            pxs[k] = pk[i];
             tws[k] = ta;
-            xs[k + 1] = keys[b + i];
+            pxs[k + 1] = pk[n + i];
             tws[k + 1] = tb;
         }
     }
@@ -145,25 +153,36 @@ fn eval_block(
     ands: &[AndOp],
 ) -> Result<Vec<Block>> {
     let per_gate = 2 * n * n;
-    let mut xs = vec![Block::ZERO; per_gate * CHUNK];
+    // The 2n input keys of a gate are hashed under 2n^2 tweaks: their first AES call `pi(k)`
+    // is made once per gate (`ks`, `pks`), then one call per hash.
+    let mut ks = vec![Block::ZERO; 2 * n * CHUNK];
+    let mut pks = vec![Block::ZERO; 2 * n * CHUNK];
+    let mut pxs = vec![Block::ZERO; per_gate * CHUNK];
     let mut tws = vec![Block::ZERO; per_gate * CHUNK];
     let mut hs = vec![Block::ZERO; per_gate * CHUNK];
     let mut out = vec![Block::ZERO; ands.len() * n];
     for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
         let l0 = ci * CHUNK;
         for (k, op) in chunk.iter().enumerate() {
+            let (a, b) = (op.a as usize * n, op.b as usize * n);
+            ks[2 * n * k..2 * n * k + n].copy_from_slice(&keys[a..a + n]);
+            ks[2 * n * k + n..2 * n * (k + 1)].copy_from_slice(&keys[b..b + n]);
+        }
+        let nk = 2 * n * chunk.len();
+        fixed_aes().permute_many(&ks[..nk], &mut pks[..nk]);
+        for (k, op) in chunk.iter().enumerate() {
             prepare(
-                keys,
                 n,
                 nonce,
-                op,
                 first + l0 + k,
-                &mut xs[k * per_gate..],
+                row_of(keys, n, op),
+                &pks[2 * n * k..2 * n * (k + 1)],
+                &mut pxs[k * per_gate..],
                 &mut tws[k * per_gate..],
             );
         }
         let len = chunk.len() * per_gate;
-        fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
+        fixed_aes().hash_permuted_many(&pxs[..len], |i| tws[i], &mut hs[..len]);
         for (k, op) in chunk.iter().enumerate() {
             let l = l0 + k;
             finish(
@@ -190,8 +209,7 @@ fn finish(
     h: &[Block],
     out: &mut [Block],
 ) -> Result<()> {
-    let (a, b) = (op.a as usize * n, op.b as usize * n);
-    let row = 2 * usize::from(keys[a].lsb()) + usize::from(keys[b].lsb());
+    let row = row_of(keys, n, op);
     let t = &tables[(4 * g + row) * n..(4 * g + row + 1) * n];
     for j in 0..n {
         let mut k = t[j];

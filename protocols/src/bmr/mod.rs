@@ -94,10 +94,11 @@
 //! derandomization bit from i; `(n - 1) K` such instances. Tables: every keyed garbler's share
 //! is `4 K` blocks; the shares are XOR-ed along the chain of keyed garblers (`Tables`), so the
 //! evaluator receives one table of `4 K` blocks (`64 K` bytes) and each keyed garbler after the
-//! first receives one partial table. Work: `8 K` hashes per keyed garbler (rows), 2-4 per
-//! instance (bit OTs). Base OTs: 128 per ordered pair per garbling, or once per session with a
-//! setup. Online: the evaluator does `2 K^2` hashes per AND; traffic is independent of the
-//! circuit size except for inputs (16 bytes per online input wire per keyed garbler; offline
+//! first receives one partial table. Work: `8 K` hashes per keyed garbler (rows; TMMO,
+//! `4 + 8 K` AES calls, the 4 distinct keys permuted once), 2-4 per instance (bit OTs). Base
+//! OTs: 128 per ordered pair per garbling, or once per session with a setup. Online: the
+//! evaluator does `2 K^2` hashes per AND (`2 K + 2 K^2` AES calls); traffic is independent of
+//! the circuit size except for inputs (16 bytes per online input wire per keyed garbler; offline
 //! input wires cost 32 bytes of seed per keyed garbler in all, `known.rs`) and outputs (1 bit).
 //!
 //! # Security notes

@@ -1,5 +1,7 @@
 //! Round 5 of a garbler: its XOR share of every garbled row (BLO16 s.4, Fig. 2), computed from
-//! the per-wire material of `material.rs`, by blocks of gates on the thread pool.
+//! the per-wire material of `material.rs`, by blocks of gates on the thread pool. AES work per
+//! gate of a keyed garbler with `k` key slots: `4 + 8 k` calls (TMMO, `gc::hash`: the first call
+//! `pi(x)` of each of the 4 distinct hash inputs once, then one call per (input, tweak)).
 
 use rayon::prelude::*;
 
@@ -62,28 +64,38 @@ impl Material {
         let k = self.slots.len();
         let with_prf = self.keyed[self.me];
         let per_gate = if with_prf { 8 * k } else { 0 };
-        let mut xs = vec![Block::ZERO; per_gate * CHUNK];
+        // Per gate only 4 distinct keys are hashed (`ka`, `ka ^ R`, `kb`, `kb ^ R`), under `8 k`
+        // tweaks: their first AES call `pi(x)` is made once (`ks`, `pks`), then one call per hash.
+        let mut ks = vec![Block::ZERO; if with_prf { 4 * CHUNK } else { 0 }];
+        let mut pks = vec![Block::ZERO; ks.len()];
+        let mut pxs = vec![Block::ZERO; per_gate * CHUNK];
         let mut tws = vec![Block::ZERO; per_gate * CHUNK];
         let mut hs = vec![Block::ZERO; per_gate * CHUNK];
         for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
             let l0 = ci * CHUNK;
             if with_prf {
                 for (i, op) in chunk.iter().enumerate() {
-                    let g = first + l0 + i;
                     let (ka, kb) = (self.key0[op.a as usize], self.key0[op.b as usize]);
+                    ks[4 * i..4 * i + 4].copy_from_slice(&[ka, ka ^ self.r, kb, kb ^ self.r]);
+                }
+                let nk = 4 * chunk.len();
+                fixed_aes().permute_many(&ks[..nk], &mut pks[..nk]);
+                for i in 0..chunk.len() {
+                    let g = first + l0 + i;
+                    let pk = &pks[4 * i..4 * i + 4];
                     for row in 0..4 {
-                        let (al, be) = (row >> 1 == 1, row & 1 == 1);
+                        let (al, be) = (row >> 1, row & 1);
                         for s in 0..k {
                             let x = i * per_gate + (row * k + s) * 2;
-                            xs[x] = ka ^ self.r.select(al);
+                            pxs[x] = pk[al];
                             tws[x] = prf_tweak(self.nonce, g, s, row, 0);
-                            xs[x + 1] = kb ^ self.r.select(be);
+                            pxs[x + 1] = pk[2 + be];
                             tws[x + 1] = prf_tweak(self.nonce, g, s, row, 1);
                         }
                     }
                 }
                 let len = chunk.len() * per_gate;
-                fixed_aes().hash_many(&xs[..len], |i| tws[i], &mut hs[..len]);
+                fixed_aes().hash_permuted_many(&pxs[..len], |i| tws[i], &mut hs[..len]);
             }
             for (i, op) in chunk.iter().enumerate() {
                 let (g, l) = (first + l0 + i, l0 + i);

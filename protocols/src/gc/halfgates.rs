@@ -13,13 +13,15 @@
 //! evaluator: C = H(A, j) ^ sa TG  ^  H(B, j') ^ sb (TE ^ A)
 //! ```
 //! XOR: `C0 = A0 ^ B0`; INV: `C0 = A0 ^ R` (the evaluator copies its label).
-//! Gates of one AND layer are independent, so their hashes go through AES 64 blocks per call
-//! (16 gates when garbling, 32 when evaluating), eight-way pipelined inside the AES backend.
+//! `H` is TMMO (`gc::hash`, two AES calls): 8 AES calls per AND when garbling, 4 when
+//! evaluating. Gates of one AND layer are independent, so their hashes go through AES 64 blocks
+//! per call (16 gates when garbling, 32 when evaluating), eight-way pipelined inside the AES
+//! backend.
 
 use crate::circuit::{AndOp, LinOp, Program};
 
 use super::block::{Block, PackedBits};
-use super::hash::{domain, fixed_aes, sigma, tweak};
+use super::hash::{domain, fixed_aes, tweak};
 use super::{GcError, Result};
 
 /// The garbler's output of garbling: the tables and the output zero-labels.
@@ -96,23 +98,23 @@ fn assemble(a0: Block, b0: Block, h: [Block; 4], delta: Block) -> (Block, Block,
     (tg, te, wg0 ^ we0)
 }
 
-/// Gates per AES call when garbling (4 hashes each: 64 blocks).
+/// Gates per batch of hashes when garbling (4 hashes each: 64 blocks per AES call).
 const GARBLE_CHUNK: usize = 16;
-/// Gates per AES call when evaluating (2 hashes each: 64 blocks).
+/// Gates per batch of hashes when evaluating (2 hashes each: 64 blocks per AES call).
 const EVAL_CHUNK: usize = 32;
 
 fn garble_chunk(w: &mut [Block], ops: &[AndOp], delta: Block, g: u64, tables: &mut Vec<Block>) {
-    let sd = sigma(delta);
-    let mut k = [Block::ZERO; 4 * GARBLE_CHUNK];
+    let mut x = [Block::ZERO; 4 * GARBLE_CHUNK];
+    let mut t = [Block::ZERO; 4 * GARBLE_CHUNK];
     for (i, op) in ops.iter().enumerate() {
         let (j0, j1) = tweaks(g + i as u64);
-        let (sa, sb) = (sigma(w[op.a as usize]), sigma(w[op.b as usize]));
-        k[4 * i] = sa ^ j0;
-        k[4 * i + 1] = sa ^ sd ^ j0;
-        k[4 * i + 2] = sb ^ j1;
-        k[4 * i + 3] = sb ^ sd ^ j1;
+        let (a0, b0) = (w[op.a as usize], w[op.b as usize]);
+        x[4 * i..4 * i + 4].copy_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
+        t[4 * i..4 * i + 4].copy_from_slice(&[j0, j0, j1, j1]);
     }
-    fixed_aes().mmo_slice(&mut k[..4 * ops.len()]);
+    let mut k = [Block::ZERO; 4 * GARBLE_CHUNK];
+    let len = 4 * ops.len();
+    fixed_aes().hash_many(&x[..len], |i| t[i], &mut k[..len]);
     for (i, op) in ops.iter().enumerate() {
         let h = [k[4 * i], k[4 * i + 1], k[4 * i + 2], k[4 * i + 3]];
         let (tg, te, c0) = assemble(w[op.a as usize], w[op.b as usize], h, delta);
@@ -144,13 +146,18 @@ pub fn evaluate(program: &Program, tables: &[Block], input_labels: &[Block]) -> 
 }
 
 fn eval_chunk(w: &mut [Block], ops: &[AndOp], g: usize, tables: &[Block]) {
-    let mut k = [Block::ZERO; 2 * EVAL_CHUNK];
+    let mut x = [Block::ZERO; 2 * EVAL_CHUNK];
+    let mut t = [Block::ZERO; 2 * EVAL_CHUNK];
     for (i, op) in ops.iter().enumerate() {
         let (j0, j1) = tweaks((g + i) as u64);
-        k[2 * i] = sigma(w[op.a as usize]) ^ j0;
-        k[2 * i + 1] = sigma(w[op.b as usize]) ^ j1;
+        x[2 * i] = w[op.a as usize];
+        x[2 * i + 1] = w[op.b as usize];
+        t[2 * i] = j0;
+        t[2 * i + 1] = j1;
     }
-    fixed_aes().mmo_slice(&mut k[..2 * ops.len()]);
+    let mut k = [Block::ZERO; 2 * EVAL_CHUNK];
+    let len = 2 * ops.len();
+    fixed_aes().hash_many(&x[..len], |i| t[i], &mut k[..len]);
     for (i, op) in ops.iter().enumerate() {
         let (a, b) = (w[op.a as usize], w[op.b as usize]);
         let (tg, te) = (tables[2 * (g + i)], tables[2 * (g + i) + 1]);
