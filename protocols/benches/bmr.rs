@@ -79,12 +79,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("online_all_parties_relu512", |b| {
         b.iter(|| driver::run_online(prepared.clone(), &circuit, &inputs).unwrap())
     });
-    // The evaluator's part alone: evaluation of the aggregated tables.
-    let tables = prepared[1].tables.clone().unwrap();
+    // The evaluator's part alone: evaluation of the aggregated tables, with the keys of the
+    // `K = n - 1` keyed garblers (the evaluator, party 1, is keyless).
+    let tables = prepared[cfg.evaluator].tables.clone().unwrap();
     let p = p.compact();
+    let keyed = cfg.keyed();
+    let k = keyed.len();
     let x: Vec<bool> = (0..p.num_inputs).map(|_| r.random()).collect();
     let mut pos = vec![0usize; n];
-    let mut keys = vec![Block::ZERO; p.num_inputs as usize * n];
+    let mut keys = vec![Block::ZERO; p.num_inputs as usize * k];
     for (w, &owner) in cfg.input_owners.iter().enumerate() {
         let lam = prepared[owner]
             .garbler
@@ -93,13 +96,13 @@ fn bench(c: &mut Criterion) {
             .input_masks
             .get(pos[owner]);
         pos[owner] += 1;
-        for (j, prep) in prepared.iter().enumerate().take(n) {
-            let g = prep.garbler.as_ref().unwrap();
-            keys[w * n + j] = g.input_keys[w] ^ g.offset.select(x[w] ^ lam);
+        for (s, &j) in keyed.iter().enumerate() {
+            let g = prepared[j].garbler.as_ref().unwrap();
+            keys[w * k + s] = g.input_keys[w] ^ g.offset.select(x[w] ^ lam);
         }
     }
     group.bench_function("evaluate_relu512", |b| {
-        b.iter(|| bmr::evaluate(&p, n, cfg.tweak_nonce(), &tables, &keys).unwrap())
+        b.iter(|| bmr::evaluate(&p, k, cfg.tweak_nonce(), &tables, &keys).unwrap())
     });
     group.finish();
 }
