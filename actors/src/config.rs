@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use seco_protocols::mhe::ParamId;
 
-/// Parameter set of the collective key (DESIGN.md s.3).
-pub const PARAM: ParamId = ParamId::Bfv4096T32V1;
+// The collective key's parameter set is the split's (`ServerPart::param`, chosen by
+// `seco_protocols::plan::choose_param`), not a constant of the deployment.
 /// Parameter set of the user's session key (result delivery).
 pub const USER_PARAM: ParamId = ParamId::Bfv2048T32V1;
 

@@ -158,8 +158,8 @@ async fn outsiders_garbage_and_wrong_parties_are_refused() {
     c.shutdown().await.unwrap();
 }
 
-/// A gateway whose part misses the noise budget (a dense layer with weights of 2^12: its noise
-/// is beyond what the flooding hides at 40 bits) refuses the session at open, for good: the user's
+/// A gateway whose part misses the noise budget (a dense layer with weights of 2^20: its noise
+/// is beyond what the flooding hides at 40 bits, at N = 4096 and at N = 8192) refuses the session at open, for good: the user's
 /// `Hello` is rejected with `REJECT_REFUSED` (not retried) and the user's session fails with
 /// the reason; nothing stays open at the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +170,7 @@ async fn a_part_over_the_noise_budget_refuses_the_session() {
         name: "fc1".into(),
         in_features: 64,
         out_features: 32,
-        weight: vec![4096.0; 64 * 32],
+        weight: vec![1_048_576.0; 64 * 32],
         bias: vec![0.0; 32],
     };
     let fc2 = Dense {

@@ -210,11 +210,6 @@ fn bench_check_and_report_refuse_bad_input_with_one_line() {
         &check(crypten.to_str().unwrap(), &[]),
         "not a seco bench --json document",
     );
-    // A model cannot be split over more servers than its key budget allows.
-    assert_one_line_error(
-        &seco(&["bench", "--model", "cifar-cnn", "--servers", "5"]),
-        "refused",
-    );
     assert_one_line_error(
         &seco(&["bench", "--model", "digits-mlp", "--servers", "20"]),
         "supports 2 to 16",

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use prost::Message;
+
 use seco_protocols::model::Model;
+use seco_protocols::onnx::proto::ModelProto;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -103,27 +106,58 @@ fn bad_files_exit_nonzero_with_one_line() {
 /// The parameter check at import: with f = 15 cifar-cnn's conv1 misses the 40-bit flooding
 /// target even with 2 servers (38.9 bits), so no deployment could run it: refused, nothing
 /// written. At f = 10 the import says how many servers digits-cnn fits.
+/// An export whose first matrix has weights of 2^20: no BFV set (4096 or 8192) reaches the
+/// 40-bit flooding target for that layer, so import refuses it with the layer's figures and
+/// writes nothing. Models that fit report the servers they fit.
 #[test]
 fn import_refuses_a_model_over_the_noise_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let onnx = root().join("models/cifar-cnn/model.onnx");
-    let out = dir.path().join("f15");
-    let run = import(&onnx, &out, &["--frac-bits", "15"]);
+    let onnx = dir.path().join("loud.onnx");
+    std::fs::write(&onnx, loud_export()).unwrap();
+    let out = dir.path().join("loud");
+    let run = import(&onnx, &out, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("error: ")
-            && stderr.contains(
-                "layer \"conv1\": flooding statistical security reaches 38.9 bits with 2 servers, \
-                 target 40.0 bits"
-            ),
+            && stderr.contains("flooding statistical security reaches")
+            && stderr.contains("with 2 servers, target 40.0 bits"),
         "{stderr}"
     );
     assert!(!out.join("model.json").exists(), "wrote a refused model");
+    // cifar-cnn at f = 15 misses the target at N = 4096 and is imported for N = 8192.
+    let run = import(
+        &root().join("models/cifar-cnn/model.onnx"),
+        &dir.path().join("f15"),
+        &["--frac-bits", "15"],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let onnx = root().join("models/digits-cnn/model.onnx");
     let run = import(&onnx, &dir.path().join("f10"), &["--frac-bits", "10"]);
     assert!(run.status.success());
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.contains("fits 2 to 10 servers"), "{stdout}");
+    assert!(stdout.contains("fits 2 to"), "{stdout}");
+}
+
+/// digits-mlp's ONNX export with every weight of its first matrix set to 2^20.
+fn loud_export() -> Vec<u8> {
+    let bytes = std::fs::read(root().join("models/digits-mlp/model.onnx")).unwrap();
+    let mut model = ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let first = graph
+        .initializer
+        .iter_mut()
+        .find(|t| t.dims.len() == 2)
+        .expect("a weight matrix");
+    let count: i64 = first.dims.iter().product();
+    first.float_data.clear();
+    first.raw_data = (0..count)
+        .flat_map(|_| 1_048_576f32.to_le_bytes())
+        .collect();
+    model.encode_to_vec()
 }

@@ -122,8 +122,8 @@ fn split_refuses_models_that_do_not_fit_the_parameters() {
             out.to_str().unwrap(),
         ])
     };
-    // A dense layer with weights of 2^12 (2^22 in fixed point): its output noise is too large
-    // for the flooding to hide at 40 bits.
+    // A dense layer with weights of 2^20: its output noise is too large for the flooding to
+    // hide at 40 bits, at N = 4096 and at N = 8192.
     let loud = dir.path().join("loud");
     loud_model().save(&loud).unwrap();
     let out = dir.path().join("loud3");
@@ -144,7 +144,7 @@ fn split_refuses_models_that_do_not_fit_the_parameters() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("weakest layer"), "{}", stdout(&o));
 
-    // A convolution on a 70x70 plane (72x72 = 5184 padded coefficients > N = 4096).
+    // A convolution on a 100x100 plane (102x102 = 10404 padded coefficients > N = 8192).
     let big = dir.path().join("big");
     let conv = Conv2d {
         name: "wide".into(),
@@ -158,9 +158,9 @@ fn split_refuses_models_that_do_not_fit_the_parameters() {
     };
     let dense = Dense {
         name: "out".into(),
-        in_features: 35 * 35,
+        in_features: 50 * 50,
         out_features: 2,
-        weight: vec![0.01; 2 * 35 * 35],
+        weight: vec![0.01; 2 * 50 * 50],
         bias: vec![0.0; 2],
     };
     let layers = vec![
@@ -172,7 +172,7 @@ fn split_refuses_models_that_do_not_fit_the_parameters() {
     Model::new(
         "wide".into(),
         "a plane larger than N".into(),
-        vec![1, 70, 70],
+        vec![1, 100, 100],
         FixedPoint::default(),
         layers,
     )
@@ -183,7 +183,7 @@ fn split_refuses_models_that_do_not_fit_the_parameters() {
     let o = split(big.to_str().unwrap(), "gateway,remote-1", &out);
     assert_one_line_error(
         &o,
-        "layer \"wide\": padded input plane (coefficients) of 5184 exceeds the limit of 4096",
+        "layer \"wide\": padded input plane (coefficients) of 10404 exceeds the limit of 8192",
     );
     assert!(!out.exists(), "parts written for a refused model");
 }
@@ -194,7 +194,7 @@ fn loud_model() -> Model {
         name: "fc1".into(),
         in_features: 64,
         out_features: 32,
-        weight: vec![4096.0; 64 * 32],
+        weight: vec![1_048_576.0; 64 * 32],
         bias: vec![0.0; 32],
     };
     let fc2 = Dense {

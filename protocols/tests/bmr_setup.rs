@@ -372,3 +372,32 @@ fn a_garbling_drawn_from_a_replaced_pair_is_refused() {
     // The pair of parties 1 and 2 did not change: its columns are accepted.
     p2.handle(1, ext(&first1, 2)).unwrap();
 }
+
+/// A session offset garbles at most `MAX_AND_PER_OFFSET` AND gates (the TMMO bound of
+/// docs/garbled-circuits.md): a setup at its limit refuses the next garbling, typed.
+#[test]
+fn an_offset_garbles_a_bounded_number_of_and_gates() {
+    let (spec, c) = relu(3, 4);
+    let mut r = ChaCha12Rng::seed_from_u64(9);
+    let (mut setups, _) = driver::run_setup(&mut r, SESSION, 3).unwrap();
+    let program = Arc::new(Program::compile(&c).unwrap());
+    let ands = program.num_and as u64;
+    assert!(ands > 0);
+    assert_eq!(seco_protocols::bmr::MAX_AND_PER_OFFSET, 1 << 40);
+    setups[0].lower_and_limit(2 * ands);
+    for id in 1..=2 {
+        OfflineParty::with_setup(
+            &mut r,
+            cfg(id, &spec, &c),
+            program.clone(),
+            0,
+            &mut setups[0],
+        )
+        .unwrap();
+    }
+    assert_eq!(setups[0].and_gates(), 2 * ands);
+    let e = OfflineParty::with_setup(&mut r, cfg(3, &spec, &c), program, 0, &mut setups[0])
+        .err()
+        .unwrap();
+    assert!(matches!(e, BmrError::OffsetExhausted { .. }), "{e}");
+}

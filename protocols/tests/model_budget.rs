@@ -258,3 +258,43 @@ fn key_lifetimes_of_the_shipped_models() {
         }
     }
 }
+
+/// The set a split chooses (`plan::param`): the cheapest set on which every server's share of
+/// a key's lifetime allows at least `TARGET_KEY_LIFETIME` bundles. mnist-mlp stays at N = 4096
+/// with 3 servers; cifar-cnn, whose key served 11 bundles with 3 servers and none with 5 at
+/// N = 4096, moves to N = 8192, where every server's part passes with 2, 3 and 5 servers.
+#[test]
+fn each_split_gets_the_cheapest_set_that_serves_enough_bundles() {
+    use seco_protocols::plan::param::{split_lifetime, TARGET_KEY_LIFETIME};
+    let mut chosen = Vec::new();
+    for name in ["digits-mlp", "mnist-mlp", "digits-cnn", "cifar-cnn"] {
+        let q = quant(name);
+        for n in [2, 3, 5] {
+            let plan = SplitPlan::balanced(&q, &default_server_names(n)).unwrap();
+            let param = plan.param.unwrap();
+            let report = check_model(&q, param, n).unwrap();
+            let life = split_lifetime(&report, &plan.owners);
+            println!("{name:<10} n={n}: {param:?}, a key serves {life} bundles");
+            for i in 0..n {
+                let part = plan.server_part(&q, i).unwrap();
+                assert_eq!(part.param, param);
+                check_part(&part, param).unwrap_or_else(|e| panic!("{name} n={n} #{i}: {e}"));
+            }
+            assert_eq!(plan.user_part(&q).param, param);
+            if param == ParamId::Bfv4096T32V1 {
+                assert!(life >= TARGET_KEY_LIFETIME, "{name} n={n}");
+            } else {
+                // N = 4096 did not serve enough bundles.
+                let small = check_model(&q, ParamId::Bfv4096T32V1, n)
+                    .map(|r| split_lifetime(&r, &plan.owners))
+                    .unwrap_or(0);
+                assert!(small < TARGET_KEY_LIFETIME, "{name} n={n}: {small}");
+            }
+            chosen.push(((name, n), param));
+        }
+    }
+    let at = |k| chosen.iter().find(|(key, _)| *key == k).unwrap().1;
+    assert_eq!(at(("mnist-mlp", 3)), ParamId::Bfv4096T32V1);
+    assert_eq!(at(("cifar-cnn", 3)), ParamId::Bfv8192T32V1);
+    assert_eq!(at(("cifar-cnn", 5)), ParamId::Bfv8192T32V1);
+}

@@ -289,3 +289,77 @@ fn mutated_protocol_messages_never_panic() {
     }
     assert!(refused > 0);
 }
+
+/// A stage owner takes one masked input per inference (issue 14 item 7): a second one for a
+/// bundle whose inference is running is refused, whether it comes in a second `Infer` (the
+/// gateway owns the first stage) or a second `MaskedInput` (a remote owns it), and the
+/// inference goes on with the first.
+#[test]
+fn a_second_masked_input_for_a_running_inference_is_refused() {
+    let (model, q, _) = setup();
+    let x = input(&model, 0);
+    let other = input(&model, 1);
+    for first in ["gateway", "remote-1"] {
+        let text = format!(
+            "model = \"digits-mlp\"\nservers = [\"gateway\", \"remote-1\", \"remote-2\"]\n\
+             [owners]\nfc1 = \"{first}\"\nfc2 = \"remote-2\"\n"
+        );
+        let plan = seco_protocols::plan::PlanFile::from_toml(&text)
+            .unwrap()
+            .resolve(&q)
+            .unwrap();
+        let mut d = LocalDeployment::new(&q, &plan, LocalOptions::default()).unwrap();
+        let bundle = d.preprocess(1).unwrap()[0];
+        let s = d.session();
+        let infer = |seq: u64, v: &[u64]| {
+            msg(
+                s,
+                Party::User,
+                seq,
+                Body::Infer {
+                    bundle,
+                    masked_input: pack_ring(v, 32),
+                },
+            )
+        };
+        d.deliver_one(Party::User, Party::GATEWAY, &infer(500_000, &x))
+            .unwrap();
+        let err = if first == "gateway" {
+            d.deliver_one(Party::User, Party::GATEWAY, &infer(500_001, &other))
+                .unwrap_err()
+        } else {
+            // The gateway's OnlineStart and MaskedInput reach the owner, then a second one.
+            for (from, to, bytes) in d.take_queued() {
+                d.deliver_one(from, to, &bytes).unwrap();
+            }
+            let again = msg(
+                s,
+                Party::GATEWAY,
+                500_000,
+                Body::MaskedInput {
+                    bundle,
+                    values: pack_ring(&other, 32),
+                },
+            );
+            d.deliver_one(Party::GATEWAY, Party::Server(1), &again)
+                .unwrap_err()
+        };
+        let why = if first == "gateway" {
+            "already in use"
+        } else {
+            "second masked input"
+        };
+        assert!(
+            matches!(err, SecoError::Bundle { .. }) && err.to_string().contains(why),
+            "{first}: {err}"
+        );
+        // The refusal left the inference running: it completes at every server, unaborted.
+        let _ = d.run();
+        assert!(
+            !d.events.iter().any(|(p, e)| p.server().is_some()
+                && matches!(e, Event::Aborted { bundle: Some(b), .. } if *b == bundle)),
+            "{first}: {:?}",
+            d.events
+        );
+    }
+}

@@ -94,6 +94,7 @@ fn other_owners_and_a_cnn_give_the_reference_label_and_logits() {
         model: q.name.clone(),
         servers: servers(3),
         owners: vec![2, 1],
+        param: None,
     };
     for output in [OutputMode::Logits, OutputMode::Label] {
         let mut d = LocalDeployment::new(&q, &plan, opts(output)).unwrap();

@@ -352,3 +352,30 @@ fn a_resumed_server_serves_stored_bundles_before_its_setup_completes() {
     let x = input(&model, 5);
     assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
 }
+
+/// The session offset `R^i` is kept once, in the session record: no stored chunk garbling
+/// holds it (issue 14 item 7), and a restarted server restores it from the record (the
+/// restart tests above use bundles stored before the restart).
+#[test]
+fn stored_garblings_do_not_hold_the_session_offset() {
+    let (model, q, plan) = setup();
+    let mut d = LocalDeployment::new(&q, &plan, LocalOptions::default()).unwrap();
+    d.preprocess(1).unwrap();
+    for i in 0..3u16 {
+        let records = d.chunk_records(Party::Server(i));
+        assert!(!records.is_empty());
+        for bytes in records {
+            let p: seco_protocols::bmr::Prepared = ciborium::from_reader(bytes).unwrap();
+            if let Some(g) = &p.garbler {
+                assert_eq!(
+                    g.offset,
+                    seco_protocols::gc::block::Block::ZERO,
+                    "server {i}"
+                );
+            }
+        }
+    }
+    d.restart_server(1, 3).unwrap();
+    let x = input(&model, 0);
+    assert_eq!(d.infer(&x).unwrap(), reference(&model, &q, &x));
+}

@@ -34,7 +34,7 @@ use seco_runtime::net::Reply;
 use seco_runtime::PeerId;
 
 use super::{Entry, NodeKind, NodeMsg, NodeState};
-use crate::config::{PARAM, USER_PARAM};
+use crate::config::USER_PARAM;
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
 use crate::network::{
@@ -211,7 +211,7 @@ impl NodeState {
         Ok(ServerConfig {
             session,
             part: part.clone(),
-            param: PARAM,
+            param: part.param,
             user_param: USER_PARAM,
             chunk_budget: seco_protocols::seco::schedule::MAX_CHUNK_TABLE_BYTES,
         })
@@ -223,12 +223,11 @@ impl NodeState {
             return Ok(Vec::new());
         };
         let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
-        self.ctx
-            .store
-            .key_ring()?
-            .iter()
-            .map(|bytes| {
-                let mut km = KeyMaterial::from_bytes(bytes, PARAM, index)?;
+        // Keys of another parameter set (the split moved to another set) are skipped: the
+        // next session generates a key of the part's set.
+        KeyMaterial::ring_of(&self.ctx.store.key_ring()?, part.param, index)?
+            .into_iter()
+            .map(|mut km| {
                 km.uses = self.ctx.store.key_uses(&km.key_id)?;
                 Ok(km)
             })
@@ -331,7 +330,7 @@ impl NodeState {
         let cfg = UserConfig {
             session: sid,
             part: part.clone(),
-            param: PARAM,
+            param: part.param,
             user_param: USER_PARAM,
             output,
         };

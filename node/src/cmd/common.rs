@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use seco_actors::config::PARAM;
 use seco_actors::node::{Node, UserSetup};
 use seco_actors::topology::Topology;
 use seco_protocols::fixed::FixedPoint;
+use seco_protocols::mhe::ParamId;
 use seco_protocols::model::QuantModel;
 use seco_protocols::plan::budget::SECURITY_TARGET_BITS;
-use seco_protocols::plan::{check_model, BudgetReport, UserPart, USER_PART_FORMAT};
+use seco_protocols::plan::{
+    check_model, BudgetReport, UserPart, COLLECTIVE_PARAMS, USER_PART_FORMAT,
+};
 use seco_protocols::seco::{OutputMode, Prediction};
 use seco_runtime::store::MemStore;
 use seco_runtime::telemetry::{self, LogFormat};
@@ -22,17 +24,17 @@ use seco_runtime::telemetry::{self, LogFormat};
 /// The parameter check (`plan::budget`) of a model for `servers` servers at the deployment's
 /// parameter set: a model that does not fit is refused with the layer, the bits it reaches and
 /// the target (or the size and the limit) before anything is written or started.
-pub fn check_budget(q: &QuantModel, servers: usize) -> Result<BudgetReport> {
-    check_model(q, PARAM, servers).with_context(|| format!("model {:?} refused", q.name))
+pub fn check_budget(q: &QuantModel, param: ParamId, servers: usize) -> Result<BudgetReport> {
+    check_model(q, param, servers).with_context(|| format!("model {:?} refused", q.name))
 }
 
 /// [`check_budget`], then every server's part of `plan` (`plan::check_part`: its share of a
 /// key's lifetime must allow one bundle).
 pub fn check_plan(q: &QuantModel, plan: &seco_protocols::plan::SplitPlan) -> Result<BudgetReport> {
-    let report = check_budget(q, plan.n_servers())?;
+    let report = check_budget(q, plan.param(q), plan.n_servers())?;
     for (i, name) in plan.servers.iter().enumerate() {
         let part = plan.server_part(q, i)?;
-        seco_protocols::plan::check_part(&part, PARAM)
+        seco_protocols::plan::check_part(&part, part.param)
             .with_context(|| format!("model {:?} refused at server {name}", q.name))?;
     }
     Ok(report)
@@ -114,6 +116,13 @@ pub fn read_user_part(path: &Path) -> Result<UserPart> {
     part.fixed_point
         .validate()
         .with_context(|| format!("model part {}", path.display()))?;
+    if !COLLECTIVE_PARAMS.contains(&part.param) {
+        bail!(
+            "{} names parameter set {:?}, not one of {COLLECTIVE_PARAMS:?}",
+            path.display(),
+            part.param
+        );
+    }
     Ok(part)
 }
 

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use seco_actors::config::PARAM;
 use seco_protocols::fixed::FixedPoint;
 use seco_protocols::model::{Model, MANIFEST_FILE};
 use seco_protocols::onnx::{import_file, ImportOptions};
-use seco_protocols::plan::supported_servers;
+use seco_protocols::plan::{supported_servers, BudgetError, BudgetReport, COLLECTIVE_PARAMS};
 
 /// Arguments of `seco model import`.
 #[derive(Debug, Args)]
@@ -53,7 +52,20 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let q = model
         .quantize()
         .with_context(|| format!("cannot import {}", args.file.display()))?;
-    let budget = supported_servers(&q, PARAM).with_context(|| {
+    // The set that supports the most servers (the cheapest among equals); refused, the error
+    // of the set with the most room (the last). `seco model split` chooses the set for the
+    // actual number of servers (plan::param).
+    let mut budget: Option<Result<BudgetReport, BudgetError>> = None;
+    for param in COLLECTIVE_PARAMS {
+        let r = supported_servers(&q, param);
+        budget = match (budget, r) {
+            (Some(Ok(b)), Ok(r)) if r.n <= b.n => Some(Ok(b)),
+            (Some(Ok(b)), Err(_)) => Some(Ok(b)),
+            (_, r) => Some(r),
+        };
+    }
+    let budget = budget.unwrap_or_else(|| supported_servers(&q, COLLECTIVE_PARAMS[0]));
+    let budget = budget.with_context(|| {
         format!(
             "cannot import {}: model {:?} refused",
             args.file.display(),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use seco_actors::config::{Limits, PARAM};
+use seco_actors::config::Limits;
 use seco_actors::node::{Node, ServerSetup};
 use seco_actors::store::{Damaged, NodeStore};
 use seco_actors::topology::Role;
@@ -144,7 +144,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     let part = Arc::new(load_part(&args.part)?);
     topology.check_part(&args.name, &part)?;
     // Fail fast: every session would refuse a part that does not fit the parameters.
-    seco_protocols::plan::check_part(&part, PARAM)
+    seco_protocols::plan::check_part(&part, part.param)
         .with_context(|| format!("model part {} refused", args.part.display()))?;
     let store_dir = args.data_dir.join(STORE_DIR);
     let store = open_store(&store_dir, &store_key_path(&args))?;
@@ -204,11 +204,9 @@ pub fn drop_damaged(store: &Arc<dyn Store>, dir: &Path) -> Result<Damaged> {
 /// A stored key that does not decode for this server means a corrupted or foreign store.
 fn check_stored_key(store: &Arc<dyn Store>, part: &ServerPart) -> Result<()> {
     let s = NodeStore::new(store.clone());
-    if let Some(bytes) = s.keys()? {
-        let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
-        KeyMaterial::from_bytes(&bytes, PARAM, index)
-            .context("the stored collective key does not decode for this server")?;
-    }
+    let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
+    KeyMaterial::ring_of(&s.key_ring()?, part.param, index)
+        .context("a stored collective key does not decode for this server")?;
     Ok(())
 }
 
@@ -220,7 +218,7 @@ async fn serve(
     store: Arc<dyn Store>,
 ) -> Result<()> {
     let network = Node::network(&topology, &args.name, key, args.mdns)?;
-    let server_index = part.server_index;
+    let my_part = part.clone();
     let (store, mut store_failed) = WatchedStore::new(store, args.data_dir.join(STORE_DIR));
     let setup = ServerSetup {
         name: args.name.clone(),
@@ -252,7 +250,7 @@ async fn serve(
         if s.has_key { "present" } else { "absent" },
         s.sessions,
         s.bundles,
-        node_health::key_id(&node, server_index),
+        node_health::key_id(&node, &my_part),
     );
     let stdin_closed = async {
         if args.stop_on_stdin_eof {
@@ -319,7 +317,7 @@ async fn serve(
                 ),
             },
             _ = tick.tick(), if args.status_every > 0 => {
-                let line = node_health::status_line(&node, server_index).await;
+                let line = node_health::status_line(&node, &my_part).await;
                 tracing::info!(node = %args.name, "status: {line}");
             }
         }

@@ -11,8 +11,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use seco_actors::config::PARAM;
 use seco_actors::node::Node;
+use seco_protocols::plan::ServerPart;
 use seco_protocols::seco::KeyMaterial;
 use seco_runtime::store::{Result, Store, StoreError, Tree, WriteBatch};
 use tokio::sync::watch;
@@ -108,29 +108,26 @@ impl Store for WatchedStore {
 
 /// The collective key's id as the ready and status lines show it: its first 6 bytes in hex,
 /// `none` without a key, `unreadable` if the stored key does not decode or cannot be read.
-pub fn key_id(node: &Node, server_index: usize) -> String {
-    match node.store().keys() {
-        Ok(Some(bytes)) => {
-            let index = u16::try_from(server_index).unwrap_or(u16::MAX);
-            match KeyMaterial::from_bytes(&bytes, PARAM, index) {
-                Ok(k) => k.key_id[..6].iter().map(|b| format!("{b:02x}")).collect(),
-                Err(_) => "unreadable".into(),
-            }
-        }
+pub fn key_id(node: &Node, part: &ServerPart) -> String {
+    match newest_key(node, part) {
+        Ok(Some(k)) => k.key_id[..6].iter().map(|b| format!("{b:02x}")).collect(),
         Ok(None) => "none".into(),
-        Err(_) => "unreadable".into(),
+        Err(()) => "unreadable".into(),
     }
+}
+
+/// The newest stored collective key of the part's parameter set, decoded for this server.
+fn newest_key(node: &Node, part: &ServerPart) -> Result<Option<KeyMaterial>, ()> {
+    let index = u16::try_from(part.server_index).unwrap_or(u16::MAX);
+    let ring = node.store().key_ring().map_err(|_| ())?;
+    let keys = KeyMaterial::ring_of(&ring, part.param, index).map_err(|_| ())?;
+    Ok(keys.into_iter().next())
 }
 
 /// The newest collective key's age: bundles this server led under it (its lifetime count,
 /// docs/mhe.md "Lifetime of a key"), `none` without a key.
-pub fn key_uses(node: &Node, server_index: usize) -> String {
-    let index = u16::try_from(server_index).unwrap_or(u16::MAX);
-    let key = match node.store().keys() {
-        Ok(Some(bytes)) => KeyMaterial::from_bytes(&bytes, PARAM, index).ok(),
-        _ => None,
-    };
-    match key {
+pub fn key_uses(node: &Node, part: &ServerPart) -> String {
+    match newest_key(node, part).ok().flatten() {
         Some(k) => match node.store().key_uses(&k.key_id) {
             Ok(c) => c.load(std::sync::atomic::Ordering::SeqCst).to_string(),
             Err(_) => "unreadable".into(),
@@ -141,7 +138,7 @@ pub fn key_uses(node: &Node, server_index: usize) -> String {
 
 /// One status line: peers connected, sessions open, bundles held, the collective key and the
 /// bundles led under it.
-pub async fn status_line(node: &Node, server_index: usize) -> String {
+pub async fn status_line(node: &Node, part: &ServerPart) -> String {
     let peers = match node.client().connected_peers().await {
         Ok(p) => p.len().to_string(),
         Err(e) => format!("unknown ({e})"),
@@ -156,7 +153,7 @@ pub async fn status_line(node: &Node, server_index: usize) -> String {
     };
     format!(
         "{peers} peers connected, {sessions} sessions open ({records} stored), {bundles} bundles held, key id {} ({} bundles led under it)",
-        key_id(node, server_index),
-        key_uses(node, server_index)
+        key_id(node, part),
+        key_uses(node, part)
     )
 }

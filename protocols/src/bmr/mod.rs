@@ -129,7 +129,9 @@ pub use msg::{BmrMsg, Body, Outgoing};
 pub use offline::OfflineParty;
 pub use online::OnlineParty;
 pub use prepared::{GarblerPrep, Prepared};
-pub use setup::{OtSetup, PairwiseOt, SetupMsg, SetupOutgoing, MAX_SETUPS_PER_PEER};
+pub use setup::{
+    OtSetup, PairwiseOt, SetupMsg, SetupOutgoing, MAX_AND_PER_OFFSET, MAX_SETUPS_PER_PEER,
+};
 
 use crate::circuit::PartyId;
 
@@ -171,6 +173,8 @@ pub enum BmrError {
     MissingPair { peer: PartyId },
     #[error("garbling id used before with this OT setup (its extensions would repeat)")]
     GarblingReused,
+    #[error("the session offset garbled its limit of {limit} AND gates: open a new session")]
+    OffsetExhausted { limit: u64 },
     #[error("OT setup answer from party {from} does not answer this party's pending half")]
     StaleSetup { from: PartyId },
     #[error(

@@ -227,7 +227,7 @@ impl OfflineParty {
                 cfg.garblers
             )));
         }
-        let mut ext = setup.extensions(&cfg.session)?;
+        let mut ext = setup.extensions(&cfg.session, program.num_and as u64)?;
         // Only the instances this garbling runs: receiving from keyed peers, sending if keyed.
         for p in 0..cfg.garblers {
             if !cfg.is_keyed(p) {

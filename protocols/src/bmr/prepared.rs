@@ -50,6 +50,26 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Zeroes the garbler's offset before the state is stored: the offset is session-wide
+    /// (`bmr/setup.rs`), so one copy in the session record serves every stored garbling, and a
+    /// stored garbling alone does not give it away. [`Self::restore_offset`] puts it back.
+    pub fn strip_offset(&mut self) {
+        if let Some(g) = self.garbler.as_mut() {
+            g.offset = Block::ZERO;
+        }
+    }
+
+    /// Puts back the offset a stored garbling was made under (a keyed garbler whose stored
+    /// offset is zero, [`Self::strip_offset`]); an offset stored by an older version is kept.
+    pub fn restore_offset(&mut self, offset: Block) {
+        let keyed = self.config.is_keyed(self.party);
+        if let Some(g) = self.garbler.as_mut() {
+            if keyed && g.offset == Block::ZERO {
+                g.offset = offset;
+            }
+        }
+    }
+
     /// Checks every size against the configuration and the compiled circuit (a stored bundle
     /// is external data).
     pub fn validate(&self, program: &Program) -> Result<()> {

@@ -40,8 +40,12 @@
 //! (unchanged rule) and a garbling id used twice with one setup (refused here).
 //!
 //! # Restarts
-//! The setup lives in memory only. A restarted party creates a new [`OtSetup`] (new offset,
-//! new halves with fresh nonces, `reply_to = None`). A peer whose pair is complete and that
+//! The setup lives in memory only. A restarted party creates a new [`OtSetup`] (new halves
+//! with fresh nonces, `reply_to = None`); it keeps its offset ([`OtSetup::with_offset`]) when
+//! it kept garblings made under it (a SECO server: its session record holds the offset, its
+//! stored garblings do not), else it takes a new one. Redoing the base OTs with the same
+//! choice bits (the offset's bits) is the ordinary case of a receiver using one choice vector
+//! in independent base-OT runs: fresh sender randomness, nothing learnt about the choices. A peer whose pair is complete and that
 //! receives a spontaneous half with an unseen nonce takes it as a restart: it answers with a
 //! fresh half of its own (`reply_to` = that nonce) and replaces the pair, keeping its offset.
 //! Two parties that send spontaneous halves to each other (session open, or both restarted)
@@ -173,7 +177,17 @@ pub struct PairwiseOt {
     pairs: Vec<Option<Pair>>,
     /// Garbling ids already drawn (each may be used once).
     used: std::collections::HashSet<[u8; 16]>,
+    /// AND gates garbled under `offset` so far (at most `and_limit`).
+    and_gates: u64,
+    /// [`MAX_AND_PER_OFFSET`], or lower ([`PairwiseOt::lower_and_limit`]).
+    and_limit: u64,
 }
+
+/// AND gates one session offset may garble (`docs/garbled-circuits.md`, the TMMO bound: the
+/// advantage grows with the hash calls under one offset, a small multiple of these). A setup
+/// that reached it refuses further garblings ([`BmrError::OffsetExhausted`]); the session must
+/// be reopened, which sets up a new offset.
+pub const MAX_AND_PER_OFFSET: u64 = 1 << 40;
 
 impl Drop for PairwiseOt {
     fn drop(&mut self) {
@@ -215,19 +229,40 @@ impl PairwiseOt {
         self.used.len()
     }
 
-    pub(super) fn offset(&self) -> Block {
+    /// `R^me` (secret): a server keeps it in its session record, not in its stored
+    /// garblings ([`super::Prepared::strip_offset`]).
+    pub fn offset(&self) -> Block {
         self.offset
     }
 
-    /// Fresh extensions with every peer for the garbling `garbling` (refused if the id was
-    /// drawn before or a pair is missing).
-    pub(super) fn extensions(&mut self, garbling: &[u8; 16]) -> Result<Extensions> {
+    /// AND gates garbled under this setup's offset so far.
+    pub fn and_gates(&self) -> u64 {
+        self.and_gates
+    }
+
+    /// Lowers the AND gates this offset may garble (tests; never above
+    /// [`MAX_AND_PER_OFFSET`]).
+    pub fn lower_and_limit(&mut self, limit: u64) {
+        self.and_limit = self.and_limit.min(limit);
+    }
+
+    /// Fresh extensions with every peer for the garbling `garbling` of `and_gates` AND gates
+    /// (refused if the id was drawn before, a pair is missing, or the offset would garble
+    /// more than [`MAX_AND_PER_OFFSET`]).
+    pub(super) fn extensions(&mut self, garbling: &[u8; 16], and_gates: u64) -> Result<Extensions> {
         if let Some(peer) = (0..self.garblers).find(|&p| p != self.me && self.pairs[p].is_none()) {
             return Err(BmrError::MissingPair { peer });
+        }
+        let total = self.and_gates.saturating_add(and_gates);
+        if total > self.and_limit {
+            return Err(BmrError::OffsetExhausted {
+                limit: self.and_limit,
+            });
         }
         if !self.used.insert(*garbling) {
             return Err(BmrError::GarblingReused);
         }
+        self.and_gates = total;
         let n = self.garblers;
         let mut receivers: Vec<Option<IknpReceiver>> = (0..n).map(|_| None).collect();
         let mut senders: Vec<Option<IknpSender>> = (0..n).map(|_| None).collect();
@@ -253,7 +288,7 @@ impl PairwiseOt {
     /// The id follows the garbling-id rule (each drawn once per setup); callers derive it in
     /// their own domain so that it never equals a garbling id.
     pub fn links(&mut self, id: &[u8; 16], members: &[PartyId]) -> Result<crate::ot::B2aLinks> {
-        let ext = self.extensions(id)?;
+        let ext = self.extensions(id, 0)?;
         let (mut receivers, mut senders) = (ext.receivers, ext.senders);
         let mut links = crate::ot::B2aLinks {
             receivers: Vec::with_capacity(members.len()),
@@ -294,6 +329,22 @@ impl OtSetup {
         garblers: usize,
         me: PartyId,
     ) -> Result<(Self, Vec<SetupOutgoing>)> {
+        let offset = Block(Block::random(rng).0 | 1);
+        Self::with_offset(rng, session, garblers, me, offset)
+    }
+
+    /// Starts garbler `me` with a given session offset (lsb 1): a party that restarts keeps
+    /// the offset its stored garblings were made under (module docs, "Restarts").
+    pub fn with_offset<R: Rng + CryptoRng + ?Sized>(
+        rng: &mut R,
+        session: [u8; 16],
+        garblers: usize,
+        me: PartyId,
+        offset: Block,
+    ) -> Result<(Self, Vec<SetupOutgoing>)> {
+        if !offset.lsb() {
+            return Err(BmrError::Config("a session offset must have lsb 1".into()));
+        }
         if garblers == 0 || garblers > MAX_GARBLERS {
             return Err(BmrError::Config(format!(
                 "garblers must be 1..={MAX_GARBLERS}, got {garblers}"
@@ -307,9 +358,11 @@ impl OtSetup {
                 session,
                 garblers,
                 me,
-                offset: Block(Block::random(rng).0 | 1),
+                offset,
                 pairs: (0..garblers).map(|_| None).collect(),
                 used: Default::default(),
+                and_gates: 0,
+                and_limit: MAX_AND_PER_OFFSET,
             },
             pending: (0..garblers).map(|_| None).collect(),
             seen: vec![Vec::new(); garblers],
@@ -352,6 +405,11 @@ impl OtSetup {
             },
             msg,
         )
+    }
+
+    /// This party's session offset `R^me` (secret).
+    pub fn offset(&self) -> Block {
+        self.ot.offset
     }
 
     /// Whether every pair is set up.

@@ -3,6 +3,7 @@
 //! ```toml
 //! model = "mnist-mlp"
 //! servers = ["gateway", "remote-1", "remote-2"]
+//! param = "Bfv4096T32V1"   # optional: the collective key's BFV set (default: chosen, plan::param)
 //!
 //! [owners]            # linear layer name -> server name
 //! fc1 = "gateway"
@@ -28,6 +29,9 @@ pub struct PlanFile {
     pub model: String,
     /// Server names; the first is the gateway.
     pub servers: Vec<String>,
+    /// The collective key's parameter set (`None`: chosen by `plan::choose_param`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<crate::mhe::ParamId>,
     /// Linear layer name -> server name.
     pub owners: BTreeMap<String, String>,
 }
@@ -81,9 +85,10 @@ impl PlanFile {
             model: self.model.clone(),
             servers: self.servers.clone(),
             owners,
+            param: self.param,
         };
         plan.validate(model)?;
-        Ok(plan)
+        Ok(plan.with_param(model))
     }
 
     /// The file form of a resolved plan.
@@ -97,6 +102,7 @@ impl PlanFile {
         Self {
             model: plan.model.clone(),
             servers: plan.servers.clone(),
+            param: Some(plan.param(model)),
             owners,
         }
     }

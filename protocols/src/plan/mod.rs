@@ -11,16 +11,19 @@
 //! - `file.rs`: the TOML plan file.
 //! - `budget.rs`: the parameter check of a model or a part against the servers' BFV set
 //!   (ring, plane sizes, noise and flooding budget), run at split, import and session open.
+//! - `param.rs`: the choice of the collective key's parameter set per split.
 //! - `parts.rs`: [`ServerPart`] (own weights + the public skeleton), [`UserPart`], and
 //!   [`assemble`] which rebuilds the model from all server parts (for tests).
 
 pub mod budget;
 mod file;
+pub mod param;
 mod parts;
 
 pub use budget::{check_model, check_part, supported_servers, BudgetError, BudgetReport};
 
 pub use file::PlanFile;
+pub use param::{choose_param, COLLECTIVE_PARAMS, LEGACY_PARAM};
 pub use parts::{
     assemble, ServerPart, StageSpec, UserPart, PART_FILE, SERVER_PART_FORMAT, USER_PART_FORMAT,
 };
@@ -111,6 +114,9 @@ pub struct SplitPlan {
     pub servers: Vec<String>,
     /// Server index owning each stage, in stage order.
     pub owners: Vec<usize>,
+    /// The collective key's parameter set; `None`: [`choose_param`] picks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<crate::mhe::ParamId>,
 }
 
 impl SplitPlan {
@@ -129,6 +135,25 @@ impl SplitPlan {
             model: model.name.clone(),
             servers: servers.to_vec(),
             owners,
+            param: None,
+        }
+        .with_param(model))
+    }
+
+    /// The plan with its parameter set fixed ([`SplitPlan::param`]), so that its parts do not
+    /// choose it again each.
+    pub fn with_param(mut self, model: &QuantModel) -> Self {
+        self.param = Some(self.param(model));
+        self
+    }
+
+    /// The collective key's parameter set of this split: the plan's own, else
+    /// [`choose_param`]'s (the set with the most room if none passes: the budget check
+    /// refuses the model then, with that set's figures).
+    pub fn param(&self, model: &QuantModel) -> crate::mhe::ParamId {
+        self.param.unwrap_or_else(|| {
+            choose_param(model, &self.owners, self.servers.len())
+                .map_or(COLLECTIVE_PARAMS[COLLECTIVE_PARAMS.len() - 1], |(p, _)| p)
         })
     }
 

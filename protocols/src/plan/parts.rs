@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlanError, Result, SplitPlan};
 use crate::fixed::FixedPoint;
+use crate::mhe::ParamId;
 use crate::model::{checked_elements, LinearOp, LinearShape, NonLinearOp, QuantModel, Stage};
 
 /// File name of a server part inside its directory.
@@ -62,6 +63,13 @@ pub struct ServerPart {
     pub skeleton: Vec<StageSpec>,
     /// `(stage index, weights)` of the stages this server owns, in order.
     pub owned: Vec<(usize, LinearOp)>,
+    /// The collective key's parameter set (`plan::param`; parts written before it: 4096).
+    #[serde(default = "legacy_param")]
+    pub param: ParamId,
+}
+
+fn legacy_param() -> ParamId {
+    super::LEGACY_PARAM
 }
 
 /// The user's part: what the user needs to encode inputs and decode logits.
@@ -80,6 +88,9 @@ pub struct UserPart {
     /// Shape of the first linear layer: the user lays out its input mask `Enc(r_1)` in that
     /// layer's coefficient encoding (this reveals the first layer's shape, not its weights).
     pub input_layer: LinearShape,
+    /// The collective key's parameter set (as the servers' parts).
+    #[serde(default = "legacy_param")]
+    pub param: ParamId,
 }
 
 /// Whether `op` has `shape` and weights of the right length.
@@ -150,6 +161,7 @@ impl SplitPlan {
             input_shape: model.input_shape.clone(),
             skeleton,
             owned,
+            param: self.param(model),
         })
     }
 
@@ -170,6 +182,7 @@ impl SplitPlan {
             fixed_point: model.fp,
             input_shape: model.input_shape.clone(),
             output_len: model.out_len(),
+            param: self.param(model),
         }
     }
 }
@@ -201,6 +214,7 @@ impl UserPart {
         // Writing plain data to a Vec cannot fail.
         let _ = ciborium::into_writer(&self.input_layer, &mut layer);
         field(&layer);
+        field(&self.param.code().to_le_bytes());
         *h.finalize().as_bytes()
     }
 
@@ -235,6 +249,7 @@ impl ServerPart {
             input_shape: self.input_shape.clone(),
             output_len: self.skeleton.last().map_or(0, |s| s.linear.out_len()),
             input_layer,
+            param: self.param,
         }
     }
 
@@ -252,6 +267,13 @@ impl ServerPart {
             return mismatch(format!(
                 "format {:?}, expected {SERVER_PART_FORMAT:?}",
                 self.format
+            ));
+        }
+        if !super::COLLECTIVE_PARAMS.contains(&self.param) {
+            return mismatch(format!(
+                "parameter set {:?} is not one for a collective key ({:?})",
+                self.param,
+                super::COLLECTIVE_PARAMS
             ));
         }
         self.fixed_point

@@ -47,6 +47,32 @@ impl KeyMaterial {
         out
     }
 
+    /// The parameter set of stored bytes (of [`KeyMaterial::to_bytes`]), without decoding the
+    /// public key: a node whose split moved to another set skips the keys of the old one.
+    pub fn stored_param(bytes: &[u8]) -> Result<ParamId> {
+        let bad = || SecoError::Decode("stored key material: truncated".into());
+        let len = bytes
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize)
+            .ok_or_else(bad)?;
+        let sk = bytes.get(8..8usize.saturating_add(len)).ok_or_else(bad)?;
+        Ok(SecretKeyShare::from_bytes(sk)?.param())
+    }
+
+    /// The keys of `param` among stored records (newest first, as the store's key ring),
+    /// decoded for `party`; records of other parameter sets are skipped, a record that does
+    /// not decode is an error.
+    pub fn ring_of<B: AsRef<[u8]>>(records: &[B], param: ParamId, party: u16) -> Result<Vec<Self>> {
+        let mut out = Vec::new();
+        for r in records {
+            let r = r.as_ref();
+            if Self::stored_param(r)? == param {
+                out.push(Self::from_bytes(r, param, party)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes stored bytes; checks the parameter set and that the share belongs to `party`.
     pub fn from_bytes(bytes: &[u8], param: ParamId, party: u16) -> Result<Self> {
         let bad = |why: &str| SecoError::Decode(format!("stored key material: {why}"));

@@ -95,8 +95,9 @@ impl Accounting {
 /// Options of a local deployment.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// Parameter set of the collective key.
-    pub param: ParamId,
+    /// Parameter set of the collective key: `None` for the split's (`SplitPlan::param`), or
+    /// a set that replaces it.
+    pub param: Option<ParamId>,
     /// Parameter set of the user's key.
     pub user_param: ParamId,
     /// Seed of every party's RNG (derived per party) and of the router.
@@ -115,7 +116,7 @@ pub struct LocalOptions {
 impl Default for LocalOptions {
     fn default() -> Self {
         Self {
-            param: ParamId::Bfv4096T32V1,
+            param: None,
             user_param: ParamId::Bfv2048T32V1,
             seed: 0,
             shuffle: false,
@@ -194,6 +195,12 @@ impl LocalDeployment {
         keys: Vec<Vec<u8>>,
     ) -> Result<Self> {
         plan.validate(model)?;
+        let plan = &SplitPlan {
+            param: opts.param.or(plan.param),
+            ..plan.clone()
+        }
+        .with_param(model);
+        let param = plan.param(model);
         let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
         let session = SessionId::random(&mut rng);
         let mut stores = BTreeMap::new();
@@ -203,13 +210,13 @@ impl LocalDeployment {
             let cfg = ServerConfig {
                 session,
                 part,
-                param: opts.param,
+                param,
                 user_param: opts.user_param,
                 chunk_budget: opts.chunk_budget,
             };
             let p = Party::Server(i as u16);
             let km = match keys.get(i) {
-                Some(b) => vec![KeyMaterial::from_bytes(b, opts.param, i as u16)?],
+                Some(b) => vec![KeyMaterial::from_bytes(b, param, i as u16)?],
                 None => Vec::new(),
             };
             let store = MemStore {
@@ -223,7 +230,7 @@ impl LocalDeployment {
         let ucfg = UserConfig {
             session,
             part: plan.user_part(model),
-            param: opts.param,
+            param,
             user_param: opts.user_param,
             output: opts.output,
         };
@@ -361,6 +368,13 @@ impl LocalDeployment {
     /// Chunk-garbling records stored by a party (tests).
     pub fn stored_chunks(&self, p: Party) -> usize {
         self.stores.get(&p).map_or(0, |s| s.chunks.len())
+    }
+
+    /// The bytes of every chunk-garbling record stored by a party (tests).
+    pub fn chunk_records(&self, p: Party) -> Vec<&[u8]> {
+        self.stores.get(&p).map_or(Vec::new(), |s| {
+            s.chunks.values().map(Vec::as_slice).collect()
+        })
     }
 
     /// Prepares `count` bundles (one at a time) and returns their ids.

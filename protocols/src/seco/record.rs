@@ -1,6 +1,8 @@
 //! The persisted session record: what a server needs to resume a session after a restart
 //! (DESIGN.md s.7): the session id, the user's session public key, the key id and the
-//! sequence-number epoch and the user's output mode. The pairwise OT setup is not persisted: a resumed server redoes it.
+//! sequence-number epoch, the user's output mode and the server's session free-XOR offset. The
+//! pairwise OT setup is not persisted: a resumed server redoes it under the same offset, so its
+//! stored garblings (which do not hold the offset) stay usable.
 //! Bundles are persisted separately; a bundle in preparation at the crash is lost and its
 //! preparation times out (the user asks for another).
 
@@ -34,6 +36,25 @@ pub struct SessionRecord {
     /// existed read as 0 (logits).
     #[serde(default)]
     pub output: u8,
+    /// This server's session offset `R^i` (secret, 16 bytes; `bmr/setup.rs`): the one copy
+    /// that its stored chunk garblings are restored with (`bmr::Prepared::restore_offset`).
+    /// Records written before 2026-12-05 have none (their bundles hold the offset).
+    #[serde(default)]
+    pub offset: Option<Bytes>,
+}
+
+impl SessionRecord {
+    /// The stored offset, if any (a wrong length is a decode error).
+    pub fn offset_block(&self) -> Result<Option<crate::gc::block::Block>> {
+        self.offset
+            .as_ref()
+            .map(|b| {
+                <[u8; 16]>::try_from(b.as_slice())
+                    .map(crate::gc::block::Block::from_bytes)
+                    .map_err(|_| SecoError::Decode("session record: offset is not 16 bytes".into()))
+            })
+            .transpose()
+    }
 }
 
 impl SessionRecord {

@@ -219,6 +219,7 @@ impl Schedule {
         let mut h = blake3::Hasher::new();
         h.update(&skeleton_digest(part));
         h.update(&(chunk_budget as u64).to_le_bytes());
+        h.update(&param.code().to_le_bytes());
         Ok(Self {
             n,
             fp,

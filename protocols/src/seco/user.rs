@@ -76,6 +76,13 @@ impl UserSession {
             .fixed_point
             .validate()
             .map_err(crate::model::ModelError::from)?;
+        if cfg.param != cfg.part.param {
+            return Err(crate::plan::PlanError::Mismatch(format!(
+                "the session's parameter set {:?} is not the part's {:?}",
+                cfg.param, cfg.part.param
+            ))
+            .into());
+        }
         let mut rng = ChaCha20Rng::from_seed(seed);
         let key = SessionKey::generate(cfg.user_param, &mut rng)?;
         let degree = cfg.param.params()?.degree();

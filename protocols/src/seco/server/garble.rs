@@ -45,8 +45,21 @@ impl ServerSession {
             .as_mut()
             .ok_or_else(|| SecoError::NotReady("no OT setup".into()))?
             .pairwise_mut()?;
-        let (party, out) =
-            OfflineParty::with_setup(&mut self.rng, cfg, chunk.program.clone(), self.me, setup)?;
+        let (party, out) = match OfflineParty::with_setup(
+            &mut self.rng,
+            cfg,
+            chunk.program.clone(),
+            self.me,
+            setup,
+        ) {
+            Ok(r) => r,
+            // The session offset garbled its limit (`bmr::MAX_AND_PER_OFFSET`): the
+            // session ends; the user's next session sets up a new offset.
+            Err(e @ crate::bmr::BmrError::OffsetExhausted { .. }) => {
+                return Ok(self.abort(None, &e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let prep = self.prep_of(bundle)?;
         prep.stages[l]
             .running
@@ -140,7 +153,9 @@ impl ServerSession {
             let st = &mut prep.stages[l];
             if st.running.get(&c).is_some_and(|r| r.party.is_done()) {
                 if let Some(run) = st.running.remove(&c) {
-                    let prepared = run.party.into_prepared()?;
+                    let mut prepared = run.party.into_prepared()?;
+                    // The session offset is kept once, in the session record.
+                    prepared.strip_offset();
                     let mut bytes = Vec::new();
                     let _ = ciborium::into_writer(&prepared, &mut bytes);
                     // Stored at once, on its own: the tables leave memory chunk by chunk.

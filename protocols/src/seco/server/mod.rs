@@ -137,6 +137,9 @@ pub struct ServerSession {
     /// The pairwise OT setup with the other servers (started at the session's open; kept for
     /// the session to answer restarted peers). In memory only: a restart redoes it.
     pub(crate) ot: Option<OtSetup>,
+    /// This server's session offset (`OtSetup::offset`), from its setup or, on a resume, from
+    /// the session record; it goes into the record and back into stored garblings.
+    pub(crate) offset: Option<crate::gc::block::Block>,
     /// Setup messages that arrived before this server started its setup.
     pub(crate) early_setup: Vec<(Party, SecoMsg)>,
     /// Whether this server's setup completed (and, at a remote, `OtReady` went out).
@@ -163,6 +166,13 @@ impl ServerSession {
     /// (`plan::check_part`).
     pub fn new(cfg: ServerConfig, ring: Vec<KeyMaterial>, seed: [u8; 32]) -> Result<Self> {
         cfg.part.validate()?;
+        if cfg.param != cfg.part.param {
+            return Err(crate::plan::PlanError::Mismatch(format!(
+                "the session's parameter set {:?} is not the part's {:?}",
+                cfg.param, cfg.part.param
+            ))
+            .into());
+        }
         let report = check_part(&cfg.part, cfg.param)?;
         let owners: std::collections::BTreeSet<usize> =
             cfg.part.skeleton.iter().map(|s| s.owner).collect();
@@ -195,6 +205,7 @@ impl ServerSession {
             user_pk: None,
             early_keygen: Vec::new(),
             ot: None,
+            offset: None,
             early_setup: Vec::new(),
             ot_done: false,
             resumed: false,
@@ -239,6 +250,7 @@ impl ServerSession {
         s.keys = Some(keys);
         s.user_pk = Some(user_pk);
         s.set_output(rec.output)?;
+        s.offset = rec.offset_block()?;
         s.epoch = rec.epoch.checked_add(1).ok_or(SecoError::Mismatch(
             "session record: sequence-number epochs exhausted".into(),
         ))?;
@@ -262,6 +274,9 @@ impl ServerSession {
             key_id: self.keys.as_ref()?.key_id,
             epoch: self.epoch,
             output: self.sched.output.map_or(0, OutputMode::code),
+            offset: self
+                .offset
+                .map(|r| super::msg::Bytes::from(r.to_bytes().to_vec())),
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
     }

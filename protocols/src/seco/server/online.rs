@@ -264,8 +264,19 @@ impl ServerSession {
         }
     }
 
-    /// Owner of stage `l` with `v = x_l - r_l`: its share `z` of `W x + b`.
+    /// Owner of stage `l` with `v = x_l - r_l`: its share `z` of `W x + b`. One masked input
+    /// per stage and inference: a second is refused before anything is computed with it.
     pub(super) fn owner_input(&mut self, bundle: BundleId, l: usize, v: Vec<u64>) -> Result<Ready> {
+        let started = match self.onlines.get(&bundle) {
+            Some(Online::Running(run)) => run.inputs[l].is_some() || !run.parties[l].is_empty(),
+            _ => false,
+        };
+        if started {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: format!("second masked input for stage {l}"),
+            });
+        }
         let st = &self.sched.stages[l];
         if v.len() != st.spec.linear.in_len() {
             return Err(SecoError::Length {

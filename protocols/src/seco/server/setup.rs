@@ -14,7 +14,8 @@
 //!                            fresh half of its own and replaces that pair (its offset stays);
 //!                            the resumed server is ready again once every peer answered
 //! ```
-//! The setup is in memory only (secret seeds; cheap to redo). Garblings running at a restart
+//! The setup is in memory only (secret seeds; cheap to redo); the offset is kept in the session
+//! record, so a resumed server sets up under the offset its stored garblings need. Garblings running at a restart
 //! cannot complete with the restarted server and time out, like any bundle in preparation.
 
 use super::super::error::{Result, SecoError};
@@ -32,7 +33,12 @@ impl ServerSession {
         if self.ot.is_some() {
             return Ok(ready);
         }
-        let (ot, out) = OtSetup::new(&mut self.rng, self.cfg.session.0, self.sched.n, self.me)?;
+        let (session, n, me) = (self.cfg.session.0, self.sched.n, self.me);
+        let (ot, out) = match self.offset {
+            Some(r) => OtSetup::with_offset(&mut self.rng, session, n, me, r)?,
+            None => OtSetup::new(&mut self.rng, session, n, me)?,
+        };
+        self.offset = Some(ot.offset());
         self.ot = Some(ot);
         self.send_setup(&mut ready, out);
         for (from, msg) in std::mem::take(&mut self.early_setup) {

@@ -192,8 +192,14 @@ impl ServerSession {
         }
         let mut loaded = Vec::with_capacity(gc.chunks.len());
         for (c, bytes) in stored.into_iter().flatten().enumerate() {
-            let prepared: Prepared = match ciborium::from_reader(bytes.as_slice()) {
-                Ok(p) => p,
+            let prepared: Prepared = match ciborium::from_reader::<Prepared, _>(bytes.as_slice()) {
+                Ok(mut p) => {
+                    let Some(offset) = self.offset else {
+                        return Ok(self.abort(Some(bundle), "no session offset"));
+                    };
+                    p.restore_offset(offset);
+                    p
+                }
                 Err(e) => {
                     let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
                     return Ok(self.abort(Some(bundle), &reason));
