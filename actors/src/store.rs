@@ -150,9 +150,13 @@ impl NodeStore {
         Ok(batch)
     }
 
-    /// The record of `session`, if it became ready before.
-    pub fn record(&self, session: SessionId) -> Result<Option<Vec<u8>>> {
-        self.inner.get(Tree::SessionPhase, &session.0)
+    /// The record of `session`, if it became ready before (it holds the session offset:
+    /// zeroized when dropped).
+    pub fn record(&self, session: SessionId) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        Ok(self
+            .inner
+            .get(Tree::SessionPhase, &session.0)?
+            .map(Zeroizing::new))
     }
 
     /// Ids of the stored session records.
@@ -457,7 +461,10 @@ mod tests {
         ];
         assert!(s.commit(sid, &persist).unwrap());
         assert_eq!(s.keys().unwrap().unwrap().as_slice(), &[9; 4]);
-        assert_eq!(s.record(sid).unwrap(), Some(vec![7]));
+        assert_eq!(
+            s.record(sid).unwrap().as_deref().map(Vec::as_slice),
+            Some(&[7u8][..])
+        );
         assert_eq!(s.bundles_of(sid).unwrap(), 1);
         let sum = s.summary().unwrap();
         assert!(sum.has_key && sum.sessions == 1 && sum.bundles == 1);
@@ -493,7 +500,7 @@ mod tests {
         s.commit(sid, &[chunk(2, 0)]).unwrap();
         s.forget_session(sid).unwrap();
         assert_eq!(s.chunks_of(sid).unwrap(), 0);
-        assert_eq!(s.record(sid).unwrap(), None);
+        assert!(s.record(sid).unwrap().is_none());
         assert_eq!(s.bundles_of(sid).unwrap(), 0);
         assert!(s.keys().unwrap().is_some());
     }

@@ -16,6 +16,7 @@
 //!   decryption, noise flooding).
 //! - [`circuit`], [`ot`], [`gc`], [`bmr`]: boolean circuits, oblivious transfer, 2-party
 //!   half-gates garbling and multiparty BMR garbling.
+//! - [`redact`]: `Debug` that prints `[redacted]` for the types holding secrets.
 //!
 //! # Threads
 //! The heavy loops of garbling and evaluation (`bmr`: table shares, evaluation of each layer of
@@ -27,6 +28,7 @@ pub mod fixed;
 pub mod model;
 pub mod onnx;
 pub mod plan;
+pub mod redact;
 pub mod seco;
 
 pub mod bmr;

@@ -253,3 +253,14 @@ fn sled_store_keeps_large_values_in_files() {
     s.flush().unwrap();
     assert_eq!(files(), 0);
 }
+
+#[test]
+fn batches_print_no_values() {
+    let batch = WriteBatch::new()
+        .put(Tree::KeyShares, b"k".to_vec(), vec![0xa7; 5])
+        .delete(Tree::Bundles, b"b".to_vec());
+    let debug = format!("{batch:?}");
+    assert!(debug.contains("value: 5 bytes [redacted]"), "{debug}");
+    assert!(!debug.contains("167"), "{debug}");
+    assert!(debug.contains("Delete"), "{debug}");
+}

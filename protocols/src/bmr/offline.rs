@@ -103,7 +103,9 @@ pub(super) enum Phase {
     Failed,
 }
 
-/// One party's offline state machine. Produces a [`Prepared`] when complete.
+/// One party's offline state machine. Produces a [`Prepared`] when complete. Prints as
+/// `OfflineParty([redacted])`; its keys and masks (`Fresh`, `Material`, `InputMaterial`,
+/// [`GarblerPrep`]) are zeroized on drop.
 pub struct OfflineParty {
     pub(super) cfg: BmrConfig,
     pub(super) program: Arc<Program>,
@@ -135,6 +137,8 @@ pub struct OfflineParty {
     /// with per-garbling base OTs); the peer's `Extend` must carry the same (`setup.rs`).
     pub(super) pair_tags: Vec<Option<[u8; 16]>>,
 }
+
+crate::redacted_debug!(OfflineParty);
 
 impl OfflineParty {
     /// Starts party `me` of the session; returns the state machine and its first messages.

@@ -23,7 +23,8 @@ use super::{expect_len, BmrError, Result};
 use crate::circuit::{Circuit, PartyId, Program};
 use crate::gc::block::{Block, PackedBits};
 
-/// One party's online state machine.
+/// One party's online state machine. Prints as `OnlineParty([redacted])`; the active keys and
+/// masked input bits are zeroized on drop (its [`Prepared`] wipes itself).
 pub struct OnlineParty {
     prep: Prepared,
     program: Arc<Program>,
@@ -41,6 +42,15 @@ pub struct OnlineParty {
     evaluated: bool,
     /// The values of the output wires this party owns, once known.
     output: Option<Vec<bool>>,
+}
+
+crate::redacted_debug!(OnlineParty);
+
+impl Drop for OnlineParty {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.keys);
+        zeroize::Zeroize::zeroize(&mut self.masked);
+    }
 }
 
 impl OnlineParty {

@@ -14,8 +14,9 @@ use super::{expect_len, BmrError, Result};
 use crate::circuit::{PartyId, Program};
 use crate::gc::block::{blocks_bytes, Block, PackedBits};
 
-/// What a garbler keeps (zeroized on drop).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
+/// What a garbler keeps (zeroized on drop; prints as `GarblerPrep { len: N, .. [redacted] }`,
+/// `N` input keys).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
 pub struct GarblerPrep {
     /// Its free-XOR offset `R^i` (secret; zero for the keyless evaluator).
     pub offset: Block,
@@ -25,12 +26,13 @@ pub struct GarblerPrep {
     pub input_keys: Vec<Block>,
     /// `lambda_w` of its own online input wires (secret; it masks the input bits it will
     /// broadcast).
-    #[zeroize(skip)]
     pub input_masks: PackedBits,
 }
 
-/// One party's preprocessed state for one garbling.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One party's preprocessed state for one garbling. Its keys and masks are zeroized on drop (the
+/// evaluator's garbled tables are not: they reveal nothing without the keys, and wiping them
+/// would cost a pass over the largest buffer of the online phase); prints without them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prepared {
     pub config: BmrConfig,
     pub party: PartyId,
@@ -47,6 +49,27 @@ pub struct Prepared {
     /// other parties and when every input arrives online.
     #[serde(default, with = "blocks_bytes")]
     pub offline_keys: Vec<Block>,
+}
+
+crate::redacted_debug!(GarblerPrep, |g| g.input_keys.len());
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.output_masks);
+        zeroize::Zeroize::zeroize(&mut self.offline_keys);
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("party", &self.party)
+            .field("garbler", &self.garbler)
+            .field("tables", &self.tables.as_ref().map(Vec::len))
+            .field("output_masks", &crate::redact::Redacted)
+            .field("offline_keys", &self.offline_keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Prepared {

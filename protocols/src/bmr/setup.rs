@@ -167,7 +167,7 @@ fn pair_tag(
 
 /// One party's outcome of the setup: its session offset and the IKNP bases with every peer.
 /// Garblings draw fresh extensions from it ([`super::OfflineParty::with_setup`]). Secret, in
-/// memory only (zeroized on drop).
+/// memory only (zeroized on drop, printed as `[redacted]`).
 pub struct PairwiseOt {
     session: [u8; 16],
     garblers: usize,
@@ -194,6 +194,9 @@ impl Drop for PairwiseOt {
         zeroize::Zeroize::zeroize(&mut self.offset);
     }
 }
+
+crate::redacted_debug!(PairwiseOt);
+crate::redacted_debug!(OtSetup);
 
 /// The fresh IKNP instances of one garbling, per peer (`None` at this party's own index).
 pub(super) struct Extensions {
@@ -308,7 +311,7 @@ impl PairwiseOt {
 }
 
 /// The setup state machine of one garbler (sans-IO). It stays alive for the session to answer
-/// restarted peers.
+/// restarted peers. Prints as `OtSetup([redacted])`; its base OTs wipe themselves.
 pub struct OtSetup {
     ot: PairwiseOt,
     /// This party's halves not yet combined, per peer.

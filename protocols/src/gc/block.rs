@@ -169,6 +169,14 @@ pub struct PackedBits {
     bytes: Vec<u8>,
 }
 
+/// Wipes the bits (and empties the vector): mask bits are secret.
+impl zeroize::Zeroize for PackedBits {
+    fn zeroize(&mut self) {
+        self.bytes.zeroize();
+        self.len = 0;
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct RawBits {
     len: u64,

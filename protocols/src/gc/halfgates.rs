@@ -24,13 +24,29 @@ use super::block::{Block, PackedBits};
 use super::hash::{domain, fixed_aes, tweak};
 use super::{GcError, Result};
 
-/// The garbler's output of garbling: the tables and the output zero-labels.
-#[derive(Clone, Debug)]
+/// The garbler's output of garbling: the tables and the output zero-labels. The labels are
+/// zeroized on drop and not printed (`Garbling { tables: N, output_zero: [redacted] }`).
+#[derive(Clone)]
 pub struct Garbling {
     /// Two blocks per AND gate, in the program's gate order (32 bytes per AND).
     pub tables: Vec<Block>,
     /// Zero-labels of the output wires (secret; their lsbs are the decoding bits).
     pub output_zero: Vec<Block>,
+}
+
+impl Drop for Garbling {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.output_zero);
+    }
+}
+
+impl std::fmt::Debug for Garbling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Garbling")
+            .field("tables", &self.tables.len())
+            .field("output_zero", &crate::redact::Redacted)
+            .finish()
+    }
 }
 
 impl Garbling {

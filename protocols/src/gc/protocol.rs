@@ -14,6 +14,7 @@
 
 use rand::{CryptoRng, Rng};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::block::{blocks_bytes, encoded_len, Block, PackedBits};
 use super::halfgates::{decode, evaluate, garble};
@@ -126,7 +127,8 @@ enum GState {
     Busy,
 }
 
-/// The garbler.
+/// The garbler. Its offset, labels and input bits are zeroized on drop; prints as
+/// `HgGarbler([redacted])`.
 pub struct HgGarbler {
     program: Program,
     mine: Vec<usize>,
@@ -136,6 +138,16 @@ pub struct HgGarbler {
     /// Zero-labels of the garbler's own input wires (secret).
     own_zero: Vec<Block>,
     state: GState,
+}
+
+crate::redacted_debug!(HgGarbler);
+
+impl Drop for HgGarbler {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+        self.own_zero.zeroize();
+        self.inputs.zeroize();
+    }
 }
 
 impl HgGarbler {
@@ -210,7 +222,8 @@ impl HgGarbler {
         for (&w, &l) in self.theirs.iter().zip(&q) {
             zero[w] = l;
         }
-        let garbling = garble(&self.program, self.delta, &zero)?;
+        let mut garbling = garble(&self.program, self.delta, &zero)?;
+        zero.zeroize();
         let garbler_labels = self
             .own_zero
             .iter()
@@ -219,7 +232,7 @@ impl HgGarbler {
             .collect();
         Ok(HgMsg::Garbled {
             decode: garbling.decode_bits(),
-            tables: garbling.tables,
+            tables: std::mem::take(&mut garbling.tables),
             garbler_labels,
         })
     }
@@ -257,13 +270,25 @@ enum EState {
     Busy,
 }
 
-/// The evaluator.
+/// The evaluator. Its input bits and active labels are zeroized on drop; prints as
+/// `HgEvaluator([redacted])`.
 pub struct HgEvaluator {
     program: Program,
     mine: Vec<usize>,
     theirs: Vec<usize>,
     inputs: Vec<bool>,
     state: EState,
+}
+
+crate::redacted_debug!(HgEvaluator);
+
+impl Drop for HgEvaluator {
+    fn drop(&mut self) {
+        self.inputs.zeroize();
+        if let EState::AwaitGarbled(labels) = &mut self.state {
+            labels.zeroize();
+        }
+    }
 }
 
 impl HgEvaluator {

@@ -208,6 +208,8 @@ pub struct E2sLeader {
     received: Vec<bool>,
 }
 
+crate::redacted_debug!(E2sLeader);
+
 impl E2sLeader {
     /// Starts an instance on `cts` (in `layout`); returns the request for the other servers.
     pub fn new(

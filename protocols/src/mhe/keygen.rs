@@ -200,6 +200,8 @@ pub struct CollectiveKeygen {
     public_key: Option<PublicKey>,
 }
 
+crate::redacted_debug!(CollectiveKeygen);
+
 impl CollectiveKeygen {
     /// Samples this party's secret share, error and seed contribution.
     pub fn new<R: RngCore + CryptoRng>(cfg: KeygenConfig, rng: &mut R) -> Result<Self> {

@@ -41,8 +41,10 @@ pub(crate) fn pk_share_poly(a: &Poly, s: &Poly, e: &Poly) -> Poly {
     b
 }
 
-/// One server's share `s_i` of the collective secret key `s = sum_i s_i`. Zeroized on drop;
-/// persisted with [`SecretKeyShare::to_bytes`].
+/// One server's share `s_i` of the collective secret key `s = sum_i s_i`. Zeroized on drop
+/// (the coefficients and the NTT polynomial; `fhe`'s own copies, e.g. inside a
+/// `fhe::bfv::SecretKey` built for reference decryption, are wiped by `fhe`); prints as
+/// `[redacted]`; persisted with [`SecretKeyShare::to_bytes`].
 pub struct SecretKeyShare {
     param: ParamId,
     party: PartyId,
@@ -161,7 +163,8 @@ impl std::fmt::Debug for SecretKeyShare {
         f.debug_struct("SecretKeyShare")
             .field("param", &self.param)
             .field("party", &self.party)
-            .finish_non_exhaustive()
+            .field("s", &crate::redact::Redacted)
+            .finish()
     }
 }
 

@@ -12,7 +12,8 @@ use super::keys::{expand_crp, pk_share_poly, PublicKey, SecretKeyShare};
 use super::params::{ParamId, CBD_VARIANCE};
 use super::s2e::ResultCiphertext;
 
-/// A user's session key pair.
+/// A user's session key pair (the secret half is a [`SecretKeyShare`]: zeroized on drop,
+/// printed as `[redacted]`).
 pub struct SessionKey {
     sk: SecretKeyShare,
     pk: PublicKey,
@@ -63,6 +64,7 @@ impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionKey")
             .field("param", &self.sk.param())
-            .finish_non_exhaustive()
+            .field("sk", &crate::redact::Redacted)
+            .finish()
     }
 }

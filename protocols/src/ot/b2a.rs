@@ -53,7 +53,8 @@ pub struct B2aReply {
     pub tau: Vec<u8>,
 }
 
-/// One member's state.
+/// One member's state (its bits, shares and OT outputs are zeroized on drop; prints as
+/// `B2a([redacted])`).
 pub struct B2a {
     k: usize,
     words: usize,
@@ -92,6 +93,18 @@ pub struct B2aLinks {
 
 fn low(b: crate::gc::block::Block) -> u64 {
     b.0 as u64
+}
+
+crate::redacted_debug!(B2a);
+
+impl Drop for B2a {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bits);
+        zeroize::Zeroize::zeroize(&mut self.share);
+        zeroize::Zeroize::zeroize(&mut self.zsum);
+        zeroize::Zeroize::zeroize(&mut self.from_earlier);
+        zeroize::Zeroize::zeroize(&mut self.pending);
+    }
 }
 
 impl B2a {

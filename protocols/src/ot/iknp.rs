@@ -26,6 +26,7 @@ use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
 use aes::Aes128Enc;
 use rand::{CryptoRng, Rng};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::base::{BaseOtReceiver, BaseOtSender, BaseReceiverMsg, BaseSenderMsg};
 use super::transpose::columns_to_rows;
@@ -78,9 +79,10 @@ impl Prg {
     }
 }
 
-/// Extension sender before its base OTs finish.
+/// Extension sender before its base OTs finish. Every IKNP state prints as `Type([redacted])`;
+/// `delta` is zeroized on drop, the PRGs' expanded AES keys are (`aes`'s `zeroize` feature).
 pub struct IknpSenderSetup {
-    delta: Block,
+    delta: Zeroizing<Block>,
     base: BaseOtReceiver,
 }
 
@@ -104,6 +106,19 @@ pub struct IknpReceiver {
     next_index: u64,
 }
 
+crate::redacted_debug!(IknpSenderSetup);
+crate::redacted_debug!(IknpReceiverSetup);
+crate::redacted_debug!(IknpSender);
+crate::redacted_debug!(IknpReceiver);
+crate::redacted_debug!(IknpSenderBase);
+crate::redacted_debug!(IknpReceiverBase);
+
+impl Drop for IknpSender {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+    }
+}
+
 fn delta_bits(delta: Block) -> Vec<bool> {
     (0..KAPPA).map(|j| (delta.0 >> j) & 1 == 1).collect()
 }
@@ -116,14 +131,20 @@ impl IknpSenderSetup {
         delta: Block,
     ) -> (Self, BaseReceiverMsg) {
         let (base, msg) = BaseOtReceiver::new(rng, sid, &delta_bits(delta));
-        (IknpSenderSetup { delta, base }, msg)
+        (
+            IknpSenderSetup {
+                delta: Zeroizing::new(delta),
+                base,
+            },
+            msg,
+        )
     }
 
     /// Finishes the base OTs.
     pub fn finish(self, msg: &BaseSenderMsg) -> Result<IknpSender> {
         let seeds = self.base.finish(msg)?;
         Ok(IknpSender {
-            delta: self.delta,
+            delta: *self.delta,
             prgs: seeds.into_iter().map(Prg::new).collect(),
             ctr: 0,
             next_index: 0,

@@ -3,6 +3,7 @@
 //! use, so it is never used twice, also across a crash: reusing masks would leak `x1 - x2`.
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, SessionId};
@@ -11,8 +12,9 @@ use super::ids::{BundleId, SessionId};
 /// and its result mask shares).
 pub const BUNDLE_VERSION: u16 = 4;
 
-/// A server's material for one stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A server's material for one stage. Every share and mask in it is secret: zeroized on drop,
+/// printed as `StageMaterial { len: N, .. [redacted] }` (`N` = length of `u`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageMaterial {
     /// This server's additive share `u_l^(i)` of `W_l r_l - s_l` (encryption-to-shares).
     pub u: Vec<u64>,
@@ -29,8 +31,8 @@ pub struct StageMaterial {
     pub chunks: u32,
 }
 
-/// A server's bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A server's bundle (its stages are zeroized on drop; printed without them).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerBundle {
     /// [`BUNDLE_VERSION`].
     pub version: u16,
@@ -50,8 +52,8 @@ pub struct ServerBundle {
     pub result_share: Option<Vec<serde_bytes::ByteBuf>>,
 }
 
-/// The user's bundle: its input mask `r_1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The user's bundle: its input mask `r_1` (zeroized on drop, printed as `[redacted]`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserBundle {
     /// [`BUNDLE_VERSION`].
     pub version: u16,
@@ -61,6 +63,46 @@ pub struct UserBundle {
     pub bundle: BundleId,
     /// `r_1` in `Z_{2^k}`.
     pub r1: Vec<u64>,
+}
+
+impl Drop for StageMaterial {
+    fn drop(&mut self) {
+        self.u.zeroize();
+        self.s.zeroize();
+        self.r_next.zeroize();
+    }
+}
+
+crate::redacted_debug!(StageMaterial, |m| m.u.len());
+
+impl std::fmt::Debug for ServerBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBundle")
+            .field("version", &self.version)
+            .field("session", &self.session)
+            .field("bundle", &self.bundle)
+            .field("party", &self.party)
+            .field("stages", &self.stages.len())
+            .field("material", &crate::redact::Redacted)
+            .finish()
+    }
+}
+
+impl Drop for UserBundle {
+    fn drop(&mut self) {
+        self.r1.zeroize();
+    }
+}
+
+impl std::fmt::Debug for UserBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserBundle")
+            .field("version", &self.version)
+            .field("session", &self.session)
+            .field("bundle", &self.bundle)
+            .field("r1", &crate::redact::Redacted)
+            .finish()
+    }
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {

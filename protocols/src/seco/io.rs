@@ -14,11 +14,13 @@
 //! 4. send `send`;
 //! 5. report `events`.
 
+use std::fmt;
+
 use super::ids::{BundleId, Party};
 use super::msg::{CloseReason, SecoMsg};
 
-/// An input to a session state machine.
-#[derive(Debug)]
+/// An input to a session state machine. Its `Debug` prints the lengths of stored bytes (a
+/// bundle or a chunk garbling is secret), not the bytes.
 pub enum Input {
     /// A message from an authenticated sender.
     Message {
@@ -58,8 +60,9 @@ pub struct ChunkTake {
     pub chunks: u32,
 }
 
-/// Durable state changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Durable state changes. Every payload is secret (key share, masks, garblings, offset): its
+/// `Debug` prints lengths only.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Persist {
     /// A server's collective-key material (secret key share, public key, key id).
     Keys(Vec<u8>),
@@ -96,6 +99,78 @@ pub enum Persist {
         /// The count after this bundle.
         uses: u64,
     },
+}
+
+/// `N bytes [redacted]`: the `Debug` of a secret payload.
+struct Len(usize);
+
+impl fmt::Debug for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes [redacted]", self.0)
+    }
+}
+
+fn len_of(bytes: &Option<Vec<u8>>) -> Option<Len> {
+    bytes.as_ref().map(|b| Len(b.len()))
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Message { from, msg } => f
+                .debug_struct("Message")
+                .field("from", from)
+                .field("msg", msg)
+                .finish(),
+            Input::Loaded { bundle, bytes } => f
+                .debug_struct("Loaded")
+                .field("bundle", bundle)
+                .field("bytes", &len_of(bytes))
+                .finish(),
+            Input::Chunks {
+                bundle,
+                stage,
+                chunks,
+            } => f
+                .debug_struct("Chunks")
+                .field("bundle", bundle)
+                .field("stage", stage)
+                .field("chunks", &chunks.iter().map(len_of).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Persist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Persist::Keys(b) => f.debug_tuple("Keys").field(&Len(b.len())).finish(),
+            Persist::Bundle { bundle, bytes } => f
+                .debug_struct("Bundle")
+                .field("bundle", bundle)
+                .field("bytes", &Len(bytes.len()))
+                .finish(),
+            Persist::Session(b) => f.debug_tuple("Session").field(&Len(b.len())).finish(),
+            Persist::Chunk {
+                bundle,
+                stage,
+                chunk,
+                bytes,
+            } => f
+                .debug_struct("Chunk")
+                .field("bundle", bundle)
+                .field("stage", stage)
+                .field("chunk", chunk)
+                .field("bytes", &Len(bytes.len()))
+                .finish(),
+            Persist::ForgetChunks(b) => f.debug_tuple("ForgetChunks").field(b).finish(),
+            Persist::KeyUse { key_id, uses } => f
+                .debug_struct("KeyUse")
+                .field("key_id", &super::ids::hex(key_id))
+                .field("uses", uses)
+                .finish(),
+        }
+    }
 }
 
 /// Something the session reports to its owner.

@@ -91,3 +91,16 @@ impl KeyMaterial {
         Ok(Self::new(sk, pk))
     }
 }
+
+/// Prints the parameter set, the party and the key id; the share is `[redacted]` (and zeroized
+/// on drop, as every [`SecretKeyShare`]).
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("param", &self.sk.param())
+            .field("party", &self.sk.party())
+            .field("key_id", &crate::seco::ids::hex(&self.key_id))
+            .field("sk", &crate::redact::Redacted)
+            .finish_non_exhaustive()
+    }
+}

@@ -15,8 +15,9 @@ use super::msg::Bytes;
 /// Format version of session records.
 pub const RECORD_VERSION: u16 = 1;
 
-/// A session as persisted at a server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A session as persisted at a server. Its `offset` is zeroized on drop and printed as
+/// `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// [`RECORD_VERSION`].
     pub version: u16,
@@ -54,6 +55,32 @@ impl SessionRecord {
                     .map_err(|_| SecoError::Decode("session record: offset is not 16 bytes".into()))
             })
             .transpose()
+    }
+}
+
+impl Drop for SessionRecord {
+    fn drop(&mut self) {
+        if let Some(offset) = self.offset.as_mut() {
+            zeroize::Zeroize::zeroize(offset.as_mut_slice());
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("version", &self.version)
+            .field("session", &self.session)
+            .field("model", &self.model)
+            .field("user_pk", &format_args!("{} bytes", self.user_pk.len()))
+            .field("key_id", &super::ids::hex(&self.key_id))
+            .field("epoch", &self.epoch)
+            .field("output", &self.output)
+            .field(
+                "offset",
+                &self.offset.as_ref().map(|_| crate::redact::Redacted),
+            )
+            .finish()
     }
 }
 

@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroizing;
 
 use super::bundle::{UserBundle, BUNDLE_VERSION};
 use super::error::{Result, SecoError};
@@ -53,7 +54,8 @@ enum UserState {
     Closed(CloseReason),
 }
 
-/// The user's session.
+/// The user's session. Prints as `UserSession([redacted])`; the inputs waiting for their
+/// bundle are `Zeroizing` (the session key and the bundles wipe themselves).
 pub struct UserSession {
     cfg: UserConfig,
     key: SessionKey,
@@ -66,8 +68,10 @@ pub struct UserSession {
     /// Bundles ready at every server, oldest first.
     ready: VecDeque<BundleId>,
     /// Inputs waiting for their bundle to be taken from the store.
-    pending: HashMap<BundleId, Vec<u64>>,
+    pending: HashMap<BundleId, Zeroizing<Vec<u64>>>,
 }
+
+crate::redacted_debug!(UserSession);
 
 impl UserSession {
     /// Starts a session: a fresh session key and the `Hello` to the gateway.
@@ -199,7 +203,7 @@ impl UserSession {
         let bundle = self.ready.pop_front().ok_or(SecoError::NotReady(
             "no bundle ready: preprocess first".into(),
         ))?;
-        self.pending.insert(bundle, x.to_vec());
+        self.pending.insert(bundle, Zeroizing::new(x.to_vec()));
         let mut ready = Ready::default();
         ready.take.push(bundle);
         Ok((bundle, ready))

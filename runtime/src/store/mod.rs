@@ -154,8 +154,9 @@ impl Tree<'_> {
     }
 }
 
-/// One write of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One write of a batch. Values are secret (key shares, bundles, garblings): `Debug` prints
+/// their length only.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Op<'a> {
     /// Insert or overwrite.
     Put {
@@ -175,10 +176,39 @@ pub enum Op<'a> {
     },
 }
 
-/// Writes applied atomically by [`Store::apply`], in order.
+/// Writes applied atomically by [`Store::apply`], in order. The values are zeroized when the
+/// batch is dropped (after it was applied) and are not printed by `Debug`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch<'a> {
     ops: Vec<Op<'a>>,
+}
+
+impl std::fmt::Debug for Op<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Put { tree, key, value } => f
+                .debug_struct("Put")
+                .field("tree", tree)
+                .field("key", key)
+                .field("value", &format_args!("{} bytes [redacted]", value.len()))
+                .finish(),
+            Op::Delete { tree, key } => f
+                .debug_struct("Delete")
+                .field("tree", tree)
+                .field("key", key)
+                .finish(),
+        }
+    }
+}
+
+impl Drop for WriteBatch<'_> {
+    fn drop(&mut self) {
+        for op in &mut self.ops {
+            if let Op::Put { value, .. } = op {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+    }
 }
 
 impl<'a> WriteBatch<'a> {

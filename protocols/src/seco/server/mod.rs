@@ -106,7 +106,8 @@ impl State {
     }
 }
 
-/// One server's session.
+/// One server's session. Prints as `ServerSession([redacted])`; its offset is zeroized on drop,
+/// as the key shares, masks and garbling state it holds (their own types wipe themselves).
 pub struct ServerSession {
     pub(crate) cfg: ServerConfig,
     /// This server's index (0 = gateway).
@@ -153,6 +154,14 @@ pub struct ServerSession {
     pub(crate) used: HashSet<BundleId>,
     pub(crate) onlines: BTreeMap<BundleId, online::Online>,
     pub(crate) gw: gateway::GatewayState,
+}
+
+crate::redacted_debug!(ServerSession);
+
+impl Drop for ServerSession {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.offset);
+    }
 }
 
 impl ServerSession {

@@ -61,6 +61,14 @@ pub(crate) struct Run {
     pub(super) result_sent: bool,
 }
 
+/// The shares it holds are zeroized on drop (the bundle and the BMR parties wipe themselves).
+impl Drop for Run {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.inputs);
+        zeroize::Zeroize::zeroize(&mut self.outputs);
+    }
+}
+
 impl ServerSession {
     pub(super) fn on_online(&mut self, from: Party, body: Body) -> Result<Ready> {
         // A resumed server serves its stored bundles while it redoes the OT setup: the online

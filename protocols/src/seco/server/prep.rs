@@ -36,7 +36,7 @@ use super::garble::ChunkRun;
 use super::{ServerSession, State, MAX_IN_FLIGHT};
 use crate::mhe::{e2s, Ciphertext, E2sConfig, E2sLeader, E2sRequest, E2sShare};
 
-/// One stage of a bundle in preparation.
+/// One stage of a bundle in preparation (its masks and shares are zeroized on drop).
 #[derive(Default)]
 pub(crate) struct PrepStage {
     /// Owner: `Enc(r_l^(i))` per contributor (stage 0: the user in slot 0).
@@ -66,6 +66,19 @@ pub(crate) struct PrepStage {
     /// Which chunks are finished (and persisted, `Persist::Chunk`), in chunk order (empty
     /// without a circuit).
     pub(super) finished: Vec<bool>,
+}
+
+impl Drop for PrepStage {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.s.zeroize();
+        self.u.zeroize();
+        self.r_next.zeroize();
+        self.ybits.zeroize();
+        self.rbits.zeroize();
+        self.conv_out.zeroize();
+        self.u_conv.zeroize();
+    }
 }
 
 /// A bundle in preparation.
@@ -524,10 +537,10 @@ impl ServerSession {
         let stages: Vec<StageMaterial> = prep
             .stages
             .into_iter()
-            .map(|st| StageMaterial {
-                u: st.u.unwrap_or_default(),
-                s: st.s,
-                r_next: st.r_next,
+            .map(|mut st| StageMaterial {
+                u: st.u.take().unwrap_or_default(),
+                s: st.s.take(),
+                r_next: st.r_next.take(),
                 chunks: st.finished.len() as u32,
             })
             .collect();
