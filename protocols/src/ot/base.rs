@@ -97,6 +97,9 @@ pub struct BaseOtSender {
     count: usize,
 }
 
+crate::redacted_debug!(BaseOtSender);
+crate::redacted_debug!(BaseOtReceiver);
+
 impl BaseOtSender {
     /// Starts `count` OTs in session `sid` (unique per pair of parties and session).
     pub fn new<R: Rng + CryptoRng + ?Sized>(
