@@ -17,5 +17,8 @@ pub use seco_protocols as protocols;
 pub use seco_runtime as runtime;
 
 /// Secure inference with every party in this process (in-memory router, exact byte counts):
-/// see [`seco_protocols::seco::local`].
+/// see `seco_protocols::seco::local`. **Insecure by design**: one process holds every party's
+/// secrets, so it proves nothing about privacy; for tests, benchmarks and experiments only.
+/// Feature `insecure-simulation` (off by default).
+#[cfg(feature = "insecure-simulation")]
 pub use seco_protocols::seco::local::{run_local, LocalDeployment, LocalOptions, LocalRun};

@@ -20,7 +20,9 @@ pub enum Command {
     /// Inspect, split and run models in plaintext (float and fixed point).
     #[command(subcommand)]
     Model(crate::cmd::model::ModelCommand),
-    /// Garble and evaluate boolean circuits (plain, half-gates, multiparty BMR).
+    /// Garble and evaluate boolean circuits (plain, half-gates, multiparty BMR), every party in
+    /// this process (a test tool: it holds all parties' secrets; feature insecure-simulation).
+    #[cfg(feature = "insecure-simulation")]
     #[command(subcommand)]
     Circuit(crate::cmd::circuit::CircuitCommand),
     /// Create or show a node identity (Ed25519 key file, mode 0600).

@@ -1,6 +1,7 @@
 //! One module per subcommand of `seco`.
 
 pub mod bench;
+#[cfg(feature = "insecure-simulation")]
 pub mod circuit;
 pub mod common;
 pub mod demo;
@@ -20,6 +21,7 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model(cmd) => model::run(cmd),
+        #[cfg(feature = "insecure-simulation")]
         Command::Circuit(cmd) => circuit::run(cmd),
         Command::Identity(cmd) => identity::run(cmd),
         Command::Node(args) => node::run(args),

@@ -30,7 +30,8 @@
 //! - `prepared.rs`: [`Prepared`], serializable, consumed by the online phase.
 //! - `online.rs`: [`OnlineParty`], rounds 1-3 of the online phase.
 //! - `eval.rs`: the evaluator's BMR evaluation.
-//! - `driver.rs`: in-process deterministic driver ([`driver::run_offline`], [`driver::run_online`]).
+//! - `driver.rs`: in-process deterministic driver (`driver::run_offline`, `driver::run_online`;
+//!   feature `insecure-simulation`: every party's secrets in one process, tests and tools only).
 //!
 //! # Example: a ReLU layer garbled in preprocessing, evaluated later
 //! Three servers; server 2 owns the next layer (learns the outputs), server 1 evaluates.
@@ -111,6 +112,7 @@
 
 mod chain;
 mod config;
+#[cfg(feature = "insecure-simulation")]
 pub mod driver;
 mod eval;
 mod known;

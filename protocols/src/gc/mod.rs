@@ -23,7 +23,9 @@ pub mod protocol;
 
 pub use block::{Block, PackedBits};
 pub use halfgates::{decode, evaluate, garble, Garbling};
-pub use protocol::{run_two_party, HgEvaluator, HgGarbler, HgMsg, HgOutput, Side};
+#[cfg(feature = "insecure-simulation")]
+pub use protocol::run_two_party;
+pub use protocol::{HgEvaluator, HgGarbler, HgMsg, HgOutput, Side};
 
 /// Errors of garbling, evaluation and the two-party protocol.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

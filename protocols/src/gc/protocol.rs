@@ -392,7 +392,9 @@ impl HgEvaluator {
 }
 
 /// Runs both sides in-process (deterministic from `rng`); returns the output and the bytes
-/// sent by each side `(garbler, evaluator)`.
+/// sent by each side `(garbler, evaluator)`. Insecure by design (one process holds both sides'
+/// inputs and labels): feature `insecure-simulation`, for tests and `seco circuit run`.
+#[cfg(feature = "insecure-simulation")]
 pub fn run_two_party<R: Rng + CryptoRng + ?Sized>(
     rng: &mut R,
     circuit: &Circuit,

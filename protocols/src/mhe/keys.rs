@@ -128,7 +128,9 @@ impl SecretKeyShare {
     }
 
     /// The `fhe` secret key `sum_i s_i` of several shares: the single-party reference key
-    /// (tests and noise measurements only; no party ever holds it).
+    /// (tests and noise measurements only; no party ever holds it). Feature
+    /// `insecure-simulation`.
+    #[cfg(feature = "insecure-simulation")]
     pub fn sum_to_fhe(shares: &[&SecretKeyShare]) -> Result<fhe::bfv::SecretKey> {
         let first = shares.first().ok_or(MheError::WrongLength {
             what: "secret key shares",

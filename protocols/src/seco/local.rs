@@ -4,6 +4,12 @@
 //! per-party, per-phase accounting of bytes and CPU time. Deterministic from a seed.
 //!
 //! Used by tests, by `seco bench` and as the one-process API [`run_local`].
+//!
+//! **Insecure by design.** One process holds every party's secrets: the user's input and key,
+//! every server's key share, weights, masks and garbling keys. Its results and byte counts are
+//! those of the real protocol, but running it protects nothing. It is compiled only with the
+//! feature `insecure-simulation` (tests and benches of this crate turn it on; the `seco` CLI
+//! turns it on by default for `seco bench`; `seco node` never uses it).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};

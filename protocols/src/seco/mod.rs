@@ -21,7 +21,8 @@
 //! - `output.rs`: what the user learns (logits or label) and roles instead of server names.
 //! - `bundle.rs`, `keys.rs`: what is persisted.
 //! - `server/`, `user.rs`: the state machines.
-//! - `local.rs`: all parties in one process over an in-memory router, with accounting.
+//! - `local.rs`: all parties in one process over an in-memory router, with accounting
+//!   (feature `insecure-simulation`: it holds every party's secrets; tests and benches only).
 
 pub mod bundle;
 pub mod circuits;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod ids;
 pub mod io;
 pub mod keys;
+#[cfg(feature = "insecure-simulation")]
 pub mod local;
 pub mod msg;
 pub mod output;

@@ -3,7 +3,7 @@
 //! time inside each party's state machine.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -118,17 +118,4 @@ fn bar(show: bool, n: u64, what: &str) -> ProgressBar {
 
 fn bar_online(show: bool, n: u64) -> ProgressBar {
     bar(show, n, "in-process online")
-}
-
-/// Times the plaintext fixed-point inference of each input; returns the signed logits.
-pub fn plaintext(q: &QuantModel, inputs: &[Vec<u64>]) -> Result<(Vec<Duration>, Vec<Vec<i64>>)> {
-    let mut times = Vec::with_capacity(inputs.len());
-    let mut logits = Vec::with_capacity(inputs.len());
-    for x in inputs {
-        let t = Instant::now();
-        let y = q.infer(x)?;
-        times.push(t.elapsed());
-        logits.push(y.iter().map(|&v| q.fp.to_signed(v)).collect());
-    }
-    Ok((times, logits))
 }

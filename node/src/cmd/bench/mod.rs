@@ -2,7 +2,10 @@
 //! baselines measured in the same run.
 //!
 //! - `--deploy inprocess` (default): every party in this process (the in-memory router of
-//!   `seco_protocols::seco::local`), plus plaintext fixed point.
+//!   `seco_protocols::seco::local`), plus plaintext fixed point. This holds every party's
+//!   secrets in one process (a measurement, not a deployment) and needs the
+//!   `insecure-simulation` feature (on by default); without it only `--deploy processes` runs,
+//!   with no in-process baseline.
 //! - `--deploy processes`: the servers as `seco node` processes and the user in this process,
 //!   as `seco demo` runs them, over libp2p (TCP, Noise, Yamux) on 127.0.0.1; with `--network
 //!   lan|wan` every link passes a shaping relay (`relay.rs`; `docs/performance.md`). The
@@ -14,8 +17,10 @@
 //! non-zero if any secure result differs from the fixed-point reference.
 
 mod check;
+#[cfg(feature = "insecure-simulation")]
 mod inprocess;
 mod meta;
+mod plaintext;
 mod processes;
 mod relay;
 pub(crate) mod report;
@@ -185,6 +190,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !(2..=MAX_SERVERS).contains(&args.servers) {
         bail!("--servers must be between 2 and {MAX_SERVERS} (a gateway and at least one remote)");
     }
+    if !cfg!(feature = "insecure-simulation") && args.deploy == Deploy::Inprocess {
+        bail!("--deploy inprocess needs a seco built with the insecure-simulation feature (on by default); use --deploy processes");
+    }
     let shape = shape(&args)?;
     let stored = match &args.check {
         Some(f) => Some(check::Stored::load(f, args.tolerance)?),
@@ -215,7 +223,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
 
-    let (plain_times, reference) = inprocess::plaintext(&q, &encoded)?;
+    let (plain_times, reference) = plaintext::plaintext(&q, &encoded)?;
     let plaintext = Spread::of(&plain_times);
     let mut runs: Vec<Measurement> = Vec::new();
     if args.deploy == Deploy::Processes {
@@ -231,6 +239,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             &reference,
         )?);
     }
+    #[cfg(feature = "insecure-simulation")]
     runs.push(inprocess::run(
         &q, &plan, &names, &encoded, &reference, !args.json,
     )?);
