@@ -97,6 +97,16 @@ fn a_truncated_store_is_refused_and_reset_keeps_the_key() {
     let err = String::from_utf8_lossy(&busy.stderr);
     assert!(!busy.status.success() && err.contains("in use"), "{err}");
     assert!(!common::stdout(&busy).contains("refused"));
+    // Nor is it reset or moved aside under the running node.
+    let busy = seco(&[
+        "store",
+        "reset",
+        "--data-dir",
+        d.path("gateway").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(!busy.status.success() && err.contains("in use"), "{err}");
+    assert!(!common::stdout(&busy).contains("moved the old store"));
     // The log is appended across both runs: the last session opened with the stored key.
     let log = nodes[0].log_text();
     let last = log

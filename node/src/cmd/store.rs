@@ -138,6 +138,13 @@ fn in_use(e: &anyhow::Error) -> bool {
 
 fn reset(a: &StoreArgs, drop_keys: bool) -> Result<()> {
     let dir = a.store_dir();
+    // Moving a running node's store aside would leave it writing to the moved copy.
+    if SledStore::in_use(&dir) {
+        bail!(
+            "the store in {} is in use (stop its node first)",
+            dir.display()
+        );
+    }
     let key = StoreKey::load_or_create(&a.key_file())
         .with_context(|| format!("cannot load the store key {}", a.key_file().display()))?;
     let shares = if drop_keys || !dir.join(KEY_BACKUP_FILE).exists() {
@@ -176,6 +183,12 @@ fn reset(a: &StoreArgs, drop_keys: bool) -> Result<()> {
 
 fn drop_keys(a: &StoreArgs) -> Result<()> {
     existing(a)?;
+    if SledStore::in_use(&a.store_dir()) {
+        bail!(
+            "the store in {} is in use (stop its node first)",
+            a.store_dir().display()
+        );
+    }
     let store: Arc<dyn Store> = open_store(&a.store_dir(), &a.key_file())?;
     let keys = store.scan_prefix(Tree::KeyShares, &[])?;
     for (k, _) in &keys {

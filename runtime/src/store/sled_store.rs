@@ -69,6 +69,26 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
 }
 
 impl SledStore {
+    /// Whether another handle, e.g. a running node, holds the database in `path`: sled keeps an
+    /// exclusive lock on its `db` file while open. Checked without opening the database, so a
+    /// damaged one is not touched. A missing file is not in use.
+    pub fn in_use(path: &Path) -> bool {
+        let Ok(f) = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path.join("db"))
+        else {
+            return false;
+        };
+        match fs2::FileExt::try_lock_exclusive(&f) {
+            Ok(()) => {
+                let _ = fs2::FileExt::unlock(&f);
+                false
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+    }
+
     /// Opens (or creates) the database in directory `path`; removes blob files that no
     /// reference points to (left by a crash).
     pub fn open(path: &Path) -> Result<Self> {
