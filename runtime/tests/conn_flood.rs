@@ -156,6 +156,9 @@ struct Allowed {
     /// Fresh connections of an allowed peer (a new swarm each) that delivered a message.
     fresh_ok: u32,
     fresh_failed: u32,
+    /// Fresh dials that failed on this side: the test's own flood left no free local port
+    /// ("Address already in use" at connect), not a refusal by the server.
+    fresh_local_port_busy: u32,
     fresh_longest: Duration,
     /// Messages of an allowed peer connected before the flood.
     steady_ok: u32,
@@ -212,6 +215,9 @@ async fn under_flood(
             Ok(()) => {
                 seen.fresh_ok += 1;
                 seen.fresh_longest = seen.fresh_longest.max(t.elapsed());
+            }
+            Err(e) if e.to_string().contains("Address already in use") => {
+                seen.fresh_local_port_busy += 1;
             }
             Err(e) => {
                 seen.fresh_failed += 1;
