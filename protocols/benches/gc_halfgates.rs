@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::circuit::{bristol, Circuit, Program, ReluReshare};
-use seco_protocols::gc::hash::{fixed_aes, tweak};
+use seco_protocols::garble::hash::{fixed_aes, tweak};
 use seco_protocols::gc::{self, Block};
 
 fn circuits() -> Vec<(&'static str, Circuit)> {

@@ -5,6 +5,22 @@
 //! so that it can be tested without a network, deterministically from a seeded RNG, and driven
 //! from an actor's mailbox with persistence between steps.
 //!
+//! # Crates
+//! The protocol logic is split along its rooms into crates (Cargo enforces the dependency
+//! direction and builds them in parallel); this crate holds the top room and re-exports the
+//! others, so `seco_protocols::mhe::...` and the like name the same items everywhere:
+//!
+//! | crate | modules | depends on |
+//! | --- | --- | --- |
+//! | `seco-core` (`protocols/core`) | [`fixed`], [`redact`] | - |
+//! | `seco-model` (`protocols/model`) | [`model`], [`onnx`] | core |
+//! | `seco-mhe` (`protocols/mhe`) | [`mhe`] | core, model |
+//! | `seco-garble` (`protocols/garble`) | [`circuit`], [`ot`], [`gc`], [`bmr`] (and [`garble`]'s `block`, `hash`) | core |
+//! | `seco-protocols` (`protocols`) | [`plan`], [`seco`] | all of the above |
+//!
+//! `plan` sits here, not with the models: choosing a split's parameter set needs the MHE noise
+//! budget and the message-size limit of `seco::msg`.
+//!
 //! # Layout
 //! - [`fixed`]: the fixed-point ring `Z_{2^k}` (two's complement, scale `2^f`) and its exact
 //!   truncation semantics (DESIGN.md s.3).
@@ -17,6 +33,7 @@
 //! - [`circuit`], [`ot`], [`gc`], [`bmr`]: boolean circuits, oblivious transfer, 2-party
 //!   half-gates garbling and multiparty BMR garbling.
 //! - [`redact`]: `Debug` that prints `[redacted]` for the types holding secrets.
+//! - [`seco`]: the SECO phases end to end.
 //!
 //! # Threads
 //! The heavy loops of garbling and evaluation (`bmr`: table shares, evaluation of each layer of
@@ -24,18 +41,15 @@
 //! The state machines stay single-threaded and deterministic (same messages for the same seed,
 //! whatever the number of threads).
 
-pub mod fixed;
-pub mod model;
-pub mod onnx;
 pub mod plan;
-pub mod redact;
 pub mod seco;
 
-pub mod bmr;
-pub mod circuit;
-pub mod gc;
-pub mod mhe;
-pub mod ot;
+pub use seco_core::{fixed, redact, redacted_debug};
+pub use seco_garble as garble;
+pub use seco_garble::{bmr, circuit, gc, ot};
+pub use seco_mhe as mhe;
+pub use seco_model as model;
+pub use seco_model::onnx;
 
 /// Sizes the global thread pool of the garbling and evaluation loops (call once, before any
 /// protocol work; `seco --threads N`). Errors if the pool was already started.

@@ -1,6 +1,6 @@
 //! Property tests of the fixed-point reference and of split plans.
 //!
-//! The reference (u64 ring arithmetic, `protocols/src/model/`) is compared with a
+//! The reference (u64 ring arithmetic, `protocols/model/src/`) is compared with a
 //! straightforward signed model written here from the semantics in `docs/fixed-point.md`:
 //! exact `i128` sums, then a wrap to `k` bits, floor division for truncation.
 

@@ -369,7 +369,7 @@ fn stored_garblings_do_not_hold_the_session_offset() {
             if let Some(g) = &p.garbler {
                 assert_eq!(
                     g.offset,
-                    seco_protocols::gc::block::Block::ZERO,
+                    seco_protocols::garble::block::Block::ZERO,
                     "server {i}"
                 );
             }

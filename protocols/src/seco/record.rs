@@ -46,12 +46,12 @@ pub struct SessionRecord {
 
 impl SessionRecord {
     /// The stored offset, if any (a wrong length is a decode error).
-    pub fn offset_block(&self) -> Result<Option<crate::gc::block::Block>> {
+    pub fn offset_block(&self) -> Result<Option<crate::garble::block::Block>> {
         self.offset
             .as_ref()
             .map(|b| {
                 <[u8; 16]>::try_from(b.as_slice())
-                    .map(crate::gc::block::Block::from_bytes)
+                    .map(crate::garble::block::Block::from_bytes)
                     .map_err(|_| SecoError::Decode("session record: offset is not 16 bytes".into()))
             })
             .transpose()

@@ -140,7 +140,7 @@ pub struct ServerSession {
     pub(crate) ot: Option<OtSetup>,
     /// This server's session offset (`OtSetup::offset`), from its setup or, on a resume, from
     /// the session record; it goes into the record and back into stored garblings.
-    pub(crate) offset: Option<crate::gc::block::Block>,
+    pub(crate) offset: Option<crate::garble::block::Block>,
     /// Setup messages that arrived before this server started its setup.
     pub(crate) early_setup: Vec<(Party, SecoMsg)>,
     /// Whether this server's setup completed (and, at a remote, `OtReady` went out).

@@ -1,0 +1,289 @@
+//! The online phase of BMR as a sans-IO state machine, built from a [`Prepared`] (consumed).
+//!
+//! ```text
+//! (1) MaskedInputs  input owner p -> every other garbler: Lambda_w = x_w ^ lambda_w, p's
+//!                   online wires
+//! (2) InputKeys     every keyed garbler j -> evaluator: k^j_{w,Lambda_w} for all online input
+//!                   wires
+//!                   (the offline wires' keys are in the evaluator's Prepared, `known.rs`)
+//!     evaluator: BMR evaluation (eval.rs) -> Lambda of the output wires
+//! (3) Outputs       evaluator -> each output owner: Lambda of its output wires
+//!     owner: v = Lambda ^ lambda (its output masks from the offline phase)
+//! ```
+//! Only the owner of an output learns it: the evaluator sees masked values only, and the
+//! masks of an output wire were sent to its owner alone.
+
+use std::sync::Arc;
+
+use super::eval::evaluate;
+use super::known::take_masked;
+use super::msg::{BmrMsg, Body, Outgoing};
+use super::prepared::Prepared;
+use super::{expect_len, BmrError, Result};
+use crate::block::{Block, PackedBits};
+use crate::circuit::{Circuit, PartyId, Program};
+
+/// One party's online state machine. Prints as `OnlineParty([redacted])`; the active keys and
+/// masked input bits are zeroized on drop (its [`Prepared`] wipes itself).
+pub struct OnlineParty {
+    prep: Prepared,
+    program: Arc<Program>,
+    me: PartyId,
+    /// The input wires whose values arrive online, in order.
+    online: Vec<usize>,
+    /// Garbler: the external values of the input wires known so far.
+    masked: Vec<bool>,
+    /// Garbler: which input owners' masked bits arrived (own included).
+    have_masked: Vec<bool>,
+    keys_sent: bool,
+    /// Evaluator: `keys[w * n + j]`, the active keys of the input wires.
+    keys: Vec<Block>,
+    have_keys: Vec<bool>,
+    evaluated: bool,
+    /// The values of the output wires this party owns, once known.
+    output: Option<Vec<bool>>,
+}
+
+seco_core::redacted_debug!(OnlineParty);
+
+impl Drop for OnlineParty {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.keys);
+        zeroize::Zeroize::zeroize(&mut self.masked);
+    }
+}
+
+impl OnlineParty {
+    /// Starts the online phase with this party's input bits (for its online input wires, in
+    /// order; `BmrConfig::split_own_inputs` separates them from the offline ones).
+    pub fn new(
+        prep: Prepared,
+        circuit: &Circuit,
+        inputs: &[bool],
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        // Evaluation streams through the circuit: the compacted program keeps only live keys.
+        let program = Arc::new(Program::compile(circuit)?.compact());
+        Self::with_program(prep, program, inputs)
+    }
+
+    /// [`OnlineParty::new`] with a cached program, ideally `Program::compile(c)?.compact()`
+    /// (compiling costs about as much as evaluating; a server can compile each layer's circuit
+    /// once and share the `Arc` between bundles).
+    pub fn with_program(
+        prep: Prepared,
+        program: Arc<Program>,
+        inputs: &[bool],
+    ) -> Result<(Self, Vec<Outgoing>)> {
+        prep.config.check_program(&program)?;
+        prep.validate(&program)?;
+        let cfg = &prep.config;
+        let me = prep.party;
+        let mine = cfg.online_inputs_of(me);
+        expect_len("input bits", mine.len(), inputs.len())?;
+        let n_in = program.num_inputs as usize;
+        let n = cfg.garblers;
+        let k = cfg.num_keyed();
+        let online = cfg.online_wires();
+        let mut keys = Vec::new();
+        if me == cfg.evaluator {
+            keys = vec![Block::ZERO; n_in * k];
+            for (i, &w) in cfg.offline_wires().iter().enumerate() {
+                keys[w * k..(w + 1) * k].copy_from_slice(&prep.offline_keys[i * k..(i + 1) * k]);
+            }
+        }
+        let mut party = OnlineParty {
+            masked: vec![false; n_in],
+            have_masked: (0..n).map(|p| cfg.online_inputs_of(p).is_empty()).collect(),
+            keys_sent: !cfg.is_keyed(me),
+            keys,
+            online,
+            have_keys: (0..n).map(|p| !cfg.is_keyed(p)).collect(),
+            evaluated: me != cfg.evaluator,
+            output: if cfg.outputs_of(me).is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            program,
+            me,
+            prep,
+        };
+        let mut out = Vec::new();
+        if let Some(g) = &party.prep.garbler {
+            let lam = g.input_masks.to_bools();
+            let bits: Vec<bool> = inputs.iter().zip(&lam).map(|(&x, &l)| x ^ l).collect();
+            for (&w, &b) in mine.iter().zip(&bits) {
+                party.masked[w] = b;
+            }
+            party.have_masked[me] = true;
+            if !mine.is_empty() {
+                let body = Body::MaskedInputs(PackedBits::from_bools(&bits));
+                out.extend(party.to_garblers(body));
+            }
+        }
+        out.extend(party.progress()?);
+        Ok((party, out))
+    }
+
+    fn to_garblers(&self, body: Body) -> Vec<Outgoing> {
+        (0..self.prep.config.garblers)
+            .filter(|&p| p != self.me)
+            .map(|p| {
+                (
+                    p,
+                    BmrMsg {
+                        session: self.prep.config.session,
+                        from: self.me,
+                        body: body.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Whether this party has nothing left to do.
+    pub fn is_done(&self) -> bool {
+        self.keys_sent && self.evaluated && self.output.is_some()
+    }
+
+    /// The values of the output wires this party owns (in output order), once known.
+    pub fn output(&self) -> Option<&[bool]> {
+        self.output.as_deref()
+    }
+
+    /// Handles a message from party `from`; returns the messages to send.
+    pub fn handle(&mut self, from: PartyId, msg: BmrMsg) -> Result<Vec<Outgoing>> {
+        let cfg = &self.prep.config;
+        if msg.session != cfg.session {
+            return Err(BmrError::WrongSession);
+        }
+        if from >= cfg.num_parties() || from == self.me {
+            return Err(BmrError::UnknownParty { party: from });
+        }
+        if msg.from != from {
+            return Err(BmrError::WrongSender {
+                claimed: msg.from,
+                actual: from,
+            });
+        }
+        let wrong = |body: &Body| BmrError::WrongRound {
+            party: self.me,
+            round: 10,
+            got: body.round(),
+        };
+        match msg.body {
+            Body::MaskedInputs(bits) if cfg.is_garbler(self.me) && cfg.is_garbler(from) => {
+                take_masked(
+                    &mut self.masked,
+                    &mut self.have_masked,
+                    from,
+                    &cfg.online_inputs_of(from),
+                    &bits,
+                    ("online 1 (masked inputs)", "masked input bits"),
+                )?;
+            }
+            Body::InputKeys(keys) if self.me == cfg.evaluator && cfg.is_keyed(from) => {
+                if self.have_keys[from] {
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "online 2 (input keys)",
+                    });
+                }
+                expect_len("input keys", self.online.len(), keys.len())?;
+                self.place_keys(from, &keys);
+            }
+            Body::Outputs(bits) if from == cfg.evaluator && !cfg.outputs_of(self.me).is_empty() => {
+                if self.output.is_some() {
+                    return Err(BmrError::Duplicate {
+                        from,
+                        round: "online 3 (outputs)",
+                    });
+                }
+                expect_len("output bits", self.prep.output_masks.len(), bits.len())?;
+                self.output = Some(self.unmask(&bits.to_bools()));
+            }
+            body => return Err(wrong(&body)),
+        }
+        self.progress()
+    }
+
+    /// Places a keyed garbler's keys of the online wires (in order) in its slot.
+    fn place_keys(&mut self, from: PartyId, keys: &[Block]) {
+        let cfg = &self.prep.config;
+        let (k, Some(slot)) = (cfg.num_keyed(), cfg.slot_of(from)) else {
+            return;
+        };
+        for (&w, &key) in self.online.iter().zip(keys) {
+            self.keys[w * k + slot] = key;
+        }
+        self.have_keys[from] = true;
+    }
+
+    fn unmask(&self, lambda_masked: &[bool]) -> Vec<bool> {
+        lambda_masked
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| b ^ self.prep.output_masks.get(i))
+            .collect()
+    }
+
+    /// Sends keys once all masked inputs are in; evaluates once all keys are in.
+    fn progress(&mut self) -> Result<Vec<Outgoing>> {
+        let mut out = Vec::new();
+        let cfg = self.prep.config.clone();
+        if !self.keys_sent && self.have_masked.iter().all(|&h| h) {
+            if let Some(g) = self.prep.garbler.as_ref().filter(|_| cfg.is_keyed(self.me)) {
+                let keys: Vec<Block> = g
+                    .input_keys
+                    .iter()
+                    .zip(&self.online)
+                    .map(|(&k, &w)| k ^ g.offset.select(self.masked[w]))
+                    .collect();
+                {
+                    let body = Body::InputKeys(keys);
+                    out.push((
+                        cfg.evaluator,
+                        BmrMsg {
+                            session: cfg.session,
+                            from: self.me,
+                            body,
+                        },
+                    ));
+                }
+            }
+            self.keys_sent = true;
+        }
+        if !self.evaluated && self.have_keys.iter().all(|&h| h) {
+            let tables = self.prep.tables.as_deref().unwrap_or(&[]);
+            let lambda = evaluate(
+                &self.program,
+                cfg.num_keyed(),
+                cfg.tweak_nonce(),
+                tables,
+                &self.keys,
+            )?;
+            for p in (0..cfg.num_parties()).filter(|&p| p != self.me) {
+                let pos = cfg.outputs_of(p);
+                if !pos.is_empty() {
+                    let bits: Vec<bool> = pos.iter().map(|&o| lambda[o]).collect();
+                    let body = Body::Outputs(PackedBits::from_bools(&bits));
+                    out.push((
+                        p,
+                        BmrMsg {
+                            session: cfg.session,
+                            from: self.me,
+                            body,
+                        },
+                    ));
+                }
+            }
+            let mine: Vec<bool> = cfg.outputs_of(self.me).iter().map(|&o| lambda[o]).collect();
+            if !mine.is_empty() {
+                self.output = Some(self.unmask(&mine));
+            }
+            self.evaluated = true;
+            self.keys = Vec::new();
+        }
+        Ok(out)
+    }
+}
