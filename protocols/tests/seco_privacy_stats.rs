@@ -446,12 +446,15 @@ const VARIANTS: [Variant; 5] = [
 
 /// The honest views and the variants' replacement fields.
 struct Collected {
+    /// Runs per input.
     m: usize,
+    /// Every server's online view.
     honest: View,
-    /// Per variant: the gateway's `Infer` field (and the stage-0 owner's `MaskedInput`).
+    /// Per variant ([`VARIANTS`]), the fields it replaces, with the leak's counts.
     leaks: Vec<View>,
 }
 
+/// The runs, once for both tests (they share the test binary).
 fn collected() -> &'static Collected {
     static C: OnceLock<Collected> = OnceLock::new();
     C.get_or_init(collect)
