@@ -1,0 +1,633 @@
+//! A privacy test with teeth (issue 14 item 10): no server's online view tells two inputs apart,
+//! measured, and the same measurement does tell them apart when the masking is broken.
+//!
+//! **What runs.** `digits-mlp` split over 3 servers by [`LocalDeployment`] (every delivered
+//! message recorded). Two test inputs of different classes, `x0` (test input 0) and `x1` (the
+//! first of another class), take turns: [`RUNS`] = 200 inferences of each, every one with a
+//! fresh bundle, in sessions of [`PER_SESSION`] = 50 inferences of each (a collective key serves
+//! 244 bundles of this split, `docs/mhe.md`, "Lifetime of a key"), each session with its own
+//! fixed seed. Preprocessing does not see the input, so only the online phase is looked at.
+//! About 22 s on the project's 2-core machine.
+//!
+//! **What a server's view is.** For each server (every receiving party but the user), the
+//! value-carrying parts of the online messages it receives, decoded the way it decodes them,
+//! as bit positions:
+//! - `Infer` (the gateway) and `MaskedInput` (the owner of stage 0): the masked input
+//!   `x - r_1`, unpacked as ring elements (`unpack_ring`), `k` bits each;
+//! - `BmrOnline` `MaskedInputs` (a stage owner's `z ^ lambda`) and `Outputs` (the evaluator's
+//!   `Lambda` of the receiver's output wires, which the receiver unmasks into
+//!   `x_{l+1} - r_{l+1}` minus its share): the masked wire bits;
+//! - `BmrOnline` `InputKeys` (the evaluator): the 128 bits of each active wire key, whose lsb
+//!   is the masked wire value `Lambda_w` the evaluator decodes (`bmr/material.rs`);
+//! - `ResultShare` (the gateway): the bytes of the ciphertexts under the user's key.
+//!
+//! A position is (receiver, sender, message, stage, chunk, occurrence, bit). Every run must give
+//! every server the same positions (same messages, same lengths): the shape of a view does not
+//! depend on the input (checked; message sizes and order are public anyway).
+//!
+//! **The statistic.** Per position, the number of ones over the runs of `x0` (`c0`) and of `x1`
+//! (`c1`). With `m = RUNS`, `T` the number of per-position tests below (about 1.5 million
+//! here) and `alpha = ALPHA = 1e-6`:
+//! - two-sample, every position: `|c0 - c1| / m < sqrt(ln(2T / alpha) / m)`. Hoeffding's bound
+//!   on a difference of two means of `m` independent bits gives `P(|c0 - c1| / m >= t) <=
+//!   2 exp(-m t^2)` when both inputs give the position the same distribution, whatever that
+//!   distribution is; with the union bound over `T` tests (Bonferroni) the whole test fails an
+//!   honest protocol with probability below `alpha`;
+//! - uniformity, every position of the masked kinds (not the ciphertexts, whose bytes are
+//!   coefficients below `q` and headers, identically but not uniformly distributed), for each
+//!   input: `|c / m - 1/2| < sqrt(ln(2T / alpha) / (2m))` (Hoeffding again);
+//! - aggregate, per server and masked kind (`P` positions): the sums `sum (c0 - c1)^2 / (m/2)`
+//!   and `sum (2c - m)^2 / m` are about `chi^2(P)` (mean `P`) when the bits are uniform; they
+//!   must stay below the Wilson-Hilferty bound at `z = 8`, `P (1 - 2/(9P) + 8 sqrt(2/(9P)))^3`
+//!   (a tail far below `alpha`, with room for the few identical positions: the lsb of every
+//!   keyed garbler's key of a wire is the same `Lambda_w`). The aggregates catch a small
+//!   bias spread over many bits that no single position shows.
+//!
+//! With `m = 200`: a position fails at `|c0 - c1| / m >= 0.379` or `|c / m - 1/2| >= 0.268`. An
+//! honest run of this test measured at most 0.240 and 0.170 (over all servers and kinds), and
+//! sums / P between 0.95 and 1.03 (bounds 1.02 to 1.77 by the number of positions).
+//!
+//! The seeds are fixed, so the test is deterministic; the bounds say it would not flake under
+//! any other seed either (probability below `1e-6`), as long as the protocol masks correctly.
+//!
+//! **Teeth.** `the_detector_fires_on_leaking_views` feeds the same detector the same views with
+//! one message replaced by what a leak would give, computed from the real runs (the test knows
+//! `x`, so `r_1 = x - (x - r_1)`):
+//! - in the gateway's `Infer` (and the stage-0 owner's `MaskedInput`, if another server): no
+//!   mask (`x`); one mask reused by every run (`x - r*`); a mask with its low byte zero
+//!   (`x - (r_1 & !0xff)`); each is flagged per position, by both tests (measured: largest
+//!   `|c0 - c1| / m` = 1.0 in each);
+//! - in the `Outputs` that stage 0's receiver (server 1) decodes: the hidden activations
+//!   (fc1 + ReLU) in the clear instead of the masked wire values; flagged per position;
+//! - no mask in one run of four (of each input): each bit's frequency moves by 1/8 (1/4
+//!   between the inputs where their bits differ), below the per-position thresholds (measured
+//!   at most 0.360); the sums flag it (two-sample 1.73 >= 1.27, uniformity 13.3 >= 1.19).
+//!
+//! Nothing else may be flagged in these views: the detector points at the broken message.
+//!
+//! **What it does not catch.** Leaks through message sizes, order or timing (sizes are only
+//! checked to be input-independent); leaks in the joint distribution of several bits, across
+//! runs or across servers (servers that collude, a parity of two bits), since each bit position is
+//! tested alone (and in the per-server sums); biases smaller than the bounds (about 0.4 per bit
+//! in the two-sample test with the `m` here; the aggregates see smaller ones if they are spread);
+//! differences that show only for other pairs of inputs; computational leaks a frequency test
+//! cannot see (e.g. a mask from a weak PRG that passes it); the preprocessing phase (it does not
+//! see the input) and the statistical distance of the flooded E2S shares (`docs/mhe.md`); and,
+//! by design, what the user learns.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+mod seco_common;
+
+use seco_common::{model_dir, servers};
+use seco_protocols::bmr::{BmrMsg, Body as BmrBody};
+use seco_protocols::model::{Model, TestSet};
+use seco_protocols::plan::SplitPlan;
+use seco_protocols::seco::local::{Delivered, LocalDeployment, LocalOptions};
+use seco_protocols::seco::msg::{ring_bytes, unpack_ring, Body};
+use seco_protocols::seco::{Party, Phase};
+
+/// The model: the smallest shipped one (64-32-10).
+const MODEL: &str = "digits-mlp";
+/// Inferences per input.
+const RUNS: usize = 200;
+/// Inferences per input in one session (one collective key).
+const PER_SESSION: usize = 50;
+/// Bound on the probability that the whole test fails an honest protocol.
+const ALPHA: f64 = 1e-6;
+/// Seed of the deployment.
+const SEED: u64 = 0x5ec0_0010;
+/// `z` of the aggregate bounds.
+const AGG_Z: f64 = 8.0;
+
+/// How a field's bits are distributed when the protocol masks correctly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// Ring elements masked by a uniform mask: uniform bits.
+    Ring,
+    /// BMR masked wire values `x ^ lambda`: uniform bits.
+    WireBits,
+    /// BMR active wire keys: uniform bits (the lsb is `Lambda_w`).
+    WireKeys,
+    /// Ciphertexts under the user's key: the same distribution for any input, not uniform.
+    Ciphertext,
+}
+
+impl Kind {
+    fn uniform(self) -> bool {
+        self != Kind::Ciphertext
+    }
+}
+
+/// Where a field sits in a server's view: (receiver, sender, message, stage, chunk, occurrence).
+type Place = (Party, Party, &'static str, u16, u32, u32);
+
+/// One run's view of every server: its fields' bits.
+type RunView = BTreeMap<Place, (Kind, Vec<bool>)>;
+
+/// Counts of ones per bit position of a field, for `x0` (`[0]`) and `x1` (`[1]`).
+#[derive(Clone, Debug)]
+struct Field {
+    kind: Kind,
+    ones: [Vec<u32>; 2],
+}
+
+/// Every server's accumulated view.
+type View = BTreeMap<Place, Field>;
+
+fn bits_of_bytes(bytes: &[u8]) -> Vec<bool> {
+    bytes
+        .iter()
+        .flat_map(|b| (0..8).map(move |j| (b >> j) & 1 == 1))
+        .collect()
+}
+
+fn bits_of_words(words: &[u64], k: u32) -> Vec<bool> {
+    words
+        .iter()
+        .flat_map(|w| (0..k).map(move |j| (w >> j) & 1 == 1))
+        .collect()
+}
+
+fn ring(bytes: &[u8], k: u32) -> Vec<u64> {
+    unpack_ring(bytes, k, bytes.len() / ring_bytes(k)).unwrap()
+}
+
+/// The decoded value-carrying fields of one received online message.
+fn fields(d: &Delivered, k: u32) -> Vec<(&'static str, u16, u32, Kind, Vec<bool>)> {
+    match &d.msg.body {
+        Body::Infer { masked_input, .. } => vec![(
+            "Infer",
+            0,
+            0,
+            Kind::Ring,
+            bits_of_words(&ring(masked_input, k), k),
+        )],
+        Body::MaskedInput { values, .. } => vec![(
+            "MaskedInput",
+            0,
+            0,
+            Kind::Ring,
+            bits_of_words(&ring(values, k), k),
+        )],
+        Body::BmrOnline {
+            stage, chunk, msg, ..
+        } => {
+            let m: BmrMsg = ciborium::from_reader(msg.as_slice()).unwrap();
+            let (name, kind, bits) = match &m.body {
+                BmrBody::MaskedInputs(b) => {
+                    ("BmrOnline MaskedInputs", Kind::WireBits, b.to_bools())
+                }
+                BmrBody::Outputs(b) => ("BmrOnline Outputs", Kind::WireBits, b.to_bools()),
+                BmrBody::InputKeys(keys) => (
+                    "BmrOnline InputKeys",
+                    Kind::WireKeys,
+                    keys.iter()
+                        .flat_map(|b| bits_of_bytes(&b.to_bytes()))
+                        .collect(),
+                ),
+                other => panic!("unexpected BMR round online: {}", other.round()),
+            };
+            vec![(name, *stage, *chunk, kind, bits)]
+        }
+        Body::ResultShare { cts, .. } => cts
+            .iter()
+            .map(|c| ("ResultShare", 0, 0, Kind::Ciphertext, bits_of_bytes(c)))
+            .collect(),
+        // OnlineStart carries only the bundle id.
+        _ => Vec::new(),
+    }
+}
+
+/// The online view of every server in one run.
+fn run_view(trace: &[Delivered], k: u32) -> RunView {
+    let mut view = RunView::new();
+    let mut seen: BTreeMap<(Party, Party, &'static str, u16, u32), u32> = BTreeMap::new();
+    for d in trace {
+        if d.msg.body.phase() != Phase::Online || d.to == Party::User {
+            continue;
+        }
+        for (name, stage, chunk, kind, bits) in fields(d, k) {
+            let n = seen.entry((d.to, d.from, name, stage, chunk)).or_default();
+            view.insert((d.to, d.from, name, stage, chunk, *n), (kind, bits));
+            *n += 1;
+        }
+    }
+    view
+}
+
+/// Adds one run of input `which` to the counts; the first run fixes the layout.
+fn accumulate(acc: &mut View, run: &RunView, which: usize) {
+    if acc.is_empty() {
+        for (place, (kind, bits)) in run {
+            let zeros = vec![0u32; bits.len()];
+            acc.insert(
+                *place,
+                Field {
+                    kind: *kind,
+                    ones: [zeros.clone(), zeros],
+                },
+            );
+        }
+    }
+    assert_eq!(
+        acc.keys().collect::<Vec<_>>(),
+        run.keys().collect::<Vec<_>>(),
+        "the messages a server receives depend on the input or the run"
+    );
+    for (place, (kind, bits)) in run {
+        let f = acc.get_mut(place).unwrap();
+        assert_eq!(f.kind, *kind);
+        assert_eq!(f.ones[which].len(), bits.len(), "{place:?}: length changed");
+        for (c, &b) in f.ones[which].iter_mut().zip(bits) {
+            *c += u32::from(b);
+        }
+    }
+}
+
+/// Which test failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Test {
+    /// `|c0 - c1| / m` of one position.
+    TwoSample,
+    /// `|c / m - 1/2|` of one position and input.
+    Uniform,
+    /// The sum of a server's squared two-sample statistics of one kind.
+    SumTwoSample,
+    /// The sum of a server's squared uniformity statistics of one kind.
+    SumUniform,
+}
+
+/// A failed test.
+#[derive(Clone, Debug)]
+struct Flag {
+    to: Party,
+    message: &'static str,
+    kind: Kind,
+    test: Test,
+    detail: String,
+}
+
+/// The statistics of one server's fields of one kind.
+#[derive(Clone, Debug, Default)]
+struct Group {
+    positions: usize,
+    /// Largest `|c0 - c1| / m`.
+    max_two: f64,
+    /// Largest `|c / m - 1/2|` (masked kinds).
+    max_uniform: f64,
+    /// `sum (c0 - c1)^2 / (m/2) / P` and its bound (masked kinds).
+    sum_two: (f64, f64),
+    /// `sum (2c - m)^2 / m / 2P` and its bound (masked kinds).
+    sum_uniform: (f64, f64),
+}
+
+/// What the detector found.
+#[derive(Debug, Default)]
+struct Report {
+    /// Number of per-position tests (Bonferroni).
+    tests: usize,
+    /// Thresholds: `|c0 - c1| / m` and `|c / m - 1/2|`.
+    t_two: f64,
+    t_uniform: f64,
+    /// Per (receiver, kind).
+    groups: BTreeMap<(Party, Kind), Group>,
+    /// Every failed test.
+    flagged: Vec<Flag>,
+}
+
+impl Report {
+    fn flags(&self, to: Party, message: &str, test: Test) -> bool {
+        self.flagged
+            .iter()
+            .any(|f| f.to == to && f.message == message && f.test == test)
+    }
+}
+
+/// Wilson-Hilferty upper bound of `chi^2(p)` at `z`.
+fn chi2_bound(p: usize, z: f64) -> f64 {
+    let p = p as f64;
+    let a = 2.0 / (9.0 * p);
+    p * (1.0 - a + z * a.sqrt()).powi(3)
+}
+
+/// The statistical tests of the module doc on `m` runs per input.
+fn detect(view: &View, m: usize) -> Report {
+    let mf = m as f64;
+    let tests: usize = view
+        .values()
+        .map(|f| f.ones[0].len() * if f.kind.uniform() { 3 } else { 1 })
+        .sum();
+    let log = (2.0 * tests as f64 / ALPHA).ln();
+    let mut r = Report {
+        tests,
+        t_two: (log / mf).sqrt(),
+        t_uniform: (log / (2.0 * mf)).sqrt(),
+        ..Report::default()
+    };
+    for (place, f) in view {
+        let (to, from, message, stage, chunk, occ) = *place;
+        let at = |i: usize| {
+            format!("{to} <- {from} {message} stage {stage} chunk {chunk} #{occ} bit {i}")
+        };
+        let flag = |test, detail| Flag {
+            to,
+            message,
+            kind: f.kind,
+            test,
+            detail,
+        };
+        let g = r.groups.entry((to, f.kind)).or_default();
+        for i in 0..f.ones[0].len() {
+            let (c0, c1) = (f64::from(f.ones[0][i]), f64::from(f.ones[1][i]));
+            g.positions += 1;
+            let two = (c0 - c1).abs() / mf;
+            g.max_two = g.max_two.max(two);
+            if two >= r.t_two {
+                let d = format!("{}: {c0} vs {c1} ones", at(i));
+                r.flagged.push(flag(Test::TwoSample, d));
+            }
+            if !f.kind.uniform() {
+                continue;
+            }
+            g.sum_two.0 += (c0 - c1).powi(2) / (mf / 2.0);
+            for c in [c0, c1] {
+                let dev = (c / mf - 0.5).abs();
+                g.max_uniform = g.max_uniform.max(dev);
+                if dev >= r.t_uniform {
+                    let d = format!("{}: {c} ones of {m}", at(i));
+                    r.flagged.push(flag(Test::Uniform, d));
+                }
+                g.sum_uniform.0 += (2.0 * c - mf).powi(2) / mf;
+            }
+        }
+    }
+    for (&(to, kind), g) in r.groups.iter_mut() {
+        if !kind.uniform() {
+            continue;
+        }
+        let p = g.positions;
+        g.sum_two = (g.sum_two.0 / p as f64, chi2_bound(p, AGG_Z) / p as f64);
+        g.sum_uniform = (
+            g.sum_uniform.0 / (2 * p) as f64,
+            chi2_bound(2 * p, AGG_Z) / (2 * p) as f64,
+        );
+        for (test, (v, bound)) in [
+            (Test::SumTwoSample, g.sum_two),
+            (Test::SumUniform, g.sum_uniform),
+        ] {
+            if v >= bound {
+                r.flagged.push(Flag {
+                    to,
+                    message: "(all)",
+                    kind,
+                    test,
+                    detail: format!("{to} {kind:?}: {test:?} {v:.3} >= {bound:.3}"),
+                });
+            }
+        }
+    }
+    r
+}
+
+fn print(label: &str, r: &Report) {
+    println!(
+        "{label}: {} tests; per position |c0-c1|/m >= {:.3} or |c/m - 1/2| >= {:.3} fails",
+        r.tests, r.t_two, r.t_uniform
+    );
+    for ((to, kind), g) in &r.groups {
+        print!(
+            "  {to:8} {:10} {:6} bits: max |c0-c1|/m {:.3}",
+            format!("{kind:?}"),
+            g.positions,
+            g.max_two
+        );
+        if kind.uniform() {
+            print!(
+                ", max |c/m-1/2| {:.3}, sums / P: two-sample {:.3} (< {:.3}), uniformity {:.3} (< {:.3})",
+                g.max_uniform, g.sum_two.0, g.sum_two.1, g.sum_uniform.0, g.sum_uniform.1
+            );
+        }
+        println!();
+    }
+    println!("  {} failed tests", r.flagged.len());
+    for f in r.flagged.iter().take(4) {
+        println!("    {:?} {}", f.test, f.detail);
+    }
+}
+
+/// A leaking variant of the teeth test: its name, the message it breaks, and the tests that
+/// must see it.
+type Variant = (&'static str, &'static str, &'static [Test]);
+
+/// Per position, the inputs are told apart and the bits are not uniform.
+const PER_POSITION: &[Test] = &[Test::TwoSample, Test::Uniform];
+
+/// The leaking variants: a broken input mask applied to the real runs (the gateway's
+/// `Infer`), and the hidden activations in the clear in place of the masked stage-0 outputs
+/// (the `Outputs` its receiver decodes). Index 4 is too weak for any single position (the
+/// bits' frequencies move by 1/8 or 1/4) and is seen by the sums only.
+const VARIANTS: [Variant; 5] = [
+    ("no mask", "Infer", PER_POSITION),
+    ("one mask for every run", "Infer", PER_POSITION),
+    ("mask with its low byte zero", "Infer", PER_POSITION),
+    (
+        "hidden activations unmasked",
+        "BmrOnline Outputs",
+        PER_POSITION,
+    ),
+    (
+        "no mask in one run of four",
+        "Infer",
+        &[Test::SumTwoSample, Test::SumUniform],
+    ),
+];
+
+/// The honest views and the variants' replacement fields.
+struct Collected {
+    /// Runs per input.
+    m: usize,
+    /// Every server's online view.
+    honest: View,
+    /// Per variant ([`VARIANTS`]), the fields it replaces, with the leak's counts.
+    leaks: Vec<View>,
+}
+
+/// The runs, once for both tests (they share the test binary).
+fn collected() -> &'static Collected {
+    static C: OnceLock<Collected> = OnceLock::new();
+    C.get_or_init(collect)
+}
+
+fn collect() -> Collected {
+    let model = Model::load(model_dir(MODEL)).unwrap();
+    let q = model.quantize().unwrap();
+    let plan = SplitPlan::balanced(&q, &servers(3)).unwrap();
+    let k = model.fixed_point.ring_bits;
+    let mask = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+    let tests = TestSet::load(model_dir(MODEL)).unwrap();
+    let second = (1..tests.len())
+        .find(|&i| tests.labels[i] != tests.labels[0])
+        .unwrap();
+    let xs = [0, second].map(|i| model.encode_input(tests.input(i).unwrap()).unwrap());
+    assert_ne!(xs[0], xs[1]);
+    // The plaintext output of stage 0 (fc1, ReLU): what its masked BMR outputs hide.
+    let hidden = xs
+        .clone()
+        .map(|x| bits_of_words(&q.infer_trace(&x).unwrap()[0].out, k));
+    let mut honest = View::new();
+    let mut leaks = vec![View::new(); VARIANTS.len()];
+    let mut reused: Option<Vec<u64>> = None;
+    let mut d: Option<LocalDeployment> = None;
+    for run in 0..2 * RUNS {
+        // A collective key serves a bounded number of bundles (`docs/mhe.md`, "Lifetime of a
+        // key": 244 for digits-mlp with 3 servers): a new session every `PER_SESSION` runs.
+        if run % (2 * PER_SESSION) == 0 {
+            let opts = LocalOptions {
+                seed: SEED + (run / (2 * PER_SESSION)) as u64,
+                record: true,
+                ..LocalOptions::default()
+            };
+            d = Some(LocalDeployment::new(&q, &plan, opts).unwrap());
+        }
+        let d = d.as_mut().unwrap();
+        let which = run % 2;
+        let x = &xs[which];
+        d.preprocess(1).unwrap();
+        d.trace.clear(); // the session opening and preprocessing (input-independent, large)
+        let logits = d.infer(x).unwrap();
+        assert_eq!(logits.len(), 10);
+        let view = run_view(&d.trace, k);
+        d.trace.clear();
+        accumulate(&mut honest, &view, which);
+        // The mask this run used, from the gateway's view and the input.
+        let infer = view
+            .iter()
+            .find(|(p, _)| p.0 == Party::GATEWAY && p.2 == "Infer")
+            .map(|(_, (_, b))| b)
+            .expect("the gateway receives Infer");
+        let masked: Vec<u64> = infer
+            .chunks(k as usize)
+            .map(|w| w.iter().rev().fold(0u64, |a, &b| (a << 1) | u64::from(b)))
+            .collect();
+        let r1: Vec<u64> = x
+            .iter()
+            .zip(&masked)
+            .map(|(&x, &v)| x.wrapping_sub(v) & mask)
+            .collect();
+        let reused = reused.get_or_insert_with(|| r1.clone()).clone();
+        let weak: Vec<u64> = r1.iter().map(|r| r & !0xff).collect();
+        let none = vec![0u64; x.len()];
+        let sometimes = if (run / 2) % 4 == 0 { none.clone() } else { r1 };
+        let masks = [(0, none), (1, reused), (2, weak), (4, sometimes)];
+        for (variant, r) in &masks {
+            let leak = &mut leaks[*variant];
+            let words: Vec<u64> = x
+                .iter()
+                .zip(r)
+                .map(|(&x, &r)| x.wrapping_sub(r) & mask)
+                .collect();
+            let bits = bits_of_words(&words, k);
+            let mut v = RunView::new();
+            for (p, (kind, b)) in &view {
+                if p.2 == "Infer" || p.2 == "MaskedInput" {
+                    assert_eq!(
+                        b, infer,
+                        "the stage-0 owner receives what the gateway received"
+                    );
+                    v.insert(*p, (*kind, bits.clone()));
+                }
+            }
+            accumulate(leak, &v, which);
+        }
+        let mut v = RunView::new();
+        for (p, (kind, b)) in &view {
+            if p.2 == "BmrOnline Outputs" && p.3 == 0 {
+                assert_eq!(
+                    b.len(),
+                    hidden[which].len(),
+                    "one chunk, one word per output"
+                );
+                v.insert(*p, (*kind, hidden[which].clone()));
+            }
+        }
+        assert_eq!(
+            v.len(),
+            1,
+            "stage 0's receiver gets its outputs in one message"
+        );
+        accumulate(&mut leaks[3], &v, which);
+    }
+    Collected {
+        m: RUNS,
+        honest,
+        leaks,
+    }
+}
+
+/// The honest view with some fields replaced.
+fn with(honest: &View, replaced: &View) -> View {
+    let mut v = honest.clone();
+    for (p, f) in replaced {
+        v.insert(*p, f.clone());
+    }
+    v
+}
+
+#[test]
+fn no_server_view_tells_two_inputs_apart() {
+    let c = collected();
+    let r = detect(&c.honest, c.m);
+    print("honest", &r);
+    // Every server receives something online (the view is not trivially empty).
+    for i in 0..3u16 {
+        let p = Party::Server(i);
+        let bits: usize = c
+            .honest
+            .iter()
+            .filter(|(pl, _)| pl.0 == p)
+            .map(|(_, f)| f.ones[0].len())
+            .sum();
+        assert!(bits > 0, "{p} receives nothing online");
+    }
+    assert!(
+        r.flagged.is_empty(),
+        "a server's online view depends on the input: {:?}",
+        &r.flagged[..r.flagged.len().min(10)]
+    );
+}
+
+#[test]
+fn the_detector_fires_on_leaking_views() {
+    let c = collected();
+    for ((name, message, tests), leak) in VARIANTS.iter().zip(&c.leaks) {
+        let r = detect(&with(&c.honest, leak), c.m);
+        print(name, &r);
+        // The broken fields: (receiver, message, kind).
+        let broken: Vec<(Party, &str, Kind)> =
+            leak.iter().map(|(p, f)| (p.0, p.2, f.kind)).collect();
+        let to = broken.iter().find(|b| b.1 == *message).unwrap().0;
+        for &test in *tests {
+            let at = if PER_POSITION.contains(&test) {
+                *message
+            } else {
+                "(all)"
+            };
+            assert!(
+                r.flags(to, at, test),
+                "{name}: {test:?} does not see the leak in {message} to {to}"
+            );
+        }
+        // Nothing but the broken fields (and their kinds' sums at their receivers) is flagged.
+        assert!(
+            r.flagged
+                .iter()
+                .all(|f| broken.iter().any(|&(to, m, kind)| f.to == to
+                    && f.kind == kind
+                    && (f.message == m || f.message == "(all)"))),
+            "{name}: {:?}",
+            &r.flagged[..r.flagged.len().min(10)]
+        );
+    }
+}
