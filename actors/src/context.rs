@@ -9,7 +9,7 @@ use seco_runtime::PeerId;
 use tokio::sync::broadcast;
 
 use crate::config::{Limits, Timeouts};
-use crate::network::NetworkMsg;
+use crate::msgs::NetworkMsg;
 use crate::stats::Stats;
 use crate::store::NodeStore;
 use crate::topology::Topology;

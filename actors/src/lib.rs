@@ -56,6 +56,10 @@
 //! - [`wire`]: SECO messages in runtime envelopes.
 //! - [`store`]: what a node keeps in its store (key share, records, bundles, user peers).
 //! - [`stats`]: bytes, messages and CPU time per phase; session outcomes.
+//! - [`msgs`]: the mailbox types ([`msgs::NodeMsg`], [`msgs::NetworkMsg`], [`msgs::SessionMsg`],
+//!   [`msgs::Outgoing`], [`msgs::Route`]), below every actor module: `context`, `network` and
+//!   `session` depend on `msgs`, not on each other's modules (only `node`, at the top, uses
+//!   them all).
 //! - [`context`]: what a node's actors share; [`context::NodeEvent`].
 //! - [`network`]: [`network::NetworkActor`], [`network::Network`], [`network::Transport`].
 //! - [`session`]: [`session::SessionActor`] and its drive loop, deadlines, user waiters.
@@ -82,6 +86,7 @@ pub mod config;
 pub mod context;
 pub mod dev;
 pub mod error;
+pub mod msgs;
 pub mod network;
 pub mod node;
 pub mod session;

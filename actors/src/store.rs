@@ -61,7 +61,7 @@ impl std::fmt::Debug for NodeStore {
     }
 }
 
-/// What [`SessionStore::take_records`] returns: the bundles, then each take's chunks.
+/// What [`NodeStore::take_records`] returns: the bundles, then each take's chunks.
 pub type TakenRecords = (Vec<Option<Vec<u8>>>, Vec<Vec<Option<Vec<u8>>>>);
 
 fn bundle_key(session: SessionId, bundle: BundleId) -> [u8; 32] {

@@ -7,7 +7,7 @@
 //!   session actor ──Send──▶ NetworkActor ──▶ per-peer sender task ──▶ Outbox::send (retries, then SendFailed)
 //! ```
 //!
-//! Inbound: the envelope is decoded into a [`SecoMsg`] (garbage: refused with
+//! Inbound: the envelope is decoded into a [`SecoMsg`](seco_protocols::seco::SecoMsg) (garbage: refused with
 //! [`REJECT_MALFORMED`], logged, never a panic), the sender's peer id is mapped to its party
 //! through the topology, and the message goes to its session actor, or to the node actor when no
 //! session actor has that id yet. The message is acknowledged once it is queued for its session
@@ -55,6 +55,7 @@
 //! - `liveness.rs`: loss detection after a closed connection.
 //! - `reject.rs`: the application reject codes and their words.
 
+pub(crate) mod ended;
 mod liveness;
 mod outbound;
 mod queues;
@@ -64,21 +65,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort};
-use seco_protocols::seco::{Party, SecoMsg, SessionId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
+use seco_protocols::seco::{Party, SessionId};
 use seco_runtime::fault::{Faults, FaultyClient};
 use seco_runtime::net::{self, Client, Envelope, Event, InboundMessage, NetConfig, Reject};
 use seco_runtime::{Keypair, Multiaddr, PeerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{Limits, Timeouts};
-use crate::node::ended::EndedSessions;
-use crate::node::NodeMsg;
-use crate::session::SessionMsg;
+pub use crate::msgs::{NetworkMsg, Outgoing, Route};
+use crate::msgs::{NodeMsg, SessionMsg};
 use crate::stats::Stats;
 use crate::topology::{PeerRole, Topology};
 use crate::wire;
+use ended::EndedSessions;
 use outbound::notify_failure;
 use queues::{lock, Queues};
 pub use reject::{
@@ -151,49 +152,6 @@ impl Network {
             faults,
         )
     }
-}
-
-/// An outbound message of a session.
-#[derive(Debug)]
-pub struct Outgoing {
-    /// Destination.
-    pub to: PeerId,
-    /// The message (its `seq` final).
-    pub msg: SecoMsg,
-    /// Who hears about a failure to deliver it.
-    pub notify: Option<ActorRef<SessionMsg>>,
-    /// Who waits for its delivery (acknowledged, or failed with the reason): the user's
-    /// `Close`, which must reach the gateway before `seco infer` exits.
-    pub delivered: Option<oneshot::Sender<Result<(), String>>>,
-}
-
-/// Where a session's inbound messages go.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The session actor.
-    pub actor: ActorRef<SessionMsg>,
-    /// Messages queued for it and not yet handled (the actor decrements).
-    pub queue: Arc<AtomicUsize>,
-}
-
-/// Messages of the network actor.
-pub enum NetworkMsg {
-    /// An event of the runtime (from the pump task, which waits for the answer).
-    Net(Event, RpcReplyPort<()>),
-    /// A session actor's message to a peer.
-    Send(Outgoing),
-    /// Routes a session's messages to its actor (`None`: removes the route).
-    Route(SessionId, Option<Route>),
-    /// The addresses this node listens on.
-    Listening(RpcReplyPort<Vec<Multiaddr>>),
-    /// The session ended here (closed, expired, aborted): its messages still queued for a peer
-    /// are dropped, except its `Abort` and `Close`.
-    Ended(SessionId),
-    /// A server whose connection closed could not be reached again within
-    /// `Timeouts::grace` (from the liveness watcher): every session actor hears it.
-    PeerLost(PeerId),
-    /// A watched server was reached again.
-    PeerBack(PeerId),
 }
 
 /// Arguments of the network actor.

@@ -13,7 +13,7 @@ use super::reject::{
     describe_send_error, REJECT_KEYGEN_RUNNING, REJECT_NO_SESSION_SLOT, REJECT_UNKNOWN_SESSION,
 };
 use super::Outgoing;
-use crate::session::SessionMsg;
+use crate::msgs::SessionMsg;
 use crate::wire;
 
 pub(super) fn notify_failure(out: Outgoing, error: String, refused: bool) {

@@ -20,10 +20,10 @@ use seco_protocols::seco::{Body, SessionId};
 use seco_runtime::PeerId;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::ended::EndedSessions;
 use super::outbound::deliver;
 use super::{Outgoing, Transport};
 use crate::config::Limits;
-use crate::node::ended::EndedSessions;
 
 /// A (peer, session) queue whose task has been idle this long ends.
 const QUEUE_IDLE: Duration = Duration::from_secs(30);

@@ -26,10 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use seco_protocols::plan::{ServerPart, UserPart};
-use seco_protocols::seco::{OutputMode, Party, SecoMsg, SessionId};
-use seco_runtime::net::Reply;
+use seco_protocols::seco::{Party, SessionId};
 use seco_runtime::PeerId;
 use tokio::sync::broadcast;
 
@@ -39,8 +38,9 @@ pub use user_session::{UserSessionHandle, DEFAULT_RETRIES};
 use crate::config::{Limits, Timeouts};
 use crate::context::{NodeContext, NodeEvent};
 use crate::error::{ActorError, Result};
-use crate::network::{Network, NetworkActor, NetworkArgs, NetworkMsg, Route};
-use crate::session::SessionMsg;
+pub use crate::msgs::NodeMsg;
+use crate::msgs::{NetworkMsg, Route, SessionMsg};
+use crate::network::{Network, NetworkActor, NetworkArgs};
 use crate::stats::Stats;
 use crate::store::NodeStore;
 use crate::topology::Topology;
@@ -58,34 +58,6 @@ pub enum NodeKind {
         /// The user's part.
         part: UserPart,
     },
-}
-
-/// Messages of the node actor.
-pub enum NodeMsg {
-    /// A message of a session that has no actor here yet (from the network actor).
-    Unrouted {
-        /// Sender's party.
-        from: Party,
-        /// Sender's peer id.
-        peer: PeerId,
-        /// The message.
-        msg: Box<SecoMsg>,
-        /// Its acknowledgement (refused when the message cannot be admitted).
-        reply: Reply,
-    },
-    /// User nodes: start a session (the `Hello` goes out); answers with its actor.
-    OpenUserSession(
-        OutputMode,
-        RpcReplyPort<Result<(SessionId, ActorRef<SessionMsg>)>>,
-    ),
-    /// Ids of the sessions with a live actor.
-    Sessions(RpcReplyPort<Vec<SessionId>>),
-    /// The network actor.
-    Network(RpcReplyPort<ActorRef<NetworkMsg>>),
-    /// Fault injection (tests): makes a session actor fail as if it crashed.
-    FailSession(SessionId),
-    /// Periodic: writes the counters file.
-    Tick,
 }
 
 /// Arguments of the node actor.
@@ -129,7 +101,7 @@ pub struct NodeState {
     /// Unrouted messages queued here (shared with the network actor, which bounds it).
     unrouted: Arc<AtomicUsize>,
     /// Sessions that ended here (closed, aborted, expired); bounded.
-    ended: ended::EndedSessions,
+    ended: crate::network::ended::EndedSessions,
     /// Stored session records without an actor since the start; they expire after
     /// `Timeouts::idle` unless a message resumes them.
     dormant: ended::Dormant,
@@ -192,7 +164,7 @@ impl Actor for NodeActor {
             by_actor: HashMap::new(),
             keygen: None,
             unrouted,
-            ended: ended::EndedSessions::default(),
+            ended: crate::network::ended::EndedSessions::default(),
             dormant: ended::Dormant::new(),
             stats_file: args.stats_file,
             ticker: None,

@@ -28,7 +28,7 @@ use super::deadlines::Op;
 use super::{MachineKind, SessionMsg, SessionState};
 use crate::context::NodeEvent;
 use crate::error::{ActorError, Result};
-use crate::network::{NetworkMsg, Outgoing};
+use crate::msgs::{NetworkMsg, Outgoing};
 
 /// Runs CPU- or disk-bound work (cryptography, sled flushes) without starving the runtime's
 /// other tasks: on a multi-threaded runtime the worker hands its other tasks over first.

@@ -19,20 +19,18 @@ mod user;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seco_protocols::seco::{
-    BundleId, Party, Phase, Prediction, Ready, SecoMsg, ServerSession, SessionId, UserSession,
-};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use seco_protocols::seco::{Party, Ready, SecoMsg, ServerSession, SessionId, UserSession};
 use seco_runtime::PeerId;
 
 pub use deadlines::{Deadlines, Expired, Op};
 
 use crate::context::NodeContext;
 use crate::error::{ActorError, Result};
-use crate::topology::PeerRole;
+pub use crate::msgs::SessionMsg;
 use user::Waiters;
 
 /// The state machine a session actor drives.
@@ -41,59 +39,6 @@ pub enum MachineKind {
     Server(Box<ServerSession>),
     /// The user's session.
     User(Box<UserSession>),
-}
-
-/// Messages of a session actor.
-pub enum SessionMsg {
-    /// A message from a peer (decoded, sender mapped through the topology).
-    Inbound {
-        /// The sender's party.
-        from: Party,
-        /// The sender's peer id.
-        peer: PeerId,
-        /// The message.
-        msg: SecoMsg,
-    },
-    /// A message of this session could not be delivered.
-    SendFailed {
-        /// Destination.
-        to: PeerId,
-        /// Message kind.
-        body: &'static str,
-        /// Its bundle, if any.
-        bundle: Option<BundleId>,
-        /// Its phase.
-        phase: Phase,
-        /// Why.
-        error: String,
-        /// The peer answered and refused it (an application reject code, named in `error`),
-        /// as opposed to a lost or silent peer.
-        refused: bool,
-    },
-    /// A server is lost: its connection closed and it could not be reached again within
-    /// `grace` (`network/liveness.rs`).
-    PeerLost {
-        /// The server.
-        peer: PeerId,
-        /// Its role (the abort reason names the role, not the server).
-        role: PeerRole,
-        /// How long it was tried.
-        grace: Duration,
-    },
-    /// Periodic: deadlines, idleness.
-    Tick,
-    /// User: answer once the session is open.
-    WaitOpen(RpcReplyPort<Result<()>>),
-    /// User: prepare one bundle; answers once it is ready at every server.
-    Preprocess(RpcReplyPort<Result<BundleId>>),
-    /// User: one inference on an encoded input; answers with the bundle used and the result
-    /// (the logits, or the label: the session's output mode).
-    Infer(Vec<u64>, RpcReplyPort<Result<(BundleId, Prediction)>>),
-    /// User: closes the session (`Close` to the gateway); answers once the gateway has
-    /// acknowledged it (or its delivery failed); the actor stops.
-    Close(RpcReplyPort<Result<()>>),
-    /// Fault injection (tests): the actor fails with this reason, as a crash would.
-    Fail(String),
 }
 
 /// Arguments of a session actor.
