@@ -4,15 +4,16 @@
 //! [`Ready`] back. It must then, in this order:
 //! 1. apply every [`Persist`] durably (flush), because the messages in `send` were produced
 //!    from that state;
-//! 2. for every bundle id in `take`, remove the bundle from the store durably (flushed) and feed
+//! 2. send `send` and report `events` (they hold nothing of the records this `Ready` asks to
+//!    take: what is computed from those comes in the `Ready` of the `Loaded` / `Chunks` input,
+//!    after the take; the driver may also take first and send after);
+//! 3. for every bundle id in `take`, remove the bundle from the store durably (flushed) and feed
 //!    it back as [`Input::Loaded`]: a bundle is consumed before its first use and can never be
 //!    used twice, also across a crash (DESIGN.md s.5);
-//! 3. for every [`ChunkTake`] in `take_chunks`, remove that stage's chunk records from the store
+//! 4. for every [`ChunkTake`] in `take_chunks`, remove that stage's chunk records from the store
 //!    durably and feed them back as [`Input::Chunks`] (a stored garbling is used once, too);
-//!    steps 2 and 3 may share one flush, and the inputs go back in this order: every
-//!    `Loaded` first, then every `Chunks` (a bundle and its first stage are taken together);
-//! 4. send `send`;
-//! 5. report `events`.
+//!    steps 3 and 4 may share one flush, and the inputs go back in this order: every
+//!    `Loaded` first, then every `Chunks` (a bundle and its first stage are taken together).
 
 use std::fmt;
 
