@@ -18,10 +18,13 @@ pub struct Timeouts {
     /// the session is ready. Default 120 s.
     pub open: Duration,
     /// Preparation of one bundle, from its first message at this party until it is complete
-    /// (gateway: until every server reported it). Default 300 s.
-    pub prep: Duration,
-    /// One inference, from its first message at this party until its result. Default 60 s.
-    pub inference: Duration,
+    /// (gateway: until every server reported it). Default (`None`): scaled to the split's
+    /// circuits at a server ([`Timeouts::prep_for`]), [`USER_PREP`] at the user.
+    pub prep: Option<Duration>,
+    /// One inference, from its first message at this party until its result. Default
+    /// (`None`): scaled at a server ([`Timeouts::inference_for`]), [`USER_INFERENCE`] at the
+    /// user.
+    pub inference: Option<Duration>,
     /// Acknowledgement of one message (chunk) by the receiving node. Default 30 s.
     pub ack: Duration,
     /// How long sends to an unreachable peer are retried (dial failures, busy receiver) before
@@ -46,8 +49,8 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             open: Duration::from_secs(120),
-            prep: Duration::from_secs(300),
-            inference: Duration::from_secs(60),
+            prep: None,
+            inference: None,
             ack: Duration::from_secs(30),
             retry: Duration::from_secs(10),
             idle: Duration::from_secs(300),
@@ -55,6 +58,57 @@ impl Default for Timeouts {
             tick: Duration::from_millis(250),
         }
     }
+}
+
+/// The user's wait for one bundle when the topology sets no `prep`: it does not know the
+/// split's circuits, and the gateway's scaled deadline (which aborts with the reason) comes
+/// first for every shipped model.
+pub const USER_PREP: Duration = Duration::from_secs(300);
+/// The user's wait for one inference when the topology sets no `inference`.
+pub const USER_INFERENCE: Duration = Duration::from_secs(60);
+
+/// Scaled deadlines (issue 13): a fixed part for round trips and store flushes, plus a part
+/// proportional to the split's garbled tables per bundle (the bytes every garbler computes and
+/// the evaluator receives and reads: they grow with the non-linear elements and with the
+/// square of the number of servers). The rates are about a tenth to a twentieth of what this
+/// 2-core machine reached (docs/operations.md, "Phase deadlines").
+const PREP_FIXED: Duration = Duration::from_secs(30);
+/// Garbled table bytes per second allowed in preprocessing (measured: 44 MB/s with cifar-cnn
+/// and 3 servers, 24 MB/s with 5).
+const PREP_BYTES_PER_SEC: f64 = 2e6;
+const INFERENCE_FIXED: Duration = Duration::from_secs(10);
+/// Garbled table bytes per second allowed in the online phase (measured: 220 MB/s with
+/// cifar-cnn and 3 servers, 150 MB/s with 5).
+const INFERENCE_BYTES_PER_SEC: f64 = 20e6;
+
+impl Timeouts {
+    /// The deadline of one bundle's preparation at a server whose split garbles `table_bytes`
+    /// bytes of tables per bundle: the topology's `prep` if set, else scaled.
+    pub fn prep_for(&self, table_bytes: u64) -> Duration {
+        self.prep
+            .unwrap_or_else(|| scaled(PREP_FIXED, table_bytes, PREP_BYTES_PER_SEC))
+    }
+
+    /// The deadline of one inference at a server (see [`Timeouts::prep_for`]).
+    pub fn inference_for(&self, table_bytes: u64) -> Duration {
+        self.inference
+            .unwrap_or_else(|| scaled(INFERENCE_FIXED, table_bytes, INFERENCE_BYTES_PER_SEC))
+    }
+
+    /// The user's wait for one bundle.
+    pub fn user_prep(&self) -> Duration {
+        self.prep.unwrap_or(USER_PREP)
+    }
+
+    /// The user's wait for one inference.
+    pub fn user_inference(&self) -> Duration {
+        self.inference.unwrap_or(USER_INFERENCE)
+    }
+}
+
+fn scaled(fixed: Duration, bytes: u64, rate: f64) -> Duration {
+    // At most a day, like a deadline set in the topology.
+    fixed + Duration::from_secs_f64((bytes as f64 / rate).min(86_400.0))
 }
 
 /// Bounds on what peers can make a node hold (STYLE.md 8).
@@ -98,5 +152,35 @@ impl Default for Limits {
             max_sends_per_peer: 16,
             key_lifetime: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_scale_with_the_garbled_tables_unless_set() {
+        let t = Timeouts::default();
+        // mnist-mlp with 3 servers: about 2.8 MB of tables per bundle.
+        let small = 2_800_000;
+        // cifar-cnn with 5 servers: about 404 MB (`phase deadlines` in the gateway's log).
+        let large = 404_000_000;
+        assert_eq!(t.prep_for(small), Duration::from_secs_f64(31.4));
+        assert_eq!(t.prep_for(large), Duration::from_secs_f64(232.0));
+        assert_eq!(t.inference_for(small), Duration::from_secs_f64(10.14));
+        assert_eq!(t.inference_for(large), Duration::from_secs_f64(30.2));
+        // Bounded like a configured deadline.
+        assert!(t.prep_for(u64::MAX) <= PREP_FIXED + Duration::from_secs(86_400));
+        // Set in the topology: used as is, whatever the split.
+        let set = Timeouts {
+            prep: Some(Duration::from_secs(5)),
+            inference: Some(Duration::from_secs(2)),
+            ..t
+        };
+        assert_eq!(set.prep_for(large), Duration::from_secs(5));
+        assert_eq!(set.inference_for(large), Duration::from_secs(2));
+        assert_eq!(set.user_inference(), Duration::from_secs(2));
+        assert_eq!(t.user_inference(), USER_INFERENCE);
     }
 }

@@ -19,8 +19,8 @@ fn model_dir(name: &str) -> PathBuf {
 fn quick() -> Timeouts {
     Timeouts {
         open: Duration::from_secs(60),
-        prep: Duration::from_secs(60),
-        inference: Duration::from_secs(8),
+        prep: Some(Duration::from_secs(60)),
+        inference: Some(Duration::from_secs(8)),
         ack: Duration::from_secs(3),
         retry: Duration::from_secs(2),
         ..Timeouts::default()

@@ -22,8 +22,8 @@ async fn a_spent_key_is_rotated_and_results_stay_exact() {
     let _ = seco_runtime::telemetry::init(Default::default(), Some("warn"));
     let t = Timeouts {
         open: Duration::from_secs(60),
-        prep: Duration::from_secs(60),
-        inference: Duration::from_secs(20),
+        prep: Some(Duration::from_secs(60)),
+        inference: Some(Duration::from_secs(20)),
         ack: Duration::from_secs(5),
         retry: Duration::from_secs(5),
         ..Timeouts::default()

@@ -25,8 +25,8 @@ async fn a_session_retrying_to_a_peer_does_not_delay_another_session() {
     // hold the real session's messages for 3 x 90 s, far beyond its 60 s open deadline.
     let t = Timeouts {
         open: Duration::from_secs(60),
-        prep: Duration::from_secs(60),
-        inference: Duration::from_secs(30),
+        prep: Some(Duration::from_secs(60)),
+        inference: Some(Duration::from_secs(30)),
         ack: Duration::from_secs(5),
         retry: Duration::from_secs(90),
         ..Timeouts::default()

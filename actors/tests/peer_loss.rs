@@ -22,8 +22,8 @@ fn model_dir(name: &str) -> PathBuf {
 fn timeouts(ack: Duration, retry: Duration) -> Timeouts {
     Timeouts {
         open: Duration::from_secs(120),
-        prep: Duration::from_secs(120),
-        inference: Duration::from_secs(120),
+        prep: Some(Duration::from_secs(120)),
+        inference: Some(Duration::from_secs(120)),
         ack,
         retry,
         grace: Duration::from_secs(2),

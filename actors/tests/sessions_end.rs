@@ -22,8 +22,8 @@ fn model_dir(name: &str) -> PathBuf {
 fn timeouts() -> Timeouts {
     Timeouts {
         open: Duration::from_secs(60),
-        prep: Duration::from_secs(60),
-        inference: Duration::from_secs(20),
+        prep: Some(Duration::from_secs(60)),
+        inference: Some(Duration::from_secs(20)),
         ack: Duration::from_secs(5),
         retry: Duration::from_secs(5),
         ..Timeouts::default()

@@ -181,7 +181,7 @@ impl UserSessionHandle {
 
     async fn prepare_once(&self) -> Result<BundleId> {
         let actor = self.current().actor.clone();
-        let b = session_call(&actor, SessionMsg::Preprocess, self.limits.prep).await?;
+        let b = session_call(&actor, SessionMsg::Preprocess, self.limits.user_prep()).await?;
         self.current().ready += 1;
         Ok(b)
     }
@@ -194,7 +194,7 @@ impl UserSessionHandle {
             c.actor.clone()
         };
         let x = x.to_vec();
-        let limit = self.limits.inference;
+        let limit = self.limits.user_inference();
         let r = session_call(&actor, |port| SessionMsg::Infer(x, port), limit).await;
         if let Err(ActorError::Protocol(_)) = &r {
             // Refused before a bundle was taken (bad input, no bundle ready, session ended).

@@ -52,25 +52,33 @@ struct Entry {
 /// The deadlines of one session.
 #[derive(Debug)]
 pub struct Deadlines {
-    timeouts: Timeouts,
+    /// Session open, one bundle's preparation, one inference.
+    limits: (Duration, Duration, Duration),
     open: Option<Instant>,
     ops: HashMap<(Op, BundleId), Entry>,
 }
 
 impl Deadlines {
-    /// Deadlines of a session that is opening (`opening`) or already open.
-    pub fn new(timeouts: Timeouts, opening: bool, now: Instant) -> Self {
+    /// Deadlines of a session that is opening (`opening`) or already open, at a server whose
+    /// split garbles `table_bytes` of tables per bundle (scaled deadlines,
+    /// [`Timeouts::prep_for`]), or at the user (`None`).
+    pub fn new(timeouts: Timeouts, table_bytes: Option<u64>, opening: bool, now: Instant) -> Self {
+        let (prep, inference) = match table_bytes {
+            Some(b) => (timeouts.prep_for(b), timeouts.inference_for(b)),
+            None => (timeouts.user_prep(), timeouts.user_inference()),
+        };
         Self {
+            limits: (timeouts.open, prep, inference),
             open: opening.then(|| now + timeouts.open),
-            timeouts,
             ops: HashMap::new(),
         }
     }
 
-    fn limit(&self, op: Op) -> Duration {
+    /// The deadline of `op`.
+    pub fn limit(&self, op: Op) -> Duration {
         match op {
-            Op::Prep => self.timeouts.prep,
-            Op::Online => self.timeouts.inference,
+            Op::Prep => self.limits.1,
+            Op::Online => self.limits.2,
         }
     }
 
@@ -134,7 +142,7 @@ impl Deadlines {
                 bundle: None,
                 reason: format!(
                     "timeout: the session was not open after {:?} (a server is unreachable or key generation stalled)",
-                    self.timeouts.open
+                    self.limits.0
                 ),
             });
         }
@@ -167,12 +175,12 @@ mod tests {
     fn open_ops_and_expiry() {
         let t = Timeouts {
             open: Duration::from_secs(1),
-            prep: Duration::from_secs(2),
-            inference: Duration::from_secs(3),
+            prep: Some(Duration::from_secs(2)),
+            inference: Some(Duration::from_secs(3)),
             ..Timeouts::default()
         };
         let t0 = Instant::now();
-        let mut d = Deadlines::new(t, true, t0);
+        let mut d = Deadlines::new(t, Some(1 << 30), true, t0);
         assert!(d.busy());
         let b = BundleId([1; 16]);
         let c = BundleId([2; 16]);

@@ -97,8 +97,18 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
         let now = Instant::now();
+        // A server's deadlines scale with its split's garbled tables (docs/operations.md,
+        // "Phase deadlines"); the user's are the topology's or the fixed defaults.
+        let table_bytes = match &args.machine {
+            MachineKind::Server(s) => Some(s.schedule().table_bytes()),
+            MachineKind::User(_) => None,
+        };
+        let deadlines = Deadlines::new(args.ctx.timeouts, table_bytes, args.opening, now);
+        if table_bytes.is_some() && args.opening {
+            tracing::info!(node = %args.ctx.name, session = %args.session, prep = ?deadlines.limit(Op::Prep), inference = ?deadlines.limit(Op::Online), tables_per_bundle = table_bytes.unwrap_or(0), "phase deadlines");
+        }
         Ok(SessionState {
-            deadlines: Deadlines::new(args.ctx.timeouts, args.opening, now),
+            deadlines,
             waiters: Waiters::new(args.ctx.timeouts),
             last_activity: now,
             ticker: None,

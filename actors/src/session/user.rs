@@ -81,7 +81,8 @@ impl Waiters {
 
     /// Waits for `bundle` to be ready at every server.
     pub(crate) fn wait_prep(&mut self, bundle: BundleId, port: Port<BundleId>, now: Instant) {
-        self.prep.insert(bundle, (now + self.timeouts.prep, port));
+        self.prep
+            .insert(bundle, (now + self.timeouts.user_prep(), port));
     }
 
     /// Waits for the result (logits or label) of the inference on `bundle`.
@@ -92,7 +93,7 @@ impl Waiters {
         now: Instant,
     ) {
         self.infer
-            .insert(bundle, (now + self.timeouts.inference, port));
+            .insert(bundle, (now + self.timeouts.user_inference(), port));
     }
 
     /// Resolves waiters from an event of the state machine.
@@ -188,7 +189,7 @@ impl Waiters {
             if let Some((_, p)) = self.prep.remove(&b) {
                 let _ = p.send(Err(ActorError::Timeout {
                     what: "bundle preparation",
-                    after: t.prep,
+                    after: t.user_prep(),
                 }));
             }
         }
@@ -202,7 +203,7 @@ impl Waiters {
             if let Some((_, p)) = self.infer.remove(&b) {
                 let _ = p.send(Err(ActorError::Timeout {
                     what: "inference",
-                    after: t.inference,
+                    after: t.user_inference(),
                 }));
             }
         }

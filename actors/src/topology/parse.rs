@@ -109,10 +109,14 @@ fn timeouts(t: TimeoutsShape) -> Result<Timeouts> {
             Some(s) => Err(TopologyError::BadTimeout { name, value: s }),
         }
     };
+    // prep and inference: unset means scaled to the split (`Timeouts::prep_for`).
+    let opt = |name: &'static str, v: Option<f64>| -> Result<Option<Duration>> {
+        v.map(|s| get(name, Some(s), Duration::ZERO)).transpose()
+    };
     Ok(Timeouts {
         open: get("open", t.open, d.open)?,
-        prep: get("prep", t.prep, d.prep)?,
-        inference: get("inference", t.inference, d.inference)?,
+        prep: opt("prep", t.prep)?,
+        inference: opt("inference", t.inference)?,
         ack: get("ack", t.ack, d.ack)?,
         retry: get("retry", t.retry, d.retry)?,
         idle: get("idle", t.idle, d.idle)?,
@@ -312,8 +316,8 @@ pub(super) fn render(t: &Topology) -> String {
         model: t.model.clone(),
         timeouts: Some(TimeoutsShape {
             open: secs(t.timeouts.open),
-            prep: secs(t.timeouts.prep),
-            inference: secs(t.timeouts.inference),
+            prep: t.timeouts.prep.map(|d| d.as_secs_f64()),
+            inference: t.timeouts.inference.map(|d| d.as_secs_f64()),
             ack: secs(t.timeouts.ack),
             retry: secs(t.timeouts.retry),
             idle: secs(t.timeouts.idle),

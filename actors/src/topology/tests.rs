@@ -67,7 +67,10 @@ fn parses_a_full_file() {
     let t = parse(&sample()).unwrap();
     assert_eq!(t.model.as_deref(), Some("digits-mlp"));
     assert_eq!(t.timeouts.open, Duration::from_secs(30));
-    assert_eq!(t.timeouts.inference, Duration::from_millis(2500));
+    assert_eq!(t.timeouts.inference, Some(Duration::from_millis(2500)));
+    // Not in the file: scaled to the split at a server, the fixed default at the user.
+    assert_eq!(t.timeouts.prep, None);
+    assert_eq!(t.timeouts.user_prep(), crate::config::USER_PREP);
     assert_eq!(t.timeouts.idle, Duration::from_secs(90));
     assert_eq!(t.server_names(), ["gateway", "remote-1", "remote-2"]);
     assert_eq!(t.users().len(), 1);

@@ -36,8 +36,8 @@ pub fn seed() -> u64 {
 pub fn timeouts() -> Timeouts {
     Timeouts {
         open: Duration::from_secs(15),
-        prep: Duration::from_secs(10),
-        inference: Duration::from_secs(6),
+        prep: Some(Duration::from_secs(10)),
+        inference: Some(Duration::from_secs(6)),
         ack: Duration::from_millis(1500),
         retry: Duration::from_secs(2),
         grace: Duration::from_secs(1),
@@ -49,7 +49,7 @@ pub fn timeouts() -> Timeouts {
 /// which may open a new session, prepare a bundle and infer; plus scheduling slack.
 fn bound() -> Duration {
     let t = timeouts();
-    3 * (t.open + t.prep + t.inference) + Duration::from_secs(10)
+    3 * (t.open + t.user_prep() + t.user_inference()) + Duration::from_secs(10)
 }
 
 /// The faults.

@@ -295,6 +295,19 @@ impl Schedule {
 }
 
 impl Schedule {
+    /// Bytes of garbled tables per bundle, over every chunk of every stage circuit built so far
+    /// (the output circuit only once [`Schedule::set_output`] ran): what the evaluators receive
+    /// and read per bundle, the measure of a split's non-linear cost (the actors scale their
+    /// phase deadlines with it).
+    pub fn table_bytes(&self) -> u64 {
+        self.stages
+            .iter()
+            .filter_map(|s| s.gc.as_ref())
+            .flat_map(|gc| gc.chunks.iter())
+            .map(|c| c.table_bytes() as u64)
+            .sum()
+    }
+
     /// Chunk `c` of stage `l`'s circuit, or a typed error for indices from the network.
     pub fn chunk(&self, l: u16, c: u32) -> Result<&ChunkGc> {
         let gc = self.stage(l)?.gc.as_ref().ok_or(SecoError::Length {
