@@ -129,6 +129,13 @@ impl NodeState {
         if self.resume(myself, sid, 0).await? {
             return Ok(None);
         }
+        if self.ended.contains(&sid) {
+            // Dropped by the resume just now (the part changed).
+            return Ok(Some(Refusal {
+                code: REJECT_SESSION_ENDED,
+                why: "the session was dropped here: this server's model part changed since it was stored".into(),
+            }));
+        }
         let opens = match (&msg.body, from) {
             (Body::Hello { .. }, Party::User) => gateway,
             (Body::Open { .. }, Party::Server(0)) => !gateway,
@@ -252,8 +259,23 @@ impl NodeState {
         }
         // The resumed machine's first outputs: its record with the next sequence-number epoch
         // (persisted before anything is sent) and a fresh OT setup with every peer.
-        let (session, setup) =
-            ServerSession::resume(self.server_config(sid)?, keys, &record, fresh_seed())?;
+        let (session, setup) = match ServerSession::resume(
+            self.server_config(sid)?,
+            keys,
+            &record,
+            fresh_seed(),
+        ) {
+            Ok(r) => r,
+            Err(SecoError::PartChanged) => {
+                // Restarted with another part (new weights): the session's bundles were
+                // made for the old one. Dropped durably; its messages are refused as ended.
+                tracing::warn!(node = %self.ctx.name, session = %sid, "stored session dropped with its bundles: this server's model part changed since it was stored");
+                self.ctx.store.forget_session(sid)?;
+                self.ended.insert(sid);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let session = match self.ctx.limits.key_lifetime {
             Some(n) => session.with_key_lifetime(n),
             None => session,

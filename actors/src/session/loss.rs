@@ -3,7 +3,8 @@
 //! a server's name: the reason reaches the user). Phase deadlines stay as the backstop.
 //!
 //! - A message not delivered after `Timeouts::retry` (or refused by the peer): the bundle it
-//!   belonged to aborts (the session, if it had no bundle: key generation, OT setup).
+//!   belonged to aborts (the session, if it had no bundle: key generation, OT setup, or if the
+//!   peer refused it because the session has ended there).
 //! - A server lost (its connection closed and it could not be reached again within
 //!   `Timeouts::grace`, `network/liveness.rs`): a session with work in flight (opening, a
 //!   bundle in preparation, an inference) aborts as a whole (the lost server's part of every
@@ -23,6 +24,7 @@ use seco_runtime::PeerId;
 
 use super::{MachineKind, SessionMsg, SessionState};
 use crate::error::Result;
+use crate::network::{reject_text, REJECT_SESSION_ENDED};
 use crate::topology::PeerRole;
 
 /// A phase in the words of an abort reason.
@@ -91,7 +93,11 @@ impl SessionState {
         } else {
             format!("{phase}: lost {role}: {body} not delivered ({error})")
         };
-        self.abort(myself, bundle, &reason)
+        // The session has ended at the peer (closed, aborted, expired, or dropped at a restart
+        // with another model part): no bundle of it can go on there, so the whole session
+        // aborts and the user's handle opens a new one.
+        let ended_there = refused && error.contains(reject_text(REJECT_SESSION_ENDED));
+        self.abort(myself, if ended_there { None } else { bundle }, &reason)
     }
 
     /// A server is lost (`network/liveness.rs`): a session with work in flight aborts at once.

@@ -187,6 +187,23 @@ impl SplitPlan {
     }
 }
 
+impl ServerPart {
+    /// The digest of this server's whole part (skeleton, fixed point, servers, its weights, the
+    /// parameter set): BLAKE3 over a domain tag and the part's CBOR encoding. Session records
+    /// carry it, so that a server restarted with another part (new weights after `seco model
+    /// split` again) drops the sessions and bundles made for the old one instead of returning
+    /// wrong logits (`docs/operations.md`, "Updating the weights").
+    pub fn digest(&self) -> [u8; 32] {
+        let mut bytes = Vec::new();
+        // Writing plain data to a Vec cannot fail.
+        let _ = ciborium::into_writer(self, &mut bytes);
+        let mut h = blake3::Hasher::new();
+        h.update(b"seco server part v1");
+        h.update(&bytes);
+        *h.finalize().as_bytes()
+    }
+}
+
 impl UserPart {
     /// The digest of what the user's side of a session depends on (model name, fixed point,
     /// input shape, output length, first layer's shape): the user sends it in its `Hello` and

@@ -95,6 +95,10 @@ pub enum SecoError {
         /// The gateway's view of the user's part (`UserPart::describe`), public to the user.
         expected: String,
     },
+    /// A stored session (and its bundles) was made with another part of this server (other
+    /// weights or split): it cannot be resumed and is dropped.
+    #[error("the session was stored with another model part at this server (the weights or the split changed since): its bundles are dropped")]
+    PartChanged,
     /// An output mode this build does not know (`Hello`, `Open`; `output.rs`): the session
     /// is refused.
     #[error("unknown output mode {0} (this build knows 0 = logits and 1 = label)")]
@@ -138,6 +142,7 @@ impl SecoError {
         matches!(
             self,
             SecoError::Mismatch(_)
+                | SecoError::PartChanged
                 | SecoError::UserPartMismatch { .. }
                 | SecoError::OutputMode(_)
                 | SecoError::Aborted(_)

@@ -42,6 +42,12 @@ pub struct SessionRecord {
     /// Records written before 2026-12-05 have none (their bundles hold the offset).
     #[serde(default)]
     pub offset: Option<Bytes>,
+    /// `ServerPart::digest` of the part the session ran with: a server resumed with another
+    /// part refuses the record (`SecoError::PartChanged`) and drops the session with its
+    /// bundles. Records written before 2026-12-06 have none and are refused the same way (the
+    /// part they were made with is unknown).
+    #[serde(default)]
+    pub part: Option<[u8; 32]>,
 }
 
 impl SessionRecord {
@@ -80,6 +86,7 @@ impl std::fmt::Debug for SessionRecord {
                 "offset",
                 &self.offset.as_ref().map(|_| crate::redact::Redacted),
             )
+            .field("part", &self.part.as_ref().map(|d| super::ids::hex(d)))
             .finish()
     }
 }

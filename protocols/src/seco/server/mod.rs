@@ -115,6 +115,8 @@ pub struct ServerSession {
     pub(crate) sched: Arc<Schedule>,
     /// Encoded weights of the stages this server owns (index = stage).
     pub(crate) encoded: Vec<Option<EncodedLayer>>,
+    /// `ServerPart::digest` of `cfg.part` (in the session record).
+    part_digest: [u8; 32],
     pub(crate) rng: ChaCha20Rng,
     /// Sequence-number epoch: 0 at the session's open, +1 at every resume (`seq.rs`).
     epoch: u32,
@@ -197,6 +199,7 @@ impl ServerSession {
         Ok(Self {
             me,
             encoded,
+            part_digest: cfg.part.digest(),
             rng: ChaCha20Rng::from_seed(seed),
             epoch: 0,
             out_seq: 0,
@@ -247,6 +250,9 @@ impl ServerSession {
                 "session record does not match this session or model".into(),
             ));
         }
+        if rec.part != Some(cfg.part.digest()) {
+            return Err(SecoError::PartChanged);
+        }
         let Some(keys) = ring.into_iter().find(|k| k.key_id == rec.key_id) else {
             return Err(SecoError::Mismatch(
                 "session record's collective key is not held here any more".into(),
@@ -286,6 +292,7 @@ impl ServerSession {
             offset: self
                 .offset
                 .map(|r| super::msg::Bytes::from(r.to_bytes().to_vec())),
+            part: Some(self.part_digest),
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
     }
