@@ -1,5 +1,6 @@
 //! The end of a session: closed by the user, or expired after the idle time (the driver keeps
-//! the clock, `ServerSession::close`).
+//! the clock, `ServerSession::close`), or aborted (`ServerSession::abort`: the whole session or
+//! one bundle, on every peer, with a reason; relayed by the gateway).
 //!
 //! ```text
 //! U -> G      Close { Done }       the user is done (or interrupted)
@@ -91,5 +92,84 @@ impl ServerSession {
         self.onlines.clear();
         self.state = State::Closed(reason);
         ready.events.push(Event::Closed(reason));
+    }
+}
+
+impl ServerSession {
+    /// Aborts the whole session (or one bundle) on every peer with a reason. The user's copy
+    /// names no server: every server name and number in it is replaced by its role
+    /// (`output::scrub`).
+    pub fn abort(&mut self, bundle: Option<BundleId>, reason: &str) -> Ready {
+        let mut ready = Ready::default();
+        let body = Body::Abort {
+            bundle,
+            reason: reason.to_string(),
+        };
+        if self.remotes_opened() {
+            self.broadcast(&mut ready, &body);
+        }
+        if self.is_gateway() && self.user_pk.is_some() {
+            let reason = super::super::output::scrub(reason, &self.cfg.part.servers);
+            self.send(&mut ready, Party::User, Body::Abort { bundle, reason });
+        }
+        self.apply_abort(bundle, reason, &mut ready);
+        ready
+    }
+
+    pub(super) fn apply_abort(
+        &mut self,
+        bundle: Option<BundleId>,
+        reason: &str,
+        ready: &mut Ready,
+    ) {
+        // Chunk records of aborted bundles (in preparation, or not yet taken online) go too.
+        let dropped: Vec<BundleId> = match bundle {
+            Some(b) => vec![b],
+            None => self
+                .preps
+                .keys()
+                .chain(self.onlines.keys())
+                .copied()
+                .collect(),
+        };
+        ready
+            .persist
+            .extend(dropped.into_iter().map(Persist::ForgetChunks));
+        match bundle {
+            Some(b) => {
+                self.preps.remove(&b);
+                self.onlines.remove(&b);
+                self.gw.forget(b);
+            }
+            None => {
+                self.preps.clear();
+                self.onlines.clear();
+                self.state = State::Aborted(reason.to_string());
+            }
+        }
+        ready.events.push(Event::Aborted {
+            bundle,
+            reason: reason.to_string(),
+        });
+    }
+
+    pub(super) fn on_abort(
+        &mut self,
+        from: Party,
+        bundle: Option<BundleId>,
+        reason: String,
+    ) -> Ready {
+        // Servers keep the sender in the reason; the user's copy is scrubbed (`abort`).
+        let reason = format!("{from}: {reason}");
+        if self.is_gateway() {
+            // The gateway relays every abort to the other side.
+            let mut ready = self.abort(bundle, &reason);
+            ready.send.retain(|(to, _)| *to != from);
+            ready
+        } else {
+            let mut ready = Ready::default();
+            self.apply_abort(bundle, &reason, &mut ready);
+            ready
+        }
     }
 }

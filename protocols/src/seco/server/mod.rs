@@ -12,7 +12,7 @@
 //!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
 //!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
-//! - `close.rs`: the end of a session (closed by the user, expired).
+//! - `close.rs`: the end of a session (closed by the user, expired, aborted).
 //! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
 //!   acknowledgements, aggregating the result).
 
@@ -34,7 +34,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
-use super::io::{Event, Input, Machine, Persist, Ready};
+use super::io::{Input, Machine, Ready};
 use super::keys::KeyMaterial;
 use super::msg::{Body, SecoMsg, VERSION};
 use super::output::OutputMode;
@@ -461,73 +461,6 @@ impl ServerSession {
             body: body.name(),
             phase: body.phase(),
             current: self.state.name(),
-        }
-    }
-
-    /// Aborts the whole session (or one bundle) on every peer with a reason. The user's copy
-    /// names no server: every server name and number in it is replaced by its role
-    /// (`output::scrub`).
-    pub fn abort(&mut self, bundle: Option<BundleId>, reason: &str) -> Ready {
-        let mut ready = Ready::default();
-        let body = Body::Abort {
-            bundle,
-            reason: reason.to_string(),
-        };
-        if self.remotes_opened() {
-            self.broadcast(&mut ready, &body);
-        }
-        if self.is_gateway() && self.user_pk.is_some() {
-            let reason = super::output::scrub(reason, &self.cfg.part.servers);
-            self.send(&mut ready, Party::User, Body::Abort { bundle, reason });
-        }
-        self.apply_abort(bundle, reason, &mut ready);
-        ready
-    }
-
-    fn apply_abort(&mut self, bundle: Option<BundleId>, reason: &str, ready: &mut Ready) {
-        // Chunk records of aborted bundles (in preparation, or not yet taken online) go too.
-        let dropped: Vec<BundleId> = match bundle {
-            Some(b) => vec![b],
-            None => self
-                .preps
-                .keys()
-                .chain(self.onlines.keys())
-                .copied()
-                .collect(),
-        };
-        ready
-            .persist
-            .extend(dropped.into_iter().map(Persist::ForgetChunks));
-        match bundle {
-            Some(b) => {
-                self.preps.remove(&b);
-                self.onlines.remove(&b);
-                self.gw.forget(b);
-            }
-            None => {
-                self.preps.clear();
-                self.onlines.clear();
-                self.state = State::Aborted(reason.to_string());
-            }
-        }
-        ready.events.push(Event::Aborted {
-            bundle,
-            reason: reason.to_string(),
-        });
-    }
-
-    fn on_abort(&mut self, from: Party, bundle: Option<BundleId>, reason: String) -> Ready {
-        // Servers keep the sender in the reason; the user's copy is scrubbed (`abort`).
-        let reason = format!("{from}: {reason}");
-        if self.is_gateway() {
-            // The gateway relays every abort to the other side.
-            let mut ready = self.abort(bundle, &reason);
-            ready.send.retain(|(to, _)| *to != from);
-            ready
-        } else {
-            let mut ready = Ready::default();
-            self.apply_abort(bundle, &reason, &mut ready);
-            ready
         }
     }
 

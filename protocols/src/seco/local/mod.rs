@@ -10,17 +10,27 @@
 //! those of the real protocol, but running it protects nothing. It is compiled only with the
 //! feature `insecure-simulation` (tests and benches of this crate turn it on; the `seco` CLI
 //! turns it on by default for `seco bench`; `seco node` never uses it).
+//!
+//! # Layout
+//! - `mod.rs`: [`LocalDeployment`] (parties, stores, preprocessing and inference calls, fault
+//!   hooks for tests) and [`run_local`].
+//! - `router.rs`: the in-memory router and the driver loop of `io.rs`.
+//! - `accounting.rs`: [`Usage`] and [`Accounting`], bytes and CPU per party and phase.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use serde::Serialize;
+
+mod accounting;
+mod router;
+
+pub use accounting::{Accounting, Usage};
 
 use super::error::{Result, SecoError};
 use super::ids::{BundleId, Party, SessionId};
-use super::io::{Event, Input, Machine, Persist, Ready};
+use super::io::{Event, Input, Machine};
 use super::keys::KeyMaterial;
 use super::msg::{Phase, SecoMsg};
 use super::server::{ServerConfig, ServerSession};
@@ -28,75 +38,6 @@ use super::user::{UserConfig, UserSession};
 use crate::mhe::ParamId;
 use crate::model::{Model, QuantModel};
 use crate::plan::SplitPlan;
-
-/// Bytes and CPU time of one party in one phase.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    /// Encoded bytes sent.
-    pub bytes_sent: u64,
-    /// Encoded bytes received.
-    pub bytes_received: u64,
-    /// Messages sent.
-    pub messages: u64,
-    /// Time spent in this party's state machine (one thread: its CPU time).
-    pub cpu: Duration,
-}
-
-impl Usage {
-    fn add(&mut self, o: &Usage) {
-        self.bytes_sent += o.bytes_sent;
-        self.bytes_received += o.bytes_received;
-        self.messages += o.messages;
-        self.cpu += o.cpu;
-    }
-}
-
-/// Usage per party and phase.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Accounting {
-    /// `(party, phase) -> usage`.
-    pub usage: BTreeMap<(Party, Phase), Usage>,
-}
-
-impl Accounting {
-    fn entry(&mut self, p: Party, ph: Phase) -> &mut Usage {
-        self.usage.entry((p, ph)).or_default()
-    }
-
-    /// One party's usage in one phase.
-    pub fn get(&self, p: Party, ph: Phase) -> Usage {
-        self.usage.get(&(p, ph)).copied().unwrap_or_default()
-    }
-
-    /// One party's usage over all phases.
-    pub fn party(&self, p: Party) -> Usage {
-        let mut u = Usage::default();
-        for ((q, _), v) in &self.usage {
-            if *q == p {
-                u.add(v);
-            }
-        }
-        u
-    }
-
-    /// The difference `self - before` (usage of what happened in between).
-    pub fn since(&self, before: &Accounting) -> Accounting {
-        let mut out = Accounting::default();
-        for (k, v) in &self.usage {
-            let b = before.usage.get(k).copied().unwrap_or_default();
-            let d = Usage {
-                bytes_sent: v.bytes_sent - b.bytes_sent,
-                bytes_received: v.bytes_received - b.bytes_received,
-                messages: v.messages - b.messages,
-                cpu: v.cpu.saturating_sub(b.cpu),
-            };
-            if d != Usage::default() {
-                out.usage.insert(*k, d);
-            }
-        }
-        out
-    }
-}
 
 /// Options of a local deployment.
 #[derive(Debug, Clone)]
@@ -471,122 +412,6 @@ impl LocalDeployment {
                     expected: 0,
                     actual: usize::from(i),
                 }),
-        }
-    }
-
-    /// Delivers queued messages until none is left. A refused message is recorded in
-    /// [`LocalDeployment::refused`] and dropped, as a node would log and drop it.
-    pub fn run(&mut self) -> Result<()> {
-        while let Some((from, to, bytes)) = self.next() {
-            let msg = match SecoMsg::from_bytes(&bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.refused.push((to, "undecodable", e.to_string()));
-                    continue;
-                }
-            };
-            let (phase, kind) = (msg.body.phase(), msg.body.name());
-            self.accounting.entry(to, phase).bytes_received += bytes.len() as u64;
-            if self.opts.record {
-                self.trace.push(Delivered {
-                    from,
-                    to,
-                    msg: msg.clone(),
-                    bytes: bytes.len(),
-                });
-            }
-            let start = Instant::now();
-            let ready = self.machine(to)?.handle(Input::Message { from, msg });
-            self.accounting.entry(to, phase).cpu += start.elapsed();
-            match ready {
-                Ok(ready) => self.apply_phase(to, phase, ready)?,
-                Err(e) => self.refused.push((to, kind, e.to_string())),
-            }
-            if let Some(s) = to.server().and_then(|i| self.servers.get(i)) {
-                let peak = self.peak_garblings.entry(to).or_default();
-                *peak = (*peak).max(s.garblings_running());
-            }
-        }
-        Ok(())
-    }
-
-    fn next(&mut self) -> Option<(Party, Party, Vec<u8>)> {
-        if self.opts.shuffle && self.queue.len() > 1 {
-            let i = self.router_rng.random_range(0..self.queue.len());
-            self.queue.remove(i)
-        } else {
-            self.queue.pop_front()
-        }
-    }
-
-    fn apply(&mut self, p: Party, ready: Ready) -> Result<()> {
-        self.apply_phase(p, Phase::Session, ready)
-    }
-
-    /// The driver loop of `io.rs`: persist, take (and feed back), send, report.
-    fn apply_phase(&mut self, p: Party, phase: Phase, mut ready: Ready) -> Result<()> {
-        loop {
-            let store = self.stores.entry(p).or_default();
-            for w in ready.persist.drain(..) {
-                match w {
-                    Persist::Keys(b) => store.keys = Some(b),
-                    Persist::Bundle { bundle, bytes } => {
-                        store.bundles.insert(bundle, bytes);
-                    }
-                    Persist::Session(b) => store.session = Some(b),
-                    Persist::Chunk {
-                        bundle,
-                        stage,
-                        chunk,
-                        bytes,
-                    } => {
-                        self.largest_chunk_record = self.largest_chunk_record.max(bytes.len());
-                        store.chunks.insert((bundle, stage, chunk), bytes);
-                    }
-                    Persist::ForgetChunks(b) => store.chunks.retain(|k, _| k.0 != b),
-                    Persist::KeyUse { .. } => {}
-                }
-            }
-            let mut taken: Vec<Input> = ready
-                .take
-                .drain(..)
-                .map(|bundle| Input::Loaded {
-                    bundle,
-                    bytes: store.bundles.remove(&bundle),
-                })
-                .collect();
-            taken.extend(ready.take_chunks.drain(..).map(|t| {
-                Input::Chunks {
-                    bundle: t.bundle,
-                    stage: t.stage,
-                    chunks: (0..t.chunks)
-                        .map(|c| store.chunks.remove(&(t.bundle, t.stage, c)))
-                        .collect(),
-                }
-            }));
-            for (to, msg) in ready.send.drain(..) {
-                let bytes = msg.to_bytes();
-                let ph = msg.body.phase();
-                let u = self
-                    .accounting
-                    .entry(p, if ph == Phase::Abort { phase } else { ph });
-                u.bytes_sent += bytes.len() as u64;
-                u.messages += 1;
-                self.queue.push_back((p, to, bytes));
-            }
-            self.events.extend(ready.events.drain(..).map(|e| (p, e)));
-            if taken.is_empty() {
-                return Ok(());
-            }
-            for input in taken {
-                let start = Instant::now();
-                let r = self.machine(p)?.handle(input);
-                self.accounting.entry(p, Phase::Online).cpu += start.elapsed();
-                match r {
-                    Ok(r) => ready.extend(r),
-                    Err(e) => self.refused.push((p, "Loaded", e.to_string())),
-                }
-            }
         }
     }
 }
