@@ -41,6 +41,10 @@ pub struct Timeouts {
     /// inference) aborts at once with the phase and the peer's role, instead of waiting for
     /// its phase deadline. Default 3 s.
     pub grace: Duration,
+    /// Heartbeat: a connection whose peer does not answer a ping (sent every half of this)
+    /// within this time is closed, so a frozen peer (SIGSTOP, a hung host) is then handled as
+    /// a lost one (`grace`) instead of only through ack timeouts. Default 10 s.
+    pub heartbeat: Duration,
     /// How often deadlines are checked. Default 250 ms.
     pub tick: Duration,
 }
@@ -55,6 +59,7 @@ impl Default for Timeouts {
             retry: Duration::from_secs(10),
             idle: Duration::from_secs(300),
             grace: Duration::from_secs(3),
+            heartbeat: Duration::from_secs(10),
             tick: Duration::from_millis(250),
         }
     }

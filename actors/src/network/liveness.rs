@@ -6,8 +6,9 @@
 //!
 //! A connection that closes because it was idle, or a peer that restarts within the grace,
 //! is reached again and nothing happens (a restarted peer's own session state decides then).
-//! A frozen peer (SIGSTOP) keeps its connection open: its loss shows as failed deliveries
-//! (ack timeouts, then `Timeouts::retry`) or as the phase deadline.
+//! A frozen peer (SIGSTOP) keeps its connection open; the runtime's heartbeat
+//! (`Timeouts::heartbeat`) closes a connection whose peer answers no ping for that long, and
+//! the watcher then finds the peer unreachable (a frozen process completes no handshake).
 
 use std::time::Duration;
 

@@ -322,6 +322,7 @@ impl Topology {
             allowlist: self.allowlist_for(me),
             mdns,
             ack_timeout: self.timeouts.ack,
+            heartbeat: Some(self.timeouts.heartbeat),
             ..NetConfig::default()
         }
     }

@@ -42,6 +42,7 @@ struct TimeoutsShape {
     retry: Option<f64>,
     idle: Option<f64>,
     grace: Option<f64>,
+    heartbeat: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,6 +122,7 @@ fn timeouts(t: TimeoutsShape) -> Result<Timeouts> {
         retry: get("retry", t.retry, d.retry)?,
         idle: get("idle", t.idle, d.idle)?,
         grace: get("grace", t.grace, d.grace)?,
+        heartbeat: get("heartbeat", t.heartbeat, d.heartbeat)?,
         ..d
     })
 }
@@ -322,6 +324,7 @@ pub(super) fn render(t: &Topology) -> String {
             retry: secs(t.timeouts.retry),
             idle: secs(t.timeouts.idle),
             grace: secs(t.timeouts.grace),
+            heartbeat: secs(t.timeouts.heartbeat),
         }),
         nodes: t
             .nodes

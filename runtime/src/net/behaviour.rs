@@ -13,7 +13,7 @@ use libp2p::{
     allow_block_list::{self, AllowedPeers},
     identify,
     identity::Keypair,
-    kad, mdns, noise, request_response,
+    kad, mdns, noise, ping, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
 };
@@ -47,6 +47,9 @@ pub(crate) struct Behaviour {
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     /// LAN discovery, only when `NetConfig::mdns` is set.
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Heartbeat (`NetConfig::heartbeat`): a connection whose peer answers no ping for a whole
+    /// heartbeat is closed (`heartbeat.rs`).
+    pub(crate) ping: Toggle<ping::Behaviour>,
 }
 
 /// Builds the swarm for `keypair` with `config`.
@@ -96,6 +99,9 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
                 kad_config,
             ),
             mdns: Toggle::from(mdns),
+            ping: Toggle::from(config.heartbeat.map(|t| {
+                ping::Behaviour::new(ping::Config::new().with_interval(t / 2).with_timeout(t))
+            })),
         })
         .map_err(|e| NetError::Setup(std::io::Error::other(e.to_string())))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))

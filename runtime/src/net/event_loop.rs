@@ -12,7 +12,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, ListenError, SwarmEvent};
-use libp2p::{core::transport::ListenerId, identify, kad, mdns, Multiaddr, PeerId, Swarm};
+use libp2p::{core::transport::ListenerId, identify, kad, mdns, ping, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use super::admission::RefusalLog;
@@ -22,6 +22,7 @@ use super::codec::{Ack, Frame, Reject};
 use super::envelope::Envelope;
 use super::error::{peer_id_of, FailureKind, NetError, Result};
 use super::event::{Event, InboundMessage, Reply};
+use super::heartbeat::Heartbeat;
 use super::reassembly::Reassembler;
 use super::Limits;
 
@@ -45,6 +46,8 @@ pub struct EventLoop {
     replies: FuturesUnordered<PendingReply>,
     /// Refused incoming connections (summed-up warnings).
     refusals: RefusalLog,
+    /// Last answered ping per connection (`NetConfig::heartbeat`; `None`: off).
+    heartbeat: Option<Heartbeat>,
 }
 
 impl EventLoop {
@@ -53,6 +56,7 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
         limits: Limits,
+        heartbeat: Option<Duration>,
     ) -> Self {
         Self {
             swarm,
@@ -67,6 +71,7 @@ impl EventLoop {
             pending_finds: HashMap::new(),
             replies: FuturesUnordered::new(),
             refusals: RefusalLog::default(),
+            heartbeat: heartbeat.map(Heartbeat::new),
         }
     }
 
@@ -116,7 +121,10 @@ impl EventLoop {
                     // The stream may have timed out or closed meanwhile: nothing to do then.
                     let _ = self.swarm.behaviour_mut().rr.send_response(channel, ack);
                 }
-                _ = tick.tick() => { self.reassembly.expire(Instant::now()); }
+                _ = tick.tick() => {
+                    self.reassembly.expire(Instant::now());
+                    self.close_silent();
+                }
             }
         }
         tracing::debug!(peer = %self.swarm.local_peer_id(), "network event loop stopped");
@@ -205,6 +213,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.on_ping(e),
             other => self.on_connection_event(other),
         }
     }
@@ -212,6 +221,17 @@ impl EventLoop {
     /// Listeners and connections: answers pending listens/dials, emits status events, logs
     /// refused connections.
     fn on_connection_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(h) = &mut self.heartbeat {
+            match &event {
+                SwarmEvent::ConnectionEstablished {
+                    peer_id,
+                    connection_id,
+                    ..
+                } => h.established(*connection_id, *peer_id, Instant::now()),
+                SwarmEvent::ConnectionClosed { connection_id, .. } => h.closed(*connection_id),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr {
                 listener_id,
@@ -400,6 +420,27 @@ impl EventLoop {
             for addr in info.listen_addrs {
                 self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
             }
+        }
+    }
+
+    /// A ping answered (or failed: a silent connection is closed by `close_silent`).
+    fn on_ping(&mut self, event: ping::Event) {
+        match (event.result, &mut self.heartbeat) {
+            (Ok(_), Some(h)) => h.answered(event.connection, Instant::now()),
+            (Ok(_), None) => {}
+            (Err(e), _) => tracing::debug!(peer = %event.peer, error = %e, "ping failed"),
+        }
+    }
+
+    /// Closes the connections whose peer answered no ping for a whole heartbeat
+    /// (`heartbeat.rs`): the peer is frozen or gone while its connection stays open.
+    fn close_silent(&mut self) {
+        let Some(h) = &mut self.heartbeat else {
+            return;
+        };
+        for (c, peer) in h.silent(Instant::now()) {
+            tracing::warn!(%peer, "no answer to the heartbeat: closing the connection");
+            self.swarm.close_connection(c);
         }
     }
 
