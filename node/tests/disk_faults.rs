@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{reference, seco, Deployment};
+use common::{reference, Deployment};
 use seco_actors::node::{Node, UserSetup};
 use seco_actors::topology::Topology;
 use seco_protocols::plan::UserPart;
@@ -112,16 +112,7 @@ async fn start_user(d: &Deployment) -> Node {
 fn infer_cli(d: &Deployment) -> Result<Vec<i64>, String> {
     let (x, _) = reference("digits-mlp", 0);
     let input = d.input_file(&x);
-    let o = seco(&[
-        "infer",
-        "--topology",
-        d.topology.to_str().unwrap(),
-        "--model-part",
-        d.path("parts/user.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = d.infer(&input, &["--json"]);
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }

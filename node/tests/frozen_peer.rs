@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{reference, seco, stdout, Deployment};
+use common::{reference, stdout, Deployment};
 
 #[test]
 fn a_frozen_remote_is_lost_through_the_heartbeat() {
@@ -22,20 +22,7 @@ fn a_frozen_remote_is_lost_through_the_heartbeat() {
     let nodes: Vec<_> = d.servers.iter().map(|s| d.start(s)).collect();
     let (x, want) = reference("digits-mlp", 0);
     let input = d.input_file(&x);
-    let infer = || {
-        seco(&[
-            "infer",
-            "--topology",
-            d.topology.to_str().unwrap(),
-            "--model-part",
-            d.path("parts/user.json").to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--retries",
-            "0",
-            "--json",
-        ])
-    };
+    let infer = || d.infer(&input, &["--retries", "0", "--json"]);
     let logits = |o: &std::process::Output| -> Vec<i64> {
         let line = stdout(o)
             .lines()

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{reference, seco, Deployment};
+use common::{reference, Deployment};
 use seco_actors::config::Limits;
 use seco_actors::node::{Node, ServerSetup};
 use seco_actors::topology::Topology;
@@ -62,15 +62,7 @@ fn a_node_whose_store_fails_exits_non_zero_with_the_reason() {
     let (x, _) = reference("digits-mlp", 0);
     let input = d.input_file(&x);
     let started = Instant::now();
-    let o = seco(&[
-        "infer",
-        "--topology",
-        d.topology.to_str().unwrap(),
-        "--model-part",
-        d.path("parts/user.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = d.infer(&input, &[]);
     assert!(
         !o.status.success(),
         "the inference ran without remote-1's store"

@@ -19,18 +19,7 @@ fn gateway_two_remotes_and_user_as_processes_match_the_reference() {
     );
     let (x, want) = reference("digits-mlp", 0);
     let input = d.input_file(&x);
-    let o = seco(&[
-        "infer",
-        "--topology",
-        d.topology.to_str().unwrap(),
-        "--model-part",
-        d.path("parts/user.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--count",
-        "2",
-        "--json",
-    ]);
+    let o = d.infer(&input, &["--count", "2", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lines: Vec<serde_json::Value> = common::stdout(&o)
         .lines()
@@ -56,18 +45,7 @@ fn gateway_two_remotes_and_user_as_processes_match_the_reference() {
     assert_eq!(stats["inferences"], 2, "{stats}");
     assert_eq!(stats["sessions_ready"], 1);
     // `--output label`: the class only (the argmax of the reference's logits), nothing else.
-    let o = seco(&[
-        "infer",
-        "--topology",
-        d.topology.to_str().unwrap(),
-        "--model-part",
-        d.path("parts/user.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        "label",
-        "--json",
-    ]);
+    let o = d.infer(&input, &["--output", "label", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let line: serde_json::Value = common::stdout(&o)
         .lines()

@@ -10,16 +10,7 @@ use common::{reference, seco, Deployment};
 fn infer_once(d: &Deployment) -> std::process::Output {
     let (x, _) = reference("digits-mlp", 0);
     let input = d.input_file(&x);
-    seco(&[
-        "infer",
-        "--topology",
-        d.topology.to_str().unwrap(),
-        "--model-part",
-        d.path("parts/user.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--json",
-    ])
+    d.infer(&input, &["--json"])
 }
 
 /// `seco node` for `name` that must fail at start; returns its stderr.

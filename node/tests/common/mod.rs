@@ -224,6 +224,25 @@ impl Deployment {
         Node { child, ready, log }
     }
 
+    /// Runs `seco infer` as this deployment's user on the input file `input`, with `extra`
+    /// arguments (e.g. `--json`, `--retries 0`).
+    pub fn infer(&self, input: &Path, extra: &[&str]) -> Output {
+        let topology = self.topology.to_str().unwrap().to_string();
+        let part = self.path("parts/user.json").to_str().unwrap().to_string();
+        let input = input.to_str().unwrap().to_string();
+        let mut args = vec![
+            "infer",
+            "--topology",
+            &topology,
+            "--model-part",
+            &part,
+            "--input",
+            &input,
+        ];
+        args.extend_from_slice(extra);
+        seco(&args)
+    }
+
     /// Writes a JSON input file of test input `i` of the model and returns its path.
     pub fn input_file(&self, x: &[f32]) -> PathBuf {
         let p = self.path("input.json");
