@@ -110,9 +110,9 @@ pub enum SessionMsg {
         phase: Phase,
         /// Why.
         error: String,
-        /// The peer answered and refused it (an application reject code, named in `error`),
-        /// as opposed to a lost or silent peer.
-        refused: bool,
+        /// The application reject code if the peer answered and refused it (named in `error`;
+        /// `network::REJECT_*`), as opposed to a lost or silent peer (`None`).
+        refused: Option<u16>,
     },
     /// A server is lost: its connection closed and it could not be reached again within
     /// `grace` (`network/liveness.rs`).

@@ -434,7 +434,7 @@ impl NetworkState {
         if let Err(refused) = self.queues.push(out, bytes) {
             let (out, why) = *refused;
             tracing::warn!(node = %self.name, peer = %out.to, body = out.msg.body.name(), %why, "message not queued");
-            notify_failure(out, why, false);
+            notify_failure(out, why, None);
         }
     }
 

@@ -16,7 +16,7 @@ use super::Outgoing;
 use crate::msgs::SessionMsg;
 use crate::wire;
 
-pub(super) fn notify_failure(out: Outgoing, error: String, refused: bool) {
+pub(super) fn notify_failure(out: Outgoing, error: String, refused: Option<u16>) {
     if let Some(session) = out.notify {
         let _ = session.cast(SessionMsg::SendFailed {
             to: out.to,
@@ -56,13 +56,13 @@ pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
             tracing::debug!(%peer, body = out.msg.body.name(), "not sent: the network is shut down");
         }
         Err(error) => {
-            let refused = matches!(
-                error,
+            let refused = match error {
                 NetError::Rejected {
-                    reason: Reject::Application(_),
+                    reason: Reject::Application(code),
                     ..
-                }
-            );
+                } => Some(code),
+                _ => None,
+            };
             let error = describe_send_error(&error);
             tracing::warn!(%peer, body = out.msg.body.name(), %error, "message not delivered");
             notify_failure(out, error, refused);

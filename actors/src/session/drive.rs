@@ -16,8 +16,10 @@
 //! flush, which was on the online phase's critical path (3.6 ms of the gateway's 12 ms on
 //! `Infer` with mnist-mlp). A record is still removed durably before its first use; a crash
 //! between the send and the take leaves the record stored and unused, and the peers that took
-//! theirs refuse a second use of the bundle. Sequence numbers are the state machine's: a resumed server numbers
-//! its messages in a new epoch, persisted in its session record before it sends anything
+//! theirs refuse a second use of the bundle.
+//!
+//! Sequence numbers are the state machine's: a resumed server numbers its messages in a new
+//! epoch, persisted in its session record before it sends anything
 //! (`seco_protocols::seco::seq`).
 
 use std::time::Instant;

@@ -24,7 +24,7 @@ use seco_runtime::PeerId;
 
 use super::{MachineKind, SessionMsg, SessionState};
 use crate::error::Result;
-use crate::network::{reject_text, REJECT_SESSION_ENDED};
+use crate::network::REJECT_SESSION_ENDED;
 use crate::topology::PeerRole;
 
 /// A phase in the words of an abort reason.
@@ -76,19 +76,19 @@ impl SessionState {
         myself: &ActorRef<SessionMsg>,
         (to, body, bundle, phase): (PeerId, &'static str, Option<BundleId>, Phase),
         error: &str,
-        refused: bool,
+        refused: Option<u16>,
     ) -> Result<()> {
         let name = self.ctx.peer_name(&to);
         if self.aborted || body == "Abort" || body == "Close" {
             tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, "not delivered (session already aborting)");
             return Ok(());
         }
-        tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, refused, "not delivered: aborting");
+        tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %name, %body, %error, ?refused, "not delivered: aborting");
         let role = role_words(self.ctx.topology.peer_role(&to));
         let phase = phase_words(phase);
         // Transport errors name the peer by its id: the role instead (the log above has both).
         let error = error.replace(&to.to_string(), role);
-        let reason = if refused {
+        let reason = if refused.is_some() {
             format!("{phase}: {role} refused {body}: {error}")
         } else {
             format!("{phase}: lost {role}: {body} not delivered ({error})")
@@ -96,7 +96,7 @@ impl SessionState {
         // The session has ended at the peer (closed, aborted, expired, or dropped at a restart
         // with another model part): no bundle of it can go on there, so the whole session
         // aborts and the user's handle opens a new one.
-        let ended_there = refused && error.contains(reject_text(REJECT_SESSION_ENDED));
+        let ended_there = refused == Some(REJECT_SESSION_ENDED);
         self.abort(myself, if ended_there { None } else { bundle }, &reason)
     }
 
