@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | 0 session | user key, participants, skeleton digest | `server/open.rs`, `user.rs` |
 //! | 1 keygen | collective key, persisted, reused | `server/open.rs` |
-//! | 2 preprocessing | masks, `Enc(W r - s)`, E2S, BMR garbling of every chunk of every stage circuit (a window at a time, each chunk stored as it completes) -> one bundle | `server/prep.rs`, `server/garble.rs` |
+//! | 2 preprocessing | masks, `Enc(W r - s)`, E2S, BMR garbling of every chunk of every stage circuit (a window at a time, each chunk stored as it completes) -> one bundle | `server/prep.rs`, `server/e2s.rs`, `server/garble.rs` |
 //! | 3 online | masked linear layers in the clear, BMR evaluation chunk by chunk (a stage's chunks taken from the store when it starts), result to the user | `server/online.rs`, `server/gateway.rs` |
 //!
 //! Drivers (actors, or the in-process router in [`local`]) follow the raft loop of [`io`]:

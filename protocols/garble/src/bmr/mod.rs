@@ -20,11 +20,13 @@
 //! - `msg.rs`: [`BmrMsg`] / [`Body`], one enum for all rounds; `encoded_len` for exact sizes.
 //! - `material.rs`: a garbler's secrets and local computations (propagation, bit OT, rows).
 //! - `offline.rs`: [`OfflineParty`], rounds 1-5 (message intake), ends in a [`Prepared`];
-//!   `rounds.rs`: what each round computes once complete; `chain.rs`: round 5 intake (output
-//!   masks, the table chain); `table.rs`: a garbler's table share.
+//!   `start.rs`: how it starts (own base OTs, or drawn from a setup); `rounds.rs`: what each
+//!   round computes once complete; `chain.rs`: round 5 intake (output masks, the table chain);
+//!   `table.rs`: a garbler's table share.
 //! - `setup.rs`: [`OtSetup`] -> [`PairwiseOt`], the session's pairwise base OTs (one round),
 //!   from which [`OfflineParty::with_setup`] draws fresh IKNP extensions per garbling (round 1
-//!   skipped); why a session-wide offset `R^i` is fine is argued there.
+//!   skipped); why a session-wide offset `R^i` is fine is argued there. `setup/machine.rs`:
+//!   the [`OtSetup`] state machine (halves, restarts).
 //! - `known.rs`: inputs known in preprocessing ([`BmrConfig::offline`],
 //!   [`OfflineParty::provide_inputs`]): their masked bits and keys reach the evaluator offline.
 //! - `prepared.rs`: [`Prepared`], serializable, consumed by the online phase.
@@ -123,6 +125,7 @@ mod online;
 mod prepared;
 mod rounds;
 mod setup;
+mod start;
 mod table;
 
 pub use config::{owners_round_robin, BmrConfig, MAX_AND, MAX_GARBLERS};

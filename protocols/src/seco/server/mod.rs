@@ -9,7 +9,9 @@
 //! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk
 //!   garblings (BMR offline per chunk of every stage circuit, a window at a time, inputs
 //!   known in preprocessing, each finished chunk persisted as its own record); `masks.rs`: the
-//!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`).
+//!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`); `e2s.rs`:
+//!   the encryption-to-shares of every stage (the owner's `Enc(W r - s)`, the followers'
+//!   shares).
 //! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
 //!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
 //! - `close.rs`: the end of a session (closed by the user, expired, aborted).
@@ -17,6 +19,7 @@
 //!   acknowledgements, aggregating the result).
 
 mod close;
+mod e2s;
 mod garble;
 mod gateway;
 mod masks;
