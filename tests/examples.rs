@@ -5,7 +5,9 @@
 mod common;
 
 async fn check(file: &str, servers: usize) {
-    let _ = seco::runtime::telemetry::init(Default::default(), Some("warn"));
+    // Warnings only, unless `SECO_LOG` says more (e.g. when chasing a failure).
+    let filter = std::env::var("SECO_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = seco::runtime::telemetry::init(Default::default(), Some(&filter));
     let topology = common::repo().join("examples/topologies").join(file);
     let report = common::run(&topology, "digits-mlp", 1).await.unwrap();
     assert_eq!(report.servers.len(), servers);

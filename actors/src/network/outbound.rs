@@ -108,7 +108,9 @@ async fn send_with_retry(
     let permits = shared.permits(peer);
     let start = Instant::now();
     let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0u32;
     loop {
+        attempts += 1;
         let attempt = {
             // The semaphore is never closed.
             let _permit = permits.acquire().await;
@@ -128,7 +130,12 @@ async fn send_with_retry(
                     ..
                 }
             );
-        if nothing_to_end || !retryable(&error) || start.elapsed() + backoff > budget {
+        if nothing_to_end || !retryable(&error) {
+            return Err(error);
+        }
+        if start.elapsed() + backoff > budget {
+            let ms = start.elapsed().as_millis() as u64;
+            tracing::warn!(%peer, attempts, ms, %error, "retries used up");
             return Err(error);
         }
         if matches!(

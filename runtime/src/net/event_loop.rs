@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{
+    self, InboundRequestId, OutboundFailure, OutboundRequestId, ResponseChannel,
+};
 use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, ListenError, SwarmEvent};
-use libp2p::{core::transport::ListenerId, identify, kad, mdns, ping, Multiaddr, PeerId, Swarm};
+use libp2p::{core::transport::ListenerId, kad, ping, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use super::admission::RefusalLog;
@@ -25,6 +27,8 @@ use super::event::{Event, InboundMessage, Reply};
 use super::heartbeat::Heartbeat;
 use super::reassembly::Reassembler;
 use super::Limits;
+
+mod discovery;
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Ack>, Ack)>;
 type FindReply = oneshot::Sender<Result<Vec<Multiaddr>>>;
@@ -48,6 +52,8 @@ pub struct EventLoop {
     refusals: RefusalLog,
     /// Last answered ping per connection (`NetConfig::heartbeat`; `None`: off).
     heartbeat: Option<Heartbeat>,
+    /// The last failed dial per peer, named when a send to it fails as a dial failure.
+    dial_errors: HashMap<PeerId, String>,
 }
 
 impl EventLoop {
@@ -72,6 +78,7 @@ impl EventLoop {
             replies: FuturesUnordered::new(),
             refusals: RefusalLog::default(),
             heartbeat: heartbeat.map(Heartbeat::new),
+            dial_errors: HashMap::new(),
         }
     }
 
@@ -128,11 +135,6 @@ impl EventLoop {
             }
         }
         tracing::debug!(peer = %self.swarm.local_peer_id(), "network event loop stopped");
-    }
-
-    fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
-        self.swarm.add_peer_address(peer, addr.clone());
-        self.swarm.behaviour_mut().kad.add_address(&peer, addr);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -253,6 +255,7 @@ impl EventLoop {
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
+                self.dial_errors.remove(&peer_id);
                 if num_established.get() == 1 {
                     let address = endpoint.get_remote_address().clone();
                     tracing::debug!(peer = %peer_id, %address, "connected");
@@ -277,6 +280,9 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+                if let Some(peer) = peer_id {
+                    self.dial_errors.insert(peer, error.to_string());
+                }
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial(error)));
                 }
@@ -332,7 +338,12 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                tracing::debug!(%peer, %error, "request failed");
+                match (&error, self.dial_errors.remove(&peer)) {
+                    (OutboundFailure::DialFailure, Some(dial)) => {
+                        tracing::warn!(%peer, %dial, "request failed: dial failure")
+                    }
+                    _ => tracing::debug!(%peer, %error, "request failed"),
+                }
                 if let Some(reply) = self.pending_sends.remove(&request_id) {
                     let _ = reply.send(Err(NetError::Failed {
                         peer,
@@ -415,14 +426,6 @@ impl EventLoop {
         }
     }
 
-    fn on_identify(&mut self, event: identify::Event) {
-        if let identify::Event::Received { peer_id, info, .. } = event {
-            for addr in info.listen_addrs {
-                self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-            }
-        }
-    }
-
     /// A ping answered (or failed: a silent connection is closed by `close_silent`).
     fn on_ping(&mut self, event: ping::Event) {
         match (event.result, &mut self.heartbeat) {
@@ -441,59 +444,6 @@ impl EventLoop {
         for (c, peer) in h.silent(Instant::now()) {
             tracing::warn!(%peer, "no answer to the heartbeat: closing the connection");
             self.swarm.close_connection(c);
-        }
-    }
-
-    fn on_mdns(&mut self, event: mdns::Event) {
-        if let mdns::Event::Discovered(found) = event {
-            for (peer, addr) in found {
-                if self.swarm.behaviour().allow.allowed_peers().contains(&peer) {
-                    tracing::info!(%peer, %addr, "discovered by mDNS");
-                    self.remember(peer, addr);
-                }
-            }
-        }
-    }
-
-    fn on_kad(&mut self, event: kad::Event) {
-        let kad::Event::OutboundQueryProgressed {
-            id, result, step, ..
-        } = event
-        else {
-            return;
-        };
-        match result {
-            kad::QueryResult::Bootstrap(r) if step.last => {
-                if let Some(reply) = self.pending_bootstraps.remove(&id) {
-                    let _ = reply.send(
-                        r.map(|_| ())
-                            .map_err(|e| NetError::Bootstrap(e.to_string())),
-                    );
-                }
-            }
-            kad::QueryResult::GetClosestPeers(r) => {
-                let Some((target, reply)) = self.pending_finds.remove(&id) else {
-                    return;
-                };
-                let peers = match r {
-                    Ok(ok) => ok.peers,
-                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
-                };
-                let addrs: Vec<Multiaddr> = peers
-                    .into_iter()
-                    .filter(|p| p.peer_id == target)
-                    .flat_map(|p| p.addrs)
-                    .collect();
-                for addr in &addrs {
-                    self.swarm.add_peer_address(target, addr.clone());
-                }
-                let _ = reply.send(if addrs.is_empty() {
-                    Err(NetError::PeerNotFound(target))
-                } else {
-                    Ok(addrs)
-                });
-            }
-            _ => {}
         }
     }
 }

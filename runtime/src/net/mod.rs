@@ -22,7 +22,8 @@
 //! - `behaviour.rs`: the composed behaviour and swarm construction.
 //! - `admission.rs`: [`ConnLimits`], the bounds on incoming connections before their handshake.
 //! - `client.rs`: [`Client`] and the [`Outbox`] trait (chunking, acks, timeouts).
-//! - `event_loop.rs`: [`EventLoop`], the task owning the swarm.
+//! - `event_loop.rs`: [`EventLoop`], the task owning the swarm; `event_loop/discovery.rs`: its
+//!   address bookkeeping (topology, identify, mDNS, Kademlia lookups).
 //! - `event.rs`: [`Event`], [`InboundMessage`], [`Reply`].
 //! - `reassembly.rs`: bounded reassembly of chunked messages.
 //! - `error.rs`: [`NetError`].
