@@ -24,6 +24,8 @@ use std::collections::{HashMap, VecDeque};
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
 use seco_runtime::store::Result;
 
+use super::{MachineKind, SessionState};
+use crate::error::Result as ActorResult;
 use crate::store::{ArmedBundle, NodeStore, TakenRecords};
 
 /// A session arms bundles only if its garbled tables per bundle are at most this fraction of
@@ -164,6 +166,25 @@ impl Armed {
             }
         }
         Ok((got_bundles, got_chunks))
+    }
+}
+
+impl SessionState {
+    /// `SessionMsg::Arm`: arms the oldest ready bundle if no inference runs here.
+    pub(super) fn arm(&mut self) -> ActorResult<()> {
+        if self.aborted {
+            return Ok(());
+        }
+        let idle = match &self.machine {
+            MachineKind::Server(s) => s.in_flight().1.is_empty(),
+            MachineKind::User(_) => true,
+        };
+        let limit = self.ctx.limits.armed_bytes as u64;
+        let t = std::time::Instant::now();
+        if let Some((bundle, bytes)) = self.armed.arm(&self.ctx.store, self.session, limit, idle)? {
+            tracing::trace!(node = %self.ctx.name, session = %self.session, %bundle, bytes, us = t.elapsed().as_micros() as u64, "armed a bundle");
+        }
+        Ok(())
     }
 }
 

@@ -184,3 +184,28 @@ impl NodeStore {
         self.armed.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+impl NodeStore {
+    /// Stores a bundle record and, per `(stage, chunks)`, that many chunks (chunk `c` is
+    /// `[c; 5]`), as preprocessing would (tests of armed bundles).
+    pub(crate) fn put_test_bundle(
+        &self,
+        session: SessionId,
+        bundle: BundleId,
+        record: &[u8],
+        stages: &[(u16, u32)],
+    ) {
+        let mut batch = WriteBatch::new().put(Tree::Bundles, bundle_key(session, bundle), record);
+        for &(stage, chunks) in stages {
+            for c in 0..chunks {
+                batch = batch.put(
+                    CHUNK_TREE,
+                    chunk_key(session, bundle, stage, c),
+                    vec![c as u8; 5],
+                );
+            }
+        }
+        self.inner.apply(batch).unwrap();
+    }
+}
