@@ -143,6 +143,11 @@ pub struct Limits {
     /// Bundles this server may lead under one collective key, if shorter than its noise budget
     /// gives (`ServerSession::key_lifetime`, docs/mhe.md "Lifetime of a key"). Default none.
     pub key_lifetime: Option<u64>,
+    /// Bytes of bundles a server holds in memory ahead of their inference ("armed": taken
+    /// from the store whole, `session/armed.rs`) over all its sessions; a session arms only if
+    /// its garbled tables per bundle are at most an eighth of this. 0 turns arming off.
+    /// Default 256 MiB.
+    pub armed_bytes: usize,
 }
 
 impl Default for Limits {
@@ -156,6 +161,7 @@ impl Default for Limits {
             max_queued_bytes: 1024 * 1024 * 1024,
             max_sends_per_peer: 16,
             key_lifetime: None,
+            armed_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -126,6 +126,9 @@ pub enum SessionMsg {
     },
     /// Periodic: deadlines, idleness.
     Tick,
+    /// Takes the next ready bundle whole out of the store ahead of its inference
+    /// (`session/armed.rs`); sent by the session to itself.
+    Arm,
     /// User: answer once the session is open.
     WaitOpen(RpcReplyPort<Result<()>>),
     /// User: prepare one bundle; answers once it is ready at every server.

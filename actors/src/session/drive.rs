@@ -7,7 +7,9 @@
 //! 4. **report** the events (stats, logs, waiting callers, the node's event broadcast);
 //! 5. **take** every bundle the step asks for, durably (removed and flushed before use), and
 //!    feed it back as `Input::Loaded`, and likewise every stage's chunk garblings
-//!    (`Input::Chunks`); their outputs go through this loop again.
+//!    (`Input::Chunks`); their outputs go through this loop again. A bundle is normally taken
+//!    whole before its inference, while the session is idle (`armed.rs`: one flush, off the
+//!    online path), and its takes are then served from memory.
 //!
 //! Nothing is sent before the state that produced it is on disk, so a restart never contradicts
 //! a message already sent. Sends go before the takes of the same step (since 2026-12-06): those
@@ -26,8 +28,8 @@ use std::time::Instant;
 
 use ractor::{ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    Body, BundleId, CloseReason, Event, Input, Machine, Party, Phase, Prediction, Ready, SecoError,
-    SecoMsg,
+    Body, BundleId, CloseReason, Event, Input, Machine, Party, Persist, Phase, Prediction, Ready,
+    SecoError, SecoMsg,
 };
 use seco_runtime::PeerId;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -138,6 +140,13 @@ impl SessionState {
         loop {
             let t = Instant::now();
             self.ctx.store.commit(self.session, &ready.persist)?;
+            for p in &ready.persist {
+                match p {
+                    Persist::Bundle { bundle, .. } => self.armed.ready(*bundle),
+                    Persist::ForgetChunks(bundle) => self.armed.forget(*bundle),
+                    _ => {}
+                }
+            }
             if !ready.persist.is_empty() {
                 tracing::trace!(node = %self.ctx.name, records = ready.persist.len(), us = t.elapsed().as_micros() as u64, "committed");
             }
@@ -154,10 +163,16 @@ impl SessionState {
             }
             let mut taken = Vec::with_capacity(ready.take.len() + ready.take_chunks.len());
             if !ready.take.is_empty() || !ready.take_chunks.is_empty() {
-                // Every take of the step in one batch and one flush (each record used once).
+                // Every take of the step in one batch and one flush (each record used once),
+                // or from the bundle armed ahead of its inference (`armed.rs`).
                 let t = Instant::now();
-                let (bundles, chunks) =
-                    (self.ctx.store).take_records(self.session, &ready.take, &ready.take_chunks)?;
+                let (bundles, chunks) = self.armed.take(
+                    &self.ctx.store,
+                    self.session,
+                    self.ctx.limits.armed_bytes as u64,
+                    &ready.take,
+                    &ready.take_chunks,
+                )?;
                 tracing::trace!(node = %self.ctx.name, bundles = bundles.len(), stages = chunks.len(), us = t.elapsed().as_micros() as u64, "took records");
                 for (bundle, bytes) in ready.take.drain(..).zip(bundles) {
                     taken.push(Input::Loaded { bundle, bytes });
@@ -172,6 +187,10 @@ impl SessionState {
             }
             self.observe_in_flight();
             if taken.is_empty() {
+                if self.armed.should_queue() {
+                    // After this message: the next bundle is taken while the peers are idle.
+                    let _ = myself.cast(SessionMsg::Arm);
+                }
                 return Ok(());
             }
             for input in taken {
@@ -233,6 +252,8 @@ impl SessionState {
             }
             Event::BundleReady(b) => tracing::info!(%node, %session, bundle = %b, "bundle ready"),
             Event::InferenceDone(b) => {
+                // Whatever of it was not taken (nothing, normally) is dropped and zeroed.
+                self.armed.forget(*b);
                 tracing::info!(%node, %session, bundle = %b, "inference done")
             }
             Event::Logits { bundle, .. } => {
@@ -246,6 +267,7 @@ impl SessionState {
                 reason,
             } => {
                 self.deadlines.forget(*b);
+                self.armed.forget(*b);
                 tracing::warn!(%node, %session, bundle = %b, %reason, "bundle aborted");
             }
             Event::Aborted {
@@ -253,6 +275,7 @@ impl SessionState {
                 reason,
             } => {
                 self.deadlines.clear();
+                self.armed.clear();
                 self.aborted = true;
                 tracing::warn!(%node, %session, %reason, "session aborted");
                 if matches!(self.machine, MachineKind::Server(_)) {
@@ -265,6 +288,7 @@ impl SessionState {
             }
             Event::Closed(reason) => {
                 self.deadlines.clear();
+                self.armed.clear();
                 self.aborted = true;
                 tracing::info!(%node, %session, %reason, "session closed");
                 if matches!(self.machine, MachineKind::Server(_)) {

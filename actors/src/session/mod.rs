@@ -10,7 +10,10 @@
 //! - `hold.rs`: preparation messages that reach a resumed server before its OT setup is redone
 //!   wait for it (bounded) instead of being refused.
 //! - `user.rs`: the user's waiting callers.
+//! - `armed.rs`: bundles taken whole from the store ahead of their inference (served from
+//!   memory in the online phase).
 
+mod armed;
 mod deadlines;
 mod drive;
 mod hold;
@@ -31,6 +34,7 @@ pub use deadlines::{Deadlines, Expired, Op};
 use crate::context::NodeContext;
 use crate::error::{ActorError, Result};
 pub use crate::msgs::SessionMsg;
+use armed::Armed;
 use user::Waiters;
 
 /// The state machine a session actor drives.
@@ -81,6 +85,8 @@ pub struct SessionState {
     initial: Option<Ready>,
     /// Preparation messages held until a resumed server's OT setup is redone (`hold.rs`).
     held: Vec<(Party, PeerId, SecoMsg)>,
+    /// Bundles taken whole ahead of their inference (`armed.rs`).
+    armed: Armed,
 }
 
 /// The session actor (see the module docs).
@@ -107,8 +113,10 @@ impl Actor for SessionActor {
         if table_bytes.is_some() && args.opening {
             tracing::info!(node = %args.ctx.name, session = %args.session, prep = ?deadlines.limit(Op::Prep), inference = ?deadlines.limit(Op::Online), tables_per_bundle = table_bytes.unwrap_or(0), "phase deadlines");
         }
+        let armed = Armed::new(table_bytes, args.ctx.limits.armed_bytes as u64);
         Ok(SessionState {
             deadlines,
+            armed,
             waiters: Waiters::new(args.ctx.timeouts),
             last_activity: now,
             ticker: None,
@@ -182,6 +190,7 @@ impl Actor for SessionActor {
             SessionMsg::Tick => {
                 drive::blocking(|| state.on_tick(&myself, now))?;
             }
+            SessionMsg::Arm => drive::blocking(|| state.arm())?,
             SessionMsg::WaitOpen(port) => state.waiters.wait_open(port, now),
             SessionMsg::Preprocess(port) => {
                 drive::blocking(|| state.preprocess(&myself, port, now))?;

@@ -25,7 +25,9 @@ use seco_runtime::PeerId;
 use zeroize::Zeroizing;
 
 mod damaged;
+mod take;
 pub use damaged::Damaged;
+pub use take::{ArmedBundle, TakenRecords};
 
 /// The single key record of stores written before key versions (read as the oldest key).
 const LEGACY_KEY_SHARE: &[u8] = b"collective";
@@ -56,6 +58,8 @@ pub struct NodeStore {
     /// Per collective key, the bundles this server led under it (loaded from
     /// [`KEY_USES_TREE`] on first use, then shared by every session under that key).
     uses: Arc<Mutex<HashMap<[u8; 32], Arc<AtomicU64>>>>,
+    /// Bytes of armed bundles over every session of this node (`take.rs`).
+    armed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for NodeStore {
@@ -63,9 +67,6 @@ impl std::fmt::Debug for NodeStore {
         f.write_str("NodeStore")
     }
 }
-
-/// What [`NodeStore::take_records`] returns: the bundles, then each take's chunks.
-pub type TakenRecords = (Vec<Option<Vec<u8>>>, Vec<Vec<Option<Vec<u8>>>>);
 
 fn bundle_key(session: SessionId, bundle: BundleId) -> [u8; 32] {
     let mut k = [0u8; 32];
@@ -87,6 +88,7 @@ impl NodeStore {
         Self {
             inner,
             uses: Arc::default(),
+            armed: Arc::default(),
         }
     }
 
@@ -233,49 +235,6 @@ impl NodeStore {
         self.inner.apply(batch)?;
         self.inner.flush()?;
         Ok(true)
-    }
-
-    /// Removes bundles and stage chunk garblings durably in one batch with one flush (the
-    /// takes of one step) and returns them: the bundles in order, then each take's chunks in
-    /// chunk order. A bundle and its chunks are consumed before their first use and never
-    /// twice (DESIGN.md s.5).
-    pub fn take_records(
-        &self,
-        session: SessionId,
-        bundles: &[BundleId],
-        takes: &[ChunkTake],
-    ) -> Result<TakenRecords> {
-        let bundle_keys: Vec<[u8; 32]> = bundles.iter().map(|&b| bundle_key(session, b)).collect();
-        let chunk_keys: Vec<Vec<Vec<u8>>> = takes
-            .iter()
-            .map(|t| {
-                (0..t.chunks)
-                    .map(|c| chunk_key(session, t.bundle, t.stage, c))
-                    .collect()
-            })
-            .collect();
-        let got_bundles = bundle_keys
-            .iter()
-            .map(|k| self.inner.get(Tree::Bundles, k))
-            .collect::<Result<Vec<_>>>()?;
-        let got_chunks = chunk_keys
-            .iter()
-            .map(|ks| {
-                ks.iter()
-                    .map(|k| self.inner.get(CHUNK_TREE, k))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut batch = WriteBatch::new();
-        for k in bundle_keys {
-            batch = batch.delete(Tree::Bundles, k);
-        }
-        for k in chunk_keys.into_iter().flatten() {
-            batch = batch.delete(CHUNK_TREE, k);
-        }
-        self.inner.apply(batch)?;
-        self.inner.flush()?;
-        Ok((got_bundles, got_chunks))
     }
 
     /// Number of stored chunk garblings of `session`.
