@@ -210,11 +210,23 @@ mod tests {
         assert_eq!(store.armed_bytes(), 25);
         // Nothing of it is left on disk: a crash now loses it, never reuses it.
         let (left, chunks) = store
-            .take_records(sid, &[b], &[ChunkTake { bundle: b, stage: 0, chunks: 2 }])
+            .take_records(
+                sid,
+                &[b],
+                &[ChunkTake {
+                    bundle: b,
+                    stage: 0,
+                    chunks: 2,
+                }],
+            )
             .unwrap();
         assert_eq!(left, vec![None]);
         assert_eq!(chunks, vec![vec![None, None]]);
-        let stage0 = ChunkTake { bundle: b, stage: 0, chunks: 2 };
+        let stage0 = ChunkTake {
+            bundle: b,
+            stage: 0,
+            chunks: 2,
+        };
         let (r, c) = armed.take(&store, sid, 1 << 20, &[b], &[stage0]).unwrap();
         assert_eq!(r, vec![Some(vec![7; 10])]);
         assert_eq!(c, vec![vec![Some(vec![0; 5]), Some(vec![1; 5])]]);
@@ -222,7 +234,11 @@ mod tests {
         // A second use of the record finds nothing.
         let (r, _) = armed.take(&store, sid, 1 << 20, &[b], &[]).unwrap();
         assert_eq!(r, vec![None]);
-        let stage2 = ChunkTake { bundle: b, stage: 2, chunks: 1 };
+        let stage2 = ChunkTake {
+            bundle: b,
+            stage: 2,
+            chunks: 1,
+        };
         let (_, c) = armed.take(&store, sid, 1 << 20, &[], &[stage2]).unwrap();
         assert_eq!(c, vec![vec![Some(vec![0; 5])]]);
         assert_eq!(store.armed_bytes(), 0);
@@ -233,12 +249,17 @@ mod tests {
     fn a_bundle_over_the_budget_stays_in_the_store_and_is_taken_by_stage() {
         let store = NodeStore::new(Arc::new(MemStore::new()));
         let (sid, b) = (SessionId([3; 16]), BundleId([5; 16]));
+        // 10 + 5 bytes against a budget of 12.
         store.put_test_bundle(sid, b, &[7; 10], &[(1, 1)]);
-        let mut armed = Armed::new(Some(1), 16);
+        let mut armed = Armed::new(Some(1), 12);
         armed.ready(b);
-        assert_eq!(armed.arm(&store, sid, 16, true).unwrap(), None);
-        let stage1 = ChunkTake { bundle: b, stage: 1, chunks: 1 };
-        let (r, c) = armed.take(&store, sid, 16, &[b], &[stage1]).unwrap();
+        assert_eq!(armed.arm(&store, sid, 12, true).unwrap(), None);
+        let stage1 = ChunkTake {
+            bundle: b,
+            stage: 1,
+            chunks: 1,
+        };
+        let (r, c) = armed.take(&store, sid, 12, &[b], &[stage1]).unwrap();
         assert_eq!(r, vec![Some(vec![7; 10])]);
         assert_eq!(c, vec![vec![Some(vec![0; 5])]]);
         assert_eq!(store.armed_bytes(), 0);
@@ -254,7 +275,10 @@ mod tests {
         store.put_test_bundle(sid, b, &[7; 10], &[(0, 3)]);
         let mut armed = Armed::new(None, 1 << 20);
         armed.ready(b);
-        assert!(armed.arm(&store, sid, 1 << 20, false).unwrap().is_none(), "not while busy");
+        assert!(
+            armed.arm(&store, sid, 1 << 20, false).unwrap().is_none(),
+            "not while busy"
+        );
         armed.ready(b);
         assert!(armed.arm(&store, sid, 1 << 20, true).unwrap().is_some());
         assert_eq!(store.armed_bytes(), 25);

@@ -110,10 +110,10 @@ impl Actor for SessionActor {
             MachineKind::User(_) => None,
         };
         let deadlines = Deadlines::new(args.ctx.timeouts, table_bytes, args.opening, now);
-        if table_bytes.is_some() && args.opening {
-            tracing::info!(node = %args.ctx.name, session = %args.session, prep = ?deadlines.limit(Op::Prep), inference = ?deadlines.limit(Op::Online), tables_per_bundle = table_bytes.unwrap_or(0), "phase deadlines");
-        }
         let armed = Armed::new(table_bytes, args.ctx.limits.armed_bytes as u64);
+        if table_bytes.is_some() && args.opening {
+            tracing::info!(node = %args.ctx.name, session = %args.session, prep = ?deadlines.limit(Op::Prep), inference = ?deadlines.limit(Op::Online), tables_per_bundle = table_bytes.unwrap_or(0), armed = armed.enabled(), "phase deadlines");
+        }
         Ok(SessionState {
             deadlines,
             armed,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use seco_protocols::seco::msg::MAX_KEYS;
-use seco_protocols::seco::{BundleId, ChunkTake, Persist, SessionId};
+use seco_protocols::seco::{BundleId, Persist, SessionId};
 use seco_runtime::store::{Result, Store, Tree, WriteBatch};
 use seco_runtime::PeerId;
 use zeroize::Zeroizing;

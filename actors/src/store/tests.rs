@@ -1,6 +1,7 @@
 //! Unit tests of the node's store (keys, commit and take, damaged records).
 
 use super::*;
+use seco_protocols::seco::ChunkTake;
 use seco_runtime::store::{MemStore, StoreError};
 
 #[test]
