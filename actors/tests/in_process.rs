@@ -89,14 +89,19 @@ async fn crashed_session_actor_resumes_from_the_store() {
     let (c, tests) = cluster(3, opts).await;
     let session = c.user().unwrap().open_session().await.unwrap();
     session.preprocess().await.unwrap();
+    session.preprocess().await.unwrap();
     let remote = c.node("remote-1").unwrap();
-    assert_eq!(remote.store().bundles_of(session.id()).unwrap(), 1);
+    // The first bundle is armed (out of the store, in the session actor), the second stored.
+    eventually(|| remote.store().bundles_of(session.id()).unwrap() == 1).await;
+    assert!(remote.store().armed_bytes() > 0);
     remote.fail_session(session.id());
-    // The supervisor restarts it from sled (record + key + bundle).
+    // The supervisor restarts it from sled (record + key + the stored bundle); the armed
+    // bundle went with the crashed actor, never to be used.
     eventually(|| remote.stats().restarts == 1).await;
+    assert_eq!(remote.store().armed_bytes(), 0);
+    // The first inference's bundle is gone at remote-1: aborted, retried on the stored one.
     let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
     assert_eq!(session.infer(&x).await.unwrap().1, want);
-    assert_eq!(remote.store().bundles_of(session.id()).unwrap(), 0);
     c.shutdown().await.unwrap();
 }
 

@@ -67,15 +67,18 @@ async fn label_and_logits_sessions_match_the_reference_and_aborts_name_no_server
         Err(ActorError::Unsupported(_))
     ));
 
-    // remote-2 loses the stored garbled tables of the next bundle: the inference aborts
-    // there, and the reason the user reads names a role, not the server.
+    // remote-2 loses the stored garbled tables of a bundle: its inference aborts there, and
+    // the reason the user reads names a role, not the server. (The next bundle is armed, out
+    // of the store, so the one after it loses its tables.)
+    logits.preprocess().await.unwrap();
     let bundle = logits.preprocess().await.unwrap();
     let remote = c.node("remote-2").unwrap();
     remote
         .store()
         .commit(logits.id(), &[Persist::ForgetChunks(bundle)])
         .unwrap();
-    let (x, _) = c.reference(tests.input(3).unwrap()).unwrap();
+    let (x, want) = c.reference(tests.input(3).unwrap()).unwrap();
+    assert_eq!(logits.infer(&x).await.unwrap().1, want);
     let reason = match logits.infer(&x).await {
         Err(ActorError::Aborted { reason, .. }) => reason,
         other => panic!("expected an abort, got {other:?}"),

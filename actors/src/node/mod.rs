@@ -45,6 +45,9 @@ use crate::stats::Stats;
 use crate::store::NodeStore;
 use crate::topology::Topology;
 
+/// How long a stopping node waits for its session and network actors to stop cleanly.
+const CHILDREN_STOP: Duration = Duration::from_secs(5);
+
 /// What a node serves.
 #[derive(Clone)]
 pub enum NodeKind {
@@ -185,12 +188,17 @@ impl Actor for NodeActor {
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<NodeMsg>,
+        myself: ActorRef<NodeMsg>,
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
+        // Children stop cleanly (their `post_stop` runs: a session puts its armed bundle back
+        // in the store) instead of being killed with this actor.
+        myself
+            .stop_children_and_wait(Some("node stopping".into()), Some(CHILDREN_STOP))
+            .await;
         state.write_stats(true);
         state.ctx.store.flush()?;
         Ok(())

@@ -14,12 +14,15 @@
 //! - A record still leaves the store durably before its first use, so no bundle is used twice.
 //!   A crash loses the armed bundle (it is no longer on disk): its inference then fails as
 //!   "unknown or already used" at this server, the bundle is aborted, and the user retries with
-//!   a fresh bundle (`docs/operations.md`, "Armed bundles").
+//!   a fresh bundle (`docs/operations.md`, "Armed bundles"). A clean stop of the session actor
+//!   puts an armed bundle that served nothing back into the store ([`Armed::disarm`]).
+//! - Nothing is armed while an inference of the session runs here: the flush waits for the
+//!   inference's end instead of delaying it.
 //! - Memory: at most one armed bundle per session besides those whose inference runs, only for
 //!   sessions whose bundles are small against `Limits::armed_bytes`, and all armed bytes of the
 //!   node within that budget; large models (e.g. `cifar-cnn`) keep streaming stage by stage.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
 use seco_runtime::store::Result;
@@ -41,6 +44,9 @@ pub(super) struct Armed {
     order: VecDeque<BundleId>,
     /// Bundles taken whole: the armed one and those whose inference is running.
     held: HashMap<BundleId, ArmedBundle>,
+    /// Bundles whose inference runs here (taken, not yet done or aborted): nothing is armed
+    /// meanwhile, so that arming (a store flush) never delays an inference.
+    running: HashSet<BundleId>,
     /// An `Arm` message is queued.
     queued: bool,
 }
@@ -67,21 +73,39 @@ impl Armed {
         }
     }
 
-    /// A bundle was aborted or forgotten: nothing of it is served again.
+    /// A bundle's inference is done, or the bundle was aborted or forgotten: nothing of it is
+    /// served again.
     pub(super) fn forget(&mut self, bundle: BundleId) {
         self.order.retain(|b| *b != bundle);
         self.held.remove(&bundle);
+        self.running.remove(&bundle);
     }
 
     /// The session ended: every armed bundle is dropped (zeroed).
     pub(super) fn clear(&mut self) {
         self.order.clear();
         self.held.clear();
+        self.running.clear();
+    }
+
+    /// The session actor stops cleanly (the node shuts down): armed bundles that served nothing
+    /// go back to the store, the others are dropped. Returns how many went back.
+    pub(super) fn disarm(&mut self, store: &NodeStore, session: SessionId) -> Result<usize> {
+        let mut back = 0;
+        for (bundle, armed) in self.held.drain() {
+            back += usize::from(store.put_back(session, bundle, armed)?);
+        }
+        self.clear();
+        Ok(back)
     }
 
     /// Whether to queue an `Arm` message now (and marks it queued).
     pub(super) fn should_queue(&mut self) -> bool {
-        let want = self.enabled && !self.queued && self.held.is_empty() && !self.order.is_empty();
+        let want = self.enabled
+            && !self.queued
+            && self.running.is_empty()
+            && self.held.is_empty()
+            && !self.order.is_empty();
         self.queued |= want;
         want
     }
@@ -96,7 +120,7 @@ impl Armed {
         idle: bool,
     ) -> Result<Option<(BundleId, u64)>> {
         self.queued = false;
-        if !self.enabled || !idle || !self.held.is_empty() {
+        if !self.enabled || !idle || !self.running.is_empty() || !self.held.is_empty() {
             return Ok(None);
         }
         // Over the budget or gone from the store: left for the inference to take.
@@ -122,6 +146,7 @@ impl Armed {
         takes: &[ChunkTake],
     ) -> Result<TakenRecords> {
         if self.enabled {
+            self.running.extend(bundles.iter().copied());
             for &b in bundles {
                 if !self.held.contains_key(&b) {
                     self.order.retain(|o| *o != b);

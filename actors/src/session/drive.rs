@@ -257,9 +257,11 @@ impl SessionState {
                 tracing::info!(%node, %session, bundle = %b, "inference done")
             }
             Event::Logits { bundle, .. } => {
+                self.armed.forget(*bundle);
                 tracing::info!(%node, %session, bundle = %bundle, "logits decrypted")
             }
             Event::Label { bundle, .. } => {
+                self.armed.forget(*bundle);
                 tracing::info!(%node, %session, bundle = %bundle, "label decrypted")
             }
             Event::Aborted {

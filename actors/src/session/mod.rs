@@ -154,6 +154,17 @@ impl Actor for SessionActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
+        // A clean stop keeps the armed bundle usable after a restart (`armed.rs`).
+        let (store, session) = (state.ctx.store.clone(), state.session);
+        match drive::blocking(|| state.armed.disarm(&store, session)) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(node = %state.ctx.name, %session, bundles = n, "armed bundles put back")
+            }
+            Err(e) => {
+                tracing::warn!(node = %state.ctx.name, %session, error = %e, "armed bundles lost at stop")
+            }
+        }
         state.waiters.fail_all(|| ActorError::Stopped("session"));
         Ok(())
     }

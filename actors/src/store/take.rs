@@ -29,6 +29,8 @@ pub struct ArmedBundle {
     chunks: HashMap<(u16, u32), Zeroizing<Vec<u8>>>,
     budget: Arc<AtomicU64>,
     bytes: u64,
+    /// A record of it was served (its inference started): it may never go back to the store.
+    touched: bool,
 }
 
 impl std::fmt::Debug for ArmedBundle {
@@ -50,6 +52,7 @@ impl ArmedBundle {
 
     /// The bundle's own record (once).
     pub fn take_record(&mut self) -> Option<Vec<u8>> {
+        self.touched = true;
         let mut r = self.record.take()?;
         self.release(r.len());
         // Moved out, not copied: the protocol owns (and zeroes) the payload from here.
@@ -58,6 +61,7 @@ impl ArmedBundle {
 
     /// One chunk of a stage (once).
     pub fn take_chunk(&mut self, stage: u16, chunk: u32) -> Option<Vec<u8>> {
+        self.touched = true;
         let mut c = self.chunks.remove(&(stage, chunk))?;
         self.release(c.len());
         Some(std::mem::take(&mut *c))
@@ -66,6 +70,11 @@ impl ArmedBundle {
     /// Bytes still held.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Whether nothing of it was served yet (it may go back to the store).
+    pub fn untouched(&self) -> bool {
+        !self.touched
     }
 
     /// Whether every record was taken.
@@ -156,6 +165,7 @@ impl NodeStore {
             chunks: HashMap::with_capacity(chunks.len()),
             budget: self.armed.clone(),
             bytes,
+            touched: false,
         };
         let mut batch = WriteBatch::new().delete(Tree::Bundles, key);
         for (k, v) in chunks {
@@ -177,6 +187,36 @@ impl NodeStore {
         self.inner.apply(batch)?;
         self.inner.flush()?;
         Ok(Some(armed))
+    }
+
+    /// Puts an armed bundle that nothing was served from back into the store (one batch, one
+    /// flush): a session actor that stops cleanly (the node shuts down) keeps its armed bundle
+    /// usable after the restart. A bundle that served anything is dropped instead (never
+    /// stored again: it was used).
+    pub fn put_back(
+        &self,
+        session: SessionId,
+        bundle: BundleId,
+        armed: ArmedBundle,
+    ) -> Result<bool> {
+        if !armed.untouched() {
+            return Ok(false);
+        }
+        let key = bundle_key(session, bundle);
+        let mut batch = WriteBatch::new();
+        if let Some(r) = &armed.record {
+            batch = batch.put(Tree::Bundles, key, r.to_vec());
+        }
+        for ((stage, chunk), c) in &armed.chunks {
+            batch = batch.put(
+                CHUNK_TREE,
+                chunk_key(session, bundle, *stage, *chunk),
+                c.to_vec(),
+            );
+        }
+        self.inner.apply(batch)?;
+        self.inner.flush()?;
+        Ok(true)
     }
 
     /// Bytes of armed bundles over every session of this node.
