@@ -124,6 +124,16 @@ pub enum SessionMsg {
         /// How long it was tried.
         grace: Duration,
     },
+    /// A server connected again with a new incarnation: it restarted since `since` (when its
+    /// last connection closed here), losing what it held in memory (`network/liveness.rs`).
+    PeerRestarted {
+        /// The server.
+        peer: PeerId,
+        /// Its role.
+        role: PeerRole,
+        /// Sessions created after this are not concerned.
+        since: std::time::Instant,
+    },
     /// Periodic: deadlines, idleness.
     Tick,
     /// Takes the next ready bundle whole out of the store ahead of its inference

@@ -9,6 +9,14 @@
 //! A frozen peer (SIGSTOP) keeps its connection open; the runtime's heartbeat
 //! (`Timeouts::heartbeat`) closes a connection whose peer answers no ping for that long, and
 //! the watcher then finds the peer unreachable (a frozen process completes no handshake).
+//!
+//! A peer that restarted within the grace is recognised when it connects again: its identify
+//! agent version names another incarnation (`seco_runtime::net`, `incarnation.rs`). Every
+//! session that existed when its last connection closed hears it
+//! ([`SessionMsg::PeerRestarted`]): one still opening (key generation, OT setup) aborts at
+//! once (the restarted server lost that state), a ready one aborts its bundles in preparation
+//! (`session/loss.rs`). Sessions opened since are left alone: nothing of them reached the
+//! old process.
 
 use std::time::Duration;
 
@@ -16,7 +24,8 @@ use ractor::ActorRef;
 use seco_runtime::{Multiaddr, PeerId};
 use tokio::time::Instant;
 
-use super::{NetworkMsg, Transport};
+use super::{NetworkMsg, NetworkState, Transport};
+use crate::msgs::SessionMsg;
 
 /// Pause between two attempts to reach the peer again.
 const ATTEMPT_EVERY: Duration = Duration::from_millis(250);
@@ -72,5 +81,32 @@ async fn reach(transport: &Transport, peer: PeerId, addrs: &[Multiaddr], grace: 
         }
         tokio::time::sleep(ATTEMPT_EVERY.min(deadline.saturating_duration_since(Instant::now())))
             .await;
+    }
+}
+
+impl NetworkState {
+    /// A server's last connection closed: remembered for restart detection, and watched.
+    pub(super) fn peer_disconnected(&mut self, peer: PeerId) {
+        if self.topology.peer_role(&peer).is_some() {
+            self.disconnected.insert(peer, std::time::Instant::now());
+        }
+        self.watch(peer);
+    }
+
+    /// A server announced a new incarnation: it restarted (module docs).
+    pub(super) fn peer_restarted(&mut self, peer: PeerId) {
+        let Some(role) = self.topology.peer_role(&peer) else {
+            return;
+        };
+        // Without a closed connection seen here, every session is older than the restart.
+        let since = self
+            .disconnected
+            .get(&peer)
+            .copied()
+            .unwrap_or_else(std::time::Instant::now);
+        tracing::warn!(node = %self.name, %peer, "server restarted: its sessions' in-memory state is gone");
+        for route in self.routes.values() {
+            let _ = route.actor.cast(SessionMsg::PeerRestarted { peer, role, since });
+        }
     }
 }

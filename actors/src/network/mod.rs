@@ -191,6 +191,8 @@ pub struct NetworkState {
     ended: Arc<Mutex<EndedSessions>>,
     /// Servers whose connection closed and that are being watched (`liveness.rs`).
     watched: HashSet<PeerId>,
+    /// When each server's last connection last closed (restart detection, `liveness.rs`).
+    disconnected: HashMap<PeerId, std::time::Instant>,
     myself: ActorRef<NetworkMsg>,
 }
 
@@ -237,6 +239,7 @@ impl Actor for NetworkActor {
             listening: Vec::new(),
             ended,
             watched: HashSet::new(),
+            disconnected: HashMap::new(),
             myself,
         })
     }
@@ -344,8 +347,9 @@ impl NetworkState {
             }
             Event::PeerDisconnected { peer } => {
                 tracing::debug!(node = %self.name, %peer, "peer disconnected");
-                self.watch(peer);
+                self.peer_disconnected(peer);
             }
+            Event::PeerRestarted { peer } => self.peer_restarted(peer),
             _ => {}
         }
     }

@@ -15,6 +15,10 @@
 //!   receives only then. Its part of the bundles in preparation is gone (and it refuses
 //!   preparation messages until its setup is redone), so those abort here at once instead of
 //!   waiting for their deadline. Inferences go on (a resumed server serves stored bundles).
+//! - A server restarted, seen when it connects again (a new incarnation in its identify
+//!   announcement, `network/liveness.rs`): a session still opening aborts at once (the key
+//!   generation or OT setup state it held is gone, and it would otherwise wait for the open
+//!   deadline); a ready one aborts its bundles in preparation as above.
 
 use std::time::Duration;
 
@@ -150,5 +154,39 @@ impl SessionState {
             self.abort(myself, Some(b), &reason)?;
         }
         Ok(())
+    }
+
+    /// A server that this session used restarted (`SessionMsg::PeerRestarted`): a session
+    /// still opening aborts, a ready one aborts its bundles in preparation.
+    pub(super) fn on_peer_incarnation(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        peer: PeerId,
+        role: PeerRole,
+    ) -> Result<()> {
+        if self.aborted {
+            return Ok(());
+        }
+        let ready = match &self.machine {
+            MachineKind::Server(s) => s.is_ready(),
+            // The user's session is resumed by a restarted gateway once open, not before.
+            MachineKind::User(u) => u.is_ready() || role != PeerRole::Server(0),
+        };
+        if ready {
+            if matches!(self.machine, MachineKind::User(_)) {
+                return Ok(());
+            }
+            let PeerRole::Server(i) = role else {
+                return Ok(());
+            };
+            return self.on_peer_restarted(myself, Party::Server(i));
+        }
+        let reason = format!(
+            "{}: {} restarted (what it held of this session was lost)",
+            self.current_phase(),
+            role_words(Some(role)),
+        );
+        tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %self.ctx.peer_name(&peer), %reason, "aborting: a peer restarted");
+        self.abort(myself, None, &reason)
     }
 }

@@ -74,6 +74,8 @@ pub struct SessionState {
     deadlines: Deadlines,
     waiters: Waiters,
     last_activity: Instant,
+    /// When this actor started (a server restart concerns only older sessions).
+    created: Instant,
     ticker: Option<JoinHandle<()>>,
     /// The whole session was aborted (further failures are only logged).
     aborted: bool,
@@ -119,6 +121,7 @@ impl Actor for SessionActor {
             armed,
             waiters: Waiters::new(args.ctx.timeouts),
             last_activity: now,
+            created: now,
             ticker: None,
             aborted: false,
             ended: None,
@@ -197,6 +200,11 @@ impl Actor for SessionActor {
             })?,
             SessionMsg::PeerLost { peer, role, grace } => {
                 drive::blocking(|| state.on_peer_lost(&myself, peer, role, grace))?;
+            }
+            SessionMsg::PeerRestarted { peer, role, since } => {
+                if state.created <= since {
+                    drive::blocking(|| state.on_peer_incarnation(&myself, peer, role))?;
+                }
             }
             SessionMsg::Tick => {
                 drive::blocking(|| state.on_tick(&myself, now))?;

@@ -91,6 +91,7 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
             ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                    .with_agent_version(super::incarnation::agent_version(rand::random()))
                     .with_hide_listen_addrs(!config.announce.is_empty()),
             ),
             kad: kad::Behaviour::with_config(

@@ -26,6 +26,12 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
+    /// A peer's new connection announced another incarnation than its earlier ones: the peer
+    /// restarted since (`incarnation.rs`), and lost whatever it held only in memory.
+    PeerRestarted {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A listener is bound to this address.
     Listening {
         /// The address (with the real port when `/tcp/0` was asked for).

@@ -25,6 +25,7 @@ use super::envelope::Envelope;
 use super::error::{peer_id_of, FailureKind, NetError, Result};
 use super::event::{Event, InboundMessage, Reply};
 use super::heartbeat::Heartbeat;
+use super::incarnation::Incarnations;
 use super::reassembly::Reassembler;
 use super::Limits;
 
@@ -54,6 +55,8 @@ pub struct EventLoop {
     heartbeat: Option<Heartbeat>,
     /// The last failed dial per peer, named when a send to it fails as a dial failure.
     dial_errors: HashMap<PeerId, String>,
+    /// The last incarnation each peer announced (restart detection).
+    incarnations: Incarnations,
 }
 
 impl EventLoop {
@@ -79,6 +82,7 @@ impl EventLoop {
             refusals: RefusalLog::default(),
             heartbeat: heartbeat.map(Heartbeat::new),
             dial_errors: HashMap::new(),
+            incarnations: Incarnations::default(),
         }
     }
 

@@ -26,6 +26,8 @@
 //!   address bookkeeping (topology, identify, mDNS, Kademlia lookups).
 //! - `event.rs`: [`Event`], [`InboundMessage`], [`Reply`].
 //! - `reassembly.rs`: bounded reassembly of chunked messages.
+//! - `incarnation.rs`: the random number of this process in its identify agent version, and
+//!   restart detection of peers from theirs.
 //! - `error.rs`: [`NetError`].
 //!
 //! # Example
@@ -52,6 +54,7 @@ mod error;
 mod event;
 mod event_loop;
 mod heartbeat;
+mod incarnation;
 mod reassembly;
 
 use std::collections::HashSet;

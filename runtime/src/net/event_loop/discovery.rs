@@ -4,6 +4,7 @@
 use libp2p::{identify, kad, mdns, Multiaddr, PeerId};
 
 use super::EventLoop;
+use crate::net::event::Event;
 use crate::net::error::NetError;
 
 impl EventLoop {
@@ -14,6 +15,10 @@ impl EventLoop {
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
         if let identify::Event::Received { peer_id, info, .. } = event {
+            if self.incarnations.announce(peer_id, &info.agent_version) {
+                tracing::info!(peer = %peer_id, "peer restarted (new incarnation)");
+                self.emit(Event::PeerRestarted { peer: peer_id });
+            }
             for addr in info.listen_addrs {
                 self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
             }
