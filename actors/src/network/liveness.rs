@@ -106,7 +106,9 @@ impl NetworkState {
             .unwrap_or_else(std::time::Instant::now);
         tracing::warn!(node = %self.name, %peer, "server restarted: its sessions' in-memory state is gone");
         for route in self.routes.values() {
-            let _ = route.actor.cast(SessionMsg::PeerRestarted { peer, role, since });
+            let _ = route
+                .actor
+                .cast(SessionMsg::PeerRestarted { peer, role, since });
         }
     }
 }

@@ -16,7 +16,10 @@ const MARK: &str = " incarnation/";
 
 /// The identify agent version announcing `incarnation`.
 pub(crate) fn agent_version(incarnation: u64) -> String {
-    format!("seco-rs/{}{MARK}{incarnation:016x}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "seco-rs/{}{MARK}{incarnation:016x}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// The incarnation an agent version announces, if it is one of ours.
@@ -52,13 +55,21 @@ mod tests {
     #[test]
     fn a_new_incarnation_is_a_restart_and_garbage_is_ignored() {
         assert_eq!(incarnation_of(&agent_version(0xabc)), Some(0xabc));
-        for bad in ["", "rust-libp2p/0.1", "x incarnation/12", "x incarnation/zzzzzzzzzzzzzzzz"] {
+        for bad in [
+            "",
+            "rust-libp2p/0.1",
+            "x incarnation/12",
+            "x incarnation/zzzzzzzzzzzzzzzz",
+        ] {
             assert_eq!(incarnation_of(bad), None, "{bad:?}");
         }
         let (a, b) = (PeerId::random(), PeerId::random());
         let mut seen = Incarnations::default();
         assert!(!seen.announce(a, &agent_version(1)));
-        assert!(!seen.announce(a, &agent_version(1)), "same process, new connection");
+        assert!(
+            !seen.announce(a, &agent_version(1)),
+            "same process, new connection"
+        );
         assert!(!seen.announce(b, &agent_version(2)));
         assert!(seen.announce(a, &agent_version(3)), "restarted");
         assert!(!seen.announce(a, "garbage"));

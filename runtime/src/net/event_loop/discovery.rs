@@ -4,8 +4,8 @@
 use libp2p::{identify, kad, mdns, Multiaddr, PeerId};
 
 use super::EventLoop;
-use crate::net::event::Event;
 use crate::net::error::NetError;
+use crate::net::event::Event;
 
 impl EventLoop {
     pub(super) fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
