@@ -10,7 +10,7 @@
 //! (`Timeouts::heartbeat`) closes a connection whose peer answers no ping for that long, and
 //! the watcher then finds the peer unreachable (a frozen process completes no handshake).
 //!
-//! A peer that restarted within the grace is recognised when it connects again: its identify
+//! A server that restarted within the grace is recognised when it connects again: its identify
 //! agent version names another incarnation (`seco_runtime::net`, `incarnation.rs`). Every
 //! session that existed when its last connection closed hears it
 //! ([`SessionMsg::PeerRestarted`]): one still opening (key generation, OT setup) aborts at
@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::{NetworkMsg, NetworkState, Transport};
 use crate::msgs::SessionMsg;
+use crate::topology::PeerRole;
 
 /// Pause between two attempts to reach the peer again.
 const ATTEMPT_EVERY: Duration = Duration::from_millis(250);
@@ -87,7 +88,7 @@ async fn reach(transport: &Transport, peer: PeerId, addrs: &[Multiaddr], grace: 
 impl NetworkState {
     /// A server's last connection closed: remembered for restart detection, and watched.
     pub(super) fn peer_disconnected(&mut self, peer: PeerId) {
-        if self.topology.peer_role(&peer).is_some() {
+        if let Some(PeerRole::Server(_)) = self.topology.peer_role(&peer) {
             self.disconnected.insert(peer, std::time::Instant::now());
         }
         self.watch(peer);
@@ -95,7 +96,9 @@ impl NetworkState {
 
     /// A server announced a new incarnation: it restarted (module docs).
     pub(super) fn peer_restarted(&mut self, peer: PeerId) {
-        let Some(role) = self.topology.peer_role(&peer) else {
+        // Servers only: a user runs one process per `seco infer`, several at once under one
+        // identity, and each announces its own incarnation.
+        let Some(role @ PeerRole::Server(_)) = self.topology.peer_role(&peer) else {
             return;
         };
         // Without a closed connection seen here, every session is older than the restart.
