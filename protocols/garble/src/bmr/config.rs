@@ -23,8 +23,10 @@ pub struct BmrConfig {
     /// no keys: it is never a key slot of the tables ("keyless evaluator", `mod.rs`).
     pub evaluator: PartyId,
     /// Owner of each input wire (a garbler), in input-wire order.
+    #[serde(with = "super::compact::owners")]
     pub input_owners: Vec<PartyId>,
     /// Party that learns each output wire, in output order.
+    #[serde(with = "super::compact::owners")]
     pub output_owners: Vec<PartyId>,
     /// Digest of the circuit ([`Circuit::digest`]).
     pub circuit_digest: [u8; 32],
@@ -32,7 +34,7 @@ pub struct BmrConfig {
     /// ([`super::OfflineParty::provide_inputs`]): their masked bits and the garblers' keys
     /// reach the evaluator offline, so the online phase carries only the other wires. Empty:
     /// every input arrives online.
-    #[serde(default)]
+    #[serde(default, with = "super::compact::flags")]
     pub offline: Vec<bool>,
 }
 

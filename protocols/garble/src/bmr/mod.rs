@@ -16,7 +16,8 @@
 //! | evaluation, output to its owner | `eval.rs`, `OnlineParty` round 3 |
 //!
 //! # Layout
-//! - `config.rs`: [`BmrConfig`] (parties, evaluator, owner of every input and output wire).
+//! - `config.rs`: [`BmrConfig`] (parties, evaluator, owner of every input and output wire);
+//!   `compact.rs`: its per-wire vectors as byte strings (one byte per wire).
 //! - `msg.rs`: [`BmrMsg`] / [`Body`], one enum for all rounds; `encoded_len` for exact sizes.
 //! - `material.rs`: a garbler's secrets and local computations (propagation, bit OT, rows).
 //! - `offline.rs`: [`OfflineParty`], rounds 1-5 (message intake), ends in a [`Prepared`];
@@ -113,6 +114,7 @@
 //! `docs/garbled-circuits.md` ("Cheaper BMR").
 
 mod chain;
+mod compact;
 mod config;
 #[cfg(feature = "insecure-simulation")]
 pub mod driver;
