@@ -2,21 +2,15 @@
 //! state machine: [`ServerSession::handle`] takes one [`Input`] and returns a [`Ready`].
 //!
 //! # Layout
-//! - `mod.rs`: the session struct, message checks and dispatch.
-//! - `open.rs`: phase 0 (session open) and phase 1 (collective key generation).
-//! - `setup.rs`: phase 1b, the servers' pairwise OT setup (`bmr::OtSetup`), once per session
-//!   and again when a server restarts; every garbling of the session draws from it.
-//! - `prep.rs`: phase 2, one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk
-//!   garblings (BMR offline per chunk of every stage circuit, a window at a time, inputs
-//!   known in preprocessing, each finished chunk persisted as its own record); `masks.rs`: the
-//!   circuits' words, XOR-shared and converted into additive shares (`ot::B2a`); `e2s.rs`:
-//!   the encryption-to-shares of every stage (the owner's `Enc(W r - s)`, the followers'
-//!   shares).
-//! - `online.rs`: phase 3, one [`online::Online`] per inference; `stages.rs`: its stage
-//!   circuits, chunk by chunk (chunk records taken from the store, BMR online parties).
-//! - `close.rs`: the end of a session (closed by the user, expired, aborted).
-//! - `gateway.rs`: what only the gateway does (relaying for the user, collecting
-//!   acknowledgements, aggregating the result).
+//! - `mod.rs`: the session struct, message checks, dispatch; `close.rs`: its end; `gateway.rs`:
+//!   what only the gateway does (relaying for the user, acknowledgements, the result).
+//! - `open.rs`: session open and collective key generation; `setup.rs`: the servers' pairwise
+//!   OT setup (`bmr::OtSetup`: once per session, again after a restart).
+//! - `prep.rs`: one [`prep::Prep`] per bundle in preparation; `garble.rs`: its chunk garblings
+//!   (BMR offline, a window at a time, each chunk persisted as it finishes); `masks.rs`: words
+//!   XOR-shared, then additive (`ot::B2a`); `e2s.rs`: the encryption-to-shares of each stage.
+//! - `online.rs`: one [`online::Online`] per inference; `stages.rs`: its stage circuits, chunk
+//!   by chunk (records taken from the store, BMR online parties).
 
 mod close;
 mod e2s;
