@@ -262,6 +262,40 @@ async fn a_failed_key_generation_releases_its_lock_at_once() {
     c.shutdown().await.unwrap();
 }
 
+/// Issue 13, item 1 (part): a session open that fails on a fault (here a remote cut off until
+/// the first attempt has aborted) is tried again with a new session, and opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_open_is_retried_with_a_new_session() {
+    let t = Timeouts {
+        ack: Duration::from_secs(2),
+        retry: Duration::from_secs(2),
+        ..timeouts()
+    };
+    let opts = ClusterOptions {
+        faulty: vec!["remote-2".into()],
+        fault_seed: 5,
+        ..ClusterOptions::default()
+    };
+    let (c, tests) = cluster(t, opts).await;
+    let everyone: Vec<_> = c.topology.nodes.iter().map(|n| n.peer_id).collect();
+    c.faults["remote-2"].partition(everyone);
+    // Heals once the first attempt has aborted at the gateway (bounded: 20 s).
+    let gateway = c.node("gateway").unwrap();
+    let heal = async {
+        eventually("the first open aborts", || async {
+            gateway.stats().aborts >= 1
+        })
+        .await;
+        c.faults["remote-2"].heal();
+    };
+    let (session, ()) = tokio::join!(c.user().unwrap().open_session(), heal);
+    let session = session.expect("the retried open");
+    session.preprocess().await.unwrap();
+    let (x, want) = c.reference(tests.input(0).unwrap()).unwrap();
+    assert_eq!(session.infer(&x).await.unwrap().1, want);
+    c.shutdown().await.unwrap();
+}
+
 /// A session record found in the store at start (the servers stopped before anyone closed the
 /// session) expires after the idle time if no message resumes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,12 @@
 //! first (the bundles it had ready are prepared again when an inference needs one). Timeouts,
 //! an expired or closed session and refused commands are not retried. The last error is
 //! returned, its reason ending with the number of attempts.
+//!
+//! Opening a session is retried the same way (a new session each time, after
+//! [`OPEN_RETRY_PAUSE`]), except when the gateway refused the `Hello` itself: no free slot, a
+//! user part that does not match the deployment or the parameters are answers, not faults.
+//! A lost first dial, a server that restarted during key generation or OT setup, or a key
+//! generation aborted by a peer are faults the next attempt usually does not meet.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -22,6 +28,10 @@ use crate::session::SessionMsg;
 
 /// Retries of a failed bundle or inference, by default.
 pub const DEFAULT_RETRIES: u32 = 2;
+
+/// The pause before a failed session open is tried again: long enough for a restarted server
+/// to be dialled again and for the failed attempt's abort to reach every server.
+pub const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The session the handle uses now.
 struct Current {
@@ -67,12 +77,24 @@ fn classify(e: &ActorError) -> Failure {
     }
 }
 
+/// Whether a failed session open is worth another: an abort or a lost peer, unless the
+/// gateway answered with a refusal a new session would meet again: its reject of the `Hello`
+/// (`session/loss.rs` words it "... refused Hello: <why>") or its abort for a user part that
+/// does not match the deployment (`SecoError::UserPartMismatch`).
+fn open_worth_retry(e: &ActorError) -> bool {
+    const ANSWERS: [&str; 2] = ["refused Hello", "does not match the deployment"];
+    match e {
+        ActorError::Aborted { reason, .. } => !ANSWERS.iter().any(|a| reason.contains(a)),
+        e => !matches!(classify(e), Failure::Final),
+    }
+}
+
 /// The last error, with the number of attempts in its reason.
-fn after_attempts(e: ActorError, attempts: u32) -> ActorError {
+fn after_attempts(e: ActorError, attempts: u32, each: &str) -> ActorError {
     match e {
         ActorError::Aborted { bundle, reason } if attempts > 1 => ActorError::Aborted {
             bundle,
-            reason: format!("{reason} (failed {attempts} times, each with a fresh bundle)"),
+            reason: format!("{reason} (failed {attempts} times, {each})"),
         },
         e => e,
     }
@@ -85,7 +107,18 @@ impl UserSessionHandle {
         limits: Timeouts,
         output: OutputMode,
     ) -> Result<Self> {
-        let (session, actor) = open_session(&node, limits, output).await?;
+        let mut attempts = 0;
+        let (session, actor) = loop {
+            attempts += 1;
+            match open_session(&node, limits, output).await {
+                Ok(opened) => break opened,
+                Err(e) if attempts <= DEFAULT_RETRIES && open_worth_retry(&e) => {
+                    tracing::warn!(error = %e, attempt = attempts, of = DEFAULT_RETRIES + 1, "session open failed: retrying with a new session");
+                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(after_attempts(e, attempts, "each with a new session")),
+            }
+        };
         Ok(Self {
             node,
             output,
@@ -211,7 +244,7 @@ impl UserSessionHandle {
     async fn recover(&self, e: ActorError, attempts: u32) -> Result<()> {
         let kind = classify(&e);
         if matches!(kind, Failure::Final) || attempts > self.retries {
-            return Err(after_attempts(e, attempts));
+            return Err(after_attempts(e, attempts, "each with a fresh bundle"));
         }
         tracing::warn!(error = %e, attempt = attempts, of = self.retries + 1, "failed: retrying with a fresh bundle");
         if matches!(kind, Failure::Bundle) {
@@ -226,13 +259,15 @@ impl UserSessionHandle {
                 old.stop(Some("replaced by a new session".into()));
                 Ok(())
             }
-            Err(open) => Err(match after_attempts(e, attempts) {
-                ActorError::Aborted { bundle, reason } => ActorError::Aborted {
-                    bundle,
-                    reason: format!("{reason}; a new session could not be opened: {open}"),
+            Err(open) => Err(
+                match after_attempts(e, attempts, "each with a fresh bundle") {
+                    ActorError::Aborted { bundle, reason } => ActorError::Aborted {
+                        bundle,
+                        reason: format!("{reason}; a new session could not be opened: {open}"),
+                    },
+                    e => e,
                 },
-                e => e,
-            }),
+            ),
         }
     }
 }
