@@ -100,14 +100,16 @@ impl ServerSession {
         if st.u.is_some() || st.e2s_early.is_some() {
             return Err(SecoError::Duplicate { from, seq: 0 });
         }
-        if converted && st.u_conv.is_none() {
-            // Validated now, answered when the conversion is done.
-            E2sRequest::from_bytes(req, self.cfg.param)?;
+        let early = converted && st.u_conv.is_none();
+        // Decoded (and so validated) once, also when it is answered later.
+        let req = E2sRequest::from_bytes(req, self.cfg.param)?;
+        if early {
+            // Answered when the conversion is done.
             let st = self.prep_stage(bundle, stage)?;
-            st.e2s_early = Some((from, req.to_vec()));
+            st.e2s_early = Some((from, req));
             return Ok(ready);
         }
-        ready.extend(self.answer_e2s(from, bundle, stage, req)?);
+        ready.extend(self.answer_e2s(from, bundle, stage, &req)?);
         Ok(ready)
     }
 
@@ -118,9 +120,8 @@ impl ServerSession {
         from: Party,
         bundle: BundleId,
         stage: u16,
-        req: &[u8],
+        req: &E2sRequest,
     ) -> Result<Ready> {
-        let req = E2sRequest::from_bytes(req, self.cfg.param)?;
         let keys = self
             .keys
             .clone()
@@ -132,11 +133,11 @@ impl ServerSession {
         let (out, mine) = match given {
             Some(u) => {
                 let out =
-                    e2s::follower_share_given(&cfg, &keys.sk, layout, &req, &u, &mut self.rng)?;
+                    e2s::follower_share_given(&cfg, &keys.sk, layout, req, &u, &mut self.rng)?;
                 (out, u)
             }
             None => {
-                let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, &req, &mut self.rng)?;
+                let (out, mine) = e2s::follower_share(&cfg, &keys.sk, layout, req, &mut self.rng)?;
                 (out, mine.to_vec())
             }
         };

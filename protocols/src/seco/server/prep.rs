@@ -57,8 +57,8 @@ pub(crate) struct PrepStage {
     pub(super) conv_out: [Vec<Option<Vec<u64>>>; 2],
     /// Non-owners: the additive share of the input words, this server's E2S output share.
     pub(super) u_conv: Option<Vec<u64>>,
-    /// An E2S request that arrived before `u_conv`: (sender, encoded request).
-    pub(super) e2s_early: Option<(Party, Vec<u8>)>,
+    /// An E2S request that arrived before `u_conv`: (sender, request, decoded and so checked).
+    pub(super) e2s_early: Option<(Party, crate::mhe::E2sRequest)>,
     /// The chunk garblings in progress at this server, by chunk index (`garble.rs`).
     pub(super) running: BTreeMap<u32, ChunkRun>,
     /// Which chunks are finished (and persisted, `Persist::Chunk`), in chunk order (empty
