@@ -38,7 +38,9 @@ pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
     let Queued {
         mut out,
         bytes: _bytes,
+        at,
     } = queued;
+    let waited = at.elapsed();
     let end_msg = matches!(out.msg.body, Body::Abort { .. } | Body::Close { .. });
     if !end_msg && lock(&shared.ended).contains(&out.msg.session) {
         // Nothing of an ended session matters any more.
@@ -48,6 +50,7 @@ pub(super) async fn deliver(shared: &Shared, peer: PeerId, queued: Queued) {
     let env = wire::to_envelope(&out.msg);
     let delivered = out.delivered.take();
     let result = send_with_retry(shared, peer, env, end_msg).await;
+    tracing::trace!(%peer, session = %out.msg.session, body = out.msg.body.name(), ok = result.is_ok(), queued_us = waited.as_micros() as u64, send_us = (at.elapsed() - waited).as_micros() as u64, "sent");
     let outcome = result.as_ref().map_err(describe_send_error).copied();
     match result {
         Ok(()) => {}

@@ -94,6 +94,8 @@ pub(super) struct Shared {
 pub(super) struct Queued {
     pub(super) out: Outgoing,
     pub(super) bytes: Reservation,
+    /// When it was queued (its wait behind the session's earlier messages is traced).
+    pub(super) at: std::time::Instant,
 }
 
 /// Bytes of the budget held by one queued message.
@@ -153,6 +155,7 @@ impl Queues {
                 peer,
                 bytes: reserved,
             },
+            at: std::time::Instant::now(),
         };
         let key = (peer, queued.out.msg.session);
         let mut senders = lock(&self.shared.senders);
