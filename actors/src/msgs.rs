@@ -136,8 +136,9 @@ pub enum SessionMsg {
     },
     /// Periodic: deadlines, idleness.
     Tick,
-    /// Takes the next ready bundle whole out of the store ahead of its inference
-    /// (`session/armed.rs`); sent by the session to itself.
+    /// Collects a finished arming and starts taking the next ready bundle whole out of the
+    /// store ahead of its inference, on a thread of its own (`session/armed.rs`); sent by the
+    /// session to itself, and by that thread when it is done.
     Arm,
     /// User: answer once the session is open.
     WaitOpen(RpcReplyPort<Result<()>>),

@@ -2,33 +2,42 @@
 //! that uses it, so the online phase reads records from memory instead of waiting for a
 //! durable take (a store flush) at each stage.
 //!
-//! - When a bundle is ready here and nothing is armed or running, the session sends itself
-//!   [`SessionMsg::Arm`](crate::msgs::SessionMsg::Arm); handling it takes the oldest ready bundle
-//!   whole (its record and every stage's chunks, one batch and one flush:
-//!   [`NodeStore::take_bundle`]). The user takes its oldest ready bundle first too
-//!   (`UserSession::infer`), so the armed one is normally the next one used. After an inference
-//!   the next bundle is armed the same way.
-//! - A step's takes are served from the armed bundle; a bundle that is not armed is taken whole
-//!   when its inference starts (one flush for all its stages instead of one per stage), and
-//!   one that does not fit the budget is taken stage by stage as before.
+//! - When a bundle is ready here and no other bundle is armed and idle or being armed, the
+//!   session sends itself [`SessionMsg::Arm`](crate::msgs::SessionMsg::Arm); handling it starts
+//!   taking the oldest ready bundle whole (its record and every stage's chunks, one batch and
+//!   one flush: [`NodeStore::take_bundle`]) **on a thread of its own**, and the thread sends
+//!   `Arm` again when it is done, which collects the bundle. The user takes its oldest ready
+//!   bundle first too (`UserSession::infer`), so the armed one is normally the next one used.
+//! - Arming runs while an inference runs: when bundle `k`'s inference starts, bundle `k + 1`
+//!   is taken meanwhile, so back-to-back inferences find their bundle armed. (Until
+//!   2026-12-07 arming ran on the session actor after an inference had ended, and the next
+//!   inference's first message waited behind it: 4-9 ms of a mnist-mlp inference of about
+//!   25 ms on a loaded 2-core machine.)
+//! - A step's takes are served from the armed bundle; a take of the bundle being armed waits
+//!   for its thread; a bundle that is not armed is taken whole when its inference starts (one
+//!   flush for all its stages instead of one per stage), and one that does not fit the budget
+//!   is taken stage by stage as before.
 //! - A record still leaves the store durably before its first use, so no bundle is used twice.
 //!   A crash loses the armed bundle (it is no longer on disk): its inference then fails as
 //!   "unknown or already used" at this server, the bundle is aborted, and the user retries with
 //!   a fresh bundle (`docs/operations.md`, "Armed bundles"). A clean stop of the session actor
-//!   puts an armed bundle that served nothing back into the store ([`Armed::disarm`]).
-//! - Nothing is armed while an inference of the session runs here: the flush waits for the
-//!   inference's end instead of delaying it.
+//!   waits for a running arming thread and puts every armed bundle that served nothing back
+//!   into the store ([`Armed::disarm`]).
 //! - Memory: at most one armed bundle per session besides those whose inference runs, only for
 //!   sessions whose bundles are small against `Limits::armed_bytes`, and all armed bytes of the
 //!   node within that budget; large models (e.g. `cifar-cnn`) keep streaming stage by stage.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc;
+use std::time::Instant;
 
+use ractor::ActorRef;
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
 use seco_runtime::store::Result;
 
-use super::{MachineKind, SessionState};
+use super::SessionState;
 use crate::error::Result as ActorResult;
+use crate::msgs::SessionMsg;
 use crate::store::{ArmedBundle, NodeStore, TakenRecords};
 
 /// A session arms bundles only if its garbled tables per bundle are at most this fraction of
@@ -49,6 +58,17 @@ pub(super) struct Armed {
     running: HashSet<BundleId>,
     /// An `Arm` message is queued.
     queued: bool,
+    /// The bundle being taken on its own thread, at most one.
+    arming: Option<Arming>,
+}
+
+/// A bundle being taken on its own thread (module docs).
+#[derive(Debug)]
+struct Arming {
+    bundle: BundleId,
+    /// The thread's outcome (its sender is dropped unsent only if it panicked).
+    rx: mpsc::Receiver<Result<Option<ArmedBundle>>>,
+    since: Instant,
 }
 
 impl Armed {
@@ -79,59 +99,120 @@ impl Armed {
         self.order.retain(|b| *b != bundle);
         self.held.remove(&bundle);
         self.running.remove(&bundle);
+        if self.arming.as_ref().is_some_and(|a| a.bundle == bundle) {
+            // Its thread's result is dropped (zeroed, its bytes given back) when it finds
+            // nobody to send it to.
+            self.arming = None;
+        }
     }
 
-    /// The session ended: every armed bundle is dropped (zeroed).
+    /// The session ended: every armed bundle is dropped (zeroed), also the one being armed.
     pub(super) fn clear(&mut self) {
         self.order.clear();
         self.held.clear();
         self.running.clear();
+        self.arming = None;
     }
 
     /// The session actor stops cleanly (the node shuts down): armed bundles that served nothing
     /// go back to the store, the others are dropped. Returns how many went back.
     pub(super) fn disarm(&mut self, store: &NodeStore, session: SessionId) -> Result<usize> {
+        // A bundle being armed is out of the store already: wait for it, then put it back.
+        let settled = self.settle();
         let mut back = 0;
         for (bundle, armed) in self.held.drain() {
             back += usize::from(store.put_back(session, bundle, armed)?);
         }
         self.clear();
-        Ok(back)
+        settled.map(|_| back)
     }
 
-    /// Whether to queue an `Arm` message now (and marks it queued).
+    /// Whether to queue an `Arm` message now (and marks it queued): a bundle is ready, none is
+    /// being armed, and every armed one is in use.
     pub(super) fn should_queue(&mut self) -> bool {
         let want = self.enabled
             && !self.queued
-            && self.running.is_empty()
-            && self.held.is_empty()
+            && self.arming.is_none()
+            && self.held.keys().all(|b| self.running.contains(b))
             && !self.order.is_empty();
         self.queued |= want;
         want
     }
 
-    /// Handles `Arm`: if nothing is held and no inference runs here (`idle`), takes the oldest
-    /// ready bundle whole. Returns it and its bytes if one was armed.
+    /// Handles `Arm`: collects a finished arming thread's bundle (returned with its bytes and
+    /// the thread's time), then, if no armed bundle is idle and none is being armed, starts
+    /// taking the oldest ready bundle on a new thread, which calls `done` when it is finished.
     pub(super) fn arm(
         &mut self,
         store: &NodeStore,
         session: SessionId,
         limit: u64,
-        idle: bool,
-    ) -> Result<Option<(BundleId, u64)>> {
+        done: impl FnOnce() + Send + 'static,
+    ) -> Result<Option<(BundleId, u64, u128)>> {
         self.queued = false;
-        if !self.enabled || !idle || !self.running.is_empty() || !self.held.is_empty() {
-            return Ok(None);
+        let collected = self.collect(false)?;
+        let idle_held = self.held.keys().any(|b| !self.running.contains(b));
+        if !self.enabled || self.arming.is_some() || idle_held {
+            return Ok(collected);
         }
         // Over the budget or gone from the store: left for the inference to take.
         let Some(bundle) = self.order.pop_front() else {
+            return Ok(collected);
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        let store = store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("seco-arm".into())
+            .spawn(move || {
+                // Nobody waiting (the bundle was forgotten): the bundle drops here, zeroed.
+                let _ = tx.send(store.take_bundle(session, bundle, limit));
+                done();
+            });
+        match spawned {
+            Ok(_) => {
+                self.arming = Some(Arming {
+                    bundle,
+                    rx,
+                    since: Instant::now(),
+                })
+            }
+            // No thread to be had: left for the inference to take.
+            Err(e) => tracing::warn!(error = %e, "cannot start a thread to arm a bundle"),
+        }
+        Ok(collected)
+    }
+
+    /// Waits for the arming thread, if one runs, and keeps its bundle.
+    pub(super) fn settle(&mut self) -> Result<Option<(BundleId, u64, u128)>> {
+        self.collect(true)
+    }
+
+    /// The finished arming thread's bundle, kept in `held` (waiting for the thread if `block`).
+    fn collect(&mut self, block: bool) -> Result<Option<(BundleId, u64, u128)>> {
+        let Some(arming) = &self.arming else {
             return Ok(None);
         };
-        Ok(store.take_bundle(session, bundle, limit)?.map(|a| {
-            let bytes = a.bytes();
-            self.held.insert(bundle, a);
-            (bundle, bytes)
-        }))
+        let outcome = if block {
+            arming.rx.recv().ok()
+        } else {
+            match arming.rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::TryRecvError::Empty) => return Ok(None),
+                Err(mpsc::TryRecvError::Disconnected) => None,
+            }
+        };
+        let (bundle, us) = (arming.bundle, arming.since.elapsed().as_micros());
+        self.arming = None;
+        match outcome {
+            Some(Ok(Some(armed))) => {
+                let bytes = armed.bytes();
+                self.held.insert(bundle, armed);
+                Ok(Some((bundle, bytes, us)))
+            }
+            // Over the budget, gone, or the thread panicked: the inference takes what is left.
+            Some(Ok(None)) | None => Ok(None),
+            Some(Err(e)) => Err(e),
+        }
     }
 
     /// Serves one step's takes (drive.rs): bundles starting an inference are taken whole
@@ -145,6 +226,10 @@ impl Armed {
         bundles: &[BundleId],
         takes: &[ChunkTake],
     ) -> Result<TakenRecords> {
+        let wanted = |b: BundleId| bundles.contains(&b) || takes.iter().any(|t| t.bundle == b);
+        if self.arming.as_ref().is_some_and(|a| wanted(a.bundle)) {
+            self.settle()?;
+        }
         if self.enabled {
             self.running.extend(bundles.iter().copied());
             for &b in bundles {
@@ -195,19 +280,20 @@ impl Armed {
 }
 
 impl SessionState {
-    /// `SessionMsg::Arm`: arms the oldest ready bundle if no inference runs here.
-    pub(super) fn arm(&mut self) -> ActorResult<()> {
+    /// `SessionMsg::Arm`: collects a finished arming, starts the next (module docs).
+    pub(super) fn arm(&mut self, myself: &ActorRef<SessionMsg>) -> ActorResult<()> {
         if self.aborted {
             return Ok(());
         }
-        let idle = match &self.machine {
-            MachineKind::Server(s) => s.in_flight().1.is_empty(),
-            MachineKind::User(_) => true,
-        };
         let limit = self.ctx.limits.armed_bytes as u64;
-        let t = std::time::Instant::now();
-        if let Some((bundle, bytes)) = self.armed.arm(&self.ctx.store, self.session, limit, idle)? {
-            tracing::trace!(node = %self.ctx.name, session = %self.session, %bundle, bytes, us = t.elapsed().as_micros() as u64, "armed a bundle");
+        let me = myself.clone();
+        let done = move || {
+            let _ = me.cast(SessionMsg::Arm);
+        };
+        if let Some((bundle, bytes, us)) =
+            self.armed.arm(&self.ctx.store, self.session, limit, done)?
+        {
+            tracing::trace!(node = %self.ctx.name, session = %self.session, %bundle, bytes, us = us as u64, "armed a bundle");
         }
         Ok(())
     }
@@ -230,8 +316,11 @@ mod tests {
         armed.ready(b);
         assert!(armed.should_queue());
         assert!(!armed.should_queue(), "one Arm message at a time");
-        let (got, bytes) = armed.arm(&store, sid, 1 << 20, true).unwrap().unwrap();
+        assert_eq!(armed.arm(&store, sid, 1 << 20, || {}).unwrap(), None);
+        assert!(!armed.should_queue(), "one arming at a time");
+        let (got, bytes, _) = armed.settle().unwrap().unwrap();
         assert_eq!((got, bytes), (b, 10 + 3 * 5));
+        assert!(!armed.should_queue(), "nothing else ready");
         assert_eq!(store.armed_bytes(), 25);
         // Nothing of it is left on disk: a crash now loses it, never reuses it.
         let (left, chunks) = store
@@ -278,7 +367,8 @@ mod tests {
         store.put_test_bundle(sid, b, &[7; 10], &[(1, 1)]);
         let mut armed = Armed::new(Some(1), 12);
         armed.ready(b);
-        assert_eq!(armed.arm(&store, sid, 12, true).unwrap(), None);
+        assert_eq!(armed.arm(&store, sid, 12, || {}).unwrap(), None);
+        assert_eq!(armed.settle().unwrap(), None);
         let stage1 = ChunkTake {
             bundle: b,
             stage: 1,
@@ -300,14 +390,71 @@ mod tests {
         store.put_test_bundle(sid, b, &[7; 10], &[(0, 3)]);
         let mut armed = Armed::new(None, 1 << 20);
         armed.ready(b);
-        assert!(
-            armed.arm(&store, sid, 1 << 20, false).unwrap().is_none(),
-            "not while busy"
-        );
-        armed.ready(b);
-        assert!(armed.arm(&store, sid, 1 << 20, true).unwrap().is_some());
+        armed.arm(&store, sid, 1 << 20, || {}).unwrap();
+        assert!(armed.settle().unwrap().is_some());
         assert_eq!(store.armed_bytes(), 25);
         armed.forget(b);
         assert_eq!(store.armed_bytes(), 0);
+    }
+
+    /// An inference that starts while its bundle is being armed waits for the arming thread
+    /// and gets every record; the next bundle is armed while that inference runs.
+    #[test]
+    fn a_take_of_the_bundle_being_armed_waits_for_it_and_the_next_arms_meanwhile() {
+        let store = NodeStore::new(Arc::new(MemStore::new()));
+        let sid = SessionId([3; 16]);
+        let (b1, b2) = (BundleId([7; 16]), BundleId([8; 16]));
+        store.put_test_bundle(sid, b1, &[1; 10], &[(0, 1)]);
+        store.put_test_bundle(sid, b2, &[2; 10], &[(0, 1)]);
+        let mut armed = Armed::new(None, 1 << 20);
+        armed.ready(b1);
+        armed.ready(b2);
+        let (tx, rx) = std::sync::mpsc::channel();
+        armed
+            .arm(&store, sid, 1 << 20, move || tx.send(()).unwrap())
+            .unwrap();
+        let stage0 = |bundle| ChunkTake {
+            bundle,
+            stage: 0,
+            chunks: 1,
+        };
+        let (r, c) = armed
+            .take(&store, sid, 1 << 20, &[b1], &[stage0(b1)])
+            .unwrap();
+        assert_eq!(r, vec![Some(vec![1; 10])]);
+        assert_eq!(c, vec![vec![Some(vec![0; 5])]]);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        // b1 runs and is used up; b2 is armed meanwhile.
+        assert!(armed.should_queue());
+        armed.arm(&store, sid, 1 << 20, || {}).unwrap();
+        assert_eq!(armed.settle().unwrap().map(|a| a.0), Some(b2));
+        assert!(!armed.should_queue(), "b2 is armed and idle");
+        assert_eq!(store.armed_bytes(), 15);
+    }
+
+    /// A bundle forgotten (aborted) while it is being armed is dropped by its thread, its bytes
+    /// given back; a clean stop waits for a running arming and puts its bundle back.
+    #[test]
+    fn forgetting_or_stopping_while_arming_loses_nothing_else() {
+        let store = NodeStore::new(Arc::new(MemStore::new()));
+        let sid = SessionId([3; 16]);
+        let (b1, b2) = (BundleId([9; 16]), BundleId([10; 16]));
+        store.put_test_bundle(sid, b1, &[1; 10], &[(0, 1)]);
+        store.put_test_bundle(sid, b2, &[2; 10], &[(0, 1)]);
+        let mut armed = Armed::new(None, 1 << 20);
+        armed.ready(b1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        armed
+            .arm(&store, sid, 1 << 20, move || tx.send(()).unwrap())
+            .unwrap();
+        armed.forget(b1);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(store.armed_bytes(), 0);
+        armed.ready(b2);
+        armed.arm(&store, sid, 1 << 20, || {}).unwrap();
+        assert_eq!(armed.disarm(&store, sid).unwrap(), 1);
+        assert_eq!(store.armed_bytes(), 0);
+        let (r, _) = store.take_records(sid, &[b2], &[]).unwrap();
+        assert_eq!(r, vec![Some(vec![2; 10])], "put back");
     }
 }

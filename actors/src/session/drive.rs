@@ -8,8 +8,8 @@
 //! 5. **take** every bundle the step asks for, durably (removed and flushed before use), and
 //!    feed it back as `Input::Loaded`, and likewise every stage's chunk garblings
 //!    (`Input::Chunks`); their outputs go through this loop again. A bundle is normally taken
-//!    whole before its inference, while the session is idle (`armed.rs`: one flush, off the
-//!    online path), and its takes are then served from memory.
+//!    whole before its inference, on a thread of its own while the previous inference runs
+//!    (`armed.rs`: one flush, off the online path), and its takes are then served from memory.
 //!
 //! Nothing is sent before the state that produced it is on disk, so a restart never contradicts
 //! a message already sent. Sends go before the takes of the same step (since 2026-12-06): those
@@ -188,7 +188,7 @@ impl SessionState {
             self.observe_in_flight();
             if taken.is_empty() {
                 if self.armed.should_queue() {
-                    // After this message: the next bundle is taken while the peers are idle.
+                    // After this message: the next bundle is taken on its own thread.
                     let _ = myself.cast(SessionMsg::Arm);
                 }
                 return Ok(());

@@ -209,7 +209,7 @@ impl Actor for SessionActor {
             SessionMsg::Tick => {
                 drive::blocking(|| state.on_tick(&myself, now))?;
             }
-            SessionMsg::Arm => drive::blocking(|| state.arm())?,
+            SessionMsg::Arm => drive::blocking(|| state.arm(&myself))?,
             SessionMsg::WaitOpen(port) => state.waiters.wait_open(port, now),
             SessionMsg::Preprocess(port) => {
                 drive::blocking(|| state.preprocess(&myself, port, now))?;
