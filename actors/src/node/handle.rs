@@ -261,9 +261,10 @@ impl Node {
 
     /// User nodes: opens a session with the gateway (collective key generation runs first if
     /// the servers have none) and waits until it is ready; its inferences give the logits.
-    /// Failed bundles and inferences are retried with a fresh bundle (in a new session if
-    /// the session itself was aborted) up to [`DEFAULT_RETRIES`](super::DEFAULT_RETRIES) times
-    /// ([`UserSessionHandle::set_retries`]).
+    /// A failed open is tried again with a new session, and failed bundles and inferences
+    /// with a fresh bundle (in a new session if the session itself was aborted), up to
+    /// [`DEFAULT_RETRIES`](super::DEFAULT_RETRIES) times ([`Node::open_session_retrying`],
+    /// [`UserSessionHandle::set_retries`]).
     pub async fn open_session(&self) -> Result<UserSessionHandle> {
         self.open_session_with(OutputMode::Logits).await
     }
@@ -271,7 +272,18 @@ impl Node {
     /// [`Node::open_session`] with an output mode: in label mode the user learns only the
     /// predicted class of each inference ([`UserSessionHandle::predict`]).
     pub async fn open_session_with(&self, output: OutputMode) -> Result<UserSessionHandle> {
-        UserSessionHandle::open(self.actor.clone(), self.topology.timeouts, output).await
+        self.open_session_retrying(output, super::DEFAULT_RETRIES)
+            .await
+    }
+
+    /// [`Node::open_session_with`] with `retries` retries of a failed open, bundle or
+    /// inference (0: none; `seco infer --retries`).
+    pub async fn open_session_retrying(
+        &self,
+        output: OutputMode,
+        retries: u32,
+    ) -> Result<UserSessionHandle> {
+        UserSessionHandle::open(self.actor.clone(), self.topology.timeouts, output, retries).await
     }
 
     /// Stops the node: its actors, then its network; the store is flushed.

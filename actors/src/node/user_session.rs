@@ -10,10 +10,12 @@
 //! returned, its reason ending with the number of attempts.
 //!
 //! Opening a session is retried the same way (a new session each time, after
-//! [`OPEN_RETRY_PAUSE`]), except when the gateway refused the `Hello` itself: no free slot, a
-//! user part that does not match the deployment or the parameters are answers, not faults.
-//! A lost first dial, a server that restarted during key generation or OT setup, or a key
-//! generation aborted by a peer are faults the next attempt usually does not meet.
+//! [`OPEN_RETRY_PAUSE`], as many times), except when the gateway refused the `Hello` itself
+//! (no free slot, a user part that does not match the deployment or the parameters: answers,
+//! not faults) or a server is lost (its connection closed and it could not be reached again
+//! within the grace: a new session would wait for it until the open deadline). A lost first
+//! dial, an undelivered message, a server that restarted during key generation or OT setup,
+//! or a key generation aborted by a peer are faults the next attempt usually does not meet.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -78,13 +80,18 @@ fn classify(e: &ActorError) -> Failure {
 }
 
 /// Whether a failed session open is worth another: an abort or a lost peer, unless the
-/// gateway answered with a refusal a new session would meet again: its reject of the `Hello`
-/// (`session/loss.rs` words it "... refused Hello: <why>") or its abort for a user part that
-/// does not match the deployment (`SecoError::UserPartMismatch`).
+/// gateway answered with a refusal a new session would meet again (its reject of the `Hello`,
+/// which `session/loss.rs` words "... refused Hello: <why>", or its abort for a user part that
+/// does not match the deployment, `SecoError::UserPartMismatch`), or a server was lost for
+/// longer than the grace (`session/loss.rs`: "... could not be reached again within ...").
 fn open_worth_retry(e: &ActorError) -> bool {
-    const ANSWERS: [&str; 2] = ["refused Hello", "does not match the deployment"];
+    const FINAL: [&str; 3] = [
+        "refused Hello",
+        "does not match the deployment",
+        "could not be reached again",
+    ];
     match e {
-        ActorError::Aborted { reason, .. } => !ANSWERS.iter().any(|a| reason.contains(a)),
+        ActorError::Aborted { reason, .. } => !FINAL.iter().any(|a| reason.contains(a)),
         e => !matches!(classify(e), Failure::Final),
     }
 }
@@ -101,19 +108,21 @@ fn after_attempts(e: ActorError, attempts: u32, each: &str) -> ActorError {
 }
 
 impl UserSessionHandle {
-    /// Opens a session through the user's node actor and waits until it is ready.
+    /// Opens a session through the user's node actor and waits until it is ready; a failed
+    /// open, and later a failed bundle or inference, is tried again up to `retries` times.
     pub(super) async fn open(
         node: ActorRef<NodeMsg>,
         limits: Timeouts,
         output: OutputMode,
+        retries: u32,
     ) -> Result<Self> {
         let mut attempts = 0;
         let (session, actor) = loop {
             attempts += 1;
             match open_session(&node, limits, output).await {
                 Ok(opened) => break opened,
-                Err(e) if attempts <= DEFAULT_RETRIES && open_worth_retry(&e) => {
-                    tracing::warn!(error = %e, attempt = attempts, of = DEFAULT_RETRIES + 1, "session open failed: retrying with a new session");
+                Err(e) if attempts <= retries && open_worth_retry(&e) => {
+                    tracing::warn!(error = %e, attempt = attempts, of = retries + 1, "session open failed: retrying with a new session");
                     tokio::time::sleep(OPEN_RETRY_PAUSE).await;
                 }
                 Err(e) => return Err(after_attempts(e, attempts, "each with a new session")),
@@ -129,7 +138,7 @@ impl UserSessionHandle {
                 owed: 0,
             }),
             limits,
-            retries: DEFAULT_RETRIES,
+            retries,
         })
     }
 

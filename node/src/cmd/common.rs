@@ -251,15 +251,12 @@ pub async fn run_user_with(
     spinner.enable_steady_tick(Duration::from_millis(120));
     let t = Instant::now();
     let session = tokio::select! {
-        s = node.open_session_with(output) => s.context("session open failed"),
+        s = node.open_session_retrying(output, retries) => s.context("session open failed"),
         _ = &mut interrupt => Err(anyhow::anyhow!("interrupted")),
     };
     spinner.finish_and_clear();
     let session = match session {
-        Ok(mut s) => {
-            s.set_retries(retries);
-            s
-        }
+        Ok(s) => s,
         Err(e) => {
             run.error = Some(e);
             return run;
