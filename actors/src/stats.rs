@@ -47,6 +47,17 @@ pub struct NodeStats {
     pub refused: u64,
     /// Session actors restarted after a crash.
     pub restarts: u64,
+    /// The process's peak resident set size in KiB (`VmHWM` of `/proc/self/status`) when the
+    /// counters were copied; `None` where `/proc` has no such line.
+    #[serde(default)]
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// This process's peak resident set size in KiB (`VmHWM`), on Linux.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The name of a phase in the stats.
@@ -137,7 +148,9 @@ impl Stats {
 
     /// A copy of the counters.
     pub fn snapshot(&self) -> NodeStats {
-        self.lock().0.clone()
+        let mut s = self.lock().0.clone();
+        s.peak_rss_kib = peak_rss_kib();
+        s
     }
 
     /// The counters if they changed since the last call (for periodic writing).
@@ -147,6 +160,9 @@ impl Stats {
             return None;
         }
         g.1 = false;
-        Some(g.0.clone())
+        let mut s = g.0.clone();
+        drop(g);
+        s.peak_rss_kib = peak_rss_kib();
+        Some(s)
     }
 }

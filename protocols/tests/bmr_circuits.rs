@@ -78,3 +78,65 @@ fn aes128_bmr_fips197_three_and_four_parties() {
         );
     }
 }
+
+/// The table chain may start at any key slot (`BmrConfig::chain_start`): the output is the
+/// same, and the keyed garbler in the chain's first place is the one that receives no table
+/// part (only OT columns and bits), so rotating the start moves the load of the others.
+#[test]
+fn the_table_chain_starts_at_any_slot_and_its_first_place_receives_the_least() {
+    let c = load("aes_128.txt");
+    let key = bits::hex_to_bits("000102030405060708090a0b0c0d0e0f", 128).unwrap();
+    let pt = bits::hex_to_bits("00112233445566778899aabbccddeeff", 128).unwrap();
+    let flat: Vec<bool> = key.iter().chain(&pt).copied().collect();
+    let mut r = ChaCha12Rng::seed_from_u64(4);
+    for (n, evaluator) in [(3, 2), (3, 0), (4, 1), (4, 4)] {
+        let base = config(&c, n, evaluator, 0);
+        let k = base.num_keyed();
+        let mut first_places = Vec::new();
+        for start in 0..k + 1 {
+            let cfg = base.clone().with_chain_start(start);
+            assert_eq!(cfg.chain_start, start % k);
+            let chain = cfg.chain();
+            assert_eq!(chain.len(), k);
+            assert_eq!(cfg.chain_prev(chain[0]), None);
+            assert_eq!(cfg.chain_next(chain[k - 1]), evaluator);
+            assert_eq!(cfg.chain_prev(evaluator), Some(chain[k - 1]));
+            let (out, off, _) =
+                driver::run(&mut r, &cfg, &c, &driver::split_inputs(&cfg, &flat)).unwrap();
+            assert_eq!(
+                bits::bits_to_hex(&out),
+                "69c4e0d86a7b0430d8cdb78070b4c55a",
+                "n={n} evaluator={evaluator} start={start}"
+            );
+            let first = off.bytes_received[chain[0]];
+            for &p in &chain[1..] {
+                assert!(
+                    off.bytes_received[p] > first,
+                    "n={n} start={start}: {off:?}"
+                );
+            }
+            first_places.push(chain[0]);
+            println!(
+                "AES-128, {n} garblers, evaluator {evaluator}, chain {chain:?}: received {:?}",
+                off.bytes_received
+            );
+        }
+        first_places.sort_unstable();
+        first_places.dedup();
+        assert_eq!(
+            first_places.len(),
+            k,
+            "every keyed garbler takes the first place"
+        );
+    }
+}
+
+#[test]
+fn a_chain_start_beyond_the_keyed_garblers_is_refused() {
+    let c = load("adder_32bit.txt");
+    let mut cfg = config(&c, 3, 2, 0);
+    cfg.chain_start = 2;
+    assert!(cfg.check(&c).is_err());
+    cfg.chain_start = 1;
+    assert!(cfg.check(&c).is_ok());
+}

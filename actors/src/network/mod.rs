@@ -388,6 +388,7 @@ impl NetworkState {
         };
         self.stats
             .received(msg.body.phase(), envelope.payload.len());
+        tracing::trace!(node = %self.name, %peer, session = %msg.session, body = msg.body.name(), bytes = envelope.payload.len(), "received");
         let from = match role {
             PeerRole::Server(i) => Party::Server(i),
             PeerRole::User => Party::User,

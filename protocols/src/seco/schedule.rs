@@ -89,7 +89,9 @@ impl StageGc {
         let (owner, receiver) = (spec.owner, spec.receiver);
         let ev = evaluator(owner, receiver, n);
         let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
-        let mut compile = |cspec: StageCircuitSpec| -> Result<ChunkGc> {
+        // `c`: the chunk's index, which rotates the start of its table chain (`BmrConfig::
+        // chain_start`): the chain's last place receives the most bytes of a garbling.
+        let mut compile = |c: usize, cspec: StageCircuitSpec| -> Result<ChunkGc> {
             let circuit = cspec.build()?;
             let (program, compact) = match cache.get(&circuit.digest()) {
                 Some(p) => p.clone(),
@@ -103,7 +105,8 @@ impl StageGc {
             };
             let outputs = vec![receiver; circuit.num_outputs()];
             let bmr = BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
-                .with_offline_inputs(cspec.known_offline())?;
+                .with_offline_inputs(cspec.known_offline())?
+                .with_chain_start(c);
             Ok(ChunkGc {
                 spec: cspec,
                 program,
@@ -112,13 +115,14 @@ impl StageGc {
             })
         };
         let r_len = spec.r_len;
-        let first = compile(spec.chunk(0..1)?)?.table_bytes();
-        let last = compile(spec.chunk(r_len - 1..r_len)?)?.table_bytes();
+        let first = compile(0, spec.chunk(0..1)?)?.table_bytes();
+        let last = compile(0, spec.chunk(r_len - 1..r_len)?)?.table_bytes();
         let chunk_len = (budget / first.max(last).max(1)).clamp(1, r_len);
         let chunks = spec
             .chunks(chunk_len)?
             .into_iter()
-            .map(&mut compile)
+            .enumerate()
+            .map(|(c, cspec)| compile(c, cspec))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             spec,

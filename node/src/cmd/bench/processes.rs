@@ -52,11 +52,15 @@ pub fn run(
         .count();
     let mut totals: BTreeMap<String, BTreeMap<String, Usage>> = BTreeMap::new();
     let mut missing = Vec::new();
+    let mut peak_rss_mib = BTreeMap::new();
     for (name, stats) in &outcome.parties {
         let Some(stats) = stats else {
             missing.push(name.clone());
             continue;
         };
+        if let Some(kib) = stats.peak_rss_kib.filter(|_| name != "user") {
+            peak_rss_mib.insert(name.clone(), kib as f64 / 1024.0);
+        }
         let party = totals.entry(name.clone()).or_default();
         for (phase, u) in &stats.phases {
             if let Some(group) = phase_group(phase) {
@@ -80,6 +84,7 @@ pub fn run(
         bit_exact,
     );
     m.missing_counters = missing;
+    m.peak_rss_mib = peak_rss_mib;
     m.shaped_connections = shape.map(|_| shaped_connections);
     Ok(m)
 }

@@ -127,6 +127,10 @@ pub struct Measurement {
     pub missing_counters: Vec<String>,
     /// TCP connections that passed a shaping relay (shaped networks only).
     pub shaped_connections: Option<usize>,
+    /// Peak resident set size of each server process in MiB (`VmHWM` when it stopped;
+    /// separate processes only: in process, every party shares one).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub peak_rss_mib: BTreeMap<String, f64>,
 }
 
 impl Measurement {
@@ -183,6 +187,7 @@ impl Measurement {
             bit_exact,
             missing_counters: Vec::new(),
             shaped_connections: None,
+            peak_rss_mib: BTreeMap::new(),
         }
     }
 
@@ -258,6 +263,14 @@ pub fn print(ms: &[Measurement], plaintext: &Spread) {
         let msg = |ph: &str| m.messages.get(ph).copied().unwrap_or(0);
         for p in &m.missing_counters {
             println!("  {p:<10} | (no counters: see its log)");
+        }
+        if !m.peak_rss_mib.is_empty() {
+            let rss: Vec<String> = m
+                .peak_rss_mib
+                .iter()
+                .map(|(p, mib)| format!("{p} {mib:.1} MiB"))
+                .collect();
+            println!("  peak RSS (VmHWM) per server: {}", rss.join(", "));
         }
         if let Some(c) = m.shaped_connections {
             println!("  TCP connections through the shaping relays: {c}");

@@ -23,6 +23,8 @@ use crate::circuit::{Circuit, PartyId, Program};
 pub struct Traffic {
     /// Bytes sent by each party (exact CBOR sizes of its messages).
     pub bytes_sent: Vec<usize>,
+    /// Bytes received by each party.
+    pub bytes_received: Vec<usize>,
     /// Messages delivered.
     pub messages: usize,
     /// Waves of delivery (communication rounds).
@@ -57,13 +59,18 @@ impl Step for OnlineParty {
 pub fn drive<P: Step>(parties: &mut [P], initial: Vec<Vec<Outgoing>>) -> Result<Traffic> {
     let mut traffic = Traffic {
         bytes_sent: vec![0; parties.len()],
+        bytes_received: vec![0; parties.len()],
         ..Traffic::default()
     };
     let mut wave: VecDeque<(PartyId, PartyId, BmrMsg)> = VecDeque::new();
     let enqueue =
         |wave: &mut VecDeque<_>, traffic: &mut Traffic, from: PartyId, out: Vec<Outgoing>| {
             for (to, msg) in out {
-                traffic.bytes_sent[from] += msg.encoded_len();
+                let len = msg.encoded_len();
+                traffic.bytes_sent[from] += len;
+                if let Some(r) = traffic.bytes_received.get_mut(to) {
+                    *r += len;
+                }
                 wave.push_back((from, to, msg));
             }
         };
@@ -132,6 +139,7 @@ pub fn run_setup<R: Rng + CryptoRng + ?Sized>(
 ) -> Result<(Vec<PairwiseOt>, Traffic)> {
     let mut traffic = Traffic {
         bytes_sent: vec![0; garblers],
+        bytes_received: vec![0; garblers],
         ..Traffic::default()
     };
     let mut parties = Vec::with_capacity(garblers);
@@ -140,6 +148,7 @@ pub fn run_setup<R: Rng + CryptoRng + ?Sized>(
         let (s, out) = OtSetup::new(rng, session, garblers, me)?;
         for (to, m) in out {
             traffic.bytes_sent[me] += m.encoded_len();
+            traffic.bytes_received[to] += m.encoded_len();
             queue.push_back((me, to, m));
         }
         parties.push(s);
@@ -152,6 +161,7 @@ pub fn run_setup<R: Rng + CryptoRng + ?Sized>(
         traffic.messages += 1;
         for (t, m) in party.handle(rng, from, msg)? {
             traffic.bytes_sent[to] += m.encoded_len();
+            traffic.bytes_received[t] += m.encoded_len();
             queue.push_back((to, t, m));
         }
     }
