@@ -26,15 +26,13 @@
 //! # Layout
 //! - `mod.rs`: the [`Store`] trait, [`Tree`], [`WriteBatch`], [`StoreError`].
 //! - `mem.rs`: [`MemStore`], the in-memory twin for tests (flush is a no-op).
-//! - `sled_store.rs`: [`SledStore`], sled 0.34 on disk; `unlinker.rs`: the thread that deletes
-//!   the files of removed large values after a flush.
+//! - `sled_store.rs`: [`SledStore`], sled 0.34 on disk.
 //! - `sealed.rs`: [`SealedStore`], any store with every record encrypted and authenticated
 //!   under a [`StoreKey`], a format record against truncation, a copy of the key shares.
 
 mod mem;
 mod sealed;
 mod sled_store;
-mod unlinker;
 
 pub use mem::MemStore;
 pub use sealed::{

@@ -12,9 +12,7 @@
 //! write that refers to it, and sled holds only a 32-byte reference. A reference removed or
 //! overwritten queues its file for deletion, which happens after the next successful flush, so a
 //! crash can leave an orphan file but never a dangling reference; orphans are removed when the
-//! store opens. The files go on a thread of their own (`unlinker.rs`), so a take does not wait
-//! for them; [`SledStore::wait_for_unlinks`] waits. sled's page cache is capped at
-//! [`CACHE_BYTES`].
+//! store opens. sled's page cache is capped at [`CACHE_BYTES`].
 
 use std::fs;
 use std::io::Write;
@@ -23,7 +21,6 @@ use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::unlinker::Unlinker;
 use super::{Op, Result, Store, StoreError, Tree, WriteBatch};
 
 /// sled's page cache (bytes).
@@ -48,8 +45,6 @@ pub struct SledStore {
     doomed: Arc<Mutex<Vec<PathBuf>>>,
     /// The first write or flush that failed on disk; every later write is refused with it.
     failed: Arc<Mutex<Option<String>>>,
-    /// Deletes doomed files after a flush, off the caller's path (inline if it did not start).
-    unlinker: Option<Arc<Unlinker>>,
 }
 
 /// The file id of a blob reference, if `v` is one.
@@ -121,7 +116,6 @@ impl SledStore {
             blobs,
             doomed: Arc::new(Mutex::new(Vec::new())),
             failed: Arc::new(Mutex::new(None)),
-            unlinker: Unlinker::start().map(Arc::new),
         };
         s.remove_orphans()?;
         Ok(s)
@@ -378,21 +372,9 @@ impl SledStore {
             Ok(mut d) => std::mem::take(&mut *d),
             Err(_) => Vec::new(),
         };
-        let inline = match &self.unlinker {
-            Some(u) => u.queue(doomed).err().unwrap_or_default(),
-            None => doomed,
-        };
-        for path in inline {
+        for path in doomed {
             let _ = fs::remove_file(path);
         }
         Ok(())
-    }
-
-    /// Waits until the files of the blobs removed before the last flush are deleted (they go
-    /// on a thread of their own, module docs).
-    pub fn wait_for_unlinks(&self) {
-        if let Some(u) = &self.unlinker {
-            u.wait();
-        }
     }
 }
