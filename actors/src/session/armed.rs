@@ -44,6 +44,17 @@ use crate::store::{ArmedBundle, NodeStore, TakenRecords};
 /// the node's armed budget (so that several sessions can arm at once).
 const ARM_FRACTION: u64 = 8;
 
+/// What [`Armed::disarm`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Disarmed {
+    /// Bundles put back into the store.
+    pub back: usize,
+    /// Untouched bundles that could not be put back (lost).
+    pub lost: usize,
+    /// The first error (of the arming thread or of a put-back).
+    pub error: Option<String>,
+}
+
 /// A session's armed bundles (module docs).
 #[derive(Debug, Default)]
 pub(super) struct Armed {
@@ -115,16 +126,27 @@ impl Armed {
     }
 
     /// The session actor stops cleanly (the node shuts down): armed bundles that served nothing
-    /// go back to the store, the others are dropped. Returns how many went back.
-    pub(super) fn disarm(&mut self, store: &NodeStore, session: SessionId) -> Result<usize> {
+    /// go back to the store, the others are dropped. A failed put-back does not stop the
+    /// others; the outcome says how many went back and what was lost.
+    pub(super) fn disarm(&mut self, store: &NodeStore, session: SessionId) -> Disarmed {
         // A bundle being armed is out of the store already: wait for it, then put it back.
-        let settled = self.settle();
-        let mut back = 0;
+        let mut out = Disarmed::default();
+        if let Err(e) = self.settle() {
+            // The arming thread's take failed (a store error): nothing of it is held here.
+            out.error = Some(e.to_string());
+        }
         for (bundle, armed) in self.held.drain() {
-            back += usize::from(store.put_back(session, bundle, armed)?);
+            match store.put_back(session, bundle, armed) {
+                Ok(true) => out.back += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    out.lost += 1;
+                    out.error.get_or_insert_with(|| e.to_string());
+                }
+            }
         }
         self.clear();
-        settled.map(|_| back)
+        out
     }
 
     /// Whether to queue an `Arm` message now (and marks it queued): a bundle is ready, none is
@@ -452,7 +474,13 @@ mod tests {
         assert_eq!(store.armed_bytes(), 0);
         armed.ready(b2);
         armed.arm(&store, sid, 1 << 20, || {}).unwrap();
-        assert_eq!(armed.disarm(&store, sid).unwrap(), 1);
+        assert_eq!(
+            armed.disarm(&store, sid),
+            Disarmed {
+                back: 1,
+                ..Disarmed::default()
+            }
+        );
         assert_eq!(store.armed_bytes(), 0);
         let (r, _) = store.take_records(sid, &[b2], &[]).unwrap();
         assert_eq!(r, vec![Some(vec![2; 10])], "put back");

@@ -159,14 +159,13 @@ impl Actor for SessionActor {
         }
         // A clean stop keeps the armed bundle usable after a restart (`armed.rs`).
         let (store, session) = (state.ctx.store.clone(), state.session);
-        match drive::blocking(|| state.armed.disarm(&store, session)) {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::debug!(node = %state.ctx.name, %session, bundles = n, "armed bundles put back")
-            }
-            Err(e) => {
-                tracing::warn!(node = %state.ctx.name, %session, error = %e, "armed bundles lost at stop")
-            }
+        let d = drive::blocking(|| state.armed.disarm(&store, session));
+        if d.back > 0 {
+            tracing::debug!(node = %state.ctx.name, %session, bundles = d.back, "armed bundles put back");
+        }
+        if let Some(error) = d.error {
+            // Only what failed is lost: the others went back (counted above).
+            tracing::warn!(node = %state.ctx.name, %session, lost = d.lost, put_back = d.back, %error, "armed bundles not put back at stop");
         }
         state.waiters.fail_all(|| ActorError::Stopped("session"));
         Ok(())
