@@ -140,3 +140,19 @@ fn a_chain_start_beyond_the_keyed_garblers_is_refused() {
     cfg.chain_start = 1;
     assert!(cfg.check(&c).is_ok());
 }
+
+/// `BmrConfig::for_program` (the schedule's constructor, which does not hash the circuit
+/// again) gives the same configuration as `BmrConfig::new` and refuses what it refuses.
+#[test]
+fn a_config_for_a_program_equals_the_one_for_its_circuit() {
+    use seco_protocols::circuit::Program;
+    let c = load("adder_32bit.txt");
+    let p = Program::compile(&c).unwrap();
+    let owners = owners_round_robin(c.input_groups(), 3);
+    let outs = vec![0; c.num_outputs()];
+    let a = BmrConfig::new([3; 16], &c, 3, 2, owners.clone(), outs.clone()).unwrap();
+    let b = BmrConfig::for_program([3; 16], &p, 3, 2, owners.clone(), outs.clone()).unwrap();
+    assert_eq!(a, b);
+    assert!(BmrConfig::for_program([3; 16], &p, 3, 5, owners.clone(), outs).is_err());
+    assert!(BmrConfig::for_program([3; 16], &p, 3, 2, owners, vec![0; 3]).is_err());
+}

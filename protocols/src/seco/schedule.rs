@@ -93,20 +93,23 @@ impl StageGc {
         // chain_start`): the chain's last place receives the most bytes of a garbling.
         let mut compile = |c: usize, cspec: StageCircuitSpec| -> Result<ChunkGc> {
             let circuit = cspec.build()?;
-            let (program, compact) = match cache.get(&circuit.digest()) {
+            // Hashed once per chunk: most chunks of a stage share one circuit.
+            let digest = circuit.digest();
+            let (program, compact) = match cache.get(&digest) {
                 Some(p) => p.clone(),
                 None => {
                     let program = Program::compile(&circuit)?;
                     let compact = Arc::new(program.compact());
                     let p = (Arc::new(program), compact);
-                    cache.insert(circuit.digest(), p.clone());
+                    cache.insert(digest, p.clone());
                     p
                 }
             };
             let outputs = vec![receiver; circuit.num_outputs()];
-            let bmr = BmrConfig::new([0; 16], &circuit, n, ev, cspec.input_owners(), outputs)?
-                .with_offline_inputs(cspec.known_offline())?
-                .with_chain_start(c);
+            let bmr =
+                BmrConfig::for_program([0; 16], &program, n, ev, cspec.input_owners(), outputs)?
+                    .with_offline_inputs(cspec.known_offline())?
+                    .with_chain_start(c);
             Ok(ChunkGc {
                 spec: cspec,
                 program,

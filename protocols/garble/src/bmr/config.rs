@@ -38,9 +38,10 @@ pub struct BmrConfig {
     pub offline: Vec<bool>,
     /// The key slot that begins the table chain of round 5; the chain runs through the
     /// slots in order from there, cyclically, and its last place sends the whole table to
-    /// the evaluator. That last place receives a table share besides its OT columns, about
-    /// 2.9x the bytes of the first with 3 servers, so `seco` rotates the start from chunk to
-    /// chunk (`with_chain_start`) to spread that load over the keyed garblers.
+    /// the evaluator. Every place but the first receives a table part besides its OT columns
+    /// (with 3 servers the second receives about 2.9x the bytes of the first), so `seco`
+    /// rotates the start from chunk to chunk (`with_chain_start`) to spread that load over
+    /// the keyed garblers.
     #[serde(default)]
     pub chain_start: usize,
 }
@@ -66,6 +67,30 @@ impl BmrConfig {
             chain_start: 0,
         };
         c.check(circuit)?;
+        Ok(c)
+    }
+
+    /// [`BmrConfig::new`] for a compiled program: its circuit's digest is the program's
+    /// (`Program::circuit_digest`), so the circuit is not hashed again.
+    pub fn for_program(
+        session: [u8; 16],
+        program: &Program,
+        garblers: usize,
+        evaluator: PartyId,
+        input_owners: Vec<PartyId>,
+        output_owners: Vec<PartyId>,
+    ) -> Result<Self> {
+        let c = BmrConfig {
+            session,
+            garblers,
+            evaluator,
+            input_owners,
+            output_owners,
+            circuit_digest: program.circuit_digest,
+            offline: Vec::new(),
+            chain_start: 0,
+        };
+        c.check_program(program)?;
         Ok(c)
     }
 
