@@ -27,6 +27,13 @@ fn config(c: &Circuit, n: usize, evaluator: usize, out_owner: usize) -> BmrConfi
     .unwrap()
 }
 
+/// FIPS-197 appendix C.1: the key, then the plaintext.
+fn fips197_inputs() -> Vec<bool> {
+    let key = bits::hex_to_bits("000102030405060708090a0b0c0d0e0f", 128).unwrap();
+    let pt = bits::hex_to_bits("00112233445566778899aabbccddeeff", 128).unwrap();
+    key.iter().chain(&pt).copied().collect()
+}
+
 #[test]
 fn adder32_bmr_2_3_4_parties() {
     let c = load("adder_32bit.txt");
@@ -58,9 +65,7 @@ fn adder32_bmr_2_3_4_parties() {
 #[test]
 fn aes128_bmr_fips197_three_and_four_parties() {
     let c = load("aes_128.txt");
-    let key = bits::hex_to_bits("000102030405060708090a0b0c0d0e0f", 128).unwrap();
-    let pt = bits::hex_to_bits("00112233445566778899aabbccddeeff", 128).unwrap();
-    let flat: Vec<bool> = key.iter().chain(&pt).copied().collect();
+    let flat = fips197_inputs();
     let mut r = ChaCha12Rng::seed_from_u64(2);
     for (n, evaluator) in [(2, 1), (3, 2), (4, 3)] {
         let cfg = config(&c, n, evaluator, 0);
@@ -85,9 +90,7 @@ fn aes128_bmr_fips197_three_and_four_parties() {
 #[test]
 fn the_table_chain_starts_at_any_slot_and_its_first_place_receives_the_least() {
     let c = load("aes_128.txt");
-    let key = bits::hex_to_bits("000102030405060708090a0b0c0d0e0f", 128).unwrap();
-    let pt = bits::hex_to_bits("00112233445566778899aabbccddeeff", 128).unwrap();
-    let flat: Vec<bool> = key.iter().chain(&pt).copied().collect();
+    let flat = fips197_inputs();
     let mut r = ChaCha12Rng::seed_from_u64(4);
     for (n, evaluator) in [(3, 2), (3, 0), (4, 1), (4, 4)] {
         let base = config(&c, n, evaluator, 0);

@@ -56,16 +56,8 @@ impl BmrConfig {
         input_owners: Vec<PartyId>,
         output_owners: Vec<PartyId>,
     ) -> Result<Self> {
-        let c = BmrConfig {
-            session,
-            garblers,
-            evaluator,
-            input_owners,
-            output_owners,
-            circuit_digest: circuit.digest(),
-            offline: Vec::new(),
-            chain_start: 0,
-        };
+        let owners = (input_owners, output_owners);
+        let c = Self::unchecked(session, circuit.digest(), garblers, evaluator, owners);
         c.check(circuit)?;
         Ok(c)
     }
@@ -80,18 +72,29 @@ impl BmrConfig {
         input_owners: Vec<PartyId>,
         output_owners: Vec<PartyId>,
     ) -> Result<Self> {
-        let c = BmrConfig {
+        let owners = (input_owners, output_owners);
+        let c = Self::unchecked(session, program.circuit_digest, garblers, evaluator, owners);
+        c.check_program(program)?;
+        Ok(c)
+    }
+
+    fn unchecked(
+        session: [u8; 16],
+        circuit_digest: [u8; 32],
+        garblers: usize,
+        evaluator: PartyId,
+        (input_owners, output_owners): (Vec<PartyId>, Vec<PartyId>),
+    ) -> Self {
+        BmrConfig {
             session,
             garblers,
             evaluator,
             input_owners,
             output_owners,
-            circuit_digest: program.circuit_digest,
+            circuit_digest,
             offline: Vec::new(),
             chain_start: 0,
-        };
-        c.check_program(program)?;
-        Ok(c)
+        }
     }
 
     /// Marks the input wires whose values are known in preprocessing (`offline[w]`, one flag
