@@ -85,12 +85,13 @@ impl StageGc {
     /// Splits the stage into chunks of at most `budget` bytes of garbled table (at least one
     /// output element per chunk): the table of a one-element chunk (the first and the last,
     /// the larger) bounds each element's share, since cones of neighbouring outputs overlap.
-    fn new(spec: StageCircuitSpec, n: usize, budget: usize) -> Result<Self> {
+    fn new(spec: StageCircuitSpec, n: usize, budget: usize, stage: usize) -> Result<Self> {
         let (owner, receiver) = (spec.owner, spec.receiver);
         let ev = evaluator(owner, receiver, n);
         let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
-        // `c`: the chunk's index, which rotates the start of its table chain (`BmrConfig::
-        // chain_start`): the chain's last place receives the most bytes of a garbling.
+        // `c`: the chunk's index; with the stage's it rotates the start of the chunk's table
+        // chain (`BmrConfig::chain_start`: every place but the first receives a table part),
+        // so that one-chunk stages rotate too.
         let mut compile = |c: usize, cspec: StageCircuitSpec| -> Result<ChunkGc> {
             let circuit = cspec.build()?;
             // Hashed once per chunk: most chunks of a stage share one circuit.
@@ -109,7 +110,7 @@ impl StageGc {
             let bmr =
                 BmrConfig::for_program([0; 16], &program, n, ev, cspec.input_owners(), outputs)?
                     .with_offline_inputs(cspec.known_offline())?
-                    .with_chain_start(c);
+                    .with_chain_start(stage + c);
             Ok(ChunkGc {
                 spec: cspec,
                 program,
@@ -212,7 +213,7 @@ impl Schedule {
                         (spec.owner, next.owner),
                         spec.post.clone(),
                     )?;
-                    Some(StageGc::new(cspec, n, chunk_budget)?)
+                    Some(StageGc::new(cspec, n, chunk_budget, l)?)
                 }
             };
             stages.push(StageSchedule {
@@ -263,7 +264,9 @@ impl Schedule {
             last.owner,
             mode == OutputMode::Label,
         )?;
-        last.gc = Some(StageGc::new(spec, n, budget)?);
+        let l = self.stages.len() - 1;
+        let last = &mut self.stages[l];
+        last.gc = Some(StageGc::new(spec, n, budget, l)?);
         self.output = Some(mode);
         Ok(())
     }
