@@ -145,7 +145,7 @@ pub struct Limits {
     pub key_lifetime: Option<u64>,
     /// Bytes of bundles a server holds in memory ahead of their inference ("armed": taken
     /// from the store whole, `session/armed.rs`) over all its sessions; a session arms only if
-    /// its garbled tables per bundle are at most an eighth of this. 0 turns arming off.
+    /// its garbled tables per bundle fit in this. 0 turns arming off.
     /// Default 256 MiB.
     pub armed_bytes: usize,
 }

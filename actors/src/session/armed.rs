@@ -24,8 +24,13 @@
 //!   waits for a running arming thread and puts every armed bundle that served nothing back
 //!   into the store ([`Armed::disarm`]).
 //! - Memory: at most one armed bundle per session besides those whose inference runs, only for
-//!   sessions whose bundles are small against `Limits::armed_bytes`, and all armed bytes of the
-//!   node within that budget; large models (e.g. `cifar-cnn`) keep streaming stage by stage.
+//!   sessions whose garbled tables per bundle fit `Limits::armed_bytes`, and all armed bytes of
+//!   the node within that budget (a bundle that does not fit when its turn comes stays in the
+//!   store). A bundle not armed when its inference starts is taken whole then only if the
+//!   session's tables are small (at most an eighth of the budget); a large model's (e.g.
+//!   `cifar-cnn`, about 200 MB at the gateway) is taken stage by stage, so that only its first
+//!   stage is read on the critical path. (Until 2026-12-07 large models never armed: the take
+//!   of `cifar-cnn`'s first stage, 325-536 ms, was part of every inference.)
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
@@ -40,9 +45,11 @@ use crate::error::Result as ActorResult;
 use crate::msgs::SessionMsg;
 use crate::store::{ArmedBundle, NodeStore, TakenRecords};
 
-/// A session arms bundles only if its garbled tables per bundle are at most this fraction of
-/// the node's armed budget (so that several sessions can arm at once).
-const ARM_FRACTION: u64 = 8;
+/// A bundle whose inference starts before it was armed is taken whole then (one flush for all
+/// its stages) only if the session's garbled tables per bundle are at most this fraction of the
+/// node's armed budget; a larger one is taken stage by stage, so that only its first stage is
+/// read on the online phase's critical path.
+const WHOLE_FRACTION: u64 = 8;
 
 /// What [`Armed::disarm`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -60,6 +67,8 @@ pub(super) struct Disarmed {
 pub(super) struct Armed {
     /// Whether this session arms at all.
     enabled: bool,
+    /// Whether a bundle not armed when its inference starts is taken whole then.
+    whole: bool,
     /// Bundles ready here and not taken yet, oldest first.
     order: VecDeque<BundleId>,
     /// Bundles taken whole: the armed one and those whose inference is running.
@@ -87,7 +96,8 @@ impl Armed {
     /// user, whose bundle is one small record), within a node budget of `limit` bytes.
     pub(super) fn new(table_bytes: Option<u64>, limit: u64) -> Self {
         Self {
-            enabled: limit > 0 && table_bytes.is_none_or(|t| t <= limit / ARM_FRACTION),
+            enabled: limit > 0 && table_bytes.is_none_or(|t| t <= limit),
+            whole: limit > 0 && table_bytes.is_none_or(|t| t <= limit / WHOLE_FRACTION),
             ..Self::default()
         }
     }
@@ -255,8 +265,11 @@ impl Armed {
         if self.enabled {
             self.running.extend(bundles.iter().copied());
             for &b in bundles {
-                if !self.held.contains_key(&b) {
-                    self.order.retain(|o| *o != b);
+                if self.held.contains_key(&b) {
+                    continue;
+                }
+                self.order.retain(|o| *o != b);
+                if self.whole {
                     if let Some(a) = store.take_bundle(session, b, limit)? {
                         self.held.insert(b, a);
                     }
@@ -484,5 +497,48 @@ mod tests {
         assert_eq!(store.armed_bytes(), 0);
         let (r, _) = store.take_records(sid, &[b2], &[]).unwrap();
         assert_eq!(r, vec![Some(vec![2; 10])], "put back");
+    }
+
+    /// A session of a large model (tables over an eighth of the budget) arms its bundles
+    /// ahead, but one not armed when its inference starts is taken stage by stage: only what
+    /// the first step asks for is read then, the other stages stay in the store.
+    #[test]
+    fn a_large_session_arms_ahead_but_takes_an_unarmed_bundle_by_stage() {
+        let store = NodeStore::new(Arc::new(MemStore::new()));
+        let sid = SessionId([3; 16]);
+        let (b1, b2) = (BundleId([11; 16]), BundleId([12; 16]));
+        store.put_test_bundle(sid, b1, &[1; 10], &[(0, 1), (1, 1)]);
+        store.put_test_bundle(sid, b2, &[2; 10], &[(0, 1), (1, 1)]);
+        let mut armed = Armed::new(Some(100), 200);
+        assert!(armed.enabled() && !armed.whole);
+        armed.ready(b1);
+        armed.ready(b2);
+        armed.arm(&store, sid, 200, || {}).unwrap();
+        assert_eq!(armed.settle().unwrap().map(|a| (a.0, a.1)), Some((b1, 20)));
+        let stage = |bundle, stage| ChunkTake {
+            bundle,
+            stage,
+            chunks: 1,
+        };
+        // b2 starts first (not armed): its record and first stage only.
+        let (r, c) = armed
+            .take(&store, sid, 200, &[b2], &[stage(b2, 0)])
+            .unwrap();
+        assert_eq!(r, vec![Some(vec![2; 10])]);
+        assert_eq!(c, vec![vec![Some(vec![0; 5])]]);
+        assert_eq!(store.armed_bytes(), 20, "b2 was not taken whole");
+        let (_, c) = store.take_records(sid, &[], &[stage(b2, 1)]).unwrap();
+        assert_eq!(
+            c,
+            vec![vec![Some(vec![0; 5])]],
+            "b2's later stage stayed stored"
+        );
+        // b1 is served from memory.
+        let (r, c) = armed
+            .take(&store, sid, 200, &[b1], &[stage(b1, 0), stage(b1, 1)])
+            .unwrap();
+        assert_eq!(r, vec![Some(vec![1; 10])]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(store.armed_bytes(), 0);
     }
 }

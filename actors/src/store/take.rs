@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
 use seco_runtime::store::{Result, Tree, WriteBatch};
 use zeroize::Zeroizing;
@@ -109,14 +110,16 @@ impl NodeStore {
                     .collect()
             })
             .collect();
+        // Reads (a blob file each) and unsealing in parallel on the protocol pool: a large
+        // model's stage is hundreds of MB, and this read is on the online phase's critical path.
         let got_bundles = bundle_keys
-            .iter()
+            .par_iter()
             .map(|k| self.inner.get(Tree::Bundles, k))
             .collect::<Result<Vec<_>>>()?;
         let got_chunks = chunk_keys
             .iter()
             .map(|ks| {
-                ks.iter()
+                ks.par_iter()
                     .map(|k| self.inner.get(CHUNK_TREE, k))
                     .collect::<Result<Vec<_>>>()
             })
@@ -144,7 +147,16 @@ impl NodeStore {
     ) -> Result<Option<ArmedBundle>> {
         let key = bundle_key(session, bundle);
         let record = self.inner.get(Tree::Bundles, &key)?;
-        let chunks = self.inner.scan_prefix(CHUNK_TREE, &key)?;
+        // Chunks read (a blob file each) and unsealed in parallel on the protocol pool.
+        let chunks = self
+            .inner
+            .keys(CHUNK_TREE, &key)?
+            .into_par_iter()
+            .filter_map(|k| match self.inner.get(CHUNK_TREE, &k) {
+                Ok(v) => v.map(|v| Ok((k, v))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>>>()?;
         if record.is_none() && chunks.is_empty() {
             return Ok(None);
         }

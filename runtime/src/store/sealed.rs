@@ -28,8 +28,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use super::{Op, Result, Store, StoreError, Tree, WriteBatch};
@@ -252,20 +252,31 @@ impl<S: Store> SealedStore<S> {
     }
 
     fn open_record(&self, tree: Tree<'_>, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        self.open_owned(tree, key, sealed.to_vec())
+    }
+
+    /// Opens a sealed record in place: the sealed buffer becomes the plaintext, so a large
+    /// record (a stage's garbled tables, megabytes) is neither copied nor allocated twice.
+    fn open_owned(&self, tree: Tree<'_>, key: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>> {
         let corrupt = || StoreError::corrupt(tree, key);
         if sealed.len() < 1 + NONCE + 16 || sealed[0] != SEALED_VERSION {
             return Err(corrupt());
         }
         let aad = aad(tree, key)?;
+        let end = sealed.len() - 16;
+        let (head, rest) = sealed.split_at_mut(1 + NONCE);
+        let (ct, tag) = rest.split_at_mut(end - 1 - NONCE);
         self.cipher
-            .decrypt(
-                XNonce::from_slice(&sealed[1..1 + NONCE]),
-                Payload {
-                    msg: &sealed[1 + NONCE..],
-                    aad: &aad,
-                },
+            .decrypt_in_place_detached(
+                XNonce::from_slice(&head[1..]),
+                &aad,
+                ct,
+                Tag::from_slice(tag),
             )
-            .map_err(|_| corrupt())
+            .map_err(|_| corrupt())?;
+        sealed.truncate(end);
+        sealed.drain(..1 + NONCE);
+        Ok(sealed)
     }
 
     fn touched(&self, tree: Tree<'_>) {
@@ -329,7 +340,7 @@ fn parse_format(text: &str) -> Option<[u8; 16]> {
 impl<S: Store> Store for SealedStore<S> {
     fn get(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.inner.get(tree, key)? {
-            Some(v) => self.open_record(tree, key, &v).map(Some),
+            Some(v) => self.open_owned(tree, key, v).map(Some),
             None => Ok(None),
         }
     }
@@ -352,7 +363,7 @@ impl<S: Store> Store for SealedStore<S> {
             .scan_prefix(tree, prefix)?
             .into_iter()
             .map(|(k, v)| {
-                let plain = self.open_record(tree, &k, &v)?;
+                let plain = self.open_owned(tree, &k, v)?;
                 Ok((k, plain))
             })
             .collect()
@@ -386,7 +397,7 @@ impl<S: Store> Store for SealedStore<S> {
 
     fn take(&self, tree: Tree<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.inner.take(tree, key)? {
-            Some(v) => self.open_record(tree, key, &v).map(Some),
+            Some(v) => self.open_owned(tree, key, v).map(Some),
             None => Ok(None),
         }
     }

@@ -25,6 +25,7 @@ use super::super::schedule::{chunk_id, Schedule};
 use super::online::{Online, MAX_BUFFERED};
 use super::ServerSession;
 use crate::bmr::{BmrMsg, OnlineParty, Prepared};
+use rayon::prelude::*;
 
 /// Whether stage `l` of the bundle's inference has not started at this server.
 fn run_parties_empty(s: &ServerSession, bundle: BundleId, l: usize) -> bool {
@@ -190,22 +191,28 @@ impl ServerSession {
         if stored.len() != gc.chunks.len() || stored.iter().any(Option::is_none) {
             return Ok(self.abort(Some(bundle), "a stored chunk garbling is missing"));
         }
-        let mut loaded = Vec::with_capacity(gc.chunks.len());
-        for (c, bytes) in stored.into_iter().flatten().enumerate() {
-            let prepared: Prepared = match ciborium::from_reader::<Prepared, _>(bytes.as_slice()) {
-                Ok(mut p) => {
-                    let Some(offset) = self.offset else {
-                        return Ok(self.abort(Some(bundle), "no session offset"));
-                    };
-                    p.restore_offset(offset);
-                    p
-                }
-                Err(e) => {
-                    let reason = format!("stored garbling of stage {l} chunk {c}: {e}");
-                    return Ok(self.abort(Some(bundle), &reason));
-                }
-            };
-            loaded.push(prepared);
+        let Some(offset) = self.offset else {
+            return Ok(self.abort(Some(bundle), "no session offset"));
+        };
+        // Each chunk decodes on its own (in parallel on the protocol pool): a large model's
+        // first stage is on the online phase's critical path.
+        let decoded: Vec<std::result::Result<Prepared, String>> = stored
+            .into_par_iter()
+            .enumerate()
+            .map(|(c, bytes)| {
+                let bytes = bytes.unwrap_or_default();
+                let mut p = ciborium::from_reader::<Prepared, _>(bytes.as_slice())
+                    .map_err(|e| format!("stored garbling of stage {l} chunk {c}: {e}"))?;
+                p.restore_offset(offset);
+                Ok(p)
+            })
+            .collect();
+        let mut loaded = Vec::with_capacity(decoded.len());
+        for p in decoded {
+            match p {
+                Ok(p) => loaded.push(p),
+                Err(reason) => return Ok(self.abort(Some(bundle), &reason)),
+            }
         }
         if let Some(Online::Running(run)) = self.onlines.get_mut(&bundle) {
             run.loaded[l] = Some(loaded);
@@ -243,13 +250,27 @@ impl ServerSession {
             });
         }
         let mut ready = Ready::default();
+        let me = self.me;
+        // The chunks' parties start independently (in parallel on the protocol pool).
+        let started: Vec<Result<_>> = gc
+            .chunks
+            .par_iter()
+            .zip(loaded)
+            .map(|(chunk, prepared)| {
+                // Only the wires whose values arrive online (the owner's z); the others went
+                // to the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
+                let bits = chunk.spec.encode_inputs(me, &y, &r)?;
+                let (_, online) = prepared.config.split_own_inputs(me, &bits)?;
+                Ok(OnlineParty::with_program(
+                    prepared,
+                    chunk.compact.clone(),
+                    &online,
+                )?)
+            })
+            .collect();
         let mut parties = Vec::with_capacity(gc.chunks.len());
-        for (c, (chunk, prepared)) in gc.chunks.iter().zip(loaded).enumerate() {
-            // Only the wires whose values arrive online (the owner's z); the others went to
-            // the evaluator in preprocessing (`prep.rs`, `bmr/known.rs`).
-            let bits = chunk.spec.encode_inputs(self.me, &y, &r)?;
-            let (_, online) = prepared.config.split_own_inputs(self.me, &bits)?;
-            let (party, out) = OnlineParty::with_program(prepared, chunk.compact.clone(), &online)?;
+        for (c, s) in started.into_iter().enumerate() {
+            let (party, out) = s?;
             self.send_bmr(&mut ready, bundle, (l as u16, c as u32), out, true);
             parties.push(Some(party));
         }
