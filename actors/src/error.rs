@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use seco_protocols::seco::{BundleId, SecoError};
+use seco_protocols::seco::{AbortKind, BundleId, SecoError};
 use seco_runtime::identity::IdentityError;
 use seco_runtime::net::NetError;
 use seco_runtime::store::StoreError;
@@ -39,6 +39,8 @@ pub enum ActorError {
         bundle: Option<BundleId>,
         /// Why.
         reason: String,
+        /// Whether a fresh session or bundle may succeed (the user's handle retries only then).
+        kind: AbortKind,
     },
     /// A phase did not finish in time.
     #[error("timeout: {what} did not finish within {after:?}")]

@@ -92,6 +92,7 @@ mod tests {
             body: Body::Abort {
                 bundle: None,
                 reason: "x".into(),
+                kind: Default::default(),
             },
         }
     }

@@ -11,7 +11,7 @@ use seco_actors::dev::{example_keypair, local_topology, Cluster, ClusterOptions,
 use seco_actors::node::{Node, UserSetup};
 use seco_actors::ActorError;
 use seco_protocols::model::{Model, TestSet};
-use seco_protocols::seco::{CloseReason, SecoError, SessionId};
+use seco_protocols::seco::{AbortKind, CloseReason, SecoError, SessionId};
 
 fn model_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -154,11 +154,14 @@ async fn a_user_part_of_another_deployment_is_refused_with_the_reason() {
     };
     let user = Node::start_user(setup).await.unwrap();
     match user.open_session().await {
-        Err(ActorError::Aborted { reason, .. }) => {
+        Err(ActorError::Aborted { reason, kind, .. }) => {
             assert!(
                 reason.contains("does not match the deployment") && reason.contains("f = 10"),
                 "{reason}"
             );
+            // A refusal a new session would meet again: typed final, not retried.
+            assert_eq!(kind, AbortKind::Final);
+            assert!(!reason.contains("times"), "retried: {reason}");
         }
         Err(e) => panic!("expected the gateway's refusal, got {e}"),
         Ok(_) => panic!("a mismatched user part opened a session"),

@@ -363,3 +363,37 @@ fn a_second_masked_input_for_a_running_inference_is_refused() {
         );
     }
 }
+
+/// The kind of an abort travels in `Abort`; a `Retry` abort is encoded exactly as before the
+/// field existed (so both directions work with nodes of the previous build), and one without
+/// the field decodes as `Retry`.
+#[test]
+fn an_abort_kind_travels_and_its_absence_means_retry() {
+    use seco_protocols::seco::AbortKind;
+    let s = SessionId([9; 16]);
+    let abort = |kind| {
+        msg(
+            s,
+            Party::GATEWAY,
+            1,
+            Body::Abort {
+                bundle: None,
+                reason: "refused".into(),
+                kind,
+            },
+        )
+    };
+    let final_bytes = abort(AbortKind::Final);
+    let kind_of = |bytes: &[u8]| match SecoMsg::from_bytes(bytes).unwrap().body {
+        Body::Abort { kind, .. } => kind,
+        other => panic!("not an abort: {}", other.name()),
+    };
+    assert_eq!(kind_of(&final_bytes), AbortKind::Final);
+    let retry_bytes = abort(AbortKind::Retry);
+    assert_eq!(kind_of(&retry_bytes), AbortKind::Retry);
+    assert!(
+        !retry_bytes.windows(4).any(|w| w == b"kind"),
+        "a Retry abort carries no kind field (the previous encoding)"
+    );
+    assert!(final_bytes.windows(4).any(|w| w == b"kind"));
+}

@@ -286,6 +286,7 @@ fn a_garbling_id_is_never_drawn_twice() {
         Body::Abort {
             bundle: Some(bundle),
             reason: "test".into(),
+            kind: Default::default(),
         },
     );
     d.deliver_one(Party::GATEWAY, Party::Server(1), &abort.to_bytes())

@@ -27,7 +27,7 @@ use seco_protocols::seco::msg::VERSION;
 use seco_protocols::seco::output::scrub;
 use seco_protocols::seco::seq::seq_start;
 use seco_protocols::seco::{
-    Body, Event, KeyCounter, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg,
+    AbortKind, Body, Event, KeyCounter, KeyMaterial, OutputMode, Party, Ready, SecoError, SecoMsg,
     ServerConfig, ServerSession, SessionId, SessionRecord, UserConfig, UserSession,
 };
 use seco_runtime::net::Reply;
@@ -443,6 +443,7 @@ impl NodeState {
                     } else {
                         reason.to_string()
                     },
+                    kind: AbortKind::Retry,
                 },
             };
             let out = Outgoing {
@@ -463,6 +464,7 @@ impl NodeState {
         let event = Event::Aborted {
             bundle: None,
             reason: reason.to_string(),
+            kind: AbortKind::Retry,
         };
         self.ctx.stats.event(&event);
         tracing::warn!(node = %self.ctx.name, session = %sid, %reason, "session aborted on every peer");

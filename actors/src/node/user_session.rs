@@ -79,19 +79,14 @@ fn classify(e: &ActorError) -> Failure {
     }
 }
 
-/// Whether a failed session open is worth another: an abort or a lost peer, unless the
-/// gateway answered with a refusal a new session would meet again (its reject of the `Hello`,
-/// which `session/loss.rs` words "... refused Hello: <why>", or its abort for a user part that
-/// does not match the deployment, `SecoError::UserPartMismatch`), or a server was lost for
-/// longer than the grace (`session/loss.rs`: "... could not be reached again within ...").
+/// Whether a failed session open is worth another: an abort or a lost peer, unless the abort
+/// is `AbortKind::Final`, a refusal a new session would meet again: the gateway's reject of
+/// the `Hello` (`session/loss.rs`), its abort for a user part that does not match the
+/// deployment or an unknown output mode (`SecoError::abort_kind`), or a server lost for longer
+/// than the grace (`session/loss.rs`). The kind travels in the `Abort` message (`msg.rs`).
 fn open_worth_retry(e: &ActorError) -> bool {
-    const FINAL: [&str; 3] = [
-        "refused Hello",
-        "does not match the deployment",
-        "could not be reached again",
-    ];
     match e {
-        ActorError::Aborted { reason, .. } => !FINAL.iter().any(|a| reason.contains(a)),
+        ActorError::Aborted { kind, .. } => kind.is_retry(),
         e => !matches!(classify(e), Failure::Final),
     }
 }
@@ -99,9 +94,14 @@ fn open_worth_retry(e: &ActorError) -> bool {
 /// The last error, with the number of attempts in its reason.
 fn after_attempts(e: ActorError, attempts: u32, each: &str) -> ActorError {
     match e {
-        ActorError::Aborted { bundle, reason } if attempts > 1 => ActorError::Aborted {
+        ActorError::Aborted {
+            bundle,
+            reason,
+            kind,
+        } if attempts > 1 => ActorError::Aborted {
             bundle,
             reason: format!("{reason} (failed {attempts} times, {each})"),
+            kind,
         },
         e => e,
     }
@@ -270,9 +270,14 @@ impl UserSessionHandle {
             }
             Err(open) => Err(
                 match after_attempts(e, attempts, "each with a fresh bundle") {
-                    ActorError::Aborted { bundle, reason } => ActorError::Aborted {
+                    ActorError::Aborted {
+                        bundle,
+                        reason,
+                        kind,
+                    } => ActorError::Aborted {
                         bundle,
                         reason: format!("{reason}; a new session could not be opened: {open}"),
+                        kind,
                     },
                     e => e,
                 },

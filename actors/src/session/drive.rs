@@ -28,8 +28,8 @@ use std::time::Instant;
 
 use ractor::{ActorRef, RpcReplyPort};
 use seco_protocols::seco::{
-    Body, BundleId, CloseReason, Event, Input, Machine, Party, Persist, Phase, Prediction, Ready,
-    SecoError, SecoMsg,
+    AbortKind, Body, BundleId, CloseReason, Event, Input, Machine, Party, Persist, Phase,
+    Prediction, Ready, SecoError, SecoMsg,
 };
 use seco_runtime::PeerId;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -128,7 +128,7 @@ impl SessionState {
     fn refused(&mut self, myself: &ActorRef<SessionMsg>, e: SecoError) -> Result<()> {
         if e.is_fatal() && !self.aborted {
             tracing::warn!(node = %self.ctx.name, session = %self.session, error = %e, "fatal: aborting the session");
-            return self.abort(myself, None, &e.to_string());
+            return self.abort_as(myself, None, &e.to_string(), e.abort_kind());
         }
         tracing::warn!(node = %self.ctx.name, session = %self.session, error = %e, "refused");
         self.ctx.stats.refused();
@@ -267,6 +267,7 @@ impl SessionState {
             Event::Aborted {
                 bundle: Some(b),
                 reason,
+                ..
             } => {
                 self.deadlines.forget(*b);
                 self.armed.forget(*b);
@@ -275,6 +276,7 @@ impl SessionState {
             Event::Aborted {
                 bundle: None,
                 reason,
+                ..
             } => {
                 self.deadlines.clear();
                 self.armed.clear();
@@ -309,24 +311,37 @@ impl SessionState {
         Ok(())
     }
 
-    /// Aborts a bundle or the whole session on every peer (servers) or locally (user).
+    /// Aborts a bundle or the whole session on every peer (servers) or locally (user), as a
+    /// fault that a fresh session or bundle may not meet.
     pub(super) fn abort(
         &mut self,
         myself: &ActorRef<SessionMsg>,
         bundle: Option<BundleId>,
         reason: &str,
     ) -> Result<()> {
+        self.abort_as(myself, bundle, reason, AbortKind::Retry)
+    }
+
+    /// [`Self::abort`] of a given kind: `Final` for a refusal a new session would meet again.
+    pub(super) fn abort_as(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        bundle: Option<BundleId>,
+        reason: &str,
+        kind: AbortKind,
+    ) -> Result<()> {
         if self.aborted {
             return Ok(());
         }
         match &mut self.machine {
             MachineKind::Server(s) => {
-                let ready = s.abort(bundle, reason);
+                let ready = s.abort_as(bundle, reason, kind);
                 self.apply(myself, ready)
             }
             MachineKind::User(_) => self.report(Event::Aborted {
                 bundle,
                 reason: reason.to_string(),
+                kind,
             }),
         }
     }

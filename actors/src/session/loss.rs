@@ -23,7 +23,7 @@
 use std::time::Duration;
 
 use ractor::ActorRef;
-use seco_protocols::seco::{BundleId, Party, Phase};
+use seco_protocols::seco::{AbortKind, BundleId, Party, Phase};
 use seco_runtime::PeerId;
 
 use super::{MachineKind, SessionMsg, SessionState};
@@ -101,7 +101,15 @@ impl SessionState {
         // with another model part): no bundle of it can go on there, so the whole session
         // aborts and the user's handle opens a new one.
         let ended_there = refused == Some(REJECT_SESSION_ENDED);
-        self.abort(myself, if ended_there { None } else { bundle }, &reason)
+        // The gateway refused the user's `Hello` (after the sender's own retries): a new
+        // session would be refused again.
+        let kind = if refused.is_some() && body == "Hello" {
+            AbortKind::Final
+        } else {
+            AbortKind::Retry
+        };
+        let bundle = if ended_there { None } else { bundle };
+        self.abort_as(myself, bundle, &reason, kind)
     }
 
     /// A server is lost (`network/liveness.rs`): a session with work in flight aborts at once.
@@ -121,7 +129,8 @@ impl SessionState {
             role_words(Some(role)),
         );
         tracing::warn!(node = %self.ctx.name, session = %self.session, peer = %self.ctx.peer_name(&peer), %reason, "aborting: a peer is lost");
-        self.abort(myself, None, &reason)
+        // Lost beyond the grace: a new session now would not reach it either.
+        self.abort_as(myself, None, &reason, AbortKind::Final)
     }
 
     /// A server sent a fresh OT setup half to this session while it is ready: it restarted

@@ -26,7 +26,9 @@ use std::time::Instant;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use seco_protocols::seco::{Party, Ready, SecoMsg, ServerSession, SessionId, UserSession};
+use seco_protocols::seco::{
+    AbortKind, Party, Ready, SecoMsg, ServerSession, SessionId, UserSession,
+};
 use seco_runtime::PeerId;
 
 pub use deadlines::{Deadlines, Expired, Op};
@@ -219,6 +221,7 @@ impl Actor for SessionActor {
                 return Err(ActorError::Aborted {
                     bundle: None,
                     reason: format!("session actor failure injected: {reason}"),
+                    kind: AbortKind::Retry,
                 }
                 .boxed())
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use ractor::RpcReplyPort;
-use seco_protocols::seco::{BundleId, CloseReason, Event, Prediction, SecoError};
+use seco_protocols::seco::{AbortKind, BundleId, CloseReason, Event, Prediction, SecoError};
 
 use crate::config::Timeouts;
 use crate::error::{ActorError, Result};
@@ -26,7 +26,7 @@ pub(crate) struct Waiters {
 
 #[derive(Clone)]
 enum Ended {
-    Aborted(String),
+    Aborted(String, AbortKind),
     Closed(CloseReason),
 }
 
@@ -44,9 +44,10 @@ impl Waiters {
 
     fn ended_error(&self) -> Option<ActorError> {
         self.ended.as_ref().map(|e| match e {
-            Ended::Aborted(r) => ActorError::Aborted {
+            Ended::Aborted(r, kind) => ActorError::Aborted {
                 bundle: None,
                 reason: r.clone(),
+                kind: *kind,
             },
             Ended::Closed(r) => ActorError::Protocol(SecoError::Closed(*r)),
         })
@@ -123,18 +124,22 @@ impl Waiters {
             Event::Aborted {
                 bundle: Some(b),
                 reason,
+                kind,
             } => self.fail_bundle(*b, || ActorError::Aborted {
                 bundle: Some(*b),
                 reason: reason.clone(),
+                kind: *kind,
             }),
             Event::Aborted {
                 bundle: None,
                 reason,
+                kind,
             } => {
-                self.ended = Some(Ended::Aborted(reason.clone()));
+                self.ended = Some(Ended::Aborted(reason.clone(), *kind));
                 self.fail_all(|| ActorError::Aborted {
                     bundle: None,
                     reason: reason.clone(),
+                    kind: *kind,
                 });
             }
             Event::Closed(r) => {

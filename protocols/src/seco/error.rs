@@ -1,7 +1,7 @@
 //! Errors of the SECO session state machines.
 
 use super::ids::{BundleId, Party};
-use super::msg::Phase;
+use super::msg::{AbortKind, Phase};
 use crate::bmr::BmrError;
 use crate::circuit::CircuitError;
 use crate::mhe::MheError;
@@ -137,6 +137,15 @@ pub enum SecoError {
 }
 
 impl SecoError {
+    /// What an abort for this error is: `Final` for a refusal that a new session would meet
+    /// again (the user's part of another split, an unknown output mode), else `Retry`.
+    pub fn abort_kind(&self) -> AbortKind {
+        match self {
+            SecoError::UserPartMismatch { .. } | SecoError::OutputMode(_) => AbortKind::Final,
+            _ => AbortKind::Retry,
+        }
+    }
+
     /// Errors after which the session cannot continue (as opposed to one refused message).
     pub fn is_fatal(&self) -> bool {
         matches!(

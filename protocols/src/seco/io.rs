@@ -18,7 +18,7 @@
 use std::fmt;
 
 use super::ids::{BundleId, Party};
-use super::msg::{CloseReason, SecoMsg};
+use super::msg::{AbortKind, CloseReason, SecoMsg};
 
 /// An input to a session state machine. Its `Debug` prints the lengths of stored bytes (a
 /// bundle or a chunk garbling is secret), not the bytes.
@@ -207,6 +207,8 @@ pub enum Event {
         bundle: Option<BundleId>,
         /// Why.
         reason: String,
+        /// Whether a fresh session or bundle may succeed.
+        kind: AbortKind,
     },
 }
 

@@ -44,7 +44,7 @@ pub use error::{Result, SecoError};
 pub use ids::{BundleId, Party, SessionId};
 pub use io::{ChunkTake, Event, Input, Machine, Persist, Ready};
 pub use keys::KeyMaterial;
-pub use msg::{Body, CloseReason, Phase, SecoMsg};
+pub use msg::{AbortKind, Body, CloseReason, Phase, SecoMsg};
 pub use output::{OutputMode, Prediction};
 pub use record::SessionRecord;
 pub use server::{KeyCounter, ServerConfig, ServerSession};

@@ -289,7 +289,30 @@ pub enum Body {
         bundle: Option<BundleId>,
         /// Human-readable reason.
         reason: String,
+        /// Whether a fresh session or bundle may succeed (absent: it may, as before the field).
+        #[serde(default, skip_serializing_if = "AbortKind::is_retry")]
+        kind: AbortKind,
     },
+}
+
+/// Whether what an abort ended is worth trying again with a fresh session or bundle. The user's
+/// handle retries only `Retry` aborts (`seco infer`'s retries); `Final` ones are refusals a new
+/// session would meet again (a `user.json` of another split, an output mode the build does not
+/// know, the gateway refusing the session, a server lost beyond the grace).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AbortKind {
+    /// A fault of this session or bundle (a lost message, a deadline, a restarted peer).
+    #[default]
+    Retry,
+    /// A refusal that a new session would meet again.
+    Final,
+}
+
+impl AbortKind {
+    /// Whether a fresh session or bundle may succeed.
+    pub fn is_retry(&self) -> bool {
+        *self == AbortKind::Retry
+    }
 }
 
 impl Body {

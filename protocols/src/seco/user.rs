@@ -270,11 +270,22 @@ impl UserSession {
                 self.state = UserState::Closed(reason);
                 ready.events.push(Event::Closed(reason));
             }
-            (_, Body::Abort { bundle, reason }) => {
+            (
+                _,
+                Body::Abort {
+                    bundle,
+                    reason,
+                    kind,
+                },
+            ) => {
                 if bundle.is_none() {
                     self.state = UserState::Aborted(reason.clone());
                 }
-                ready.events.push(Event::Aborted { bundle, reason });
+                ready.events.push(Event::Aborted {
+                    bundle,
+                    reason,
+                    kind,
+                });
             }
             (UserState::Opening, Body::Welcome { collective_pk }) => {
                 self.collective_pk = Some(PublicKey::from_bytes(&collective_pk, self.cfg.param)?);

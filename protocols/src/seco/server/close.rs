@@ -17,7 +17,7 @@
 use super::super::error::{Result, SecoError};
 use super::super::ids::{BundleId, Party};
 use super::super::io::{Event, Persist, Ready};
-use super::super::msg::{Body, CloseReason};
+use super::super::msg::{AbortKind, Body, CloseReason};
 use super::{ServerSession, State};
 
 impl ServerSession {
@@ -100,19 +100,33 @@ impl ServerSession {
     /// names no server: every server name and number in it is replaced by its role
     /// (`output::scrub`).
     pub fn abort(&mut self, bundle: Option<BundleId>, reason: &str) -> Ready {
+        self.abort_as(bundle, reason, AbortKind::Retry)
+    }
+
+    /// [`Self::abort`] of a given kind: `Final` for a refusal a new session would meet again.
+    pub fn abort_as(&mut self, bundle: Option<BundleId>, reason: &str, kind: AbortKind) -> Ready {
         let mut ready = Ready::default();
         let body = Body::Abort {
             bundle,
             reason: reason.to_string(),
+            kind,
         };
         if self.remotes_opened() {
             self.broadcast(&mut ready, &body);
         }
         if self.is_gateway() && self.user_pk.is_some() {
             let reason = super::super::output::scrub(reason, &self.cfg.part.servers);
-            self.send(&mut ready, Party::User, Body::Abort { bundle, reason });
+            self.send(
+                &mut ready,
+                Party::User,
+                Body::Abort {
+                    bundle,
+                    reason,
+                    kind,
+                },
+            );
         }
-        self.apply_abort(bundle, reason, &mut ready);
+        self.apply_abort(bundle, reason, kind, &mut ready);
         ready
     }
 
@@ -120,6 +134,7 @@ impl ServerSession {
         &mut self,
         bundle: Option<BundleId>,
         reason: &str,
+        kind: AbortKind,
         ready: &mut Ready,
     ) {
         // Chunk records of aborted bundles (in preparation, or not yet taken online) go too.
@@ -150,6 +165,7 @@ impl ServerSession {
         ready.events.push(Event::Aborted {
             bundle,
             reason: reason.to_string(),
+            kind,
         });
     }
 
@@ -158,17 +174,18 @@ impl ServerSession {
         from: Party,
         bundle: Option<BundleId>,
         reason: String,
+        kind: AbortKind,
     ) -> Ready {
         // Servers keep the sender in the reason; the user's copy is scrubbed (`abort`).
         let reason = format!("{from}: {reason}");
         if self.is_gateway() {
             // The gateway relays every abort to the other side.
-            let mut ready = self.abort(bundle, &reason);
+            let mut ready = self.abort_as(bundle, &reason, kind);
             ready.send.retain(|(to, _)| *to != from);
             ready
         } else {
             let mut ready = Ready::default();
-            self.apply_abort(bundle, &reason, &mut ready);
+            self.apply_abort(bundle, &reason, kind, &mut ready);
             ready
         }
     }

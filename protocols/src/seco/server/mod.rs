@@ -469,7 +469,11 @@ impl ServerSession {
             _ => {}
         }
         match msg.body {
-            Body::Abort { bundle, reason } => Ok(self.on_abort(from, bundle, reason)),
+            Body::Abort {
+                bundle,
+                reason,
+                kind,
+            } => Ok(self.on_abort(from, bundle, reason, kind)),
             Body::Close { reason } => self.on_close(from, reason),
             ref b => match b.phase() {
                 super::msg::Phase::Session | super::msg::Phase::Keygen => self.on_open(from, msg),
