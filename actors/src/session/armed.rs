@@ -5,8 +5,9 @@
 //! - When a bundle is ready here and no other bundle is armed and idle or being armed, the
 //!   session sends itself [`SessionMsg::Arm`](crate::msgs::SessionMsg::Arm); handling it starts
 //!   taking the oldest ready bundle whole (its record and every stage's chunks, one batch and
-//!   one flush: [`NodeStore::take_bundle`]) **on a thread of its own**, and the thread sends
-//!   `Arm` again when it is done, which collects the bundle. The user takes its oldest ready
+//!   one flush: [`NodeStore::take_bundle`]) **on a thread of its own**, one core at nice 10
+//!   (it is ahead of time: the inference or preparation running meanwhile keeps the cores), and
+//!   the thread sends `Arm` again when it is done, which collects the bundle. The user takes its oldest ready
 //!   bundle first too (`UserSession::infer`), so the armed one is normally the next one used.
 //! - Arming runs while an inference runs: when bundle `k`'s inference starts, bundle `k + 1`
 //!   is taken meanwhile, so back-to-back inferences find their bundle armed. (Until
@@ -197,7 +198,10 @@ impl Armed {
             .name("seco-arm".into())
             .spawn(move || {
                 // Nobody waiting (the bundle was forgotten): the bundle drops here, zeroed.
-                let _ = tx.send(store.take_bundle(session, bundle, limit));
+                // Off the critical path: one core at low priority, so that an inference or a
+                // bundle's preparation running meanwhile keeps the cores.
+                lower_priority();
+                let _ = tx.send(store.take_bundle(session, bundle, limit, false));
                 done();
             });
         match spawned {
@@ -270,7 +274,7 @@ impl Armed {
                 }
                 self.order.retain(|o| *o != b);
                 if self.whole {
-                    if let Some(a) = store.take_bundle(session, b, limit)? {
+                    if let Some(a) = store.take_bundle(session, b, limit, true)? {
                         self.held.insert(b, a);
                     }
                 }
@@ -311,6 +315,16 @@ impl Armed {
             }
         }
         Ok((got_bundles, got_chunks))
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10; on Linux the nice value is a
+/// thread's own). Best effort: a failure leaves the priority as it was.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes the calling thread's nice value (`who` = 0).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

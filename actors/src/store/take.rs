@@ -139,24 +139,33 @@ impl NodeStore {
     /// Removes a whole bundle (its record and the chunks of all its stages) durably in one
     /// batch and one flush and returns it armed, if it fits the budget of `limit` armed bytes
     /// over the node. `None` if it does not fit (nothing is removed) or nothing of it is stored.
+    /// `parallel`: the chunks are read and unsealed on the protocol pool (a take on the online
+    /// phase's critical path) or on the calling thread only (arming ahead, which should leave
+    /// the cores to the work in progress).
     pub fn take_bundle(
         &self,
         session: SessionId,
         bundle: BundleId,
         limit: u64,
+        parallel: bool,
     ) -> Result<Option<ArmedBundle>> {
         let key = bundle_key(session, bundle);
         let record = self.inner.get(Tree::Bundles, &key)?;
-        // Chunks read (a blob file each) and unsealed in parallel on the protocol pool.
-        let chunks = self
-            .inner
-            .keys(CHUNK_TREE, &key)?
-            .into_par_iter()
-            .filter_map(|k| match self.inner.get(CHUNK_TREE, &k) {
-                Ok(v) => v.map(|v| Ok((k, v))),
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        // Chunks read (a blob file each) and unsealed, in parallel if asked.
+        let keys = self.inner.keys(CHUNK_TREE, &key)?;
+        let read = |k: Vec<u8>| match self.inner.get(CHUNK_TREE, &k) {
+            Ok(v) => v.map(|v| Ok((k, v))),
+            Err(e) => Some(Err(e)),
+        };
+        let chunks = if parallel {
+            keys.into_par_iter()
+                .filter_map(read)
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            keys.into_iter()
+                .filter_map(read)
+                .collect::<Result<Vec<_>>>()?
+        };
         if record.is_none() && chunks.is_empty() {
             return Ok(None);
         }
