@@ -255,8 +255,9 @@ impl<S: Store> SealedStore<S> {
         self.open_owned(tree, key, sealed.to_vec())
     }
 
-    /// Opens a sealed record in place: the sealed buffer becomes the plaintext, so a large
-    /// record (a stage's garbled tables, megabytes) is neither copied nor allocated twice.
+    /// Opens a sealed record in place: the sealed buffer becomes the plaintext (decrypted where
+    /// it is, then moved 25 bytes forward), so a large record (a stage's garbled tables,
+    /// megabytes) needs no second buffer.
     fn open_owned(&self, tree: Tree<'_>, key: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>> {
         let corrupt = || StoreError::corrupt(tree, key);
         if sealed.len() < 1 + NONCE + 16 || sealed[0] != SEALED_VERSION {
