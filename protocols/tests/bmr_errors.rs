@@ -185,10 +185,58 @@ fn garbage_bytes_do_not_decode() {
         &[0xa3, 0x00][..],
         &[0x9f, 0xff, 0x00, 0x41][..],
         &[0xbf; 64][..],
+        &[0x00; 64][..],
     ] {
         assert!(ciborium::from_reader::<BmrMsg, _>(bytes).is_err());
         assert!(ciborium::from_reader::<Prepared, _>(bytes).is_err());
+        assert!(Prepared::from_record(bytes).is_err());
     }
+}
+
+/// The stored form (`Prepared::to_record`): every party's state round-trips, records stored
+/// as plain CBOR before it still read, and every cut or altered head is a typed error.
+#[test]
+fn stored_records_round_trip_read_old_cbor_and_refuse_damage() {
+    let (c, cfg) = small();
+    let mut r = ChaCha12Rng::seed_from_u64(3);
+    let (prepared, _) = driver::run_offline(&mut r, &cfg, &c).unwrap();
+    for p in &prepared {
+        let mut p = p.clone();
+        let record = p.to_record();
+        assert_eq!(record[0], seco_protocols::bmr::RECORD_MAGIC);
+        assert_eq!(Prepared::from_record(&record).unwrap(), p);
+        let mut old = Vec::new();
+        ciborium::into_writer(&p, &mut old).unwrap();
+        assert_eq!(Prepared::from_record(&old).unwrap(), p);
+        // Every truncation, and a flipped tables flag or a header length beyond the record.
+        for cut in 0..record.len() {
+            assert!(
+                Prepared::from_record(&record[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // A flipped tables flag: refused, or (no tables -> an empty table) a state that is
+        // not the stored one, which `Prepared::validate` refuses for the party's role.
+        let mut flag = record.clone();
+        flag[1] ^= 1;
+        if let Ok(q) = Prepared::from_record(&flag) {
+            assert_ne!(q, p);
+            assert!(p.tables.is_none() && q.tables == Some(Vec::new()));
+        }
+        let mut long = record.clone();
+        long[2..10].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Prepared::from_record(&long).is_err());
+    }
+    let evaluator = prepared.iter().find(|p| p.tables.is_some()).unwrap();
+    let tables = evaluator.tables.as_ref().unwrap().len();
+    let record = evaluator.clone().to_record();
+    let mut old = Vec::new();
+    ciborium::into_writer(evaluator, &mut old).unwrap();
+    println!(
+        "evaluator's garbling: {tables} table blocks, record {} B, CBOR {} B",
+        record.len(),
+        old.len()
+    );
 }
 
 #[test]

@@ -82,8 +82,8 @@ fn digits_cnn_with_2_3_and_5_servers() {
 
 #[test]
 fn hand_written_plans_with_repeated_owners() {
-    // One server owns consecutive stages (the evaluator then moves to another server), and a
-    // remote owns the first stage (the gateway relays the user's input).
+    // One server owns consecutive stages (it is then owner, evaluator and receiver of one
+    // stage circuit), and a remote owns the first stage (the gateway relays the user's input).
     let q = Model::load(model_dir("mnist-mlp"))
         .unwrap()
         .quantize()

@@ -85,8 +85,8 @@ fn logits_and_label_equal_the_fixed_point_reference_with_2_and_3_servers() {
     }
 }
 
-/// A remote owning the last stage (the output circuit's receiver and owner is then a remote,
-/// its evaluator the gateway) and a digits-cnn split over 3 servers give the reference too.
+/// A remote owning the last stage (the output circuit's owner is then a remote, its receiver
+/// and evaluator the gateway) and a digits-cnn split over 3 servers give the reference too.
 #[test]
 fn other_owners_and_a_cnn_give_the_reference_label_and_logits() {
     let (model, q, _) = setup();
@@ -149,8 +149,8 @@ fn the_output_circuit_computes_the_reference_argmax_and_counts_its_and_gates() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(14);
     let fp = FixedPoint::new(32, 10).unwrap();
     let (n, classes) = (3, 10);
-    let label = StageCircuitSpec::output(n, (32, 10), classes, 1, true).unwrap();
-    let logits = StageCircuitSpec::output(n, (32, 10), classes, 1, false).unwrap();
+    let label = StageCircuitSpec::output(n, (32, 10), classes, (1, 1), true).unwrap();
+    let logits = StageCircuitSpec::output(n, (32, 10), classes, (1, 1), false).unwrap();
     let (cl, cg): (Circuit, Circuit) = (label.build().unwrap(), logits.build().unwrap());
     for round in 0..200 {
         // Values near each other so that truncation makes ties often.

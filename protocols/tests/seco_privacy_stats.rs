@@ -14,11 +14,12 @@
 //! as bit positions:
 //! - `Infer` (the gateway) and `MaskedInput` (the owner of stage 0): the masked input
 //!   `x - r_1`, unpacked as ring elements (`unpack_ring`), `k` bits each;
-//! - `BmrOnline` `MaskedInputs` (a stage owner's `z ^ lambda`) and `Outputs` (the evaluator's
-//!   `Lambda` of the receiver's output wires, which the receiver unmasks into
-//!   `x_{l+1} - r_{l+1}` minus its share): the masked wire bits;
-//! - `BmrOnline` `InputKeys` (the evaluator): the 128 bits of each active wire key, whose lsb
-//!   is the masked wire value `Lambda_w` the evaluator decodes (`bmr/material.rs`);
+//! - `BmrOnline` `MaskedInputs` (a stage owner's `z ^ lambda`, to the keyed garblers): the
+//!   masked wire bits. Since layout 1 (`schedule::LAYOUT`) a stage's receiver evaluates it and
+//!   unmasks its outputs itself, so no `Outputs` message travels;
+//! - `BmrOnline` `InputKeys` (the evaluator, which is the receiver): the 128 bits of each
+//!   active wire key, whose lsb is the masked wire value `Lambda_w` the evaluator decodes
+//!   (`bmr/material.rs`);
 //! - `ResultShare` (the gateway): the bytes of the ciphertexts under the user's key.
 //!
 //! A position is (receiver, sender, message, stage, chunk, occurrence, bit). Every run must give
@@ -57,8 +58,9 @@
 //!   mask (`x`); one mask reused by every run (`x - r*`); a mask with its low byte zero
 //!   (`x - (r_1 & !0xff)`); each is flagged per position, by both tests (measured: largest
 //!   `|c0 - c1| / m` = 1.0 in each);
-//! - in the `Outputs` that stage 0's receiver (server 1) decodes: the hidden activations
-//!   (fc1 + ReLU) in the clear instead of the masked wire values; flagged per position;
+//! - in the `InputKeys` that stage 0's receiver and evaluator (server 1) gets from the
+//!   gateway: the hidden activations (fc1 + ReLU) in the clear in the keys' lsbs, where the
+//!   masked wire values sit; flagged per position;
 //! - no mask in one run of four (of each input): each bit's frequency moves by 1/8 (1/4
 //!   between the inputs where their bits differ), below the per-position thresholds (measured
 //!   at most 0.360); the sums flag it (two-sample 1.73 >= 1.27, uniformity 13.3 >= 1.19).
@@ -110,8 +112,8 @@ type Variant = (&'static str, &'static str, &'static [Test]);
 const PER_POSITION: &[Test] = &[Test::TwoSample, Test::Uniform];
 
 /// The leaking variants: a broken input mask applied to the real runs (the gateway's
-/// `Infer`), and the hidden activations in the clear in place of the masked stage-0 outputs
-/// (the `Outputs` its receiver decodes). Index 4 is too weak for any single position (the
+/// `Infer`), and the hidden activations in the clear in the masked-value bits of the keys
+/// stage 0's receiver evaluates with (the gateway's `InputKeys`). Index 4 is too weak for any single position (the
 /// bits' frequencies move by 1/8 or 1/4) and is seen by the sums only.
 const VARIANTS: [Variant; 5] = [
     ("no mask", "Infer", PER_POSITION),
@@ -119,7 +121,7 @@ const VARIANTS: [Variant; 5] = [
     ("mask with its low byte zero", "Infer", PER_POSITION),
     (
         "hidden activations unmasked",
-        "BmrOnline Outputs",
+        "BmrOnline InputKeys",
         PER_POSITION,
     ),
     (
@@ -228,19 +230,25 @@ fn collect() -> Collected {
         }
         let mut v = RunView::new();
         for (p, (kind, b)) in &view {
-            if p.2 == "BmrOnline Outputs" && p.3 == 0 {
+            if p.2 == "BmrOnline InputKeys" && p.3 == 0 && p.1 == Party::GATEWAY {
+                // One key (128 bits, lsb first) per wire of z; z and the output have one word
+                // per element (fc1, then ReLU).
                 assert_eq!(
                     b.len(),
-                    hidden[which].len(),
-                    "one chunk, one word per output"
+                    128 * hidden[which].len(),
+                    "one chunk, one key per wire"
                 );
-                v.insert(*p, (*kind, hidden[which].clone()));
+                let mut bits = b.clone();
+                for (i, &h) in hidden[which].iter().enumerate() {
+                    bits[128 * i] = h;
+                }
+                v.insert(*p, (*kind, bits));
             }
         }
         assert_eq!(
             v.len(),
             1,
-            "stage 0's receiver gets its outputs in one message"
+            "stage 0's receiver gets the gateway's keys in one message"
         );
         accumulate(&mut leaks[3], &v, which);
     }

@@ -366,7 +366,7 @@ fn stored_garblings_do_not_hold_the_session_offset() {
         let records = d.chunk_records(Party::Server(i));
         assert!(!records.is_empty());
         for bytes in records {
-            let p: seco_protocols::bmr::Prepared = ciborium::from_reader(bytes).unwrap();
+            let p = seco_protocols::bmr::Prepared::from_record(bytes).unwrap();
             if let Some(g) = &p.garbler {
                 assert_eq!(
                     g.offset,

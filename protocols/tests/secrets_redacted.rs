@@ -93,6 +93,7 @@ fn bundles_and_records_print_no_masks_or_offset() {
         output: 0,
         offset: Some(serde_bytes::ByteBuf::from(offset.to_bytes().to_vec())),
         part: Some([3; 32]),
+        layout: 1,
     };
     let debug = format!("{record:?}");
     let bytes = offset.to_bytes();

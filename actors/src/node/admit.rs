@@ -130,10 +130,10 @@ impl NodeState {
             return Ok(None);
         }
         if self.ended.contains(&sid) {
-            // Dropped by the resume just now (the part changed).
+            // Dropped by the resume just now (the part or the layout changed).
             return Ok(Some(Refusal {
                 code: REJECT_SESSION_ENDED,
-                why: "the session was dropped here: this server's model part changed since it was stored".into(),
+                why: "the session was dropped here: this server's model part or role layout changed since it was stored".into(),
             }));
         }
         let opens = match (&msg.body, from) {
@@ -267,9 +267,10 @@ impl NodeState {
         ) {
             Ok(r) => r,
             Err(SecoError::PartChanged) => {
-                // Restarted with another part (new weights): the session's bundles were
-                // made for the old one. Dropped durably; its messages are refused as ended.
-                tracing::warn!(node = %self.ctx.name, session = %sid, "stored session dropped with its bundles: this server's model part changed since it was stored");
+                // Restarted with another part (new weights) or a build with another role
+                // layout: the session's bundles were made for the old one. Dropped durably;
+                // its messages are refused as ended.
+                tracing::warn!(node = %self.ctx.name, session = %sid, "stored session dropped with its bundles: this server's model part, or the build's role layout, changed since it was stored");
                 self.ctx.store.forget_session(sid)?;
                 self.ended.insert(sid);
                 return Ok(false);

@@ -25,8 +25,8 @@
 //! The **output circuit** of the last stage ([`StageCircuitSpec::output`], `docs/protocol.md`,
 //! "What each party learns") has no `post`; it computes the logits `trunc(y)` and, in label
 //! mode, their argmax (first index on ties, `model::argmax`) as one word: `argmax` reads every
-//! `y` word and has one output. Its receiver is the last stage's owner; the masked output and
-//! the other servers' additive mask shares are the shares of the result the user decrypts.
+//! `y` word and has one output. Its receiver is the gateway (`schedule.rs`); the masked output
+//! and the other servers' additive mask shares are the shares of the result the user decrypts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -154,12 +154,13 @@ impl StageCircuitSpec {
     }
 
     /// The last stage's output circuit: `trunc(y)` (`argmax` false: `y_len` outputs) or its
-    /// argmax (one output), revealed masked to the stage's owner.
+    /// argmax (one output), with input `y` from `owner`, revealed masked to `receiver` (the
+    /// gateway, `schedule.rs`).
     pub fn output(
         parties: usize,
         (k, f): (usize, usize),
         y_len: usize,
-        owner: PartyId,
+        (owner, receiver): (PartyId, PartyId),
         argmax: bool,
     ) -> Result<Self> {
         if y_len == 0 {
@@ -170,7 +171,13 @@ impl StageCircuitSpec {
             });
         }
         let r_len = if argmax { 1 } else { y_len };
-        let mut spec = Self::whole(parties, (k, f), (y_len, r_len), (owner, owner), Vec::new())?;
+        let mut spec = Self::whole(
+            parties,
+            (k, f),
+            (y_len, r_len),
+            (owner, receiver),
+            Vec::new(),
+        )?;
         if argmax {
             spec.argmax = true;
             spec = spec.chunk(0..1)?;

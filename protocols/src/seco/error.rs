@@ -97,7 +97,7 @@ pub enum SecoError {
     },
     /// A stored session (and its bundles) was made with another part of this server (other
     /// weights or split): it cannot be resumed and is dropped.
-    #[error("the session was stored with another model part at this server (the weights or the split changed since): its bundles are dropped")]
+    #[error("the session was stored with another model part at this server (the weights or the split changed since), or by a build with another role layout (`schedule::LAYOUT`): its bundles are dropped")]
     PartChanged,
     /// An output mode this build does not know (`Hello`, `Open`; `output.rs`): the session
     /// is refused.

@@ -48,6 +48,12 @@ pub struct SessionRecord {
     /// part they were made with is unknown).
     #[serde(default)]
     pub part: Option<[u8; 32]>,
+    /// `schedule::LAYOUT` the session's bundles were garbled for (who evaluates which stage
+    /// circuit, so which server holds its tables): a server resumed with another layout drops
+    /// the session with its bundles, as for another part. Records written before 2026-12-07
+    /// have none (0, the first layout).
+    #[serde(default)]
+    pub layout: u16,
 }
 
 impl SessionRecord {
@@ -87,6 +93,7 @@ impl std::fmt::Debug for SessionRecord {
                 &self.offset.as_ref().map(|_| crate::redact::Redacted),
             )
             .field("part", &self.part.as_ref().map(|d| super::ids::hex(d)))
+            .field("layout", &self.layout)
             .finish()
     }
 }

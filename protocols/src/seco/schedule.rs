@@ -3,13 +3,16 @@
 //! the output mode is set). Every server derives the same schedule from the skeleton of its part.
 //!
 //! Roles (DESIGN.md s.5): the owner `O(l)` evaluates the linear layer; the circuit's output goes
-//! only to the receiver `O(l+1)`; the evaluator is a server other than the receiver: the
-//! owner `O(l)` when it differs from `O(l+1)`, else the next server after `O(l+1)`.
+//! only to the receiver `O(l+1)`, which is also its evaluator ([`LAYOUT`]: the evaluator
+//! decodes the output itself and goes on as the next stage's owner, one message hop less per
+//! stage; `docs/protocol.md`, "Who evaluates").
 //!
 //! The last stage's circuit (the output circuit: truncated logits or their argmax,
 //! `circuits.rs`) depends on the user's output mode, known only when the session opens: the
-//! schedule is built without it and [`Schedule::set_output`] adds it. Its receiver is the last
-//! stage's owner `O(L)` (there is no `O(L+1)`), so its evaluator is the next server.
+//! schedule is built without it and [`Schedule::set_output`] adds it. Its receiver and
+//! evaluator is the gateway, which sends the user the result: the other servers' shares of it
+//! are known in preprocessing and reach the gateway as the inference starts, so the result
+//! leaves as soon as the gateway has evaluated the output circuit.
 //!
 //! Chunks: every stage circuit is split into chunks of consecutive output elements, each its
 //! own BMR garbling ([`StageGc`], `circuits.rs`), sized so that a chunk's garbled table, its
@@ -32,6 +35,17 @@ use super::output::OutputMode;
 /// more): the size of its largest message, the evaluator's table share (`docs/protocol.md`,
 /// "Chunks").
 pub const MAX_CHUNK_TABLE_BYTES: usize = 4 << 20;
+
+/// Version of the roles above (who evaluates which circuit), part of [`Schedule::digest`] and
+/// of every session record: servers of different layouts refuse each other's `Open`, and a
+/// stored session whose bundles were garbled for another layout is dropped on resume (its
+/// tables sit at another server). 0: the evaluator was `O(l)` (or the next server when
+/// `O(l) = O(l+1)`) and the output circuit's receiver `O(L)` (until 2026-12-07); 1: the
+/// evaluator is the receiver, and the output circuit's receiver is the gateway.
+pub const LAYOUT: u16 = 1;
+
+/// The gateway's server index (`Party::GATEWAY`).
+const GATEWAY_INDEX: usize = 0;
 
 /// Chunk garblings a server starts on its own per bundle while fewer than this many run
 /// (`server/garble.rs`).
@@ -75,7 +89,7 @@ pub struct StageGc {
     pub chunk_len: usize,
     /// The chunks in output order.
     pub chunks: Vec<ChunkGc>,
-    /// Evaluator (never the receiver).
+    /// Evaluator: the receiver ([`evaluator`]).
     pub evaluator: usize,
     /// Owner of the next stage: the only party that learns the output.
     pub receiver: usize,
@@ -87,7 +101,7 @@ impl StageGc {
     /// the larger) bounds each element's share, since cones of neighbouring outputs overlap.
     fn new(spec: StageCircuitSpec, n: usize, budget: usize, stage: usize) -> Result<Self> {
         let (owner, receiver) = (spec.owner, spec.receiver);
-        let ev = evaluator(owner, receiver, n);
+        let ev = evaluator(owner, receiver);
         let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
         // `c`: the chunk's index; with the stage's it rotates the start of the chunk's table
         // chain (`BmrConfig::chain_start`: every place but the first receives a table part),
@@ -173,13 +187,12 @@ pub struct Schedule {
     chunk_budget: usize,
 }
 
-/// The evaluator of stage `l`'s circuit: `O(l)` unless it is also `O(l+1)`.
-pub fn evaluator(owner: usize, receiver: usize, n: usize) -> usize {
-    if owner != receiver {
-        owner
-    } else {
-        (receiver + 1) % n
-    }
+/// The evaluator of a stage circuit: its receiver, whoever owns its input (layout 1; the
+/// owner is kept in the signature for the layouts to come). The receiver learns the output
+/// either way; evaluating it too saves the hop of the masked outputs (`docs/protocol.md`,
+/// "Who evaluates", for why this reveals nothing more).
+pub fn evaluator(_owner: usize, receiver: usize) -> usize {
+    receiver
 }
 
 impl Schedule {
@@ -228,6 +241,10 @@ impl Schedule {
         h.update(&skeleton_digest(part));
         h.update(&(chunk_budget as u64).to_le_bytes());
         h.update(&param.code().to_le_bytes());
+        if LAYOUT != 0 {
+            // Layout 0 hashed nothing here: its digests stay as they were.
+            h.update(&LAYOUT.to_le_bytes());
+        }
         Ok(Self {
             n,
             fp,
@@ -261,7 +278,7 @@ impl Schedule {
             n,
             (fp.ring_bits as usize, fp.frac_bits as usize),
             last.y_len,
-            last.owner,
+            (last.owner, GATEWAY_INDEX),
             mode == OutputMode::Label,
         )?;
         let l = self.stages.len() - 1;

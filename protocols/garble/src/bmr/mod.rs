@@ -135,7 +135,7 @@ pub use eval::evaluate;
 pub use msg::{BmrMsg, Body, Outgoing};
 pub use offline::OfflineParty;
 pub use online::OnlineParty;
-pub use prepared::{GarblerPrep, Prepared};
+pub use prepared::{GarblerPrep, Prepared, RECORD_MAGIC};
 pub use setup::{
     OtSetup, PairwiseOt, SetupMsg, SetupOutgoing, MAX_AND_PER_OFFSET, MAX_SETUPS_PER_PEER,
 };

@@ -1,8 +1,8 @@
 //! The online phase of BMR as a sans-IO state machine, built from a [`Prepared`] (consumed).
 //!
 //! ```text
-//! (1) MaskedInputs  input owner p -> every other garbler: Lambda_w = x_w ^ lambda_w, p's
-//!                   online wires
+//! (1) MaskedInputs  input owner p -> every other keyed garbler: Lambda_w = x_w ^ lambda_w,
+//!                   p's online wires (the keyless evaluator reads Lambda_w from the keys)
 //! (2) InputKeys     every keyed garbler j -> evaluator: k^j_{w,Lambda_w} for all online input
 //!                   wires
 //!                   (the offline wires' keys are in the evaluator's Prepared, `known.rs`)
@@ -11,7 +11,8 @@
 //!     owner: v = Lambda ^ lambda (its output masks from the offline phase)
 //! ```
 //! Only the owner of an output learns it: the evaluator sees masked values only, and the
-//! masks of an output wire were sent to its owner alone.
+//! masks of an output wire were sent to its owner alone. An evaluator that owns outputs
+//! (SECO's stage circuits: the receiver evaluates) unmasks them itself, with no round 3.
 
 use std::sync::Arc;
 
@@ -125,9 +126,13 @@ impl OnlineParty {
         Ok((party, out))
     }
 
+    /// To every other garbler that sends input keys: the keyless evaluator reads the masked
+    /// values from the keys' lsbs and would get the masked inputs for nothing (and, done as
+    /// soon as its keys are in, after it finished).
     fn to_garblers(&self, body: Body) -> Vec<Outgoing> {
-        (0..self.prep.config.garblers)
-            .filter(|&p| p != self.me)
+        let cfg = &self.prep.config;
+        (0..cfg.garblers)
+            .filter(|&p| p != self.me && (p != cfg.evaluator || cfg.is_keyed(p)))
             .map(|p| {
                 (
                     p,

@@ -150,7 +150,89 @@ impl Prepared {
     pub fn encoded_len(&self) -> usize {
         crate::block::encoded_len(self)
     }
+
+    /// The stored form of a garbling ([`RECORD_MAGIC`]): everything but the tables as CBOR,
+    /// then the tables as raw blocks, so that reading a record back copies the tables once
+    /// (CBOR byte strings decode through a growing buffer and a second copy into blocks,
+    /// about 4 copies of the largest buffer of the online phase).
+    pub fn to_record(&mut self) -> Vec<u8> {
+        let tables = self.tables.take();
+        let mut header = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = ciborium::into_writer(&*self, &mut header);
+        let raw = tables.as_ref().map_or(0, |t| t.len() * 16);
+        let mut out = Vec::with_capacity(RECORD_HEAD + header.len() + raw);
+        out.push(RECORD_MAGIC);
+        out.push(u8::from(tables.is_some()));
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(raw as u64 / 16).to_le_bytes());
+        out.extend_from_slice(&header);
+        for b in tables.iter().flatten() {
+            out.extend_from_slice(&b.to_bytes());
+        }
+        self.tables = tables;
+        out
+    }
+
+    /// Reads a stored garbling: the form of [`Self::to_record`], or plain CBOR as stored before
+    /// 2026-12-07. External data: a malformed record is an error, never a panic.
+    pub fn from_record(bytes: &[u8]) -> std::result::Result<Self, String> {
+        if bytes.first() != Some(&RECORD_MAGIC) {
+            return ciborium::from_reader(bytes).map_err(|e| e.to_string());
+        }
+        let head = bytes
+            .get(..RECORD_HEAD)
+            .ok_or("record shorter than its head")?;
+        let has_tables = match head[1] {
+            0 => false,
+            1 => true,
+            b => return Err(format!("record: tables flag {b}")),
+        };
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&head[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (len, blocks) = (word(2), word(10));
+        let rest = &bytes[RECORD_HEAD..];
+        if len > rest.len() as u64 {
+            return Err(format!(
+                "record: header of {len} bytes, {} left",
+                rest.len()
+            ));
+        }
+        let (header, raw) = rest.split_at(len as usize);
+        if blocks.checked_mul(16) != Some(raw.len() as u64) || (!has_tables && blocks != 0) {
+            return Err(format!(
+                "record: {} bytes of tables for {blocks} blocks",
+                raw.len()
+            ));
+        }
+        let mut p: Self = ciborium::from_reader(header).map_err(|e| e.to_string())?;
+        if p.tables.is_some() {
+            return Err("record: tables inside the header".into());
+        }
+        if has_tables {
+            p.tables = Some(
+                raw.chunks_exact(16)
+                    .map(|c| {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(c);
+                        Block::from_bytes(a)
+                    })
+                    .collect(),
+            );
+        }
+        Ok(p)
+    }
 }
+
+/// First byte of a stored garbling in the form of [`Prepared::to_record`]; never the first
+/// byte of the CBOR of a `Prepared` (a map), so older records still read.
+pub const RECORD_MAGIC: u8 = 0x00;
+
+/// Magic, tables flag, header length in bytes and table length in blocks (u64 little-endian).
+const RECORD_HEAD: usize = 18;
 
 /// Serde for `Option<Vec<Block>>` as an optional byte string.
 mod opt_blocks {

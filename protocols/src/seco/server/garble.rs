@@ -156,8 +156,7 @@ impl ServerSession {
                     let mut prepared = run.party.into_prepared()?;
                     // The session offset is kept once, in the session record.
                     prepared.strip_offset();
-                    let mut bytes = Vec::new();
-                    let _ = ciborium::into_writer(&prepared, &mut bytes);
+                    let bytes = prepared.to_record();
                     // Stored at once, on its own: the tables leave memory chunk by chunk.
                     ready.persist.push(Persist::Chunk {
                         bundle,

@@ -152,6 +152,10 @@ pub struct ServerSession {
     /// Bundles this session started to consume (a bundle is used at most once).
     pub(crate) used: HashSet<BundleId>,
     pub(crate) onlines: BTreeMap<BundleId, online::Online>,
+    /// Remotes: bundles whose inference finished here before the gateway's `OnlineStart`
+    /// arrived (a peer's message started it; a non-evaluator is done once it sent its keys).
+    /// The late `OnlineStart` finds its bundle here and is dropped, not refused as a reuse.
+    pub(crate) finished_unstarted: HashSet<BundleId>,
     pub(crate) gw: gateway::GatewayState,
 }
 
@@ -221,6 +225,7 @@ impl ServerSession {
             preps: BTreeMap::new(),
             prepared: HashSet::new(),
             used: HashSet::new(),
+            finished_unstarted: HashSet::new(),
             onlines: BTreeMap::new(),
             gw: gateway::GatewayState::new(n),
             sched,
@@ -247,7 +252,7 @@ impl ServerSession {
                 "session record does not match this session or model".into(),
             ));
         }
-        if rec.part != Some(cfg.part.digest()) {
+        if rec.part != Some(cfg.part.digest()) || rec.layout != super::schedule::LAYOUT {
             return Err(SecoError::PartChanged);
         }
         let Some(keys) = ring.into_iter().find(|k| k.key_id == rec.key_id) else {
@@ -290,6 +295,7 @@ impl ServerSession {
                 .offset
                 .map(|r| super::msg::Bytes::from(r.to_bytes().to_vec())),
             part: Some(self.part_digest),
+            layout: super::schedule::LAYOUT,
         };
         Some(super::io::Persist::Session(rec.to_bytes()))
     }

@@ -6,11 +6,14 @@
 //!                went to the evaluator in preprocessing); they send their keys of z's wires
 //! O(l), given    x_l - r_l: z = W_l (x_l - r_l) + b_l + s_l + u_l^(O)   (in the clear)
 //!                then BMR online with input z (its r_{l+1}^(O) went offline too)
-//! evaluator      evaluates; the receiver O(l+1) learns x_{l+1} - r_{l+1} (minus its own share)
+//! evaluator      the receiver O(l+1): evaluates, learns x_{l+1} - r_{l+1} (minus its own share)
+//!                and goes on as the owner of stage l+1 in the same step
 //!                every stage circuit runs as its chunks (one BMR online party each, all at
 //!                once); the receiver assembles the stage output from them in order
-//! last stage     the output circuit (truncated logits or the label, masked); then every server
-//!                encrypts its share of the result under the user's key -> G (ResultShare)
+//! last stage     the output circuit (truncated logits or the label, masked), evaluated by its
+//!                receiver G, which encrypts its masked output under the user's key and adds
+//!                the other servers' shares (ResultShare, encrypted in preprocessing and sent
+//!                as the bundle is taken; bundles without one encrypt it when the stage ends)
 //! ```
 //! Shares: `sum_i z^(i) = W x + b` because `sum_i u^(i) = W r - s`. The stage circuits'
 //! chunks (loading, BMR online parties, assembling the output) are in `stages.rs`.
@@ -34,6 +37,8 @@ pub(crate) enum Online {
         buffered: Vec<(Party, Body)>,
         /// Owner of stage 0: the masked input, if it came first.
         masked0: Option<Vec<u64>>,
+        /// The gateway's `OnlineStart` arrived (at remotes; a peer's message may come first).
+        started: bool,
     },
     /// Bundle in hand.
     Running(Box<Run>),
@@ -59,6 +64,8 @@ pub(crate) struct Run {
     /// Stages whose circuit is finished at this server.
     pub(super) done: Vec<bool>,
     pub(super) result_sent: bool,
+    /// The gateway's `OnlineStart` arrived (always true at the gateway).
+    pub(super) started: bool,
 }
 
 /// The shares it holds are zeroized on drop (the bundle and the BMR parties wipe themselves).
@@ -89,7 +96,17 @@ impl ServerSession {
             }
             Body::OnlineStart { bundle } if !self.is_gateway() => {
                 self.expect_from(from, "OnlineStart", &[g])?;
-                self.online_mut(bundle)
+                if self.finished_unstarted.remove(&bundle) {
+                    // Peers' messages started and finished it here already.
+                    return Ok(Ready::default());
+                }
+                let ready = self.online_mut(bundle)?;
+                match self.onlines.get_mut(&bundle) {
+                    Some(Online::Loading { started, .. }) => *started = true,
+                    Some(Online::Running(run)) => run.started = true,
+                    None => {}
+                }
+                Ok(ready)
             }
             Body::MaskedInput { bundle, values } if self.sched.stages[0].owner == self.me => {
                 self.expect_from(from, "MaskedInput", &[g])?;
@@ -144,6 +161,7 @@ impl ServerSession {
             Online::Loading {
                 buffered: Vec::new(),
                 masked0: None,
+                started: self.is_gateway(),
             },
         );
         ready.take.push(bundle);
@@ -189,7 +207,12 @@ impl ServerSession {
 
     /// The driver took the bundle from the store.
     pub(super) fn on_loaded(&mut self, bundle: BundleId, bytes: Option<Vec<u8>>) -> Result<Ready> {
-        let Some(Online::Loading { buffered, masked0 }) = self.onlines.remove(&bundle) else {
+        let Some(Online::Loading {
+            buffered,
+            masked0,
+            started,
+        }) = self.onlines.remove(&bundle)
+        else {
             return Err(SecoError::Bundle {
                 bundle,
                 reason: "not waiting for this bundle".into(),
@@ -229,6 +252,7 @@ impl ServerSession {
             chunks_done: vec![0; n],
             done: self.sched.stages.iter().map(|s| s.gc.is_none()).collect(),
             result_sent: false,
+            started,
         };
         self.onlines.insert(bundle, Online::Running(Box::new(run)));
         let mut ready = Ready::default();
@@ -244,6 +268,16 @@ impl ServerSession {
                 let u = self.material(bundle, l)?.u.clone();
                 ready.extend(self.stage_input(bundle, l, u, false)?);
             }
+        }
+        // Every server but the output circuit's receiver (the gateway) encrypted its share of
+        // the result in preprocessing: it goes to the gateway now, off the critical path, so
+        // that the result leaves as soon as the gateway has evaluated the output circuit.
+        let early = match self.onlines.get_mut(&bundle) {
+            Some(Online::Running(run)) => run.bundle.result_share.take(),
+            _ => None,
+        };
+        if let Some(bytes) = early {
+            ready.extend(self.send_result_bytes(bundle, bytes)?);
         }
         if let Some(v) = masked0 {
             ready.extend(self.owner_input(bundle, 0, v)?);
@@ -395,6 +429,9 @@ impl ServerSession {
         let mut ready = Ready::default();
         if let Some(Online::Running(run)) = self.onlines.get(&bundle) {
             if run.result_sent && run.done.iter().all(|&d| d) {
+                if !run.started {
+                    self.finished_unstarted.insert(bundle);
+                }
                 self.onlines.remove(&bundle);
                 if !self.is_gateway() {
                     ready.events.push(Event::InferenceDone(bundle));

@@ -10,8 +10,8 @@
 //!                 replayed; the next stage's chunk records are taken now (prefetch)
 //! chunk done      receiver keeps its decoded outputs; when all chunks are done it assembles
 //!                 x_{l+1} - r_{l+1} in chunk order and continues as the next stage's owner
-//! last stage      the output circuit: every server sends its share of the result (the
-//!                 receiver its masked output, the others their mask shares) to G
+//! last stage      the output circuit: its receiver G takes its masked output as its share
+//!                 of the result; the others sent their mask shares as the bundle was taken
 //! ```
 //! The prefetch takes and decodes a stage's tables while the server waits for the previous
 //! stage, off the critical path; at most the running stage and the next one (plus a stage a
@@ -201,7 +201,7 @@ impl ServerSession {
             .enumerate()
             .map(|(c, bytes)| {
                 let bytes = bytes.unwrap_or_default();
-                let mut p = ciborium::from_reader::<Prepared, _>(bytes.as_slice())
+                let mut p = Prepared::from_record(&bytes)
                     .map_err(|e| format!("stored garbling of stage {l} chunk {c}: {e}"))?;
                 p.restore_offset(offset);
                 Ok(p)
@@ -361,6 +361,12 @@ impl ServerSession {
         outputs: Vec<Option<Vec<u64>>>,
     ) -> Result<Ready> {
         let receiver = self.sched.stage(l as u16)?.gc.as_ref().map(|g| g.receiver) == Some(self.me);
+        let sent =
+            matches!(self.onlines.get(&bundle), Some(Online::Running(run)) if run.result_sent);
+        if sent {
+            // Sent as the bundle was taken (`online.rs`, `on_loaded`).
+            return Ok(self.maybe_finish(bundle));
+        }
         if !receiver {
             // Encrypted in preprocessing (bundles written before 2026-12-05: below).
             let pre = match self.onlines.get_mut(&bundle) {
