@@ -149,6 +149,7 @@ impl NodeStore {
         limit: u64,
         parallel: bool,
     ) -> Result<Option<ArmedBundle>> {
+        let started = std::time::Instant::now();
         let key = bundle_key(session, bundle);
         let record = self.inner.get(Tree::Bundles, &key)?;
         // Chunks read (a blob file each) and unsealed, in parallel if asked.
@@ -205,8 +206,11 @@ impl NodeStore {
             batch = batch.delete(CHUNK_TREE, k);
         }
         armed.record = record.map(Zeroizing::new);
+        let read_us = started.elapsed().as_micros() as u64;
         self.inner.apply(batch)?;
+        let applied_us = started.elapsed().as_micros() as u64;
         self.inner.flush()?;
+        tracing::trace!(%bundle, bytes, read_us, applied_us, flushed_us = started.elapsed().as_micros() as u64, "took a bundle whole");
         Ok(Some(armed))
     }
 

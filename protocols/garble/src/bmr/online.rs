@@ -86,10 +86,20 @@ impl OnlineParty {
         let k = cfg.num_keyed();
         let online = cfg.online_wires();
         let mut keys = Vec::new();
-        if me == cfg.evaluator {
-            keys = vec![Block::ZERO; n_in * k];
-            for (i, &w) in cfg.offline_wires().iter().enumerate() {
-                keys[w * k..(w + 1) * k].copy_from_slice(&prep.offline_keys[i * k..(i + 1) * k]);
+        if me == cfg.evaluator && k > 0 {
+            // One pass in wire order: the offline wires' keys (validated: `k` per offline
+            // wire, in wire order), zeros where the online keys will go.
+            keys.reserve_exact(n_in * k);
+            let mut offline = prep.offline_keys.chunks_exact(k);
+            for w in 0..n_in {
+                if !cfg.is_offline(w) {
+                    keys.resize(keys.len() + k, Block::ZERO);
+                    continue;
+                }
+                let ks = offline.next().ok_or_else(|| {
+                    BmrError::Config("fewer offline keys than offline wires".into())
+                })?;
+                keys.extend_from_slice(ks);
             }
         }
         let mut party = OnlineParty {

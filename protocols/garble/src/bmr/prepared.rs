@@ -151,26 +151,30 @@ impl Prepared {
         crate::block::encoded_len(self)
     }
 
-    /// The stored form of a garbling ([`RECORD_MAGIC`]): everything but the tables as CBOR,
-    /// then the tables as raw blocks, so that reading a record back copies the tables once
-    /// (CBOR byte strings decode through a growing buffer and a second copy into blocks,
-    /// about 4 copies of the largest buffer of the online phase).
+    /// The stored form of a garbling ([`RECORD_MAGIC`]): everything but the tables and the
+    /// offline keys as CBOR, then those two as raw blocks, so that reading a record back
+    /// copies them once (CBOR byte strings decode through a buffer grown 4 KiB at a time and
+    /// a second copy into blocks: about 4 copies of the largest buffers of the online phase).
     pub fn to_record(&mut self) -> Vec<u8> {
         let tables = self.tables.take();
+        let offline = std::mem::take(&mut self.offline_keys);
         let mut header = Vec::new();
         // Writing into a Vec cannot fail.
         let _ = ciborium::into_writer(&*self, &mut header);
-        let raw = tables.as_ref().map_or(0, |t| t.len() * 16);
+        let table_blocks = tables.as_ref().map_or(0, Vec::len);
+        let raw = 16 * (table_blocks + offline.len());
         let mut out = Vec::with_capacity(RECORD_HEAD + header.len() + raw);
         out.push(RECORD_MAGIC);
         out.push(u8::from(tables.is_some()));
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(raw as u64 / 16).to_le_bytes());
+        for n in [header.len(), table_blocks, offline.len()] {
+            out.extend_from_slice(&(n as u64).to_le_bytes());
+        }
         out.extend_from_slice(&header);
-        for b in tables.iter().flatten() {
+        for b in tables.iter().flatten().chain(&offline) {
             out.extend_from_slice(&b.to_bytes());
         }
         self.tables = tables;
+        self.offline_keys = offline;
         out
     }
 
@@ -188,12 +192,12 @@ impl Prepared {
             1 => true,
             b => return Err(format!("record: tables flag {b}")),
         };
-        let word = |at: usize| {
+        let word = |i: usize| {
             let mut w = [0u8; 8];
-            w.copy_from_slice(&head[at..at + 8]);
+            w.copy_from_slice(&head[2 + 8 * i..10 + 8 * i]);
             u64::from_le_bytes(w)
         };
-        let (len, blocks) = (word(2), word(10));
+        let (len, tables, offline) = (word(0), word(1), word(2));
         let rest = &bytes[RECORD_HEAD..];
         if len > rest.len() as u64 {
             return Err(format!(
@@ -202,37 +206,44 @@ impl Prepared {
             ));
         }
         let (header, raw) = rest.split_at(len as usize);
-        if blocks.checked_mul(16) != Some(raw.len() as u64) || (!has_tables && blocks != 0) {
+        let blocks = tables.checked_add(offline).and_then(|b| b.checked_mul(16));
+        if blocks != Some(raw.len() as u64) || (!has_tables && tables != 0) {
             return Err(format!(
-                "record: {} bytes of tables for {blocks} blocks",
+                "record: {} bytes of blocks for {tables} table and {offline} key blocks",
                 raw.len()
             ));
         }
         let mut p: Self = ciborium::from_reader(header).map_err(|e| e.to_string())?;
-        if p.tables.is_some() {
-            return Err("record: tables inside the header".into());
+        if p.tables.is_some() || !p.offline_keys.is_empty() {
+            return Err("record: tables or keys inside the header".into());
         }
+        let (t, k) = raw.split_at(16 * tables as usize);
         if has_tables {
-            p.tables = Some(
-                raw.chunks_exact(16)
-                    .map(|c| {
-                        let mut a = [0u8; 16];
-                        a.copy_from_slice(c);
-                        Block::from_bytes(a)
-                    })
-                    .collect(),
-            );
+            p.tables = Some(blocks_of(t));
         }
+        p.offline_keys = blocks_of(k);
         Ok(p)
     }
 }
 
+/// Raw little-endian blocks (a multiple of 16 bytes, checked by the caller).
+fn blocks_of(raw: &[u8]) -> Vec<Block> {
+    raw.chunks_exact(16)
+        .map(|c| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(c);
+            Block::from_bytes(a)
+        })
+        .collect()
+}
+
 /// First byte of a stored garbling in the form of [`Prepared::to_record`]; never the first
 /// byte of the CBOR of a `Prepared` (a map), so older records still read.
-pub const RECORD_MAGIC: u8 = 0x00;
+pub const RECORD_MAGIC: u8 = 0x01;
 
-/// Magic, tables flag, header length in bytes and table length in blocks (u64 little-endian).
-const RECORD_HEAD: usize = 18;
+/// Magic, tables flag, then header bytes, table blocks and offline key blocks (u64
+/// little-endian each).
+const RECORD_HEAD: usize = 26;
 
 /// Serde for `Option<Vec<Block>>` as an optional byte string.
 mod opt_blocks {
