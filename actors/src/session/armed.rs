@@ -14,8 +14,11 @@
 //!   2026-12-07 arming ran on the session actor after an inference had ended, and the next
 //!   inference's first message waited behind it: 4-9 ms of a mnist-mlp inference of about
 //!   25 ms on a loaded 2-core machine.)
-//! - A step's takes are served from the armed bundle; a take of the bundle being armed waits
-//!   for its thread; a bundle that is not armed is taken whole when its inference starts (one
+//! - A step's takes are served from the armed bundle; a take of the bundle being armed reads
+//!   the records its thread has not claimed yet itself, on every core at normal priority
+//!   ([`NodeStore::read_chunks`]), then waits for the thread's removal and flush (until
+//!   2026-12-07 it waited for the thread at nice 10: 229-304 ms of a back-to-back
+//!   `cifar-cnn` inference at its stage-0 evaluator); a bundle that is not armed is taken whole when its inference starts (one
 //!   flush for all its stages instead of one per stage), and one that does not fit the budget
 //!   is taken stage by stage as before.
 //! - A record still leaves the store durably before its first use, so no bundle is used twice.
@@ -34,7 +37,7 @@
 //!   of `cifar-cnn`'s first stage, 325-536 ms, was part of every inference.)
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use ractor::ActorRef;
@@ -44,7 +47,7 @@ use seco_runtime::store::Result;
 use super::SessionState;
 use crate::error::Result as ActorResult;
 use crate::msgs::SessionMsg;
-use crate::store::{ArmedBundle, NodeStore, TakenRecords};
+use crate::store::{ArmedBundle, BundleReads, NodeStore, TakenRecords};
 
 /// A bundle whose inference starts before it was armed is taken whole then (one flush for all
 /// its stages) only if the session's garbled tables per bundle are at most this fraction of the
@@ -90,6 +93,8 @@ struct Arming {
     /// The thread's outcome (its sender is dropped unsent only if it panicked).
     rx: mpsc::Receiver<Result<Option<ArmedBundle>>>,
     since: Instant,
+    /// Its chunk reads, which a take that needs the bundle now helps with.
+    reads: Arc<BundleReads>,
 }
 
 impl Armed {
@@ -193,15 +198,18 @@ impl Armed {
             return Ok(collected);
         };
         let (tx, rx) = mpsc::sync_channel(1);
-        let store = store.clone();
+        let reads = store.bundle_reads(session, bundle)?;
+        let (store, shared) = (store.clone(), reads.clone());
         let spawned = std::thread::Builder::new()
             .name("seco-arm".into())
             .spawn(move || {
                 // Nobody waiting (the bundle was forgotten): the bundle drops here, zeroed.
                 // Off the critical path: one core at low priority, so that an inference or a
-                // bundle's preparation running meanwhile keeps the cores.
+                // bundle's preparation running meanwhile keeps the cores (a take that needs
+                // the bundle first reads the rest itself, `take`).
                 lower_priority();
-                let _ = tx.send(store.take_bundle(session, bundle, limit, false));
+                store.read_chunks(&shared, false);
+                let _ = tx.send(store.finish_take(&shared, limit));
                 done();
             });
         match spawned {
@@ -210,6 +218,7 @@ impl Armed {
                     bundle,
                     rx,
                     since: Instant::now(),
+                    reads,
                 })
             }
             // No thread to be had: left for the inference to take.
@@ -263,7 +272,10 @@ impl Armed {
         takes: &[ChunkTake],
     ) -> Result<TakenRecords> {
         let wanted = |b: BundleId| bundles.contains(&b) || takes.iter().any(|t| t.bundle == b);
-        if self.arming.as_ref().is_some_and(|a| wanted(a.bundle)) {
+        if let Some(a) = self.arming.as_ref().filter(|a| wanted(a.bundle)) {
+            // The inference needs it now: the records the thread has not claimed yet are read
+            // here, on every core at normal priority, instead of waiting for a thread at nice 10.
+            store.read_chunks(&a.reads, true);
             self.settle()?;
         }
         if self.enabled {

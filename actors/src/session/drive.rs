@@ -186,6 +186,11 @@ impl SessionState {
                 }
             }
             self.observe_in_flight();
+            if !taken.is_empty() && self.armed.should_queue() {
+                // The next bundle's thread starts now, before the taken records are stepped
+                // (a large model's first stage decodes for 100 ms and more).
+                self.arm(myself)?;
+            }
             if taken.is_empty() {
                 if self.armed.should_queue() {
                     // After this message: the next bundle is taken on its own thread.

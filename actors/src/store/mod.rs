@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 mod damaged;
 mod take;
 pub use damaged::Damaged;
-pub use take::{ArmedBundle, TakenRecords};
+pub use take::{ArmedBundle, BundleReads, TakenRecords};
 
 /// The single key record of stores written before key versions (read as the oldest key).
 const LEGACY_KEY_SHARE: &[u8] = b"collective";

@@ -9,8 +9,8 @@
 //! the store and is taken stage by stage.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
@@ -21,6 +21,35 @@ use super::{bundle_key, chunk_key, NodeStore, CHUNK_TREE};
 
 /// What [`NodeStore::take_records`] returns: the bundles, then each take's chunks.
 pub type TakenRecords = (Vec<Option<Vec<u8>>>, Vec<Vec<Option<Vec<u8>>>>);
+
+/// The chunk reads of one whole-bundle take, claimed one record at a time by the arming
+/// thread and by a take that needs the bundle before the thread is done
+/// ([`NodeStore::read_chunks`]): the inference then reads at normal priority on every core
+/// instead of waiting for a thread at nice 10.
+pub struct BundleReads {
+    started: std::time::Instant,
+    bundle: BundleId,
+    key: [u8; 32],
+    keys: Vec<Vec<u8>>,
+    /// Per key, the read's outcome once done (`None`: not read yet, or taken).
+    results: Mutex<Vec<Option<Result<Option<Vec<u8>>>>>>,
+    next: AtomicUsize,
+    active: AtomicUsize,
+}
+
+impl std::fmt::Debug for BundleReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleReads")
+            .field("bundle", &self.bundle)
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Poison-tolerant lock (every update is one assignment).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A whole bundle taken out of the store (already removed durably), held in memory until its
 /// inference takes its records. Its bytes count against the node's armed budget until taken or
@@ -149,24 +178,70 @@ impl NodeStore {
         limit: u64,
         parallel: bool,
     ) -> Result<Option<ArmedBundle>> {
-        let started = std::time::Instant::now();
+        let reads = self.bundle_reads(session, bundle)?;
+        self.read_chunks(&reads, parallel);
+        self.finish_take(&reads, limit)
+    }
+
+    /// The chunk records of a bundle to read for [`Self::take_bundle`], shared so that a take
+    /// that needs the bundle now can help the arming thread that reads it ([`Self::read_chunks`]).
+    pub fn bundle_reads(&self, session: SessionId, bundle: BundleId) -> Result<Arc<BundleReads>> {
         let key = bundle_key(session, bundle);
-        let record = self.inner.get(Tree::Bundles, &key)?;
-        // Chunks read (a blob file each) and unsealed, in parallel if asked.
         let keys = self.inner.keys(CHUNK_TREE, &key)?;
-        let read = |k: Vec<u8>| match self.inner.get(CHUNK_TREE, &k) {
-            Ok(v) => v.map(|v| Ok((k, v))),
-            Err(e) => Some(Err(e)),
+        Ok(Arc::new(BundleReads {
+            started: std::time::Instant::now(),
+            bundle,
+            key,
+            results: Mutex::new((0..keys.len()).map(|_| None).collect()),
+            keys,
+            next: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Reads (a blob file each) and unseals chunk records of `reads` not claimed yet, on the
+    /// protocol pool if `parallel`, else on the calling thread; returns when none is left to
+    /// claim and this call's reads are done.
+    pub fn read_chunks(&self, reads: &BundleReads, parallel: bool) {
+        let one = || {
+            // Counted before the claim: `finish_take` waits for every claimed read.
+            reads.active.fetch_add(1, Ordering::SeqCst);
+            let i = reads.next.fetch_add(1, Ordering::SeqCst);
+            let more = i < reads.keys.len();
+            if more {
+                let got = self.inner.get(CHUNK_TREE, &reads.keys[i]);
+                lock(&reads.results)[i] = Some(got);
+            }
+            reads.active.fetch_sub(1, Ordering::SeqCst);
+            more
         };
-        let chunks = if parallel {
-            keys.into_par_iter()
-                .filter_map(read)
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            keys.into_iter()
-                .filter_map(read)
-                .collect::<Result<Vec<_>>>()?
-        };
+        if parallel {
+            let left = reads
+                .keys
+                .len()
+                .saturating_sub(reads.next.load(Ordering::SeqCst));
+            (0..left).into_par_iter().for_each(|_| {
+                one();
+            });
+        }
+        while one() {}
+    }
+
+    /// Finishes a take of a whole bundle once its chunks are read (waiting for helpers' reads
+    /// in flight): reserves its bytes within `limit`, removes it durably, returns it armed.
+    pub fn finish_take(&self, reads: &BundleReads, limit: u64) -> Result<Option<ArmedBundle>> {
+        while reads.active.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        let (started, bundle, key) = (reads.started, reads.bundle, reads.key);
+        let record = self.inner.get(Tree::Bundles, &key)?;
+        let results = std::mem::take(&mut *lock(&reads.results));
+        let mut chunks = Vec::with_capacity(results.len());
+        for (k, got) in reads.keys.iter().zip(results) {
+            if let Some(v) = got.transpose()?.flatten() {
+                chunks.push((k.clone(), v));
+            }
+        }
         if record.is_none() && chunks.is_empty() {
             return Ok(None);
         }

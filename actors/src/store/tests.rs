@@ -139,3 +139,40 @@ fn damaged_disposable_records_are_dropped_and_a_damaged_key_share_is_critical() 
     // Nothing is dropped from a store that is refused.
     assert_eq!(raw.keys(Tree::Bundles, &[]).unwrap().len(), 1);
 }
+
+#[test]
+fn a_take_that_helps_the_arming_reads_gets_every_record_once_and_removes_them() {
+    let s = NodeStore::new(Arc::new(MemStore::new()));
+    let (sid, b) = (SessionId([5; 16]), BundleId([6; 16]));
+    s.put_test_bundle(sid, b, &[9; 4], &[(0, 200), (1, 50)]);
+    let reads = s.bundle_reads(sid, b).unwrap();
+    // The arming thread and a take that needs the bundle now read at the same time.
+    let (s2, r2) = (s.clone(), reads.clone());
+    let thread = std::thread::spawn(move || {
+        s2.read_chunks(&r2, false);
+        s2.finish_take(&r2, 1 << 20)
+    });
+    s.read_chunks(&reads, true);
+    let mut armed = thread.join().unwrap().unwrap().unwrap();
+    assert_eq!(armed.bytes(), 4 + 250 * 5);
+    assert_eq!(armed.take_record(), Some(vec![9; 4]));
+    for (stage, chunks) in [(0u16, 200u32), (1, 50)] {
+        for c in 0..chunks {
+            assert_eq!(
+                armed.take_chunk(stage, c),
+                Some(vec![c as u8; 5]),
+                "{stage} {c}"
+            );
+        }
+    }
+    assert!(armed.is_empty());
+    // Removed durably: nothing of it is left to take again.
+    let take = ChunkTake {
+        bundle: b,
+        stage: 0,
+        chunks: 200,
+    };
+    let (r, c) = s.take_records(sid, &[b], &[take]).unwrap();
+    assert_eq!(r, vec![None]);
+    assert!(c[0].iter().all(Option::is_none));
+}
