@@ -32,7 +32,7 @@ pub struct BundleReads {
     key: [u8; 32],
     keys: Vec<Vec<u8>>,
     /// Per key, the read's outcome once done (`None`: not read yet, or taken).
-    results: Mutex<Vec<Option<Result<Option<Vec<u8>>>>>>,
+    results: Mutex<Vec<Option<ChunkRead>>>,
     next: AtomicUsize,
     active: AtomicUsize,
 }
@@ -45,6 +45,9 @@ impl std::fmt::Debug for BundleReads {
             .finish_non_exhaustive()
     }
 }
+
+/// One chunk record's read: its bytes, none if it was not there, or the store's error.
+type ChunkRead = Result<Option<Vec<u8>>>;
 
 /// Poison-tolerant lock (every update is one assignment).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
