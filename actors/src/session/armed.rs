@@ -32,7 +32,7 @@
 //!   the node within that budget (a bundle that does not fit when its turn comes stays in the
 //!   store). A bundle not armed when its inference starts is taken whole then only if the
 //!   session's tables are small (at most an eighth of the budget); a large model's (e.g.
-//!   `cifar-cnn`, about 200 MB at the gateway) is taken stage by stage, so that only its first
+//!   `cifar-cnn`, about 200 MB at its stage-0 evaluator) is taken stage by stage, so that only its first
 //!   stage is read on the critical path. (Until 2026-12-07 large models never armed: the take
 //!   of `cifar-cnn`'s first stage, 325-536 ms, was part of every inference.)
 
