@@ -29,7 +29,8 @@
 //! (panic, or a return while the actor runs) the actor stops with the reason, the node actor
 //! (its supervisor) fails with it, and `seco node` exits non-zero: a node never runs on deaf.
 //!
-//! Outbound: one ordered queue per (peer, session), each with its own sender task
+//! Outbound: one ordered queue per (peer, session) (and a second for `OnlineStart`, which must
+//! not hold the stage messages behind its ack), each with its own sender task
 //! (`queues.rs`), so that a session whose messages to a peer are retrying never delays
 //! another session's messages to it (request-response carries many requests at once); the
 //! bytes queued are bounded per peer and in total, and the sends in flight per peer. Each
