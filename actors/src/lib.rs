@@ -95,5 +95,11 @@ pub mod store;
 pub mod topology;
 pub mod wire;
 
+/// Poison-tolerant lock: a panicking holder leaves consistent data where every update is one
+/// call or one assignment (the network queues, the store's shared reads).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub use error::{ActorError, Result};
 pub use node::Node;

@@ -14,7 +14,7 @@
 //! pushes under, so no message is lost).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seco_protocols::seco::{Body, SessionId};
@@ -41,10 +41,7 @@ fn lane(body: &Body) -> u8 {
     u8::from(matches!(body, Body::OnlineStart { .. }))
 }
 
-/// Poison-tolerant lock (a panicking holder leaves consistent maps: every update is one call).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(super) use crate::lock;
 
 /// Bytes queued per peer and in total.
 #[derive(Default)]

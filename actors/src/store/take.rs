@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use seco_protocols::seco::{BundleId, ChunkTake, SessionId};
@@ -18,6 +18,7 @@ use seco_runtime::store::{Result, Tree, WriteBatch};
 use zeroize::Zeroizing;
 
 use super::{bundle_key, chunk_key, NodeStore, CHUNK_TREE};
+use crate::lock;
 
 /// What [`NodeStore::take_records`] returns: the bundles, then each take's chunks.
 pub type TakenRecords = (Vec<Option<Vec<u8>>>, Vec<Vec<Option<Vec<u8>>>>);
@@ -48,11 +49,6 @@ impl std::fmt::Debug for BundleReads {
 
 /// One chunk record's read: its bytes, none if it was not there, or the store's error.
 type ChunkRead = Result<Option<Vec<u8>>>;
-
-/// Poison-tolerant lock (every update is one assignment).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A whole bundle taken out of the store (already removed durably), held in memory until its
 /// inference takes its records. Its bytes count against the node's armed budget until taken or

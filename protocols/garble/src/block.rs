@@ -44,6 +44,18 @@ impl Block {
     pub fn from_bytes(b: [u8; 16]) -> Block {
         Block(u128::from_le_bytes(b))
     }
+
+    /// Blocks from their little-endian bytes, 16 each (a trailing partial block is ignored:
+    /// callers check the length).
+    pub fn vec_from_le_bytes(raw: &[u8]) -> Vec<Block> {
+        raw.chunks_exact(16)
+            .map(|c| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(c);
+                Block::from_bytes(a)
+            })
+            .collect()
+    }
 }
 
 impl zeroize::Zeroize for Block {
@@ -150,14 +162,7 @@ pub mod blocks_bytes {
                 &"a multiple of 16 bytes",
             ));
         }
-        Ok(raw
-            .chunks_exact(16)
-            .map(|c| {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(c);
-                Block::from_bytes(a)
-            })
-            .collect())
+        Ok(Block::vec_from_le_bytes(&raw))
     }
 }
 

@@ -71,14 +71,7 @@ fn stream(seed: &[u8; 32], session: &[u8; 16], count: usize) -> Vec<Block> {
     h.update(session);
     let mut bytes = vec![0u8; 16 * count];
     h.finalize_xof().fill(&mut bytes);
-    bytes
-        .chunks_exact(16)
-        .map(|c| {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(c);
-            Block(u128::from_le_bytes(b))
-        })
-        .collect()
+    Block::vec_from_le_bytes(&bytes)
 }
 
 impl Known {

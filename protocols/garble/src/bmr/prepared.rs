@@ -219,22 +219,11 @@ impl Prepared {
         }
         let (t, k) = raw.split_at(16 * tables as usize);
         if has_tables {
-            p.tables = Some(blocks_of(t));
+            p.tables = Some(Block::vec_from_le_bytes(t));
         }
-        p.offline_keys = blocks_of(k);
+        p.offline_keys = Block::vec_from_le_bytes(k);
         Ok(p)
     }
-}
-
-/// Raw little-endian blocks (a multiple of 16 bytes, checked by the caller).
-fn blocks_of(raw: &[u8]) -> Vec<Block> {
-    raw.chunks_exact(16)
-        .map(|c| {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(c);
-            Block::from_bytes(a)
-        })
-        .collect()
 }
 
 /// First byte of a stored garbling in the form of [`Prepared::to_record`]; never the first
