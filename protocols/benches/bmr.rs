@@ -3,13 +3,14 @@
 //!
 //! `cargo bench -p seco-protocols --bench bmr`
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use seco_protocols::bmr::{self, driver, BmrConfig};
-use seco_protocols::circuit::{Program, ReluReshare};
+use seco_protocols::circuit::{Program, ReluReshare, Split};
 use seco_protocols::gc::Block;
 
 fn bench(c: &mut Criterion) {
@@ -82,6 +83,7 @@ fn bench(c: &mut Criterion) {
     // The evaluator's part alone: evaluation of the aggregated tables, with the keys of the
     // `K = n - 1` keyed garblers (the evaluator, party 1, is keyless).
     let tables = prepared[cfg.evaluator].tables.clone().unwrap();
+    let split = Split::new(Arc::new(p.clone()));
     let p = p.compact();
     let keyed = cfg.keyed();
     let k = keyed.len();
@@ -103,6 +105,11 @@ fn bench(c: &mut Criterion) {
     }
     group.bench_function("evaluate_relu512", |b| {
         b.iter(|| bmr::evaluate(&p, k, cfg.tweak_nonce(), &tables, &keys).unwrap())
+    });
+    // The same, its independent parts in parallel (`circuit::Split`, what `OnlineParty` runs).
+    println!("relu512 split into {} parts", split.parts.len());
+    group.bench_function("evaluate_split_relu512", |b| {
+        b.iter(|| bmr::evaluate_split(&split, k, cfg.tweak_nonce(), &tables, &keys).unwrap())
     });
     group.finish();
 }

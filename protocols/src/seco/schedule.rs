@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::bmr::BmrConfig;
-use crate::circuit::Program;
+use crate::circuit::{Program, Split};
 use crate::fixed::FixedPoint;
 use crate::mhe::{LayerPacking, ParamId};
 use crate::plan::{ServerPart, StageSpec};
@@ -58,8 +58,8 @@ pub struct ChunkGc {
     pub spec: StageCircuitSpec,
     /// Compiled for garbling (shared by chunks with the same circuit).
     pub program: Arc<Program>,
-    /// Compacted for evaluation.
-    pub compact: Arc<Program>,
+    /// Cut into independent parts for evaluation (`circuit::Split`).
+    pub split: Arc<Split>,
     /// The BMR configuration with a placeholder session id; every input but the owner's `y`
     /// words is fixed in preprocessing.
     pub bmr: BmrConfig,
@@ -102,7 +102,7 @@ impl StageGc {
     fn new(spec: StageCircuitSpec, n: usize, budget: usize, stage: usize) -> Result<Self> {
         let (owner, receiver) = (spec.owner, spec.receiver);
         let ev = evaluator(owner, receiver);
-        let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Program>)> = HashMap::new();
+        let mut cache: HashMap<[u8; 32], (Arc<Program>, Arc<Split>)> = HashMap::new();
         // `c`: the chunk's index; with the stage's it rotates the start of the chunk's table
         // chain (`BmrConfig::chain_start`: every place but the first receives a table part),
         // so that one-chunk stages rotate too.
@@ -110,12 +110,12 @@ impl StageGc {
             let circuit = cspec.build()?;
             // Hashed once per chunk: most chunks of a stage share one circuit.
             let digest = circuit.digest();
-            let (program, compact) = match cache.get(&digest) {
+            let (program, split) = match cache.get(&digest) {
                 Some(p) => p.clone(),
                 None => {
-                    let program = Program::compile(&circuit)?;
-                    let compact = Arc::new(program.compact());
-                    let p = (Arc::new(program), compact);
+                    let program = Arc::new(Program::compile(&circuit)?);
+                    let split = Arc::new(Split::new(program.clone()));
+                    let p = (program, split);
                     cache.insert(digest, p.clone());
                     p
                 }
@@ -128,7 +128,7 @@ impl StageGc {
             Ok(ChunkGc {
                 spec: cspec,
                 program,
-                compact,
+                split,
                 bmr,
             })
         };

@@ -16,7 +16,7 @@ use super::online::OnlineParty;
 use super::prepared::Prepared;
 use super::setup::{OtSetup, PairwiseOt, SetupMsg};
 use super::{BmrError, Result};
-use crate::circuit::{Circuit, PartyId, Program};
+use crate::circuit::{Circuit, PartyId, Program, Split};
 
 /// Traffic of one phase.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -204,7 +204,7 @@ pub fn run_online(
 ) -> Result<(Vec<Vec<bool>>, Traffic)> {
     let mut parties = Vec::with_capacity(prepared.len());
     let mut initial = Vec::with_capacity(prepared.len());
-    let program = Arc::new(Program::compile(circuit)?.compact());
+    let program = Arc::new(Split::new(Arc::new(Program::compile(circuit)?)));
     for (p, prep) in prepared.into_iter().enumerate() {
         let empty = Vec::new();
         let input = inputs.get(p).unwrap_or(&empty);

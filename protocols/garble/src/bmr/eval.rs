@@ -14,11 +14,11 @@ use rayon::prelude::*;
 use super::table::prf_tweak;
 use super::{BmrError, Result};
 use crate::block::Block;
-use crate::circuit::{AndOp, LinOp, Program};
+use crate::circuit::{AndOp, LinOp, Program, Split};
 use crate::hash::fixed_aes;
 
 /// Gates per batch of PRF calls.
-const CHUNK: usize = 16;
+const CHUNK: usize = 32;
 
 /// Gates per task of the thread pool.
 const PAR_GATES: usize = 1024;
@@ -33,6 +33,47 @@ pub fn evaluate(
     tables: &[Block],
     input_keys: &[Block],
 ) -> Result<Vec<bool>> {
+    check_sizes(program, n, tables, input_keys)?;
+    evaluate_at(program, n, nonce, 0, tables, input_keys)
+}
+
+/// [`evaluate`] on the parts of a [`Split`] program, in parallel on the thread pool: the
+/// same output bits, bit for bit.
+pub fn evaluate_split(
+    split: &Split,
+    n: usize,
+    nonce: u64,
+    tables: &[Block],
+    input_keys: &[Block],
+) -> Result<Vec<bool>> {
+    check_sizes(&split.whole, n, tables, input_keys)?;
+    let parts: Vec<Result<Vec<bool>>> = split
+        .parts
+        .par_iter()
+        .map(|part| {
+            let mut keys = Vec::with_capacity(part.inputs.len() * n);
+            for &w in &part.inputs {
+                keys.extend_from_slice(&input_keys[w as usize * n..(w as usize + 1) * n]);
+            }
+            let t = 4 * n * part.first_and..4 * n * (part.first_and + part.program.num_and);
+            let tables = tables.get(t).ok_or(BmrError::Length {
+                what: "garbled table blocks of a part",
+                expected: 4 * n * (part.first_and + part.program.num_and),
+                actual: tables.len(),
+            })?;
+            evaluate_at(&part.program, n, nonce, part.first_and, tables, &keys)
+        })
+        .collect();
+    let mut out = vec![false; split.whole.outputs.len()];
+    for (part, bits) in split.parts.iter().zip(parts) {
+        for (&o, b) in part.outputs.iter().zip(bits?) {
+            out[o] = b;
+        }
+    }
+    Ok(out)
+}
+
+fn check_sizes(program: &Program, n: usize, tables: &[Block], input_keys: &[Block]) -> Result<()> {
     let n_in = program.num_inputs as usize;
     let want = 4 * n * program.num_and;
     if tables.len() != want {
@@ -49,31 +90,66 @@ pub fn evaluate(
             actual: input_keys.len(),
         });
     }
+    Ok(())
+}
+
+/// Evaluates `program`, whose first AND gate is gate `base` of its garbling (the tweaks'
+/// gate index; `tables` starts at that gate).
+fn evaluate_at(
+    program: &Program,
+    n: usize,
+    nonce: u64,
+    base: usize,
+    tables: &[Block],
+    input_keys: &[Block],
+) -> Result<Vec<bool>> {
+    let n_in = program.num_inputs as usize;
     for w in 0..n_in {
         check_consistent(&input_keys[w * n..(w + 1) * n], w)?;
     }
     let mut keys = vec![Block::ZERO; program.num_wires as usize * n];
     keys[..input_keys.len()].copy_from_slice(input_keys);
+    let mut scratch = Scratch::new(n);
     let mut g = 0;
     for layer in &program.layers {
         for op in &layer.linear {
             linear(&mut keys, n, op);
         }
-        // The AND gates of a layer are independent: blocks of them go to the thread pool,
-        // reading the keys of earlier layers; their output keys are written back in order.
-        let out: Vec<Result<Vec<Block>>> = layer
-            .ands
-            .par_chunks(PAR_GATES)
-            .enumerate()
-            .map(|(bi, ands)| eval_block(&keys, n, nonce, tables, g + bi * PAR_GATES, ands))
-            .collect();
-        let mut at = 0;
-        for block in out {
-            for (i, c) in block?.chunks_exact(n).enumerate() {
-                let w = layer.ands[at + i].out as usize;
-                keys[w * n..(w + 1) * n].copy_from_slice(c);
+        if layer.ands.len() <= PAR_GATES {
+            // Most layers (a stage circuit's have tens of AND gates): on this thread, the
+            // output keys written in place. An AND layer's outputs never share a slot with its
+            // inputs (`Program::compact` allocates them first), so no gate reads a key that
+            // another gate of its layer wrote.
+            for (ci, chunk) in layer.ands.chunks(CHUNK).enumerate() {
+                let first = g + ci * CHUNK;
+                scratch.hash(&keys, n, nonce, base + first, chunk);
+                for (k, op) in chunk.iter().enumerate() {
+                    let (r, w) = (scratch.rows[k], op.out as usize);
+                    let t = &tables[(4 * (first + k) + r) * n..(4 * (first + k) + r + 1) * n];
+                    let out = &mut keys[w * n..(w + 1) * n];
+                    finish(n, t, scratch.hashes(k), out);
+                    check_consistent(out, w)?;
+                }
             }
-            at += PAR_GATES;
+        } else {
+            // Wide layers: blocks of gates on the thread pool, reading the keys of earlier
+            // layers; their output keys are written back in order.
+            let out: Vec<Result<Vec<Block>>> = layer
+                .ands
+                .par_chunks(PAR_GATES)
+                .enumerate()
+                .map(|(bi, ands)| {
+                    eval_block(&keys, n, nonce, base, tables, g + bi * PAR_GATES, ands)
+                })
+                .collect();
+            let mut at = 0;
+            for block in out {
+                for (i, c) in block?.chunks_exact(n).enumerate() {
+                    let w = layer.ands[at + i].out as usize;
+                    keys[w * n..(w + 1) * n].copy_from_slice(c);
+                }
+                at += PAR_GATES;
+            }
         }
         g += layer.ands.len();
     }
@@ -94,17 +170,15 @@ fn check_consistent(keys: &[Block], wire: usize) -> Result<()> {
 
 #[inline(always)]
 fn linear(keys: &mut [Block], n: usize, op: &LinOp) {
-    match *op {
-        LinOp::Xor { a, b, out } => {
-            for j in 0..n {
-                keys[out as usize * n + j] = keys[a as usize * n + j] ^ keys[b as usize * n + j];
-            }
-        }
-        LinOp::Inv { a, out } => {
-            for j in 0..n {
-                keys[out as usize * n + j] = keys[a as usize * n + j];
-            }
-        }
+    let (a, b, o) = match *op {
+        LinOp::Xor { a, b, out } => (a as usize * n, Some(b as usize * n), out as usize * n),
+        LinOp::Inv { a, out } => (a as usize * n, None, out as usize * n),
+    };
+    for j in 0..n {
+        keys[o + j] = match b {
+            Some(b) => keys[a + j] ^ keys[b + j],
+            None => keys[a + j],
+        };
     }
 }
 
@@ -112,6 +186,70 @@ fn linear(keys: &mut [Block], n: usize, op: &LinOp) {
 #[inline(always)]
 fn row_of(keys: &[Block], n: usize, op: &AndOp) -> usize {
     2 * usize::from(keys[op.a as usize * n].lsb()) + usize::from(keys[op.b as usize * n].lsb())
+}
+
+/// Buffers of one batch of up to [`CHUNK`] gates, reused from batch to batch.
+struct Scratch {
+    per_gate: usize,
+    /// The 2n input keys of each gate: `k^0_a, .., k^{n-1}_a, k^0_b, ..`.
+    ks: Vec<Block>,
+    /// Their first AES call `pi(k)`, made once per key.
+    pks: Vec<Block>,
+    /// The `2 n^2` hash inputs and tweaks of each gate, then the hashes.
+    pxs: Vec<Block>,
+    tws: Vec<Block>,
+    hs: Vec<Block>,
+    rows: [usize; CHUNK],
+}
+
+impl Scratch {
+    fn new(n: usize) -> Self {
+        let per_gate = 2 * n * n;
+        Scratch {
+            per_gate,
+            ks: vec![Block::ZERO; 2 * n * CHUNK],
+            pks: vec![Block::ZERO; 2 * n * CHUNK],
+            pxs: vec![Block::ZERO; per_gate * CHUNK],
+            tws: vec![Block::ZERO; per_gate * CHUNK],
+            hs: vec![Block::ZERO; per_gate * CHUNK],
+            rows: [0; CHUNK],
+        }
+    }
+
+    /// Rows and PRF outputs of the gates `chunk` (at most [`CHUNK`]), the first being gate
+    /// `g` of the garbling: for gate k, `hashes(k)[j * 2n + 2i + side]` is
+    /// `F(k^i_side, g + k, j, row, side)`.
+    fn hash(&mut self, keys: &[Block], n: usize, nonce: u64, g: usize, chunk: &[AndOp]) {
+        // The 2n input keys of a gate are hashed under 2n^2 tweaks: their first AES call
+        // `pi(k)` is made once per gate, then one call per hash.
+        for (k, op) in chunk.iter().enumerate() {
+            let (a, b) = (op.a as usize * n, op.b as usize * n);
+            self.ks[2 * n * k..2 * n * k + n].copy_from_slice(&keys[a..a + n]);
+            self.ks[2 * n * k + n..2 * n * (k + 1)].copy_from_slice(&keys[b..b + n]);
+            self.rows[k] = row_of(keys, n, op);
+        }
+        let nk = 2 * n * chunk.len();
+        fixed_aes().permute_many(&self.ks[..nk], &mut self.pks[..nk]);
+        let pg = self.per_gate;
+        for k in 0..chunk.len() {
+            prepare(
+                n,
+                nonce,
+                g + k,
+                self.rows[k],
+                &self.pks[2 * n * k..2 * n * (k + 1)],
+                &mut self.pxs[k * pg..],
+                &mut self.tws[k * pg..],
+            );
+        }
+        let len = chunk.len() * pg;
+        let tws = &self.tws;
+        fixed_aes().hash_permuted_many(&self.pxs[..len], |i| tws[i], &mut self.hs[..len]);
+    }
+
+    fn hashes(&self, k: usize) -> &[Block] {
+        &self.hs[k * self.per_gate..(k + 1) * self.per_gate]
+    }
 }
 
 /// PRF inputs of one gate (gate g, row `row`), already permuted: for j, for i:
@@ -143,74 +281,39 @@ fn prepare(
 }
 
 /// The output keys (`n` per gate, in order) of the AND gates `ands`, the first being gate
-/// `first`, from the keys of their inputs.
+/// `first` of `tables` and gate `base + first` of the garbling, from the keys of their inputs.
 fn eval_block(
     keys: &[Block],
     n: usize,
     nonce: u64,
+    base: usize,
     tables: &[Block],
     first: usize,
     ands: &[AndOp],
 ) -> Result<Vec<Block>> {
-    let per_gate = 2 * n * n;
-    // The 2n input keys of a gate are hashed under 2n^2 tweaks: their first AES call `pi(k)`
-    // is made once per gate (`ks`, `pks`), then one call per hash.
-    let mut ks = vec![Block::ZERO; 2 * n * CHUNK];
-    let mut pks = vec![Block::ZERO; 2 * n * CHUNK];
-    let mut pxs = vec![Block::ZERO; per_gate * CHUNK];
-    let mut tws = vec![Block::ZERO; per_gate * CHUNK];
-    let mut hs = vec![Block::ZERO; per_gate * CHUNK];
+    let mut scratch = Scratch::new(n);
     let mut out = vec![Block::ZERO; ands.len() * n];
     for (ci, chunk) in ands.chunks(CHUNK).enumerate() {
         let l0 = ci * CHUNK;
+        scratch.hash(keys, n, nonce, base + first + l0, chunk);
         for (k, op) in chunk.iter().enumerate() {
-            let (a, b) = (op.a as usize * n, op.b as usize * n);
-            ks[2 * n * k..2 * n * k + n].copy_from_slice(&keys[a..a + n]);
-            ks[2 * n * k + n..2 * n * (k + 1)].copy_from_slice(&keys[b..b + n]);
-        }
-        let nk = 2 * n * chunk.len();
-        fixed_aes().permute_many(&ks[..nk], &mut pks[..nk]);
-        for (k, op) in chunk.iter().enumerate() {
-            prepare(
-                n,
-                nonce,
-                first + l0 + k,
-                row_of(keys, n, op),
-                &pks[2 * n * k..2 * n * (k + 1)],
-                &mut pxs[k * per_gate..],
-                &mut tws[k * per_gate..],
-            );
-        }
-        let len = chunk.len() * per_gate;
-        fixed_aes().hash_permuted_many(&pxs[..len], |i| tws[i], &mut hs[..len]);
-        for (k, op) in chunk.iter().enumerate() {
-            let l = l0 + k;
+            let (l, r) = (first + l0 + k, scratch.rows[k]);
+            let o = &mut out[(l0 + k) * n..(l0 + k + 1) * n];
             finish(
-                keys,
                 n,
-                op,
-                first + l,
-                tables,
-                &hs[k * per_gate..(k + 1) * per_gate],
-                &mut out[l * n..(l + 1) * n],
-            )?;
+                &tables[(4 * l + r) * n..(4 * l + r + 1) * n],
+                scratch.hashes(k),
+                o,
+            );
+            check_consistent(o, op.out as usize)?;
         }
     }
     Ok(out)
 }
 
+/// `out[j] = t[j] ^ xor of the 2n hashes of slot j`.
 #[inline(always)]
-fn finish(
-    keys: &[Block],
-    n: usize,
-    op: &AndOp,
-    g: usize,
-    tables: &[Block],
-    h: &[Block],
-    out: &mut [Block],
-) -> Result<()> {
-    let row = row_of(keys, n, op);
-    let t = &tables[(4 * g + row) * n..(4 * g + row + 1) * n];
+fn finish(n: usize, t: &[Block], h: &[Block], out: &mut [Block]) {
     for j in 0..n {
         let mut k = t[j];
         for x in &h[j * 2 * n..(j + 1) * 2 * n] {
@@ -218,5 +321,4 @@ fn finish(
         }
         out[j] = k;
     }
-    check_consistent(out, op.out as usize)
 }

@@ -131,7 +131,7 @@ mod start;
 mod table;
 
 pub use config::{owners_round_robin, BmrConfig, MAX_AND, MAX_GARBLERS};
-pub use eval::evaluate;
+pub use eval::{evaluate, evaluate_split};
 pub use msg::{BmrMsg, Body, Outgoing};
 pub use offline::OfflineParty;
 pub use online::OnlineParty;

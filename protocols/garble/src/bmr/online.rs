@@ -16,19 +16,19 @@
 
 use std::sync::Arc;
 
-use super::eval::evaluate;
+use super::eval::evaluate_split;
 use super::known::take_masked;
 use super::msg::{BmrMsg, Body, Outgoing};
 use super::prepared::Prepared;
 use super::{expect_len, BmrError, Result};
 use crate::block::{Block, PackedBits};
-use crate::circuit::{Circuit, PartyId, Program};
+use crate::circuit::{Circuit, PartyId, Program, Split};
 
 /// One party's online state machine. Prints as `OnlineParty([redacted])`; the active keys and
 /// masked input bits are zeroized on drop (its [`Prepared`] wipes itself).
 pub struct OnlineParty {
     prep: Prepared,
-    program: Arc<Program>,
+    program: Arc<Split>,
     me: PartyId,
     /// The input wires whose values arrive online, in order.
     online: Vec<usize>,
@@ -62,26 +62,27 @@ impl OnlineParty {
         circuit: &Circuit,
         inputs: &[bool],
     ) -> Result<(Self, Vec<Outgoing>)> {
-        // Evaluation streams through the circuit: the compacted program keeps only live keys.
-        let program = Arc::new(Program::compile(circuit)?.compact());
+        // Evaluation runs the circuit's independent parts in parallel, each compacted so that
+        // only its live keys are kept.
+        let program = Arc::new(Split::new(Arc::new(Program::compile(circuit)?)));
         Self::with_program(prep, program, inputs)
     }
 
-    /// [`OnlineParty::new`] with a cached program, ideally `Program::compile(c)?.compact()`
+    /// [`OnlineParty::new`] with a cached program, `Split::new(Arc::new(Program::compile(c)?))`
     /// (compiling costs about as much as evaluating; a server can compile each layer's circuit
     /// once and share the `Arc` between bundles).
     pub fn with_program(
         prep: Prepared,
-        program: Arc<Program>,
+        program: Arc<Split>,
         inputs: &[bool],
     ) -> Result<(Self, Vec<Outgoing>)> {
-        prep.config.check_program(&program)?;
-        prep.validate(&program)?;
+        prep.config.check_program(&program.whole)?;
+        prep.validate(&program.whole)?;
         let cfg = &prep.config;
         let me = prep.party;
         let mine = cfg.online_inputs_of(me);
         expect_len("input bits", mine.len(), inputs.len())?;
-        let n_in = program.num_inputs as usize;
+        let n_in = program.whole.num_inputs as usize;
         let n = cfg.garblers;
         let k = cfg.num_keyed();
         let online = cfg.online_wires();
@@ -270,7 +271,7 @@ impl OnlineParty {
         }
         if !self.evaluated && self.have_keys.iter().all(|&h| h) {
             let tables = self.prep.tables.as_deref().unwrap_or(&[]);
-            let lambda = evaluate(
+            let lambda = evaluate_split(
                 &self.program,
                 cfg.num_keyed(),
                 cfg.tweak_nonce(),

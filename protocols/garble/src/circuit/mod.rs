@@ -5,6 +5,8 @@
 //! - `ir.rs`: [`Circuit`] (validated, SSA), [`Gate`], plain evaluation, gate counts, digest.
 //! - `program.rs`: [`Program`], the engines' lowered form (no constants or copies) scheduled
 //!   in AND-depth layers so that garbling can batch independent AND gates.
+//! - `split.rs`: [`Split`], a program cut into its independent chunks ([`Part`]) for engines
+//!   that evaluate on several threads.
 //! - `builder.rs`: [`Builder`] with constant folding and free negation; [`Bit`], [`Word`].
 //! - `gadgets.rs`: add, sub, neg, signed compare, mux, ReLU, arithmetic shift, max, argmax.
 //! - `reshare.rs`: [`ReluReshare`] and [`MaxPoolReshare`], the circuits issue 5 garbles.
@@ -15,6 +17,7 @@ mod builder;
 mod gadgets;
 mod ir;
 mod program;
+mod split;
 
 pub mod bits;
 pub mod bristol;
@@ -24,6 +27,7 @@ pub use builder::{Bit, Builder, Word};
 pub use ir::{Circuit, Gate, GateCounts, WireId, MAX_WIRES};
 pub use program::{AndOp, Layer, LinOp, Program};
 pub use reshare::{MaxPoolReshare, PartyId, ReluReshare};
+pub use split::{Part, Split};
 
 /// Errors of circuit construction, parsing and evaluation.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

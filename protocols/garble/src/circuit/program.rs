@@ -128,6 +128,11 @@ pub struct Program {
     /// Output wires, aliases resolved.
     pub outputs: Vec<WireId>,
     pub layers: Vec<Layer>,
+    /// First layer of each scheduling chunk, in order; the layers before the first chunk (the
+    /// constants' prelude, if any) are read by every chunk. Chunks share no wire but inputs
+    /// and the prelude's, so they can be evaluated apart ([`super::Split`]). Empty in a
+    /// compacted program, whose wire slots are shared between chunks.
+    pub chunk_starts: Vec<u32>,
     pub num_and: usize,
     /// [`Circuit::digest`] of the circuit this program was compiled from, so that garbling
     /// material can be checked against a cached program without the circuit.
@@ -199,8 +204,10 @@ impl Program {
         }
         let mut depth = vec![0u32; num_wires as usize];
         let mut num_and = 0usize;
+        let mut chunk_starts = Vec::with_capacity(by_chunk.len());
         for gates in &by_chunk {
             let base = layers.len();
+            chunk_starts.push(base as u32);
             for &i in gates {
                 let (d, out_depth) = match low[i] {
                     Low::Lin(LinOp::Xor { a, b, .. }) => {
@@ -240,6 +247,7 @@ impl Program {
             num_inputs,
             outputs,
             layers,
+            chunk_starts,
             num_and,
             circuit_digest: circuit.digest(),
         })
@@ -353,6 +361,7 @@ impl Program {
             num_inputs: self.num_inputs,
             outputs,
             layers,
+            chunk_starts: Vec::new(),
             num_and: self.num_and,
             circuit_digest: self.circuit_digest,
         }

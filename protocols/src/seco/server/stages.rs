@@ -263,7 +263,7 @@ impl ServerSession {
                 let (_, online) = prepared.config.split_own_inputs(me, &bits)?;
                 Ok(OnlineParty::with_program(
                     prepared,
-                    chunk.compact.clone(),
+                    chunk.split.clone(),
                     &online,
                 )?)
             })
