@@ -29,8 +29,11 @@
 //! - `sled_store.rs`: [`SledStore`], sled 0.34 on disk.
 //! - `sealed.rs`: [`SealedStore`], any store with every record encrypted and authenticated
 //!   under a [`StoreKey`], a format record against truncation, a copy of the key shares.
+//! - `seal.rs`: the record ciphers, AES-256-GCM with a key per record (version 2) and
+//!   XChaCha20-Poly1305 (version 1, read only).
 
 mod mem;
+mod seal;
 mod sealed;
 mod sled_store;
 

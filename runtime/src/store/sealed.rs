@@ -1,10 +1,11 @@
 //! [`SealedStore`]: every record encrypted and authenticated at rest, a format record that
 //! detects a truncated or replaced store, and a separate copy of the key shares.
 //!
-//! **Records.** A value is stored as `version (1 byte) | nonce (24) | XChaCha20-Poly1305
-//! ciphertext and tag`, with associated data `"seco-record-v1" | tree name | 0 | key`, under a
-//! 32-byte store key held outside the store ([`StoreKey`]: a key file of mode 0600 or the
-//! `SECO_STORE_KEY` environment variable). So a copy of the data directory without the key
+//! **Records.** A value is stored as `version (1 byte) | nonce (24) | ciphertext and tag`
+//! (AES-256-GCM under a key of its own since version 2, XChaCha20-Poly1305 in version 1, which
+//! still opens: `seal.rs`), with associated data `"seco-record-v2" | tree name | 0 | key`,
+//! under a 32-byte store key held outside the store ([`StoreKey`]: a key file of mode 0600 or
+//! the `SECO_STORE_KEY` environment variable). So a copy of the data directory without the key
 //! reveals nothing but record sizes and keys (ids, no secrets), and a record changed on disk,
 //! or moved to another key or tree, fails its tag: [`StoreError::Corrupt`] naming the tree,
 //! never a wrong value. Random 192-bit nonces never repeat in practice.
@@ -28,13 +29,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
+use super::seal::RecordCipher;
 use super::{Op, Result, Store, StoreError, Tree, WriteBatch};
 
-/// Format version of sealed records and of the `FORMAT` file.
+/// Format version of the `FORMAT` file (records carry their own version, `seal.rs`).
 pub const SEALED_VERSION: u8 = 1;
 /// The file beside the database that says a store exists.
 pub const FORMAT_FILE: &str = "FORMAT";
@@ -45,7 +45,6 @@ pub const STORE_KEY_ENV: &str = "SECO_STORE_KEY";
 
 const META: Tree<'static> = Tree::Named("seco.meta");
 const FORMAT_KEY: &[u8] = b"format";
-const NONCE: usize = 24;
 
 /// The 32-byte key that seals a store (zeroized on drop; never printed).
 #[derive(Clone)]
@@ -137,14 +136,14 @@ impl StoreKey {
         Some(Self::from_bytes(b))
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(Key::from_slice(&self.0[..]))
+    fn cipher(&self) -> RecordCipher {
+        RecordCipher::new(&self.0)
     }
 }
 
+/// A record's place, bound into its associated data: tree name, 0, key.
 fn aad(tree: Tree<'_>, key: &[u8]) -> Result<Vec<u8>> {
-    let mut a = b"seco-record-v1".to_vec();
-    a.extend_from_slice(tree.db_name()?.as_bytes());
+    let mut a = tree.db_name()?.as_bytes().to_vec();
     a.push(0);
     a.extend_from_slice(key);
     Ok(a)
@@ -153,7 +152,7 @@ fn aad(tree: Tree<'_>, key: &[u8]) -> Result<Vec<u8>> {
 /// A store whose records are sealed (module docs).
 pub struct SealedStore<S: Store> {
     inner: S,
-    cipher: XChaCha20Poly1305,
+    cipher: RecordCipher,
     dir: PathBuf,
     /// Key shares written since the last backup.
     keys_dirty: std::sync::atomic::AtomicBool,
@@ -232,23 +231,9 @@ impl<S: Store> SealedStore<S> {
     }
 
     fn seal(&self, tree: Tree<'_>, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
-        let nonce: [u8; NONCE] = rand::random();
-        let aad = aad(tree, key)?;
-        let ct = self
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: value,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| StoreError::BadKey("encryption failed".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE + ct.len());
-        out.push(SEALED_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
+        self.cipher
+            .seal(&aad(tree, key)?, value)
+            .ok_or_else(|| StoreError::BadKey("encryption failed".into()))
     }
 
     fn open_record(&self, tree: Tree<'_>, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
@@ -258,26 +243,10 @@ impl<S: Store> SealedStore<S> {
     /// Opens a sealed record in place: the sealed buffer becomes the plaintext (decrypted where
     /// it is, then moved 25 bytes forward), so a large record (a stage's garbled tables,
     /// megabytes) needs no second buffer.
-    fn open_owned(&self, tree: Tree<'_>, key: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>> {
-        let corrupt = || StoreError::corrupt(tree, key);
-        if sealed.len() < 1 + NONCE + 16 || sealed[0] != SEALED_VERSION {
-            return Err(corrupt());
-        }
-        let aad = aad(tree, key)?;
-        let end = sealed.len() - 16;
-        let (head, rest) = sealed.split_at_mut(1 + NONCE);
-        let (ct, tag) = rest.split_at_mut(end - 1 - NONCE);
+    fn open_owned(&self, tree: Tree<'_>, key: &[u8], sealed: Vec<u8>) -> Result<Vec<u8>> {
         self.cipher
-            .decrypt_in_place_detached(
-                XNonce::from_slice(&head[1..]),
-                &aad,
-                ct,
-                Tag::from_slice(tag),
-            )
-            .map_err(|_| corrupt())?;
-        sealed.truncate(end);
-        sealed.drain(..1 + NONCE);
-        Ok(sealed)
+            .open(&aad(tree, key)?, sealed)
+            .ok_or_else(|| StoreError::corrupt(tree, key))
     }
 
     fn touched(&self, tree: Tree<'_>) {
