@@ -293,6 +293,25 @@ impl BmrConfig {
         self.offline.get(w).copied().unwrap_or(false)
     }
 
+    /// The number of input wires fixed in preprocessing.
+    pub fn num_offline(&self) -> usize {
+        let n_in = self.input_owners.len();
+        self.offline.iter().take(n_in).filter(|&&b| b).count()
+    }
+
+    /// The number of online input wires of each garbler (one pass over the wires).
+    pub fn online_input_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.garblers];
+        for (w, &o) in self.input_owners.iter().enumerate() {
+            if !self.is_offline(w) {
+                if let Some(c) = counts.get_mut(o) {
+                    *c += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// Input wires owned by `p` whose values arrive online, in order.
     pub fn online_inputs_of(&self, p: PartyId) -> Vec<usize> {
         self.inputs_of(p)

@@ -76,7 +76,7 @@ impl OnlineParty {
         program: Arc<Split>,
         inputs: &[bool],
     ) -> Result<(Self, Vec<Outgoing>)> {
-        prep.config.check_program(&program.whole)?;
+        // Checks the configuration against the program too.
         prep.validate(&program.whole)?;
         let cfg = &prep.config;
         let me = prep.party;
@@ -105,7 +105,7 @@ impl OnlineParty {
         }
         let mut party = OnlineParty {
             masked: vec![false; n_in],
-            have_masked: (0..n).map(|p| cfg.online_inputs_of(p).is_empty()).collect(),
+            have_masked: cfg.online_input_counts().iter().map(|&c| c == 0).collect(),
             keys_sent: !cfg.is_keyed(me),
             keys,
             online,
@@ -243,33 +243,33 @@ impl OnlineParty {
             .collect()
     }
 
-    /// Sends keys once all masked inputs are in; evaluates once all keys are in.
+    /// Sends keys once all masked inputs are in; evaluates once all keys are in. Borrows the
+    /// configuration (tens of thousands of wires per stage chunk) rather than copying it.
     fn progress(&mut self) -> Result<Vec<Outgoing>> {
         let mut out = Vec::new();
-        let cfg = self.prep.config.clone();
+        let (session, evaluator) = (self.prep.config.session, self.prep.config.evaluator);
         if !self.keys_sent && self.have_masked.iter().all(|&h| h) {
-            if let Some(g) = self.prep.garbler.as_ref().filter(|_| cfg.is_keyed(self.me)) {
+            let keyed = self.prep.config.is_keyed(self.me);
+            if let Some(g) = self.prep.garbler.as_ref().filter(|_| keyed) {
                 let keys: Vec<Block> = g
                     .input_keys
                     .iter()
                     .zip(&self.online)
                     .map(|(&k, &w)| k ^ g.offset.select(self.masked[w]))
                     .collect();
-                {
-                    let body = Body::InputKeys(keys);
-                    out.push((
-                        cfg.evaluator,
-                        BmrMsg {
-                            session: cfg.session,
-                            from: self.me,
-                            body,
-                        },
-                    ));
-                }
+                out.push((
+                    evaluator,
+                    BmrMsg {
+                        session,
+                        from: self.me,
+                        body: Body::InputKeys(keys),
+                    },
+                ));
             }
             self.keys_sent = true;
         }
         if !self.evaluated && self.have_keys.iter().all(|&h| h) {
+            let cfg = &self.prep.config;
             let tables = self.prep.tables.as_deref().unwrap_or(&[]);
             let lambda = evaluate_split(
                 &self.program,
@@ -286,7 +286,7 @@ impl OnlineParty {
                     out.push((
                         p,
                         BmrMsg {
-                            session: cfg.session,
+                            session,
                             from: self.me,
                             body,
                         },

@@ -104,11 +104,15 @@ impl Prepared {
         match (&self.garbler, cfg.is_garbler(self.party)) {
             (Some(g), true) => {
                 let keyed = cfg.is_keyed(self.party);
-                let keys = if keyed { cfg.online_wires().len() } else { 0 };
+                let online = cfg.input_owners.len() - cfg.num_offline();
+                let keys = if keyed { online } else { 0 };
                 expect_len("input keys", keys, g.input_keys.len())?;
                 expect_len(
                     "own input masks",
-                    cfg.online_inputs_of(self.party).len(),
+                    cfg.online_input_counts()
+                        .get(self.party)
+                        .copied()
+                        .unwrap_or(0),
                     g.input_masks.len(),
                 )?;
                 if g.offset.lsb() != keyed {
@@ -125,7 +129,7 @@ impl Prepared {
             }
         }
         let offline = if self.party == cfg.evaluator {
-            cfg.offline_wires().len() * cfg.num_keyed()
+            cfg.num_offline() * cfg.num_keyed()
         } else {
             0
         };
