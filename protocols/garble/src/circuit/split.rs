@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::program::{LinOp, Program};
 use super::WireId;
 
@@ -71,14 +73,24 @@ impl Split {
             let c = writer[w as usize];
             outputs_of[if c == usize::MAX { 0 } else { c }].push(o);
         }
+        // Gate numbers: a part's first AND gate follows the previous parts' AND gates.
+        let mut firsts = Vec::with_capacity(bounds.len() - 1);
         let mut first_and = 0;
-        let mut parts = Vec::with_capacity(bounds.len() - 1);
-        for (c, r) in bounds.windows(2).enumerate() {
-            let layers = (0..prelude).chain(r[0]..r[1]);
-            let part = cut(&whole, layers, &outputs_of[c], first_and);
-            first_and += part.program.num_and;
-            parts.push(part);
+        for r in bounds.windows(2) {
+            firsts.push(first_and);
+            first_and += whole.layers[r[0]..r[1]]
+                .iter()
+                .map(|l| l.ands.len())
+                .sum::<usize>();
         }
+        // Parts are cut (and compacted) independently, on the thread pool.
+        let parts = (0..bounds.len() - 1)
+            .into_par_iter()
+            .map(|c| {
+                let layers = (0..prelude).chain(bounds[c]..bounds[c + 1]);
+                cut(&whole, layers, &outputs_of[c], firsts[c])
+            })
+            .collect();
         Split { whole, parts }
     }
 }
