@@ -186,7 +186,16 @@ impl SessionState {
                 }
             }
             self.observe_in_flight();
-            if !taken.is_empty() && self.armed.should_queue() {
+            let took = !taken.is_empty();
+            // Work the step left for after its messages (`Ready::resume`), after the takes.
+            let resumed = ready.resume.len();
+            taken.extend(
+                ready
+                    .resume
+                    .drain(..)
+                    .map(|bundle| Input::Resume { bundle }),
+            );
+            if took && self.armed.should_queue() {
                 // The next bundle's thread starts now, before the taken records are stepped
                 // (a large model's first stage decodes for 100 ms and more).
                 self.arm(myself)?;
@@ -198,11 +207,17 @@ impl SessionState {
                 }
                 return Ok(());
             }
-            for input in taken {
+            let first_resumed = taken.len() - resumed;
+            for (i, input) in taken.into_iter().enumerate() {
                 let t = Instant::now();
                 let r = self.machine().handle(input);
-                self.ctx.stats.cpu(Phase::Online, t.elapsed());
-                tracing::trace!(node = %self.ctx.name, us = t.elapsed().as_micros() as u64, "stepped a taken record");
+                if i < first_resumed {
+                    self.ctx.stats.cpu(Phase::Online, t.elapsed());
+                    tracing::trace!(node = %self.ctx.name, us = t.elapsed().as_micros() as u64, "stepped a taken record");
+                } else {
+                    self.ctx.stats.cpu(Phase::Prep, t.elapsed());
+                    tracing::trace!(node = %self.ctx.name, us = t.elapsed().as_micros() as u64, "stepped a resumed bundle");
+                }
                 match r {
                     Ok(r) => ready.extend(r),
                     Err(e) => self.refused(myself, e)?,

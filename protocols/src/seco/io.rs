@@ -13,7 +13,10 @@
 //! 4. for every [`ChunkTake`] in `take_chunks`, remove that stage's chunk records from the store
 //!    durably and feed them back as [`Input::Chunks`] (a stored garbling is used once, too);
 //!    steps 3 and 4 may share one flush, and the inputs go back in this order: every
-//!    `Loaded` first, then every `Chunks` (a bundle and its first stage are taken together).
+//!    `Loaded` first, then every `Chunks` (a bundle and its first stage are taken together);
+//! 5. for every bundle id in `resume`, feed back [`Input::Resume`], after the sends: a step
+//!    whose messages let peers start their part sends them first and does its own long work
+//!    (e.g. the gateway's HE product on a new bundle's input mask) in the resumed step.
 
 use std::fmt;
 
@@ -47,6 +50,12 @@ pub enum Input {
         stage: u16,
         /// One record per chunk.
         chunks: Vec<Option<Vec<u8>>>,
+    },
+    /// The answer to [`Ready::resume`]: continue the work of `bundle` that the last step left
+    /// for after its messages went out.
+    Resume {
+        /// The bundle.
+        bundle: BundleId,
     },
 }
 
@@ -138,6 +147,7 @@ impl fmt::Debug for Input {
                 .field("stage", stage)
                 .field("chunks", &chunks.iter().map(len_of).collect::<Vec<_>>())
                 .finish(),
+            Input::Resume { bundle } => f.debug_struct("Resume").field("bundle", bundle).finish(),
         }
     }
 }
@@ -225,6 +235,8 @@ pub struct Ready {
     pub send: Vec<(Party, SecoMsg)>,
     /// Events for the owner.
     pub events: Vec<Event>,
+    /// Bundles whose work continues once `send` is out: fed back as [`Input::Resume`].
+    pub resume: Vec<BundleId>,
 }
 
 impl Ready {
@@ -235,6 +247,7 @@ impl Ready {
         self.take_chunks.extend(other.take_chunks);
         self.send.extend(other.send);
         self.events.extend(other.events);
+        self.resume.extend(other.resume);
     }
 
     /// Whether there is nothing to do.
@@ -244,6 +257,7 @@ impl Ready {
             && self.take_chunks.is_empty()
             && self.send.is_empty()
             && self.events.is_empty()
+            && self.resume.is_empty()
     }
 }
 

@@ -363,6 +363,9 @@ impl Machine for UserSession {
             Input::Chunks { .. } => Err(SecoError::NotReady(
                 "the user stores no chunk garblings".into(),
             )),
+            Input::Resume { .. } => Err(SecoError::NotReady(
+                "the user leaves no work for later".into(),
+            )),
         }
     }
 }

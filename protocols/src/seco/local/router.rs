@@ -113,13 +113,24 @@ impl LocalDeployment {
                 self.queue.push_back((p, to, bytes));
             }
             self.events.extend(ready.events.drain(..).map(|e| (p, e)));
+            // After the sends (`Ready::resume`).
+            taken.extend(
+                ready
+                    .resume
+                    .drain(..)
+                    .map(|bundle| Input::Resume { bundle }),
+            );
             if taken.is_empty() {
                 return Ok(());
             }
             for input in taken {
+                let ph = match input {
+                    Input::Resume { .. } => Phase::Prep,
+                    _ => Phase::Online,
+                };
                 let start = Instant::now();
                 let r = self.machine(p)?.handle(input);
-                self.accounting.entry(p, Phase::Online).cpu += start.elapsed();
+                self.accounting.entry(p, ph).cpu += start.elapsed();
                 match r {
                     Ok(r) => ready.extend(r),
                     Err(e) => self.refused.push((p, "Loaded", e.to_string())),

@@ -19,6 +19,9 @@ pub(crate) struct GatewayState {
     ot_ready: Vec<bool>,
     /// Which servers finished each bundle.
     prep_done: HashMap<BundleId, Vec<bool>>,
+    /// The user's encrypted input mask of each bundle whose `PrepStart` went out and whose HE
+    /// work waits for the resumed step ([`super::super::io::Input::Resume`]).
+    masks: HashMap<BundleId, Vec<Bytes>>,
     /// Result ciphertexts of each inference, aggregated (shares-to-encryption).
     results: HashMap<BundleId, S2eAggregator>,
 }
@@ -29,6 +32,7 @@ impl GatewayState {
             key_ready: vec![None; n],
             ot_ready: vec![false; n],
             prep_done: HashMap::new(),
+            masks: HashMap::new(),
             results: HashMap::new(),
         }
     }
@@ -91,7 +95,23 @@ impl ServerSession {
         }
         self.gw.prep_done.insert(bundle, vec![false; self.sched.n]);
         let mut ready = Ready::default();
+        // `PrepStart` goes out first, so that the remotes start garbling while this server
+        // computes on the mask (the HE product of stage 0 takes tens of milliseconds).
         self.broadcast(&mut ready, &Body::PrepStart { bundle });
+        self.gw.masks.insert(bundle, input_mask);
+        ready.resume.push(bundle);
+        Ok(ready)
+    }
+
+    /// Gateway: the work on a new bundle's input mask, after its `PrepStart` went out.
+    pub(super) fn on_resume(&mut self, bundle: BundleId) -> Result<Ready> {
+        let Some(input_mask) = self.gw.masks.remove(&bundle) else {
+            return Err(SecoError::Bundle {
+                bundle,
+                reason: "nothing to resume".into(),
+            });
+        };
+        let mut ready = Ready::default();
         let owner0 = self.sched.stages[0].owner;
         if owner0 == self.me {
             ready.extend(self.prep_input_mask(bundle, input_mask)?);

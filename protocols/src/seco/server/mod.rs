@@ -506,6 +506,7 @@ impl Machine for ServerSession {
                 stage,
                 chunks,
             } => self.on_chunks(bundle, stage, chunks),
+            Input::Resume { bundle } => self.on_resume(bundle),
         }
     }
 }
