@@ -202,6 +202,36 @@ fn messages_out_of_phase_or_session_or_from_the_wrong_sender_are_refused() {
 }
 
 #[test]
+fn a_malformed_input_mask_is_refused_before_any_server_starts() {
+    let (_, q, plan) = setup();
+    let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();
+    d.preprocess(1).unwrap();
+    let s = d.session();
+    for (seq, mask) in [(1_000, vec![]), (1_001, vec![Bytes::from(vec![1u8, 2, 3])])] {
+        let bad = msg(
+            s,
+            Party::User,
+            seq,
+            Body::PrepRequest {
+                bundle: BundleId([9; 16]),
+                input_mask: mask,
+            },
+        );
+        let err = d
+            .deliver_one(Party::User, Party::GATEWAY, &bad)
+            .unwrap_err();
+        assert!(
+            matches!(err, SecoError::Length { .. } | SecoError::Mhe(_)),
+            "{err}"
+        );
+        // No `PrepStart` (nor anything else) went out.
+        assert!(d.take_queued().is_empty());
+    }
+    // The session goes on.
+    assert_eq!(d.preprocess(1).unwrap().len(), 1);
+}
+
+#[test]
 fn replayed_messages_are_duplicates() {
     let (_, q, plan) = setup();
     let mut d = LocalDeployment::new(&q, &plan, recording()).unwrap();

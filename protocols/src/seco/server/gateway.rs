@@ -93,6 +93,11 @@ impl ServerSession {
                 limit: MAX_IN_FLIGHT,
             });
         }
+        // A malformed mask is refused before any server starts the bundle (the owner of
+        // stage 0 decodes it again in the resumed step; a remote owner checks its copy).
+        if self.sched.stages[0].owner == self.me {
+            self.decode_mask(0, &input_mask)?;
+        }
         self.gw.prep_done.insert(bundle, vec![false; self.sched.n]);
         let mut ready = Ready::default();
         // `PrepStart` goes out first, so that the remotes start garbling while this server

@@ -308,13 +308,8 @@ impl ServerSession {
 
     /// Records one contributor's mask ciphertexts; when all are in, evaluates the layer and
     /// starts the encryption-to-shares.
-    fn add_mask(
-        &mut self,
-        bundle: BundleId,
-        l: usize,
-        slot: usize,
-        cts: &[Bytes],
-    ) -> Result<Ready> {
+    /// Stage `l`'s mask ciphertexts, decoded and counted (external data).
+    pub(super) fn decode_mask(&self, l: usize, cts: &[Bytes]) -> Result<Vec<Ciphertext>> {
         let param = self.cfg.param;
         let expected = self.sched.stages[l].packing.num_in_cts();
         if cts.len() != expected {
@@ -324,10 +319,20 @@ impl ServerSession {
                 actual: cts.len(),
             });
         }
-        let cts = cts
+        Ok(cts
             .iter()
             .map(|b| Ciphertext::from_bytes(b, param))
-            .collect::<crate::mhe::Result<Vec<_>>>()?;
+            .collect::<crate::mhe::Result<Vec<_>>>()?)
+    }
+
+    fn add_mask(
+        &mut self,
+        bundle: BundleId,
+        l: usize,
+        slot: usize,
+        cts: &[Bytes],
+    ) -> Result<Ready> {
+        let cts = self.decode_mask(l, cts)?;
         let prep = self.prep_of(bundle)?;
         let masks = &mut prep.stages[l].masks;
         match masks.get_mut(slot) {
