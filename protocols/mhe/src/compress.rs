@@ -13,7 +13,7 @@ use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
 
 use super::error::{MheError, Result};
 use super::params::{Params, CBD_VARIANCE};
-use super::wire::{pack_into, packed_len, unpack, Reader, Writer};
+use super::wire::{pack_into, packed_len, unpack};
 
 fn q_u128(params: &Params) -> u128 {
     params
@@ -108,32 +108,39 @@ pub(crate) fn round_c1(params: &Params, c1: &Poly) -> Result<Poly> {
     from_words(params, &to_words(params, c1))
 }
 
-/// Writes the compressed form of `p`.
-pub(crate) fn write_compressed(w: &mut Writer, params: &Params, p: &Poly) {
-    let words = to_words(params, p);
+/// The compressed form of `p` ([`compressed_poly_bytes`] long, whole bytes: the forms of
+/// several polynomials are concatenated on the wire).
+pub(crate) fn compressed(params: &Params, p: &Poly) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(compressed_poly_bytes(params));
+    pack_words(&mut buf, params, &to_words(params, p));
+    buf
+}
+
+fn pack_words(buf: &mut Vec<u8>, params: &Params, words: &[u128]) {
     let bits = word_bits(params);
-    let buf = w.buf_mut();
     pack_into(buf, words.iter().map(|&x| x as u64), bits.min(64));
     if bits > 64 {
         pack_into(buf, words.iter().map(|&x| (x >> 64) as u64), bits - 64);
     }
 }
 
-/// Reads a compressed polynomial (NTT representation), checking every word's range.
-pub(crate) fn read_compressed(r: &mut Reader, params: &Params) -> Result<Poly> {
+/// The polynomial (NTT representation) of one compressed form, exactly
+/// [`compressed_poly_bytes`] long, checking every word's range.
+pub(crate) fn decompress(params: &Params, bytes: &[u8]) -> Result<Poly> {
     let n = params.degree();
     let bits = word_bits(params);
-    let lo = unpack(
-        r.bytes(packed_len(n, bits.min(64)), "compressed c1")?,
-        n,
-        bits.min(64),
-    );
+    let lo_len = packed_len(n, bits.min(64));
+    if bytes.len() != compressed_poly_bytes(params) {
+        return Err(MheError::WrongLength {
+            what: "compressed c1 bytes",
+            expected: compressed_poly_bytes(params),
+            actual: bytes.len(),
+        });
+    }
+    let (lo, hi) = bytes.split_at(lo_len);
+    let lo = unpack(lo, n, bits.min(64));
     let hi = if bits > 64 {
-        unpack(
-            r.bytes(packed_len(n, bits - 64), "compressed c1")?,
-            n,
-            bits - 64,
-        )
+        unpack(hi, n, bits - 64)
     } else {
         vec![0; n]
     };

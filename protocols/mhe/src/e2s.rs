@@ -30,10 +30,11 @@
 
 use fhe_math::rq::{Poly, Representation};
 use rand::{CryptoRng, Rng, RngCore};
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
-use super::compress::{compressed_poly_bytes, read_compressed, round_c1, write_compressed};
+use super::compress::{compressed, compressed_poly_bytes, decompress, round_c1};
 use super::error::{MheError, Result};
 use super::keys::SecretKeyShare;
 use super::layout::Layout;
@@ -86,13 +87,36 @@ pub struct E2sShare {
     values: Vec<Vec<u64>>,
 }
 
-/// `c * s` in the power basis, read at the given coefficients: `out[limb][i]`.
-fn product_at(c: &Poly, s: &Poly, coeffs: &[(u32, u32)], out: &mut [Vec<u64>]) {
+/// `c * s (+ add)` in the power basis, read at the given coefficients: `[limb][i]`.
+fn product_at(
+    c: &Poly,
+    s: &Poly,
+    add: Option<&Poly>,
+    coeffs: &[(u32, u32)],
+) -> Zeroizing<Vec<Vec<u64>>> {
     let mut d = Zeroizing::new(c * s);
-    d.change_representation(Representation::PowerBasis);
-    for (limb, row) in d.coefficients().outer_iter().enumerate() {
-        out[limb].extend(coeffs.iter().map(|&(p, _)| row[p as usize]));
+    if let Some(a) = add {
+        *d += a;
     }
+    d.change_representation(Representation::PowerBasis);
+    Zeroizing::new(
+        d.coefficients()
+            .outer_iter()
+            .map(|row| coeffs.iter().map(|&(p, _)| row[p as usize]).collect())
+            .collect(),
+    )
+}
+
+/// Per-ciphertext `[limb][i]` parts appended in ciphertext order: `[limb][all i]`. The parts
+/// (products with a key share) are zeroized.
+fn concat_limbs(parts: Vec<Zeroizing<Vec<Vec<u64>>>>, limbs: usize, len: usize) -> Vec<Vec<u64>> {
+    let mut out = vec![Vec::with_capacity(len); limbs];
+    for part in &parts {
+        for (o, p) in out.iter_mut().zip(part.iter()) {
+            o.extend_from_slice(p);
+        }
+    }
+    out
 }
 
 fn check_cfg(cfg: &E2sConfig, sk: &SecretKeyShare) -> Result<std::sync::Arc<Params>> {
@@ -169,10 +193,14 @@ pub fn follower_share_given<R: RngCore + CryptoRng>(
         });
     }
     let limbs = params.moduli().len();
-    let mut values = vec![Vec::with_capacity(layout.len()); limbs];
-    for (c1, coeffs) in req.c1.iter().zip(&by_ct) {
-        product_at(c1, sk.poly(), coeffs, &mut values);
-    }
+    // One ciphertext per task on the protocol pool (mnist-mlp fc1: 26).
+    let parts: Vec<_> = req
+        .c1
+        .par_iter()
+        .zip(&by_ct)
+        .map(|(c1, coeffs)| product_at(c1, sk.poly(), None, coeffs))
+        .collect();
+    let mut values = concat_limbs(parts, limbs, layout.len());
     let flooding = flooding(&params, cfg.n);
     let flat = by_ct.iter().flatten();
     for (i, &(_, idx)) in flat.enumerate() {
@@ -235,31 +263,30 @@ impl E2sLeader {
             });
         }
         let limbs = params.moduli().len();
-        let mut acc = Zeroizing::new(vec![Vec::with_capacity(layout.len()); limbs]);
-        for (ct, coeffs) in cts.iter().zip(&by_ct) {
-            if ct.param() != cfg.param {
-                return Err(MheError::ParamMismatch {
-                    expected: cfg.param,
-                    actual: ct.param(),
-                });
-            }
-            // c0 + c1*s_L: the leader's own decryption share needs no flooding (it stays here).
-            let mut d = Zeroizing::new(&ct.c1 * sk.poly());
-            *d += &ct.c0;
-            d.change_representation(Representation::PowerBasis);
-            for (limb, row) in d.coefficients().outer_iter().enumerate() {
-                acc[limb].extend(coeffs.iter().map(|&(p, _)| row[p as usize]));
-            }
+        if let Some(ct) = cts.iter().find(|ct| ct.param() != cfg.param) {
+            return Err(MheError::ParamMismatch {
+                expected: cfg.param,
+                actual: ct.param(),
+            });
         }
+        // One ciphertext per task on the protocol pool: c0 + c1*s_L (the leader's own
+        // decryption share needs no flooding: it stays here), and c1 rounded as on the wire
+        // (compress.rs), so in-memory and decoded requests agree.
+        let parts = cts
+            .par_iter()
+            .zip(&by_ct)
+            .map(|(ct, coeffs)| {
+                let d = product_at(&ct.c1, sk.poly(), Some(&ct.c0), coeffs);
+                Ok((d, round_c1(&params, &ct.c1)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (ds, c1): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let acc = Zeroizing::new(concat_limbs(ds, limbs, layout.len()));
         let order = by_ct.iter().flatten().map(|&(_, idx)| idx).collect();
         let req = E2sRequest {
             instance: cfg.instance,
             from: cfg.me,
-            // Rounded as on the wire (compress.rs), so in-memory and decoded requests agree.
-            c1: cts
-                .iter()
-                .map(|ct| round_c1(&params, &ct.c1))
-                .collect::<Result<Vec<_>>>()?,
+            c1,
         };
         let mut received = vec![false; cfg.n];
         received[cfg.me as usize] = true;
@@ -374,8 +401,9 @@ impl E2sRequest {
         w.u64(self.instance);
         w.u16(self.from);
         w.u32(self.c1.len() as u32);
-        for p in &self.c1 {
-            write_compressed(&mut w, params, p);
+        let packed: Vec<Vec<u8>> = self.c1.par_iter().map(|p| compressed(params, p)).collect();
+        for p in &packed {
+            w.bytes(p);
         }
         w.finish()
     }
@@ -387,10 +415,15 @@ impl E2sRequest {
         let instance = r.u64("instance")?;
         let from = r.party()?;
         let count = r.count("E2S ciphertexts", MAX_CTS)?;
-        let c1 = (0..count)
-            .map(|_| read_compressed(&mut r, &params))
+        let len = compressed_poly_bytes(&params);
+        let raw = (0..count)
+            .map(|_| r.bytes(len, "compressed c1"))
             .collect::<Result<Vec<_>>>()?;
         r.finish("E2S request")?;
+        let c1 = raw
+            .par_iter()
+            .map(|b| decompress(&params, b))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self { instance, from, c1 })
     }
 }

@@ -64,10 +64,6 @@ impl Writer {
         self.buf.extend_from_slice(v);
     }
 
-    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
     /// A polynomial (any representation; converted to the power basis on a copy).
     pub(crate) fn poly(&mut self, params: &Params, p: &Poly) {
         let mut c = p.clone();

@@ -24,7 +24,10 @@ pub use op::op_noise;
 use std::sync::Arc;
 
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
-use rand::{CryptoRng, RngCore};
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
 use super::e2s::{check_budget, E2sBudget};
@@ -129,19 +132,32 @@ impl EncodedLayer {
         let t_mask = self.params.t_mask();
         let neg: Vec<u64> = mask.iter().map(|&s| s.wrapping_neg() & t_mask).collect();
         let neg_s = self.packing.output.pack(&neg)?;
-        let mut out = Vec::with_capacity(self.polys.len());
-        for (row, neg_s_k) in self.polys.iter().zip(&neg_s) {
-            // Fresh Enc(-s) first: it also re-randomizes the product.
-            let mut acc = pk.encrypt(neg_s_k, rng)?;
-            for (w, ct) in row.iter().zip(inputs) {
-                if let Some(w) = w {
-                    acc.c0 += &(&ct.c0 * w);
-                    acc.c1 += &(&ct.c1 * w);
+        // One output ciphertext per task on the protocol pool, each encrypting with its own
+        // ChaCha20 stream keyed from `rng` (a CSPRNG keyed by a CSPRNG's output).
+        let seeds: Vec<Zeroizing<[u8; 32]>> = (0..self.polys.len())
+            .map(|_| {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(seed.as_mut());
+                seed
+            })
+            .collect();
+        self.polys
+            .par_iter()
+            .zip(&neg_s)
+            .zip(&seeds)
+            .map(|((row, neg_s_k), seed)| {
+                let mut rng = ChaCha20Rng::from_seed(**seed);
+                // Fresh Enc(-s) first: it also re-randomizes the product.
+                let mut acc = pk.encrypt(neg_s_k, &mut rng)?;
+                for (w, ct) in row.iter().zip(inputs) {
+                    if let Some(w) = w {
+                        acc.c0 += &(&ct.c0 * w);
+                        acc.c1 += &(&ct.c1 * w);
+                    }
                 }
-            }
-            out.push(acc);
-        }
-        Ok(out)
+                Ok(acc)
+            })
+            .collect()
     }
 
     fn check_inputs(&self, pk: &PublicKey, inputs: &[Ciphertext]) -> Result<()> {
