@@ -104,6 +104,7 @@ fn from_words(params: &Params, words: &[u128]) -> Result<Poly> {
 }
 
 /// `c1` rounded as the wire will carry it.
+#[cfg(test)]
 pub(crate) fn round_c1(params: &Params, c1: &Poly) -> Result<Poly> {
     from_words(params, &to_words(params, c1))
 }
@@ -124,9 +125,9 @@ fn pack_words(buf: &mut Vec<u8>, params: &Params, words: &[u128]) {
     }
 }
 
-/// The polynomial (NTT representation) of one compressed form, exactly
-/// [`compressed_poly_bytes`] long, checking every word's range.
-pub(crate) fn decompress(params: &Params, bytes: &[u8]) -> Result<Poly> {
+/// The words of one compressed form, exactly [`compressed_poly_bytes`] long, each checked
+/// against its range (no NTT: what a received request is checked with).
+pub(crate) fn compressed_words(params: &Params, bytes: &[u8]) -> Result<Vec<u128>> {
     let n = params.degree();
     let bits = word_bits(params);
     let lo_len = packed_len(n, bits.min(64));
@@ -144,12 +145,27 @@ pub(crate) fn decompress(params: &Params, bytes: &[u8]) -> Result<Poly> {
     } else {
         vec![0; n]
     };
-    let words: Vec<u128> = lo
-        .iter()
+    let top = (q_u128(params) - 1) >> params.set.c1_drop_bits;
+    lo.iter()
         .zip(&hi)
-        .map(|(&l, &h)| (h as u128) << 64 | l as u128)
-        .collect();
-    from_words(params, &words)
+        .map(|(&l, &h)| {
+            let w = (h as u128) << 64 | l as u128;
+            if w > top {
+                return Err(MheError::ValueOutOfRange {
+                    what: "compressed c1 coefficient",
+                    value: w as i128,
+                    bound: top as i128,
+                });
+            }
+            Ok(w)
+        })
+        .collect()
+}
+
+/// The polynomial (NTT representation) of one compressed form (checked as
+/// [`compressed_words`]).
+pub(crate) fn decompress(params: &Params, bytes: &[u8]) -> Result<Poly> {
+    from_words(params, &compressed_words(params, bytes)?)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
-use super::compress::{compressed, compressed_poly_bytes, decompress, round_c1};
+use super::compress::{compressed, compressed_poly_bytes, compressed_words, decompress};
 use super::error::{MheError, Result};
 use super::keys::SecretKeyShare;
 use super::layout::Layout;
@@ -73,7 +73,9 @@ pub struct E2sRequest {
     pub instance: u64,
     /// The leader.
     pub from: PartyId,
-    c1: Vec<Poly>,
+    /// `c1` of each ciphertext, compressed as on the wire ([`crate::compress`]; checked when
+    /// decoded, turned into polynomials by the follower that uses them).
+    c1: Vec<Vec<u8>>,
 }
 
 /// Server -> leader: flooded, blinded decryption shares at the result coefficients.
@@ -198,8 +200,15 @@ pub fn follower_share_given<R: RngCore + CryptoRng>(
         .c1
         .par_iter()
         .zip(&by_ct)
-        .map(|(c1, coeffs)| product_at(c1, sk.poly(), None, coeffs))
-        .collect();
+        .map(|(c1, coeffs)| {
+            Ok(product_at(
+                &decompress(&params, c1)?,
+                sk.poly(),
+                None,
+                coeffs,
+            ))
+        })
+        .collect::<Result<_>>()?;
     let mut values = concat_limbs(parts, limbs, layout.len());
     let flooding = flooding(&params, cfg.n);
     let flat = by_ct.iter().flatten();
@@ -270,16 +279,16 @@ impl E2sLeader {
             });
         }
         // One ciphertext per task on the protocol pool: c0 + c1*s_L (the leader's own
-        // decryption share needs no flooding: it stays here), and c1 rounded as on the wire
+        // decryption share needs no flooding: it stays here), and c1 compressed for the wire
         // (compress.rs), so in-memory and decoded requests agree.
-        let parts = cts
+        let parts: Vec<_> = cts
             .par_iter()
             .zip(&by_ct)
             .map(|(ct, coeffs)| {
                 let d = product_at(&ct.c1, sk.poly(), Some(&ct.c0), coeffs);
-                Ok((d, round_c1(&params, &ct.c1)?))
+                (d, compressed(&params, &ct.c1))
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         let (ds, c1): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
         let acc = Zeroizing::new(concat_limbs(ds, limbs, layout.len()));
         let order = by_ct.iter().flatten().map(|&(_, idx)| idx).collect();
@@ -401,8 +410,7 @@ impl E2sRequest {
         w.u64(self.instance);
         w.u16(self.from);
         w.u32(self.c1.len() as u32);
-        let packed: Vec<Vec<u8>> = self.c1.par_iter().map(|p| compressed(params, p)).collect();
-        for p in &packed {
+        for p in &self.c1 {
             w.bytes(p);
         }
         w.finish()
@@ -420,10 +428,9 @@ impl E2sRequest {
             .map(|_| r.bytes(len, "compressed c1"))
             .collect::<Result<Vec<_>>>()?;
         r.finish("E2S request")?;
-        let c1 = raw
-            .par_iter()
-            .map(|b| decompress(&params, b))
-            .collect::<Result<Vec<_>>>()?;
+        raw.par_iter()
+            .try_for_each(|b| compressed_words(&params, b).map(drop))?;
+        let c1 = raw.into_iter().map(<[u8]>::to_vec).collect();
         Ok(Self { instance, from, c1 })
     }
 }
