@@ -105,7 +105,14 @@ pub(crate) fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<
             })),
         })
         .map_err(|e| NetError::Setup(std::io::Error::other(e.to_string())))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(config.idle_connection_timeout)
+                // Every stream this node opens proposes one protocol that every peer of ours
+                // speaks, so it sends its first bytes with the proposal instead of waiting a
+                // round trip for the listener's confirmation (multistream-select "V1Lazy",
+                // same wire format as V1): one round trip less per message.
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .build();
     // Every node answers DHT queries: there are no public-address checks on a private topology.
     swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));

@@ -5,7 +5,10 @@
 //!   application ◀──────── Event (bounded mpsc) ──────────── EventLoop
 //! ```
 //!
-//! Transport: TCP + Noise (authenticated Ed25519 peer ids) + Yamux. Protocols: request-response
+//! Transport: TCP + Noise (authenticated Ed25519 peer ids) + Yamux; every stream a node opens
+//! sends its first bytes with its protocol proposal (multistream-select `V1Lazy`, no round trip
+//! for the listener's confirmation: every stream proposes one protocol all our peers speak).
+//! Protocols: request-response
 //! `/seco/msg/1` carrying [`Envelope`] frames acknowledged by an [`Ack`], identify, a private
 //! Kademlia DHT (`/seco/kad/1`), and mDNS only when [`NetConfig::mdns`] is set.
 //!
