@@ -50,7 +50,7 @@ pub fn compression_sigma(params: &Params, n: usize) -> f64 {
 }
 
 /// The compressed words `min(round(x / 2^d), (q-1) >> d)` of a polynomial's coefficients.
-fn to_words(params: &Params, p: &Poly) -> Vec<u128> {
+pub(crate) fn to_words(params: &Params, p: &Poly) -> Vec<u128> {
     let mut c = p.clone();
     c.change_representation(Representation::PowerBasis);
     let coeffs = c.coefficients();
@@ -80,7 +80,7 @@ fn to_words(params: &Params, p: &Poly) -> Vec<u128> {
 }
 
 /// The polynomial (NTT representation) whose coefficients are `word << d`.
-fn from_words(params: &Params, words: &[u128]) -> Result<Poly> {
+pub(crate) fn from_words(params: &Params, words: &[u128]) -> Result<Poly> {
     let d = params.set.c1_drop_bits;
     let top = (q_u128(params) - 1) >> d;
     let n = params.degree();
@@ -109,15 +109,9 @@ pub(crate) fn round_c1(params: &Params, c1: &Poly) -> Result<Poly> {
     from_words(params, &to_words(params, c1))
 }
 
-/// The compressed form of `p` ([`compressed_poly_bytes`] long, whole bytes: the forms of
-/// several polynomials are concatenated on the wire).
-pub(crate) fn compressed(params: &Params, p: &Poly) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(compressed_poly_bytes(params));
-    pack_words(&mut buf, params, &to_words(params, p));
-    buf
-}
-
-fn pack_words(buf: &mut Vec<u8>, params: &Params, words: &[u128]) {
+/// Appends the compressed form of `words` ([`to_words`]; [`compressed_poly_bytes`] long, whole
+/// bytes: the forms of several polynomials are concatenated on the wire).
+pub(crate) fn pack_words(buf: &mut Vec<u8>, params: &Params, words: &[u128]) {
     let bits = word_bits(params);
     pack_into(buf, words.iter().map(|&x| x as u64), bits.min(64));
     if bits > 64 {
@@ -160,12 +154,6 @@ pub(crate) fn compressed_words(params: &Params, bytes: &[u8]) -> Result<Vec<u128
             Ok(w)
         })
         .collect()
-}
-
-/// The polynomial (NTT representation) of one compressed form (checked as
-/// [`compressed_words`]).
-pub(crate) fn decompress(params: &Params, bytes: &[u8]) -> Result<Poly> {
-    from_words(params, &compressed_words(params, bytes)?)
 }
 
 #[cfg(test)]

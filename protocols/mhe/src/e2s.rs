@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::ciphertext::Ciphertext;
-use super::compress::{compressed, compressed_poly_bytes, compressed_words, decompress};
+use super::compress::{compressed_poly_bytes, compressed_words, from_words, pack_words, to_words};
 use super::error::{MheError, Result};
 use super::keys::SecretKeyShare;
 use super::layout::Layout;
@@ -73,9 +73,9 @@ pub struct E2sRequest {
     pub instance: u64,
     /// The leader.
     pub from: PartyId,
-    /// `c1` of each ciphertext, compressed as on the wire ([`crate::compress`]; checked when
-    /// decoded, turned into polynomials by the follower that uses them).
-    c1: Vec<Vec<u8>>,
+    /// `c1` of each ciphertext as the compressed words of the wire ([`crate::compress`];
+    /// range-checked when decoded, turned into polynomials by the follower that uses them).
+    c1: Vec<Vec<u128>>,
 }
 
 /// Server -> leader: flooded, blinded decryption shares at the result coefficients.
@@ -202,7 +202,7 @@ pub fn follower_share_given<R: RngCore + CryptoRng>(
         .zip(&by_ct)
         .map(|(c1, coeffs)| {
             Ok(product_at(
-                &decompress(&params, c1)?,
+                &from_words(&params, c1)?,
                 sk.poly(),
                 None,
                 coeffs,
@@ -286,7 +286,7 @@ impl E2sLeader {
             .zip(&by_ct)
             .map(|(ct, coeffs)| {
                 let d = product_at(&ct.c1, sk.poly(), Some(&ct.c0), coeffs);
-                (d, compressed(&params, &ct.c1))
+                (d, to_words(&params, &ct.c1))
             })
             .collect();
         let (ds, c1): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
@@ -410,7 +410,16 @@ impl E2sRequest {
         w.u64(self.instance);
         w.u16(self.from);
         w.u32(self.c1.len() as u32);
-        for p in &self.c1 {
+        let packed: Vec<Vec<u8>> = self
+            .c1
+            .par_iter()
+            .map(|words| {
+                let mut buf = Vec::with_capacity(compressed_poly_bytes(params));
+                pack_words(&mut buf, params, words);
+                buf
+            })
+            .collect();
+        for p in &packed {
             w.bytes(p);
         }
         w.finish()
@@ -428,9 +437,10 @@ impl E2sRequest {
             .map(|_| r.bytes(len, "compressed c1"))
             .collect::<Result<Vec<_>>>()?;
         r.finish("E2S request")?;
-        raw.par_iter()
-            .try_for_each(|b| compressed_words(&params, b).map(drop))?;
-        let c1 = raw.into_iter().map(<[u8]>::to_vec).collect();
+        let c1 = raw
+            .par_iter()
+            .map(|b| compressed_words(&params, b))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self { instance, from, c1 })
     }
 }
