@@ -21,9 +21,17 @@ pub(crate) struct GatewayState {
     prep_done: HashMap<BundleId, Vec<bool>>,
     /// The user's encrypted input mask of each bundle whose `PrepStart` went out and whose HE
     /// work waits for the resumed step ([`super::super::io::Input::Resume`]).
-    masks: HashMap<BundleId, Vec<Bytes>>,
+    masks: HashMap<BundleId, PendingMask>,
     /// Result ciphertexts of each inference, aggregated (shares-to-encryption).
     results: HashMap<BundleId, S2eAggregator>,
+}
+
+/// The user's input mask of a bundle between its `PrepStart` and the resumed step.
+pub(crate) enum PendingMask {
+    /// Decoded: this server owns stage 0.
+    Mine(Vec<Ciphertext>),
+    /// As received, for the owner of stage 0.
+    Forward(Vec<Bytes>),
 }
 
 impl GatewayState {
@@ -93,17 +101,19 @@ impl ServerSession {
                 limit: MAX_IN_FLIGHT,
             });
         }
-        // A malformed mask is refused before any server starts the bundle (the owner of
-        // stage 0 decodes it again in the resumed step; a remote owner checks its copy).
-        if self.sched.stages[0].owner == self.me {
-            self.decode_mask(0, &input_mask)?;
-        }
+        // A malformed mask is refused before any server starts the bundle (a remote owner of
+        // stage 0 checks the copy it is forwarded).
+        let pending = if self.sched.stages[0].owner == self.me {
+            PendingMask::Mine(self.decode_mask(0, &input_mask)?)
+        } else {
+            PendingMask::Forward(input_mask)
+        };
         self.gw.prep_done.insert(bundle, vec![false; self.sched.n]);
         let mut ready = Ready::default();
         // `PrepStart` goes out first, so that the remotes start garbling while this server
         // computes on the mask (the HE product of stage 0 takes tens of milliseconds).
         self.broadcast(&mut ready, &Body::PrepStart { bundle });
-        self.gw.masks.insert(bundle, input_mask);
+        self.gw.masks.insert(bundle, pending);
         ready.resume.push(bundle);
         Ok(ready)
     }
@@ -117,20 +127,13 @@ impl ServerSession {
             });
         };
         let mut ready = Ready::default();
-        let owner0 = self.sched.stages[0].owner;
-        if owner0 == self.me {
-            ready.extend(self.prep_input_mask(bundle, input_mask)?);
-        } else {
-            ready.extend(self.prep_mut(bundle)?);
-            let to = Party::Server(owner0 as u16);
-            self.send(
-                &mut ready,
-                to,
-                Body::InputMask {
-                    bundle,
-                    cts: input_mask,
-                },
-            );
+        match input_mask {
+            PendingMask::Mine(cts) => ready.extend(self.prep_input_mask(bundle, cts)?),
+            PendingMask::Forward(cts) => {
+                ready.extend(self.prep_mut(bundle)?);
+                let to = Party::Server(self.sched.stages[0].owner as u16);
+                self.send(&mut ready, to, Body::InputMask { bundle, cts });
+            }
         }
         Ok(ready)
     }

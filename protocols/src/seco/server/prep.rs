@@ -105,6 +105,7 @@ impl ServerSession {
             }
             Body::InputMask { bundle, cts } if self.sched.stages[0].owner == self.me => {
                 self.expect_from(from, "InputMask", &[g])?;
+                let cts = self.decode_mask(0, &cts)?;
                 self.prep_input_mask(bundle, cts)
             }
             Body::MaskShare { bundle, stage, cts } => self.on_mask_share(from, bundle, stage, &cts),
@@ -262,8 +263,7 @@ impl ServerSession {
         let cts = st.packing.input.encrypt(&keys.pk, r, &mut self.rng)?;
         let mut ready = Ready::default();
         if owner == self.me {
-            let cts: Vec<Bytes> = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
-            return self.add_mask(bundle, l, self.me, &cts);
+            return self.add_mask(bundle, l, self.me, cts);
         }
         let cts = cts.iter().map(|c| Bytes::from(c.to_bytes())).collect();
         let body = Body::MaskShare {
@@ -275,10 +275,14 @@ impl ServerSession {
         Ok(ready)
     }
 
-    /// Owner of stage 0: the user's `Enc(r_1)`.
-    pub(super) fn prep_input_mask(&mut self, bundle: BundleId, cts: Vec<Bytes>) -> Result<Ready> {
+    /// Owner of stage 0: the user's `Enc(r_1)`, decoded ([`Self::decode_mask`]).
+    pub(super) fn prep_input_mask(
+        &mut self,
+        bundle: BundleId,
+        cts: Vec<Ciphertext>,
+    ) -> Result<Ready> {
         let mut ready = self.prep_mut(bundle)?;
-        ready.extend(self.add_mask(bundle, 0, 0, &cts)?);
+        ready.extend(self.add_mask(bundle, 0, 0, cts)?);
         Ok(ready)
     }
 
@@ -301,13 +305,12 @@ impl ServerSession {
                 expected: format!("a server other than the owner of stage {stage}"),
             });
         };
+        let cts = self.decode_mask(stage as usize, cts)?;
         let mut ready = self.prep_mut(bundle)?;
         ready.extend(self.add_mask(bundle, stage as usize, sender, cts)?);
         Ok(ready)
     }
 
-    /// Records one contributor's mask ciphertexts; when all are in, evaluates the layer and
-    /// starts the encryption-to-shares.
     /// Stage `l`'s mask ciphertexts, decoded and counted (external data).
     pub(super) fn decode_mask(&self, l: usize, cts: &[Bytes]) -> Result<Vec<Ciphertext>> {
         let param = self.cfg.param;
@@ -325,14 +328,15 @@ impl ServerSession {
             .collect::<crate::mhe::Result<Vec<_>>>()?)
     }
 
+    /// Records one contributor's mask ciphertexts (decoded, or this server's own); when all
+    /// are in, evaluates the layer and starts the encryption-to-shares.
     fn add_mask(
         &mut self,
         bundle: BundleId,
         l: usize,
         slot: usize,
-        cts: &[Bytes],
+        cts: Vec<Ciphertext>,
     ) -> Result<Ready> {
-        let cts = self.decode_mask(l, cts)?;
         let prep = self.prep_of(bundle)?;
         let masks = &mut prep.stages[l].masks;
         match masks.get_mut(slot) {
